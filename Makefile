@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   creates .venv, installs artxai, runs the default study (robustness.yaml)
+#   make test   creates .venv, installs artxai with test tools, runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The study's files: a mirror folder when one sits beside the checkout (as ../shared does for
+# developers and CI), else artxai downloads them from the study's repository into ~/.cache.
+SEED_MIRROR := $(wildcard $(abspath ../shared/seed-assets))
+export ARTXAI_SEED_MIRROR ?= $(SEED_MIRROR)
+
+.PHONY: demo test study bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m experiments.run robustness.yaml --resume
+
+study: $(VENV)/.installed
+	$(PY) -m experiments.run study_table.yaml --resume
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m experiments.benchmark
+
+clean:
+	rm -rf $(VENV) results/*/

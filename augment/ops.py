@@ -1,0 +1,313 @@
+"""Image edits as small, validated operations built on albumentations.
+
+Each op is a frozen pydantic dataclass: its fields are its parameters, checked when it is
+constructed, and `transform()` returns the albumentations transform that performs it with
+exactly those parameters (every random *range* is pinned to a single value, so the only
+randomness left is e.g. the noise pattern, which the caller seeds).
+
+All ops take and return uint8 RGB arrays of shape (H, W, 3) at the image's own resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, ClassVar, Literal
+
+import albumentations as A
+import cv2
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw, ImageFont
+from pydantic import ConfigDict, Field, field_validator
+from pydantic.dataclasses import dataclass
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "bottom_right"]
+
+
+class Op:
+    """Base of every op. `name` is the YAML key; `severity` names the parameter that grows
+    with the strength of the edit (used to order and plot variants)."""
+
+    name: ClassVar[str]
+    severity: ClassVar[str | None] = None
+
+    def transform(self) -> A.BasicTransform:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+# --- noise and blur ---------------------------------------------------------------------
+
+
+@dataclass(config=_STRICT)
+class GaussianNoise(Op):
+    """Additive gaussian noise, independent per pixel and channel.
+    `std` is a fraction of the full range: 0.1 means sigma = 25.5 grey levels."""
+
+    name: ClassVar[str] = "gaussian_noise"
+    severity: ClassVar[str] = "std"
+    std: Annotated[float, Field(gt=0, le=1)]
+
+    def transform(self):
+        return A.GaussNoise(std_range=(self.std, self.std), mean_range=(0, 0), per_channel=True, p=1)
+
+
+@dataclass(config=_STRICT)
+class GaussianBlur(Op):
+    """Gaussian blur with standard deviation `sigma` in pixels (kernel sized from sigma)."""
+
+    name: ClassVar[str] = "gaussian_blur"
+    severity: ClassVar[str] = "sigma"
+    sigma: Annotated[float, Field(gt=0, le=100)]
+
+    def transform(self):
+        return A.GaussianBlur(blur_limit=0, sigma_limit=(self.sigma, self.sigma), p=1)
+
+
+@dataclass(config=_STRICT)
+class MotionBlur(Op):
+    """Linear motion blur over `length` pixels (odd, >= 3) at `angle` degrees."""
+
+    name: ClassVar[str] = "motion_blur"
+    severity: ClassVar[str] = "length"
+    length: Annotated[int, Field(ge=3, le=201)]
+    angle: Annotated[float, Field(ge=-180, le=180)] = 0.0
+
+    @field_validator("length")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"must be odd, got {v}")
+        return v
+
+    def transform(self):
+        return A.MotionBlur(
+            blur_limit=(self.length, self.length),
+            angle_range=(self.angle, self.angle),
+            direction_range=(0, 0),
+            allow_shifted=False,
+            p=1,
+        )
+
+
+# --- colour ----------------------------------------------------------------------------
+
+
+@dataclass(config=_STRICT)
+class HueShift(Op):
+    """Rotate every pixel's hue by `degrees` (saturation and value untouched)."""
+
+    name: ClassVar[str] = "hue_shift"
+    severity: ClassVar[str] = "degrees"
+    degrees: Annotated[float, Field(ge=-180, le=180)]
+
+    def transform(self):
+        # OpenCV stores 8-bit hue in [0, 180): one unit is two degrees.
+        h = self.degrees / 2
+        return A.HueSaturationValue(hue_shift_limit=(h, h), sat_shift_limit=(0, 0), val_shift_limit=(0, 0), p=1)
+
+
+@dataclass(config=_STRICT)
+class Saturation(Op):
+    """Scale saturation by `factor`: 0 is greyscale, 1 unchanged, 2 twice as vivid."""
+
+    name: ClassVar[str] = "saturation"
+    severity: ClassVar[str] = "factor"
+    factor: Annotated[float, Field(ge=0, le=10)]
+
+    def transform(self):
+        f = self.factor
+        return A.ColorJitter(brightness=(1, 1), contrast=(1, 1), saturation=(f, f), hue=(0, 0), p=1)
+
+
+@dataclass(config=_STRICT)
+class BrightnessContrast(Op):
+    """Shift brightness and scale contrast; both in [-1, 1], 0 leaves the image as it is."""
+
+    name: ClassVar[str] = "brightness_contrast"
+    severity: ClassVar[str] = "brightness"
+    brightness: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    contrast: Annotated[float, Field(ge=-1, le=1)] = 0.0
+
+    def transform(self):
+        b, c = self.brightness, self.contrast
+        return A.RandomBrightnessContrast(brightness_limit=(b, b), contrast_limit=(c, c), p=1)
+
+
+@dataclass(config=_STRICT)
+class Gamma(Op):
+    """Gamma curve: out = in ** gamma (on [0, 1]); gamma > 1 darkens, < 1 brightens."""
+
+    name: ClassVar[str] = "gamma"
+    severity: ClassVar[str] = "gamma"
+    gamma: Annotated[float, Field(gt=0, le=10)]
+
+    def transform(self):
+        g = self.gamma * 100  # albumentations takes gamma in percent
+        return A.RandomGamma(gamma_limit=(g, g), p=1)
+
+
+# --- resampling and compression ----------------------------------------------------------
+
+
+@dataclass(config=_STRICT)
+class Jpeg(Op):
+    """Re-encode as JPEG at `quality` (1-100) and decode again."""
+
+    name: ClassVar[str] = "jpeg"
+    severity: ClassVar[str] = "quality"
+    quality: Annotated[int, Field(ge=1, le=100)]
+
+    def transform(self):
+        return A.ImageCompression(quality_range=(self.quality, self.quality), compression_type="jpeg", p=1)
+
+
+@dataclass(config=_STRICT)
+class Downscale(Op):
+    """Shrink to `scale` of the size (area averaging), then enlarge back (bilinear)."""
+
+    name: ClassVar[str] = "downscale"
+    severity: ClassVar[str] = "scale"
+    scale: Annotated[float, Field(gt=0, lt=1)]
+
+    def transform(self):
+        return A.Downscale(
+            scale_range=(self.scale, self.scale),
+            interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
+            p=1,
+        )
+
+
+# --- overlays: the study's "watermark elements" -----------------------------------------
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    try:
+        return ImageColor.getrgb(colour)[:3]
+    except ValueError:
+        raise ValueError(f"unknown colour {colour!r} (use a CSS name such as 'red' or '#ff0000')") from None
+
+
+def _anchor(position: str, free_w: int, free_h: int, rng) -> tuple[int, int]:
+    """Top-left corner of a box that leaves free_w x free_h pixels of slack."""
+    if position == "random":
+        return rng.randint(0, free_w), rng.randint(0, free_h)
+    x = {"left": 0, "center": free_w // 2, "right": free_w}
+    y = {"top": 0, "center": free_h // 2, "bottom": free_h}
+    if position == "center":
+        return x["center"], y["center"]
+    vert, horiz = position.split("_")
+    return x[horiz], y[vert]
+
+
+class _ColourBlocksTransform(A.ImageOnlyTransform):
+    """Paint `count` solid squares of one colour covering `area` of the image in total."""
+
+    def __init__(self, colour, area, count, position):
+        super().__init__(p=1)
+        self.colour, self.area, self.count, self.position = colour, area, count, position
+
+    def apply(self, img, **params):
+        out = img.copy()
+        h, w = img.shape[:2]
+        side = max(1, min(h, w, round(np.sqrt(self.area * h * w / self.count))))
+        for _ in range(self.count):
+            x, y = _anchor(self.position, w - side, h - side, self.py_random)
+            out[y : y + side, x : x + side] = self.colour
+        return out
+
+    def get_transform_init_args_names(self):
+        return ("colour", "area", "count", "position")
+
+
+@dataclass(config=_STRICT)
+class Occlusion(Op):
+    """Solid coloured squares pasted over the image, like the study's "watermark elements".
+    `area` is the fraction of the image they cover together; `position` places them at a
+    corner, the centre, or at random (seeded)."""
+
+    name: ClassVar[str] = "occlusion"
+    severity: ClassVar[str] = "area"
+    area: Annotated[float, Field(gt=0, le=0.5)]
+    colour: str = "red"
+    count: Annotated[int, Field(ge=1, le=50)] = 1
+    position: Position = "random"
+
+    @field_validator("colour")
+    @classmethod
+    def _known_colour(cls, v: str) -> str:
+        _rgb(v)
+        return v
+
+    def transform(self):
+        return _ColourBlocksTransform(_rgb(self.colour), self.area, self.count, self.position)
+
+
+class _TextTransform(A.ImageOnlyTransform):
+    """Alpha-blend white text over the image."""
+
+    def __init__(self, text, opacity, size, position):
+        super().__init__(p=1)
+        self.text, self.opacity, self.size, self.position = text, opacity, size, position
+
+    def apply(self, img, **params):
+        h, w = img.shape[:2]
+        font = ImageFont.load_default(size=max(6, round(self.size * min(h, w))))
+        overlay = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(overlay)
+        left, top, right, bottom = draw.textbbox((0, 0), self.text, font=font)
+        tw, th = right - left, bottom - top
+        if self.position == "tiled":
+            for y in range(0, h, max(1, 2 * th)):
+                for x in range(-(y % (tw + th)), w, tw + th):
+                    draw.text((x - left, y - top), self.text, fill=255, font=font)
+        else:
+            x, y = _anchor(self.position, max(0, w - tw), max(0, h - th), self.py_random)
+            draw.text((x - left, y - top), self.text, fill=255, font=font)
+        alpha = np.asarray(overlay, dtype=np.float32)[..., None] / 255 * self.opacity
+        blended = img.astype(np.float32) * (1 - alpha) + 255 * alpha
+        return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+    def get_transform_init_args_names(self):
+        return ("text", "opacity", "size", "position")
+
+
+@dataclass(config=_STRICT)
+class TextWatermark(Op):
+    """Semi-transparent white text; `size` is the text height as a fraction of the short side,
+    `position` one place or `tiled` across the whole image."""
+
+    name: ClassVar[str] = "text_watermark"
+    severity: ClassVar[str] = "opacity"
+    opacity: Annotated[float, Field(gt=0, le=1)]
+    text: Annotated[str, Field(min_length=1, max_length=64)] = "SAMPLE"
+    size: Annotated[float, Field(gt=0, le=0.5)] = 0.1
+    position: Position | Literal["tiled"] = "center"
+
+    def transform(self):
+        return _TextTransform(self.text, self.opacity, self.size, self.position)
+
+
+SINGLE_OPS: dict[str, type[Op]] = {
+    op.name: op
+    for op in (
+        GaussianNoise,
+        GaussianBlur,
+        MotionBlur,
+        HueShift,
+        Saturation,
+        BrightnessContrast,
+        Gamma,
+        Jpeg,
+        Downscale,
+        Occlusion,
+        TextWatermark,
+    )
+}

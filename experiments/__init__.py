@@ -1,0 +1,1 @@
+"""experiments: orchestration of artxai runs (config, assets, models, samples, scoring, tables)."""

@@ -1,0 +1,106 @@
+"""Decoding images safely, and the study's preprocessing.
+
+Policy for what comes in (each rejection is recorded in the run's `skipped` table, never fatal):
+- not a file, empty, unrecognised format, truncated or corrupt data: rejected;
+- a header claiming more than `max_pixels` pixels: rejected *before* any pixel is decoded
+  (decompression bombs);
+- a side shorter than `min_side` pixels: rejected (nothing left to classify);
+- 8-bit modes (L, LA, P, RGBA, CMYK, YCbCr...): converted with PIL's `convert("RGB")`, exactly
+  what `keras.utils.load_img` does: alpha is dropped (not composited), CMYK is converted without
+  an ICC profile, palettes are expanded;
+- 16/32-bit integer greyscale (I;16, I): scaled to 8 bits (value / 257) then replicated to RGB,
+  because PIL's own conversion saturates them to white;
+- floating-point images (F): rejected;
+- animated files (GIF, WebP, ...): the first frame;
+- EXIF orientation: ignored by default, as `load_img` ignores it (so scores match the study);
+  `exif_transpose: true` applies it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# PIL's own limit warns or raises inside open(); we apply our own, configurable limit instead.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageRejected(ValueError):
+    """An input that cannot be scored; the message is the reason recorded for it."""
+
+
+@dataclass(frozen=True)
+class DecodePolicy:
+    max_pixels: int = 89_478_485  # PIL's default decompression-bomb limit
+    min_side: int = 8
+    exif_transpose: bool = False
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # uint8, (H, W, 3), RGB, at the file's own resolution
+    mode: str  # PIL mode of the file before conversion
+    format: str
+    note: str = ""  # what the policy changed, if anything
+
+
+def decode_image(path: Path, policy: DecodePolicy = DecodePolicy()) -> DecodedImage:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageRejected("file not found")
+    if path.stat().st_size == 0:
+        raise ImageRejected("empty file")
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if width * height > policy.max_pixels:
+                raise ImageRejected(
+                    f"header claims {width}x{height} = {width * height:,} pixels, over max_pixels "
+                    f"{policy.max_pixels:,} (possible decompression bomb); not decoded"
+                )
+            if min(width, height) < policy.min_side:
+                raise ImageRejected(f"{width}x{height} is smaller than min_side {policy.min_side}")
+            fmt, mode = im.format or "?", im.mode
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # palette-transparency notes and the like
+                im.load()
+                if policy.exif_transpose:
+                    im = ImageOps.exif_transpose(im)
+                pixels, note = _to_rgb(im)
+    except ImageRejected:
+        raise
+    except UnidentifiedImageError:
+        raise ImageRejected("not an image PIL can read (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageRejected(f"truncated or corrupt image data ({e})") from None
+    return DecodedImage(pixels, mode, fmt, note)
+
+
+def _to_rgb(im: Image.Image) -> tuple[np.ndarray, str]:
+    if im.mode == "RGB":
+        return np.array(im), ""
+    if im.mode.startswith("I"):  # I;16, I;16B, I: high bit depth greyscale
+        values = np.asarray(im, dtype=np.float64)
+        grey = np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2), f"{im.mode} scaled to 8 bits"
+    if im.mode == "F":
+        raise ImageRejected("floating-point (mode F) images are not supported")
+    note = {"RGBA": "alpha dropped", "LA": "alpha dropped", "CMYK": "CMYK converted without ICC profile"}
+    return np.array(im.convert("RGB")), note.get(im.mode, f"{im.mode} converted to RGB")
+
+
+def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The study's preprocessing after decoding: PIL nearest resize to size x size, then /255.
+    Bit-identical to img_to_array(load_img(path, target_size=(size, size))) / 255."""
+    im = Image.fromarray(pixels)
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.NEAREST)
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def load_for_model(path: Path, size: int, policy: DecodePolicy = DecodePolicy()) -> np.ndarray:
+    return resize_for_model(decode_image(path, policy).pixels, size)

@@ -1,0 +1,82 @@
+"""The study's CNN (Bird & Lotfi, CIFAKE) and loading trained copies of it.
+
+Model code is backend-neutral Keras 3 (no `tf.*`), so it trains on the JAX backend too.
+A `Detector` is a Keras model plus what is needed to use it right: its input size, its class
+order (index 0 = AI, 1 = human, as the study trained it) and the name of its preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from experiments.quiet import import_keras_quietly
+
+keras = import_keras_quietly()
+
+CLASS_NAMES = ("ai", "human")
+PREPROCESSING = "PIL RGB -> nearest resize to input size -> float32 / 255 (keras.utils.load_img)"
+
+
+def build_cnn(input_size: int) -> keras.Model:
+    """Conv(64,3,relu)-MaxPool-Conv(64,3,relu)-MaxPool-Flatten-Dense(64,relu)-Dense(2,softmax)."""
+    return keras.Sequential(
+        [
+            keras.Input((input_size, input_size, 3)),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(len(CLASS_NAMES), activation="softmax"),
+        ],
+        name=f"cnn_{input_size}px",
+    )
+
+
+@dataclass(frozen=True)
+class Detector:
+    name: str
+    model: keras.Model = field(repr=False)
+    input_size: int
+    source: str  # where the weights came from
+    class_names: tuple[str, ...] = CLASS_NAMES
+    preprocessing: str = PREPROCESSING
+
+    def predict_proba(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities for a float32 batch (N, S, S, 3); calls the model directly, in
+        chunks of `batch_size` (no per-image predict, no Keras progress output)."""
+        out = [
+            keras.ops.convert_to_numpy(self.model(batch[i : i + batch_size], training=False))
+            for i in range(0, len(batch), batch_size)
+        ]
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.class_names)))
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "input_size": self.input_size,
+            "class_names": list(self.class_names),
+            "preprocessing": self.preprocessing,
+            "source": self.source,
+            "params": int(self.model.count_params()),
+        }
+
+
+def load_detector(path: Path, name: str, input_size: int | None = None) -> Detector:
+    """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model and check its shape."""
+    path = Path(path)
+    if path.suffix not in (".h5", ".keras"):
+        raise ValueError(f"{path}: expected a .h5 or .keras model file")
+    model = keras.models.load_model(path, compile=False)
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
+        raise ValueError(f"{path}: expected a square RGB input, the model takes {shape}")
+    if input_size is not None and shape[0] != input_size:
+        raise ValueError(f"{path}: config says input_size {input_size}, the model takes {shape[0]}")
+    if model.output_shape[-1] != len(CLASS_NAMES):
+        raise ValueError(f"{path}: expected {len(CLASS_NAMES)} outputs (ai, human), got {model.output_shape[-1]}")
+    return Detector(name=name, model=model, input_size=shape[0], source=str(path))

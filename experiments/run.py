@@ -1,0 +1,259 @@
+"""The experiment runner: `python -m experiments.run CONFIG.yaml [--out DIR] [--resume|--force]`.
+
+Steps: validate the config, resolve the study's files, load the models, then for each sample
+decode it once, apply every variant, score every model in batches and write that sample's rows
+to `parts/` atomically (so a killed run resumes where it stopped); finally assemble the tables:
+scores, summary, the study's table, skipped inputs, and a manifest of what ran.
+
+Exit status: 0 when something was scored, 1 when nothing could be, 2 for a config or asset
+problem (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from augment import compile_variant
+from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
+from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text
+from experiments.config import ConfigError, RunConfig, load_config
+from experiments.images import DecodePolicy, ImageRejected, decode_image
+from experiments.models import Detector, load_detector
+from experiments.samples import Sample, load_samples
+from experiments.scoring import Timings, score_image
+from experiments.tables import finish_scores, study_table, study_table_wide, summarise
+
+log = logging.getLogger("artxai")
+
+PACKAGES = ["artxai", "tensorflow", "keras", "numpy", "albumentations", "pillow", "pandas", "pyarrow", "pydantic"]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "parts"
+
+    def part(self, sample: Sample) -> Path:
+        return self.parts / (hashlib.sha1(sample.id.encode()).hexdigest()[:16] + ".parquet")
+
+
+def resolver_for(cfg: RunConfig) -> AssetResolver:
+    base_url = DEFAULT_BASE_URL if cfg.assets.base_url is None else (cfg.assets.base_url or None)
+    return AssetResolver(
+        mirror=cfg.assets.mirror or mirror_from_env(),
+        cache_dir=cfg.assets.cache_dir,
+        base_url=base_url,
+        timeout_s=cfg.assets.timeout_s,
+    )
+
+
+def load_detectors(cfg: RunConfig, resolver: AssetResolver) -> tuple[list[Detector], dict[str, str]]:
+    """The models of the config that can be had; a missing optional one is one warning line."""
+    detectors, blob_ids = [], {}
+    for m in cfg.models:
+        try:
+            if m.seed_asset is not None:
+                asset = resolver.resolve(m.seed_asset)
+                path, blob_ids[m.name] = asset.local_path, asset.blob_id
+            else:
+                path = m.path
+                if not path.is_file():
+                    raise AssetError(f"models[{m.name}].path: {path} not found")
+            detectors.append(load_detector(path, m.name, m.input_size))
+        except (AssetError, ValueError, OSError) as e:
+            if m.required:
+                raise AssetError(f"model {m.name}: {e}") from None
+            log.warning("model %s skipped: %s", m.name, e)
+    return detectors, blob_ids
+
+
+def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) -> None:
+    snapshot = paths.root / "config.json"
+    if paths.root.exists() and any(paths.root.iterdir()):
+        if force:
+            shutil.rmtree(paths.root)
+        elif not resume:
+            raise ConfigError(f"{paths.root} already holds a run: pass --resume to finish it, or --force to start over")
+        elif snapshot.is_file() and json.loads(snapshot.read_text()).get("fingerprint") != cfg.fingerprint():
+            raise ConfigError(
+                f"{paths.root} holds a run of a different config; --resume needs the same config "
+                "(use --out for a new folder, or --force to start over)"
+            )
+    paths.parts.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(snapshot, {"fingerprint": cfg.fingerprint(), "config": cfg.model_dump(mode="json")})
+    atomic_write_text(paths.root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+def score_samples(cfg, samples, detectors, paths, timings) -> tuple[list[dict], int]:
+    """Score every sample not already in parts/; return skip records and how many were resumed."""
+    variants = cfg.variants()
+    pipelines = [compile_variant(v) for v in variants]
+    policy = DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
+    skipped, resumed = [], 0
+    with logging_redirect_tqdm():
+        for sample in tqdm(samples, desc="scoring samples", unit="image", file=sys.stderr):
+            part, skips_path = paths.part(sample), paths.part(sample).with_suffix(".skips.json")
+            if part.is_file():
+                resumed += 1
+                if skips_path.is_file():
+                    skipped += json.loads(skips_path.read_text())
+                continue
+            if sample.problem:
+                skipped.append({"sample": sample.id, "variant": "", "reason": sample.problem})
+                continue
+            t = time.perf_counter()
+            try:
+                decoded = decode_image(sample.path, policy)
+            except ImageRejected as e:
+                log.warning("skipped %s: %s", sample.id, e)
+                skipped.append({"sample": sample.id, "variant": "", "reason": str(e)})
+                continue
+            finally:
+                timings.add("decode", t)
+            rows, failed = score_image(decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, timings)
+            meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth}
+            failures = [{"sample": sample.id, "variant": v, "reason": r} for v, r in failed]
+            skipped += failures
+            atomic_write_json(skips_path, failures)  # before the part: a part on disk means done
+            atomic_write(part, lambda tmp: pd.DataFrame([{**meta, **r} for r in rows]).to_parquet(tmp, index=False))
+    return skipped, resumed
+
+
+def assemble(samples: list[Sample], paths: RunPaths) -> pd.DataFrame:
+    parts = [pd.read_parquet(paths.part(s)) for s in samples if paths.part(s).is_file()]
+    parts = [p for p in parts if len(p)]
+    return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False) -> int:
+    started = time.perf_counter()
+    paths = RunPaths(run_dir)
+    prepare_run_dir(paths, cfg, resume, force)
+    resolver = resolver_for(cfg)
+    timings = Timings()
+
+    t = time.perf_counter()
+    detectors, model_blob_ids = load_detectors(cfg, resolver)
+    if not detectors:
+        raise AssetError("no model could be loaded: nothing to score with")
+    samples = load_samples(cfg.samples, resolver)
+    timings.add("setup", t)
+    variants = cfg.variants()
+    log.info(
+        "%d samples x %d variants x %d models (%s) -> %s",
+        len(samples), len(variants), len(detectors), ", ".join(d.name for d in detectors), run_dir,
+    )  # fmt: skip
+
+    skipped, resumed = score_samples(cfg, samples, detectors, paths, timings)
+    if resumed:
+        log.info("resumed: %d samples were already scored", resumed)
+
+    t = time.perf_counter()
+    scores = assemble(samples, paths)
+    skipped_df = pd.DataFrame(skipped, columns=["sample", "variant", "reason"])
+    atomic_write_table(skipped_df, run_dir / "skipped")
+    if scores.empty:
+        log.error("nothing could be scored (%d skipped; see %s)", len(skipped_df), run_dir / "skipped.csv")
+        return 1
+    atomic_write_table(scores, run_dir / "scores")
+    summary = summarise(scores)
+    atomic_write_table(summary, run_dir / "summary")
+    wrote_study = cfg.study_table and (scores["edit"] == "original").any() and scores["edit"].nunique() > 1
+    if wrote_study:
+        table = study_table(scores)
+        atomic_write_table(table, run_dir / "study_table")
+        atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
+    timings.add("tables", t)
+
+    atomic_write_json(
+        run_dir / "manifest.json",
+        {
+            "run": cfg.name,
+            "seed": cfg.seed,
+            "fingerprint": cfg.fingerprint(),
+            "versions": versions(),
+            "models": [d.metadata() | {"git_blob_sha1": model_blob_ids.get(d.name)} for d in detectors],
+            "models_unavailable": [m.name for m in cfg.models if m.name not in {d.name for d in detectors}],
+            "sample_blob_ids": {s.id: known_blob_ids().get(s.id) for s in samples} if cfg.samples.from_seed_assets else {},
+            "counts": {
+                "samples": len(samples),
+                "variants": len(variants),
+                "rows": len(scores),
+                "skipped": len(skipped_df),
+                "resumed_samples": resumed,
+            },
+            "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"total": round(time.perf_counter() - started, 3)},
+        },
+    )
+    print_result(run_dir, scores, summary, skipped_df, wrote_study)
+    return 0
+
+
+def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, skipped: pd.DataFrame, wrote_study: bool) -> None:
+    base = scores[scores["variant"] == "identity"]
+    for model, group in base.groupby("model", sort=False):
+        log.info("%s: accuracy on unedited samples %.3f (n=%d)", model, group["correct"].mean(), len(group))
+    edited = summary[summary["op"] != "identity"]
+    worst = edited.sort_values("mean_abs_delta_p_ai", ascending=False).head(5)
+    if len(worst):
+        log.info("largest mean |delta p_ai|:")
+        for row in worst.itertuples():
+            log.info("  %-10s %-50s %.3f (flip rate %.2f)", row.model, row.variant[:50], row.mean_abs_delta_p_ai, row.flip_rate)
+    log.info("skipped inputs: %d", len(skipped))
+    log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", help="a YAML config file, or the name of a shipped one (robustness.yaml)")
+    parser.add_argument("--out", type=Path, help="run folder (default: <out_dir>/<name> from the config)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="finish an interrupted run in the same folder")
+    group.add_argument("--force", action="store_true", help="delete the run folder's contents and start over")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="artxai: %(message)s")
+    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        cfg = load_config(args.config)
+        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force)
+    except (ConfigError, AssetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

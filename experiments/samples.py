@@ -1,0 +1,115 @@
+"""Sample sets: the images a run scores, with their subject, edit and true label.
+
+Two sources:
+- a CSV manifest with columns `path` (required), `subject`, `variant`, `truth` (optional);
+  paths are relative to the manifest's folder, or paths in the study's repository when
+  `from_seed_assets` is set. `variant` names the hand-made edit a file stands for
+  (original, noise, blur, colour, combined, watermark); it becomes the `edit` column of tables.
+- a folder: every image file below it, sorted. Truth comes from a parent folder named `ai` or
+  `human`, else from the filename rule (`ai_` prefix -> AI, anything else -> human).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.assets import AssetError, AssetResolver
+from experiments.config import BUILTIN_MANIFESTS, ConfigError, SamplesConfig
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+TRUTHS = ("ai", "human")
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str  # stable name used in tables and for seeding
+    path: Path | None  # None when the file could not be had (see `problem`)
+    subject: str
+    edit: str
+    truth: str
+    problem: str = ""  # why it cannot be scored, found before decoding
+
+
+def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
+    for parent in path.parents:
+        if parent.name.lower() in TRUTHS:
+            return parent.name.lower()
+    return "ai" if path.name.lower().startswith(ai_prefix.lower()) else "human"
+
+
+def samples_from_folder(folder: Path, ai_prefix: str = "ai_") -> list[Sample]:
+    if not folder.is_dir():
+        raise ConfigError(f"samples.folder: {folder} is not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ConfigError(f"samples.folder: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) below {folder}")
+    return [
+        Sample(str(p.relative_to(folder)), p, p.stem, "original", truth_from_name(p.relative_to(folder), ai_prefix))
+        for p in files
+    ]
+
+
+def read_manifest(path: Path, ai_prefix: str = "ai_") -> list[dict[str, str]]:
+    """Rows of a manifest CSV with every column filled in and checked."""
+    if not path.is_file():
+        raise ConfigError(f"samples.manifest: {path} not found")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or "path" not in reader.fieldnames:
+            raise ConfigError(f"{path}: a manifest needs a 'path' column (got {reader.fieldnames})")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            rel = (row.get("path") or "").strip()
+            if not rel:
+                raise ConfigError(f"{path} line {line}: empty path")
+            truth = (row.get("truth") or "").strip().lower() or truth_from_name(Path(rel), ai_prefix)
+            if truth not in TRUTHS:
+                raise ConfigError(f"{path} line {line}: truth must be one of {TRUTHS}, got {row['truth']!r}")
+            rows.append(
+                {
+                    "path": rel,
+                    "subject": (row.get("subject") or "").strip() or Path(rel).stem,
+                    "edit": (row.get("variant") or "").strip() or "original",
+                    "truth": truth,
+                }
+            )
+    if not rows:
+        raise ConfigError(f"{path}: the manifest lists no samples")
+    return rows
+
+
+def load_samples(cfg: SamplesConfig, resolver: AssetResolver) -> list[Sample]:
+    """The sample set a config describes, filtered to `cfg.variants` when given."""
+    if cfg.folder is not None:
+        samples = samples_from_folder(cfg.folder, cfg.ai_prefix)
+    else:
+        manifest = BUILTIN_MANIFESTS.get(cfg.manifest) or Path(cfg.manifest)
+        samples = []
+        for row in read_manifest(manifest, cfg.ai_prefix):
+            if cfg.variants is not None and row["edit"] not in cfg.variants:
+                continue
+            path, problem = _locate(row["path"], manifest.parent, cfg.from_seed_assets, resolver)
+            samples.append(Sample(row["path"], path, row["subject"], row["edit"], row["truth"], problem))
+    if cfg.variants is not None and not samples:
+        raise ConfigError(f"samples.variants: no sample has a variant in {cfg.variants}")
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError(f"samples: {dup} is listed more than once")
+    return samples
+
+
+def _locate(rel: str, base: Path, from_seed: bool, resolver: AssetResolver) -> tuple[Path | None, str]:
+    if not from_seed:
+        path = Path(rel) if Path(rel).is_absolute() else base / rel
+        return path, ""
+    try:
+        return resolver.resolve(rel).local_path, ""
+    except AssetError as e:
+        log.warning("%s", e)
+        return None, str(e)

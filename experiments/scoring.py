@@ -1,0 +1,93 @@
+"""Scoring one image under every variant with every model, in batches.
+
+The image is decoded once; each variant is applied once at the image's own resolution (as the
+study edited full-size artworks), then resized once per distinct model input size; each model
+sees all of its inputs in one batched call. A (sample, variant) pair always gets the same seed,
+so results do not depend on processing order, batch composition across samples, or resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import albumentations as A
+import numpy as np
+
+from augment import Variant, apply_variant, variant_seed
+from experiments.images import resize_for_model
+from experiments.models import Detector
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+
+
+def model_inputs(
+    pixels: np.ndarray,
+    sample_id: str,
+    variants: list[Variant],
+    pipelines: list[A.Compose | None],
+    sizes: set[int],
+    seed: int,
+    timings: Timings,
+) -> tuple[dict[int, np.ndarray], list[Variant], list[tuple[str, str]]]:
+    """Edited, resized inputs per input size; the variants that worked; (variant, reason) failures."""
+    per_size: dict[int, list[np.ndarray]] = {s: [] for s in sizes}
+    done, failed = [], []
+    for variant, pipeline in zip(variants, pipelines):
+        t = time.perf_counter()
+        try:
+            edited = apply_variant(pixels, pipeline, variant_seed(seed, sample_id, variant.id))
+        except Exception as e:  # one bad (image, edit) pair must not stop the run
+            failed.append((variant.id, f"augmentation failed: {type(e).__name__}: {e}"))
+            continue
+        finally:
+            timings.add("augment", t)
+        t = time.perf_counter()
+        for size in sizes:
+            per_size[size].append(resize_for_model(edited, size))
+        timings.add("resize", t)
+        done.append(variant)
+    stacked = {s: np.stack(v) if v else np.zeros((0, s, s, 3), np.float32) for s, v in per_size.items()}
+    return stacked, done, failed
+
+
+def score_image(
+    pixels: np.ndarray,
+    sample_id: str,
+    variants: list[Variant],
+    pipelines: list[A.Compose | None],
+    detectors: list[Detector],
+    seed: int,
+    batch_size: int,
+    timings: Timings,
+) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
+    """Rows (variant x model) of p_ai / p_human for one decoded image, and variant failures."""
+    sizes = {d.input_size for d in detectors}
+    inputs, done, failed = model_inputs(pixels, sample_id, variants, pipelines, sizes, seed, timings)
+    rows = []
+    for detector in detectors:
+        t = time.perf_counter()
+        probs = detector.predict_proba(inputs[detector.input_size], batch_size)
+        timings.add("predict", t)
+        ai, human = detector.class_names.index("ai"), detector.class_names.index("human")
+        for variant, p in zip(done, probs):
+            rows.append(
+                {
+                    "variant": variant.id,
+                    "op": variant.op,
+                    "params": json.dumps(variant.params, sort_keys=True),
+                    "severity": variant.severity,
+                    "model": detector.name,
+                    "p_ai": float(p[ai]),
+                    "p_human": float(p[human]),
+                }
+            )
+    return rows, failed

@@ -1,0 +1,1 @@
+"""xai: explanation methods for Keras image classifiers (never imports experiments)."""
