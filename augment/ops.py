@@ -46,6 +46,26 @@ class Op:
 # --- noise and blur ---------------------------------------------------------------------
 
 
+class _GaussianNoiseTransform(A.ImageOnlyTransform):
+    """Per-pixel, per-channel gaussian noise. Like albumentations' GaussNoise it seeds OpenCV's
+    (thread-local) generator from the transform's seeded generator, but draws and adds the noise
+    entirely in OpenCV: about 4x faster on the study's 4.6-megapixel images."""
+
+    def __init__(self, sigma: float):
+        super().__init__(p=1)
+        self.sigma = sigma
+
+    def apply(self, img, **params):
+        cv2.setRNGSeed(int(self.random_generator.integers(0, 2**31 - 1)))
+        noise = np.empty(img.shape, np.float32)
+        cv2.randn(noise.reshape(img.shape[0], -1), 0.0, 1.0)  # one channel: every value drawn
+        # img + sigma * noise, rounded and saturated to uint8 in one pass
+        return cv2.addWeighted(img.astype(np.float32), 1.0, noise, self.sigma, 0.0, dtype=cv2.CV_8U)
+
+    def get_transform_init_args_names(self):
+        return ("sigma",)
+
+
 @dataclass(config=_STRICT)
 class GaussianNoise(Op):
     """Additive gaussian noise, independent per pixel and channel.
@@ -56,7 +76,7 @@ class GaussianNoise(Op):
     std: Annotated[float, Field(gt=0, le=1)]
 
     def transform(self):
-        return A.GaussNoise(std_range=(self.std, self.std), mean_range=(0, 0), per_channel=True, p=1)
+        return _GaussianNoiseTransform(sigma=self.std * 255)
 
 
 @dataclass(config=_STRICT)
@@ -69,6 +89,18 @@ class GaussianBlur(Op):
 
     def transform(self):
         return A.GaussianBlur(blur_limit=0, sigma_limit=(self.sigma, self.sigma), p=1)
+
+
+class _MotionBlurTransform(A.MotionBlur):
+    """albumentations' MotionBlur with the all-zero border rows and columns of its square kernel
+    trimmed (symmetrically, so the anchor stays centred): a horizontal 41 px blur becomes a
+    1x41 filter instead of a 41x41 one that OpenCV would run through a DFT."""
+
+    def apply(self, img, kernel, **params):
+        rows, cols = np.flatnonzero(kernel.any(axis=1)), np.flatnonzero(kernel.any(axis=0))
+        r = min(rows[0], kernel.shape[0] - 1 - rows[-1])
+        c = min(cols[0], kernel.shape[1] - 1 - cols[-1])
+        return super().apply(img, kernel=kernel[r : kernel.shape[0] - r, c : kernel.shape[1] - c], **params)
 
 
 @dataclass(config=_STRICT)
@@ -88,7 +120,7 @@ class MotionBlur(Op):
         return v
 
     def transform(self):
-        return A.MotionBlur(
+        return _MotionBlurTransform(
             blur_limit=(self.length, self.length),
             angle_range=(self.angle, self.angle),
             direction_range=(0, 0),
@@ -271,9 +303,16 @@ class _TextTransform(A.ImageOnlyTransform):
         else:
             x, y = _anchor(self.position, max(0, w - tw), max(0, h - th), self.py_random)
             draw.text((x - left, y - top), self.text, fill=255, font=font)
-        alpha = np.asarray(overlay, dtype=np.float32)[..., None] / 255 * self.opacity
-        blended = img.astype(np.float32) * (1 - alpha) + 255 * alpha
-        return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        # blend only the rows the text touches: out = img + (255 - img) * alpha
+        alpha = np.asarray(overlay, dtype=np.float32) * (self.opacity / 255)
+        out = img.copy()
+        touched = np.flatnonzero(alpha.any(axis=1))
+        if touched.size:
+            band = slice(touched[0], touched[-1] + 1)
+            lifted = img[band].astype(np.float32)
+            lifted += (255 - lifted) * alpha[band, :, None]
+            out[band] = np.rint(lifted).astype(np.uint8)
+        return out
 
     def get_transform_init_args_names(self):
         return ("text", "opacity", "size", "position")

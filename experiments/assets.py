@@ -116,9 +116,10 @@ class AssetResolver:
         try:
             with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
                 data = response.read()
+        except urllib.error.HTTPError as e:
+            return f"download from {url} failed: HTTP {e.code} {e.reason}"
         except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            return f"download from {url} failed: {reason}"
+            return f"download from {url} failed: {getattr(e, 'reason', e)}"
         if git_blob_id(data) != blob_id:
             return f"download from {url} refused: content does not match git blob id {blob_id}"
         atomic_write_bytes(dest, data)

@@ -79,6 +79,7 @@ class RunConfig(_Strict):
     preprocess: PreprocessConfig = PreprocessConfig()
     augment: dict[str, Any] = {}
     batch_size: Annotated[int, Field(ge=1)] = 256
+    workers: Annotated[int, Field(ge=0)] = 0  # threads editing images; 0 = one per CPU core
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
 
     @field_validator("models")
@@ -93,8 +94,8 @@ class RunConfig(_Strict):
         return expand_grid(self.augment)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes the tables (not where they are written)."""
-        data = self.model_dump(mode="json", exclude={"out_dir"})
+        """Hash of everything that changes the tables (not where or how fast they are made)."""
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -18,6 +18,7 @@ Policy for what comes in (each rejection is recorded in the run's `skipped` tabl
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,13 +94,24 @@ def _to_rgb(im: Image.Image) -> tuple[np.ndarray, str]:
     return np.array(im.convert("RGB")), note.get(im.mode, f"{im.mode} converted to RGB")
 
 
+@functools.lru_cache(maxsize=1024)
+def _nearest_index(n_in: int, n_out: int, axis: int) -> np.ndarray:
+    """Which source row (axis 0) or column (axis 1) PIL's nearest resize picks for each output
+    one, read off PIL itself by resizing an image of indices: exact by construction."""
+    probe = np.arange(n_in, dtype=np.int32)
+    probe = probe[:, None] if axis == 0 else probe[None, :]
+    size = (1, n_out) if axis == 0 else (n_out, 1)
+    return np.asarray(Image.fromarray(probe).resize(size, Image.Resampling.NEAREST)).ravel().astype(np.intp)
+
+
 def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
     """The study's preprocessing after decoding: PIL nearest resize to size x size, then /255.
-    Bit-identical to img_to_array(load_img(path, target_size=(size, size))) / 255."""
-    im = Image.fromarray(pixels)
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.Resampling.NEAREST)
-    return np.asarray(im, dtype=np.float32) / 255.0
+    Bit-identical to img_to_array(load_img(path, target_size=(size, size))) / 255, but done as
+    a gather of size x size pixels instead of copying the full image into PIL."""
+    h, w = pixels.shape[:2]
+    if (h, w) != (size, size):
+        pixels = pixels[_nearest_index(h, size, 0)][:, _nearest_index(w, size, 1)]
+    return pixels.astype(np.float32) / 255.0
 
 
 def load_for_model(path: Path, size: int, policy: DecodePolicy = DecodePolicy()) -> np.ndarray:

@@ -15,10 +15,12 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -108,7 +110,7 @@ def score_samples(cfg, samples, detectors, paths, timings) -> tuple[list[dict], 
     pipelines = [compile_variant(v) for v in variants]
     policy = DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
     skipped, resumed = [], 0
-    with logging_redirect_tqdm():
+    with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool:
         for sample in tqdm(samples, desc="scoring samples", unit="image", file=sys.stderr):
             part, skips_path = paths.part(sample), paths.part(sample).with_suffix(".skips.json")
             if part.is_file():
@@ -128,7 +130,9 @@ def score_samples(cfg, samples, detectors, paths, timings) -> tuple[list[dict], 
                 continue
             finally:
                 timings.add("decode", t)
-            rows, failed = score_image(decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, timings)
+            rows, failed = score_image(
+                decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, pool, timings
+            )
             meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth}
             failures = [{"sample": sample.id, "variant": v, "reason": r} for v, r in failed]
             skipped += failures

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import albumentations as A
@@ -36,25 +37,33 @@ def model_inputs(
     pipelines: list[A.Compose | None],
     sizes: set[int],
     seed: int,
+    pool: ThreadPoolExecutor,
     timings: Timings,
 ) -> tuple[dict[int, np.ndarray], list[Variant], list[tuple[str, str]]]:
-    """Edited, resized inputs per input size; the variants that worked; (variant, reason) failures."""
-    per_size: dict[int, list[np.ndarray]] = {s: [] for s in sizes}
-    done, failed = [], []
-    for variant, pipeline in zip(variants, pipelines):
-        t = time.perf_counter()
+    """Edited, resized inputs per input size; the variants that worked; (variant, reason) failures.
+
+    Variants run on a thread pool (OpenCV and NumPy release the GIL). Each variant has its own
+    pipeline object and its own seed, so the result does not depend on the threads' timing."""
+
+    def edit(variant: Variant, pipeline: A.Compose | None):
         try:
             edited = apply_variant(pixels, pipeline, variant_seed(seed, sample_id, variant.id))
         except Exception as e:  # one bad (image, edit) pair must not stop the run
-            failed.append((variant.id, f"augmentation failed: {type(e).__name__}: {e}"))
+            return None, f"augmentation failed: {type(e).__name__}: {e}"
+        return {size: resize_for_model(edited, size) for size in sizes}, ""
+
+    t = time.perf_counter()
+    results = list(pool.map(edit, variants, pipelines))
+    timings.add("augment+resize", t)
+    per_size: dict[int, list[np.ndarray]] = {s: [] for s in sizes}
+    done, failed = [], []
+    for variant, (inputs, problem) in zip(variants, results):
+        if inputs is None:
+            failed.append((variant.id, problem))
             continue
-        finally:
-            timings.add("augment", t)
-        t = time.perf_counter()
-        for size in sizes:
-            per_size[size].append(resize_for_model(edited, size))
-        timings.add("resize", t)
         done.append(variant)
+        for size in sizes:
+            per_size[size].append(inputs[size])
     stacked = {s: np.stack(v) if v else np.zeros((0, s, s, 3), np.float32) for s, v in per_size.items()}
     return stacked, done, failed
 
@@ -67,11 +76,12 @@ def score_image(
     detectors: list[Detector],
     seed: int,
     batch_size: int,
+    pool: ThreadPoolExecutor,
     timings: Timings,
 ) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
     """Rows (variant x model) of p_ai / p_human for one decoded image, and variant failures."""
     sizes = {d.input_size for d in detectors}
-    inputs, done, failed = model_inputs(pixels, sample_id, variants, pipelines, sizes, seed, timings)
+    inputs, done, failed = model_inputs(pixels, sample_id, variants, pipelines, sizes, seed, pool, timings)
     rows = []
     for detector in detectors:
         t = time.perf_counter()

@@ -1,0 +1,78 @@
+"""Benchmark: the runner against the study's own way of working, in the same process.
+
+    python -m experiments.benchmark [--config robustness.yaml]
+
+The study's way, per sample x variant: open the original, apply the edit, save it as a JPEG,
+`keras.utils.load_img(path, target_size)` it back, and `model.predict` that one image, for each
+model. The runner's way: `experiments.run` end to end on the same config (decode once, edit
+once, batched scoring, tables written). Both use the same edits, so the ratio measures the
+pipeline, not the augmentation library. Not a test: run on demand, numbers go in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from augment import apply, variant_seed
+from experiments.config import load_config
+from experiments.models import keras
+from experiments.run import execute, load_detectors, resolver_for
+from experiments.samples import load_samples
+
+
+def study_workflow(cfg, samples, detectors, workdir: Path) -> int:
+    """Score every sample x variant x model one file at a time, as the study's tools did."""
+    predictions = 0
+    for sample in samples:
+        for variant in cfg.variants():
+            with Image.open(sample.path) as im:
+                pixels = np.asarray(im.convert("RGB"))
+            edited = apply(pixels, variant, variant_seed(cfg.seed, sample.id, variant.id))
+            path = workdir / "edited.jpg"
+            Image.fromarray(edited).save(path, quality=95)
+            for d in detectors:
+                x = keras.utils.img_to_array(keras.utils.load_img(path, target_size=(d.input_size, d.input_size))) / 255
+                d.model.predict(x[None], verbose=0)
+                predictions += 1
+    return predictions
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="robustness.yaml")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="artxai: %(message)s")
+
+    cfg = load_config(args.config)
+    resolver = resolver_for(cfg)
+    detectors, _ = load_detectors(cfg, resolver)
+    samples = [s for s in load_samples(cfg.samples, resolver) if s.path is not None]
+    n = len(samples) * len(cfg.variants())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in detectors:  # warm both paths up once so start-up costs count for neither
+            d.model.predict(np.zeros((1, d.input_size, d.input_size, 3), np.float32), verbose=0)
+            d.predict_proba(np.zeros((1, d.input_size, d.input_size, 3), np.float32))
+        t = time.perf_counter()
+        execute(cfg, Path(tmp) / "run", force=True)
+        ours = time.perf_counter() - t
+        t = time.perf_counter()
+        predictions = study_workflow(cfg, samples, detectors, Path(tmp))
+        theirs = time.perf_counter() - t
+
+    models = ", ".join(f"{d.name} ({d.input_size} px)" for d in detectors)
+    print(f"\n{len(samples)} samples x {len(cfg.variants())} variants = {n} edited images; models: {models}")
+    print(f"study workflow (edit, save JPEG, load_img, predict 1 image): {theirs:8.2f} s  ({predictions} predict calls)")
+    print(f"artxai runner (end to end, tables written):                  {ours:8.2f} s")
+    print(f"speed-up: {theirs / ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
