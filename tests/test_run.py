@@ -191,3 +191,15 @@ def test_shipped_configs_are_valid():
     assert per_op.drop(["identity", "combined"]).between(3, 5).all()
     assert [m.input_size for m in robustness.models] == [32, 128]
     assert load_config("study_table.yaml").variants()[0].id == "identity"
+
+
+def test_folder_of_real_images_takes_truth_from_class_folders(tmp_path, seed_mirror):
+    real_mini = seed_mirror.parent / "real-mini" / "test"
+    if not real_mini.is_dir():
+        pytest.fail(f"{real_mini} is needed (../shared/real-mini)")
+    config = write_config(tmp_path, seed_mirror, samples={"folder": str(real_mini)}, augment={"jpeg": {"quality": 30}})
+    assert runner.main([str(config)]) == 0
+    scores = pd.read_parquet(tmp_path / "results" / "small" / "scores.parquet")
+    assert len(scores) == 20 * 2
+    truth = scores.drop_duplicates("sample").set_index("sample")["truth"]
+    assert (truth == truth.index.str.split("/").str[0]).all() and truth.value_counts().to_dict() == {"ai": 10, "human": 10}
