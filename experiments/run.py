@@ -104,9 +104,8 @@ def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) 
     atomic_write_text(paths.root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
-def score_samples(cfg, samples, detectors, paths, timings) -> tuple[list[dict], int]:
+def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[list[dict], int]:
     """Score every sample not already in parts/; return skip records and how many were resumed."""
-    variants = cfg.variants()
     pipelines = [compile_variant(v) for v in variants]
     policy = DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
     skipped, resumed = [], 0
@@ -176,7 +175,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         len(samples), len(variants), len(detectors), ", ".join(d.name for d in detectors), run_dir,
     )  # fmt: skip
 
-    skipped, resumed = score_samples(cfg, samples, detectors, paths, timings)
+    skipped, resumed = score_samples(cfg, samples, variants, detectors, paths, timings)
     if resumed:
         log.info("resumed: %d samples were already scored", resumed)
 

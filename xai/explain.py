@@ -28,7 +28,8 @@ Target = int | str | Sequence[int]
 
 def logit_model(model: keras.Model) -> keras.Model:
     """A functional copy of `model` (fresh layers, copied weights) whose final layer outputs
-    logits. Fresh layers matter: tf-keras-vis reads `layer.output`, which for a reused layer
+    logits. Built per call on purpose (about 10 ms): a cached copy would go stale when the
+    model's weights change, e.g. in a parameter-randomisation sanity check. Fresh layers matter: tf-keras-vis reads `layer.output`, which for a reused layer
     would point into the original model's graph."""
     inputs = keras.Input(model.input_shape[1:])
     x = inputs
