@@ -11,6 +11,7 @@ Every file is checked against its git blob id (sha1 of "blob <size>\\0" + conten
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import logging
 import os
@@ -44,6 +45,7 @@ class Asset:
     source: str  # "mirror", "cache" or "download"
 
 
+@functools.cache
 def known_blob_ids() -> dict[str, str]:
     """Repository path -> git blob id, for every study file the project uses (package data)."""
     text = resources.files("experiments.data").joinpath("seed_files.tsv").read_text()

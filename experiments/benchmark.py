@@ -31,9 +31,9 @@ from experiments.samples import load_samples
 
 def study_workflow(cfg, samples, detectors, workdir: Path) -> int:
     """Score every sample x variant x model one file at a time, as the study's tools did."""
-    predictions = 0
+    predictions, variants = 0, cfg.variants()
     for sample in samples:
-        for variant in cfg.variants():
+        for variant in variants:
             with Image.open(sample.path) as im:
                 pixels = np.asarray(im.convert("RGB"))
             edited = apply(pixels, variant, variant_seed(cfg.seed, sample.id, variant.id))
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.config)
     resolver = resolver_for(cfg)
     samples = [s for s in load_samples(cfg.samples, resolver) if s.path is not None]
-    n = len(samples) * len(cfg.variants())
+    n_variants = len(cfg.variants())
+    n = len(samples) * n_variants
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, stand_ins = with_stand_ins(cfg, resolver, Path(tmp))
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         theirs = time.perf_counter() - t
 
     models = ", ".join(f"{d.name} ({d.input_size} px{', random-weight stand-in' if d.name in stand_ins else ''})" for d in detectors)
-    print(f"\n{len(samples)} samples x {len(cfg.variants())} variants = {n} edited images; models: {models}")
+    print(f"\n{len(samples)} samples x {n_variants} variants = {n} edited images; models: {models}")
     print(f"study workflow (edit, save JPEG, load_img, predict 1 image): {theirs:8.2f} s  ({predictions} predict calls)")
     print(f"artxai runner (end to end, tables written):                  {ours:8.2f} s")
     print("  runner stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))

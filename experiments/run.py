@@ -111,7 +111,8 @@ def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[li
     skipped, resumed = [], 0
     with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool:
         for sample in tqdm(samples, desc="scoring samples", unit="image", file=sys.stderr):
-            part, skips_path = paths.part(sample), paths.part(sample).with_suffix(".skips.json")
+            part = paths.part(sample)
+            skips_path = part.with_suffix(".skips.json")
             if part.is_file():
                 resumed += 1
                 if skips_path.is_file():
@@ -141,7 +142,8 @@ def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[li
 
 
 def assemble(samples: list[Sample], paths: RunPaths) -> pd.DataFrame:
-    parts = [pd.read_parquet(paths.part(s)) for s in samples if paths.part(s).is_file()]
+    files = [paths.part(s) for s in samples]
+    parts = [pd.read_parquet(f) for f in files if f.is_file()]
     parts = [p for p in parts if len(p)]
     return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
 
