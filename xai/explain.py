@@ -1,6 +1,7 @@
 """One interface to many attribution methods: `explain(model, images, method, target)`.
 
-Gradient and CAM methods run through tf-keras-vis 0.8.7; LIME through `lime`. Callers never
+Gradient and CAM methods run through tf-keras-vis 0.8.7; LIME through `lime`; `random` is a
+seeded-noise baseline that faithfulness and sanity numbers are read against. Callers never
 branch on the method: every one returns maps of shape (N, H, W) at the images' resolution,
 scaled to [0, 1] per image (higher = more important for the target class).
 
@@ -21,7 +22,8 @@ import numpy as np
 
 GRADIENT_METHODS = ("saliency", "smoothgrad")
 CAM_METHODS = ("gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam")
-METHODS = (*GRADIENT_METHODS, *CAM_METHODS, "lime")
+BASELINE_METHODS = ("random",)  # seeded noise: the floor any method must beat in faithfulness
+METHODS = (*GRADIENT_METHODS, *CAM_METHODS, "lime", *BASELINE_METHODS)
 
 Target = int | str | Sequence[int]
 
@@ -109,18 +111,22 @@ def explain(
     """Attribution maps (N, H, W) in [0, 1] for float32 model inputs `images` (N, H, W, 3).
 
     Options by method: smoothgrad `smooth_samples`, `smooth_noise`; CAMs `layer`;
-    faster_scorecam `max_n`; lime `num_samples`, `display`, `preprocess`, `n_segments`
-    (see xai.lime_explain)."""
+    faster_scorecam `max_n`; lime `num_samples`, `segments`, `display_size`, `n_segments`,
+    `batch_size` (see xai.lime_explain). Each method reads the options it knows and ignores the
+    rest, so one options dict serves every method."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")
     targets = resolve_targets(model, images, target, class_names)
+    if method == "random":
+        return _normalise(np.random.default_rng(seed).random(images.shape[:3]))
     if method == "lime":
         from xai.lime_explain import lime_maps
 
-        return _normalise(lime_maps(model, images, targets, seed=seed, **options))
+        known = ("num_samples", "segments", "display_size", "n_segments", "batch_size")
+        return _normalise(lime_maps(model, images, targets, seed=seed, **{k: v for k, v in options.items() if k in known}))
     with warnings.catch_warnings():  # tf-keras-vis passes inputs as a list; Keras 3 notes it
         warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
         maps = _tf_keras_vis(logit_model(model), images, targets, method, seed, options)

@@ -2,46 +2,57 @@
 
 With lime's defaults (quickshift on the model's own 32x32 input) an image gets one or two
 superpixels and the explanation is empty. Here superpixels are computed with SLIC on a
-display-resolution copy of the image (256 px by default), and the classifier function brings
-each perturbed copy back to the model input with the caller's preprocessing (by default the
-study's: PIL nearest resize, then / 255), in batches of 256, calling the model directly.
+display-resolution copy of the image (256 px by default) and carried down to the model input.
+
+lime's own `explain_instance` would then build every perturbed copy at display resolution and
+resize it back. Because the preprocessing is a nearest-neighbour resize (a pure gather of
+pixels), hiding superpixels and then resizing equals resizing and then hiding the same
+superpixels at model resolution, pixel for pixel. So the perturbed batch is built directly at
+model resolution with one masked multiply, the model is called directly in batches of 256, and
+lime's own sampling, kernel and ridge fit (`LimeImageExplainer.base`) turn the predictions into
+superpixel weights: lime's algorithm, without its per-image Python loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import keras
 import numpy as np
+import sklearn.metrics
 from lime import lime_image
-from PIL import Image
 from skimage.segmentation import slic
 
 
-# lime 0.2.0.1 wraps its sampling loop in a tqdm bar it offers no switch for; callers show
-# their own progress, so one bar per explanation would only be noise.
-lime_image.tqdm = lambda iterable, **_: iterable
-
-
-def nearest_preprocess(size: int) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 RGB at any size -> float32 (size, size, 3) / 255 via PIL nearest (load_img's way)."""
-
-    def preprocess(image: np.ndarray) -> np.ndarray:
-        im = Image.fromarray(np.asarray(image, dtype=np.uint8))
-        return np.asarray(im.resize((size, size), Image.Resampling.NEAREST), dtype=np.float32) / 255.0
-
-    return preprocess
-
-
 def display_copy(image: np.ndarray, display_size: int) -> np.ndarray:
-    """A model input (float in [0, 1]) enlarged with nearest neighbour to display_size."""
+    """A model input (float in [0, 1]) enlarged with nearest neighbour to display_size: the
+    display copy used when the caller has no better (full-resolution) one."""
     pixels = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    return np.asarray(Image.fromarray(pixels).resize((display_size, display_size), Image.Resampling.NEAREST))
+    return cv2.resize(pixels, (display_size, display_size), interpolation=cv2.INTER_NEAREST)
 
 
-def superpixels(display: np.ndarray, n_segments: int = 50, compactness: float = 10.0) -> np.ndarray:
-    return slic(display, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
+def superpixels(display: np.ndarray, n_segments: int = 50, compactness: float = 20.0, min_segments: int = 20) -> np.ndarray:
+    """SLIC labels 0..K-1 of a uint8 RGB display image. SLIC's count is approximate (flat or
+    elongated images get fewer); below `min_segments` it is asked for more, up to three times."""
+    for _ in range(3):
+        labels = slic(display, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
+        if labels.max() + 1 >= min_segments:
+            break
+        n_segments *= 2
+    return labels
+
+
+def segments_at(segments: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Display-resolution labels carried to a height x width grid by nearest neighbour (the label
+    under each model pixel's centre). Callers with an exact index map pass their own."""
+    rows = ((np.arange(height) + 0.5) * segments.shape[0] / height).astype(int)
+    cols = ((np.arange(width) + 0.5) * segments.shape[1] / width).astype(int)
+    return segments[rows][:, cols]
+
+
+def perturbed_batch(image: np.ndarray, segments: np.ndarray, keep: np.ndarray, hide_value: float = 0.0) -> np.ndarray:
+    """Copies of `image` (H, W, C) with the superpixels where keep[k, s] == 0 set to hide_value."""
+    visible = keep[:, segments].astype(image.dtype)[..., None]  # (K, H, W, 1)
+    return image[None] * visible + hide_value * (1 - visible)
 
 
 def lime_maps(
@@ -51,38 +62,38 @@ def lime_maps(
     *,
     seed: int = 0,
     num_samples: int = 1000,
-    display: list[np.ndarray] | None = None,
+    segments: list[np.ndarray] | None = None,
     display_size: int = 256,
     n_segments: int = 50,
-    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """LIME weight of each pixel's superpixel for the target class, at the model input size."""
+    """LIME weight of each pixel's superpixel for the target class, at the model input size.
+
+    `segments`: per image, superpixel labels at model resolution (computed by the caller on a
+    full-resolution display copy and carried down with its own preprocessing). Without them,
+    SLIC runs on a nearest-enlarged copy of the model input."""
     n, height, width = images.shape[:3]
-    preprocess = preprocess or nearest_preprocess(height)
-
-    def classifier(batch: np.ndarray) -> np.ndarray:
-        x = np.stack([preprocess(b) for b in batch])
-        return keras.ops.convert_to_numpy(model(x, training=False))
-
     maps = np.zeros((n, height, width))
     for i in range(n):
-        shown = display[i] if display is not None else display_copy(images[i], display_size)
-        segments = superpixels(shown, n_segments)
+        labels = segments[i] if segments is not None else segments_at(superpixels(display_copy(images[i], display_size), n_segments), height, width)
+        labels = np.unique(labels, return_inverse=True)[1].reshape(height, width)  # labels 0..K-1, none empty
+        features = labels.max() + 1
         explainer = lime_image.LimeImageExplainer(random_state=seed)
-        explanation = explainer.explain_instance(
-            shown,
-            classifier,
-            labels=(targets[i],),
-            top_labels=None,
-            hide_color=0,
-            num_samples=num_samples,
-            batch_size=batch_size,
-            segmentation_fn=lambda _: segments,
-            random_seed=seed,
+        # lime_image.data_labels' sampling: each superpixel on or off at random, row 0 = all on.
+        data = explainer.random_state.randint(0, 2, num_samples * features).reshape(num_samples, features)
+        data[0, :] = 1
+        predictions = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(model(perturbed_batch(images[i], labels, data[j : j + batch_size]), training=False))
+                for j in range(0, num_samples, batch_size)
+            ]
         )
-        weights = np.zeros(segments.max() + 1)
-        for segment, weight in explanation.local_exp[targets[i]]:
-            weights[segment] = weight
-        maps[i] = cv2.resize(weights[segments], (width, height), interpolation=cv2.INTER_AREA)
+        distances = sklearn.metrics.pairwise_distances(data, data[:1], metric="cosine").ravel()
+        _, weights, _, _ = explainer.base.explain_instance_with_data(
+            data, predictions, distances, targets[i], num_features=100_000, feature_selection=explainer.feature_selection
+        )
+        per_segment = np.zeros(features)
+        for segment, weight in weights:
+            per_segment[segment] = weight
+        maps[i] = per_segment[labels]
     return maps
