@@ -27,6 +27,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
+	$(PY) -m experiments.benchmark_explain
 
 clean:
 	rm -rf $(VENV) results/*/

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="artxai: %(message)s")
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config).model_copy(update={"explain": None})  # scoring only: the study had no maps
     resolver = resolver_for(cfg)
     samples = [s for s in load_samples(cfg.samples, resolver) if s.path is not None]
     n_variants = len(cfg.variants())

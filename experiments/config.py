@@ -69,6 +69,34 @@ class PreprocessConfig(_Strict):
     exif_transpose: bool = False
 
 
+EXPLAIN_METHODS = ("saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam", "lime", "random")
+
+
+class ExplainConfig(_Strict):
+    """Which maps to make, of which images, and the settings that change them."""
+
+    methods: Annotated[list[Literal[EXPLAIN_METHODS]], Field(min_length=1)] = [  # type: ignore[valid-type]
+        "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "layercam", "lime", "random",
+    ]  # fmt: skip
+    images: Literal["originals", "all", "top_k"] = "top_k"  # top_k: the unedited image + the k largest |delta p_ai|
+    top_k: Annotated[int, Field(ge=1)] = 5
+    target: Literal["predicted", "ai", "human"] = "ai"  # ai: maps explain p_ai, the score the tables track
+    lime_samples: Annotated[int, Field(ge=10)] = 1000
+    lime_segments: Annotated[int, Field(ge=2)] = 50
+    display_size: Annotated[int, Field(ge=32, le=2048)] = 256  # long side of overlays and LIME superpixels
+    top_fraction: Annotated[float, Field(gt=0, le=1)] = 0.1  # "top pixels" for IoU
+    faithfulness_steps: Annotated[int, Field(ge=2)] = 16
+    sanity: bool = True  # cascading model-parameter randomisation on the unedited images
+    pictures: bool = True  # overlay PNGs and per-sample grids
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_methods(cls, methods):
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"methods must not repeat, got {methods}")
+        return methods
+
+
 class RunConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     seed: int = 0
@@ -81,6 +109,7 @@ class RunConfig(_Strict):
     batch_size: Annotated[int, Field(ge=1)] = 256
     workers: Annotated[int, Field(ge=0)] = 0  # threads editing images; 0 = one per CPU core
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
+    explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
 
     @field_validator("models")
     @classmethod
@@ -94,8 +123,10 @@ class RunConfig(_Strict):
         return expand_grid(self.augment)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes the tables (not where or how fast they are made)."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers"})
+        """Hash of everything that changes the score tables (not where or how fast they are made).
+        The explain section is left out: explanations are cached under their own keys, so
+        adding a method to a finished run computes only that method."""
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -116,3 +117,22 @@ def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
 
 def load_for_model(path: Path, size: int, policy: DecodePolicy = DecodePolicy()) -> np.ndarray:
     return resize_for_model(decode_image(path, policy).pixels, size)
+
+
+def display_resize(pixels: np.ndarray, long_side: int) -> np.ndarray:
+    """A copy for people to look at: long side `long_side`, aspect kept, area interpolation."""
+    h, w = pixels.shape[:2]
+    scale = long_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def model_pixels_in(full_shape: tuple[int, int], size: int, other_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each model-input row and column, the row and column of an `other_shape` copy of the
+    image (e.g. the display copy) at the full-resolution pixel that `resize_for_model` picks.
+    `labels[rows][:, cols]` carries per-pixel labels of that copy to the model input exactly as
+    the preprocessing would carry an image edited by those labels."""
+    (h, w), (oh, ow) = full_shape, other_shape
+    rows = ((_nearest_index(h, size, 0) + 0.5) * oh / h).astype(np.intp)
+    cols = ((_nearest_index(w, size, 1) + 0.5) * ow / w).astype(np.intp)
+    return np.minimum(rows, oh - 1), np.minimum(cols, ow - 1)

@@ -34,6 +34,7 @@ from augment import compile_variant
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
 from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text
 from experiments.config import ConfigError, RunConfig, load_config
+from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy, ImageRejected, decode_image
 from experiments.models import Detector, load_detector
 from experiments.samples import Sample, load_samples
@@ -104,10 +105,14 @@ def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) 
     atomic_write_text(paths.root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
+def decode_policy(cfg: RunConfig) -> DecodePolicy:
+    return DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
+
+
 def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[list[dict], int]:
     """Score every sample not already in parts/; return skip records and how many were resumed."""
     pipelines = [compile_variant(v) for v in variants]
-    policy = DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
+    policy = decode_policy(cfg)
     skipped, resumed = [], 0
     with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool:
         for sample in tqdm(samples, desc="scoring samples", unit="image", file=sys.stderr):
@@ -198,6 +203,10 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
     timings.add("tables", t)
 
+    explained = {}
+    if cfg.explain is not None:
+        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings)
+
     atomic_write_json(
         run_dir / "manifest.json",
         {
@@ -214,11 +223,14 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
                 "rows": len(scores),
                 "skipped": len(skipped_df),
                 "resumed_samples": resumed,
+                "explanation_maps": len(explained.get("explanations", [])),
             },
             "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"total": round(time.perf_counter() - started, 3)},
         },
     )
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
+    if explained:
+        print_explanations(run_dir, explained["explanation_summary"])
     return 0
 
 
@@ -236,6 +248,15 @@ def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, ski
     log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
 
 
+def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
+    log.info("explanations (mean over maps; drift over edited images; sanity after randomising every layer):")
+    log.info("  %-8s %-16s %9s %9s %9s %9s %9s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho")
+    for r in summary.itertuples():
+        sanity = getattr(r, "sanity_spearman_all_random", float("nan"))
+        log.info("  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f", r.model, r.method, r.drift_spearman, r.drift_top_iou, r.deletion_auc, r.insertion_auc, sanity)
+    log.info("pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary", run_dir)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="a YAML config file, or the name of a shipped one (robustness.yaml)")
@@ -250,8 +271,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="artxai: %(message)s")
-    for noisy in ("absl", "tensorflow", "h5py", "matplotlib", "PIL"):
+    for noisy in ("absl", "h5py", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # TensorFlow's warnings here are retracing notes from tf-keras-vis' predict calls: not ours to act on
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         cfg = load_config(args.config)
         return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force)

@@ -30,6 +30,17 @@ class Timings:
         self.seconds[stage] += time.perf_counter() - started
 
 
+def edited_image(
+    pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
+) -> tuple[np.ndarray | None, str]:
+    """The variant applied to the full-resolution image with its (sample, variant) seed, so every
+    stage that needs this edit gets the same pixels; (None, reason) when the edit fails."""
+    try:
+        return apply_variant(pixels, pipeline, variant_seed(seed, sample_id, variant.id)), ""
+    except Exception as e:  # one bad (image, edit) pair must not stop the run
+        return None, f"augmentation failed: {type(e).__name__}: {e}"
+
+
 def model_inputs(
     pixels: np.ndarray,
     sample_id: str,
@@ -46,11 +57,8 @@ def model_inputs(
     pipeline object and its own seed, so the result does not depend on the threads' timing."""
 
     def edit(variant: Variant, pipeline: A.Compose | None):
-        try:
-            edited = apply_variant(pixels, pipeline, variant_seed(seed, sample_id, variant.id))
-        except Exception as e:  # one bad (image, edit) pair must not stop the run
-            return None, f"augmentation failed: {type(e).__name__}: {e}"
-        return {size: resize_for_model(edited, size) for size in sizes}, ""
+        edited, problem = edited_image(pixels, sample_id, variant, pipeline, seed)
+        return (None, problem) if edited is None else ({size: resize_for_model(edited, size) for size in sizes}, "")
 
     t = time.perf_counter()
     results = list(pool.map(edit, variants, pipelines))
