@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 # developers and CI), else artxai downloads them from the study's repository into ~/.cache.
 SEED_MIRROR := $(wildcard $(abspath ../shared/seed-assets))
 export ARTXAI_SEED_MIRROR ?= $(SEED_MIRROR)
+export ARTXAI_REAL_MINI ?= $(wildcard $(abspath ../shared/real-mini))
 
-.PHONY: demo test study bench clean
+.PHONY: demo test study mini bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,9 @@ study: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+mini: $(VENV)/.installed
+	$(PY) -m experiments.run real_mini.yaml --resume
 
 bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark

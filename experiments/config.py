@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,31 +37,75 @@ class AssetsConfig(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
+class DatasetConfig(_Strict):
+    """An image dataset on disk (see experiments.datasets for the layouts)."""
+
+    root: Path
+    layout: Literal["artbench", "generic"] = "artbench"
+    class_dirs: dict[Literal["ai", "human"], str] = {"ai": "ai", "human": "human"}  # generic layout
+    train_split: str = "train"
+    val_split: str | None = "val"  # used when the folder exists; else val_fraction of train is held out
+    test_split: str = "test"
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    balance: bool = True  # drop AI training images at random down to the human count, as the study did
+    limit_per_class: Annotated[int, Field(ge=1)] | None = None  # a quick run on a big dataset
+
+    @field_validator("class_dirs")
+    @classmethod
+    def _both_classes(cls, dirs):
+        if set(dirs) != {"ai", "human"}:
+            raise ValueError(f"name a folder for both ai and human, got {sorted(dirs)}")
+        return dirs
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["adam", "sgd", "rmsprop"] = "adam"
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+
+
+class TrainConfig(_Strict):
+    """How to train a model when its file does not exist (or `retrain` is set)."""
+
+    dataset: DatasetConfig
+    epochs: Annotated[int, Field(ge=1)] = 10
+    batch_size: Annotated[int, Field(ge=1)] = 64
+    optimizer: OptimizerConfig = OptimizerConfig()
+    patience: Annotated[int, Field(ge=1)] = 3  # early stopping on validation accuracy
+    cache: Literal["memory", "disk", "none"] = "memory"  # resized uint8 tensors, from epoch 2 on
+    shuffle_buffer: Annotated[int, Field(ge=1)] = 10_000
+    retrain: bool = False  # train even when the model file exists
+
+
 class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     input_size: Annotated[int, Field(ge=8, le=1024)]
     seed_asset: str | None = None  # a path in the study's repository
-    path: Path | None = None  # a local .h5 / .keras file
+    path: Path | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
     required: bool = False  # when False, an unavailable model is a warning, not an error
+    train: TrainConfig | None = None  # train the model into `path` when the file is not there
 
     @model_validator(mode="after")
     def _one_source(self):
         if (self.seed_asset is None) == (self.path is None):
             raise ValueError("give exactly one of seed_asset or path")
+        if self.train is not None and (self.path is None or self.path.suffix != ".keras"):
+            raise ValueError("a model with a train block needs a path ending in .keras (where it is saved)")
         return self
 
 
 class SamplesConfig(_Strict):
     manifest: str | None = None  # a CSV (path, subject, variant, truth) or a builtin name ("study")
     folder: Path | None = None  # every image below it; truth from the filename rule
+    dataset: DatasetConfig | None = None  # one split of a dataset (dataset-scale robustness)
+    split: str = "test"  # with dataset: which split
     from_seed_assets: bool = False  # manifest paths are paths in the study's repository
     variants: list[str] | None = None  # keep only these manifest variants (e.g. [original])
     ai_prefix: str = "ai_"  # filename rule: names starting with it are AI, the rest human
 
     @model_validator(mode="after")
     def _one_source(self):
-        if (self.manifest is None) == (self.folder is None):
-            raise ValueError("give exactly one of manifest or folder")
+        if sum(x is not None for x in (self.manifest, self.folder, self.dataset)) != 1:
+            raise ValueError("give exactly one of manifest, folder or dataset")
         return self
 
 
@@ -108,6 +154,8 @@ class RunConfig(_Strict):
     augment: dict[str, Any] = {}
     batch_size: Annotated[int, Field(ge=1)] = 256
     workers: Annotated[int, Field(ge=0)] = 0  # threads editing images; 0 = one per CPU core
+    part_size: Annotated[int, Field(ge=1)] = 1  # samples per resumable part file (raise it for datasets)
+    bootstrap: Annotated[int, Field(ge=100)] = 1000  # resamples behind every confidence interval
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
 
@@ -126,7 +174,7 @@ class RunConfig(_Strict):
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain"})
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -141,20 +189,35 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"{name}: no such config file (shipped configs: {shipped})")
 
 
-def _resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
+def _resolve_paths(cfg: RunConfig, base: Path, path: Path) -> RunConfig:
     def rel(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else base / p
+        """Environment variables and ~ expanded; relative paths joined to the config's folder."""
+        if p is None:
+            return None
+        expanded = os.path.expanduser(os.path.expandvars(str(p)))
+        unset = re.search(r"\$\{?(\w+)", expanded)
+        if unset:
+            raise ConfigError(f"{path}: {p} uses the environment variable {unset.group(1)}, which is not set")
+        p = Path(expanded)
+        return p if p.is_absolute() else base / p
 
     samples, assets = cfg.samples, cfg.assets
     manifest = samples.manifest
     if manifest is not None and manifest not in BUILTIN_MANIFESTS:
         manifest = str(rel(Path(manifest)))
+    def dataset(d: DatasetConfig | None) -> DatasetConfig | None:
+        return d if d is None else d.model_copy(update={"root": rel(d.root)})
+
+    def model(m: ModelConfig) -> ModelConfig:
+        train = m.train if m.train is None else m.train.model_copy(update={"dataset": dataset(m.train.dataset)})
+        return m.model_copy(update={"path": rel(m.path), "train": train})
+
     return cfg.model_copy(
         update={
             "out_dir": cfg.out_dir.resolve(),  # output goes below the working directory
             "assets": assets.model_copy(update={"mirror": rel(assets.mirror), "cache_dir": rel(assets.cache_dir)}),
-            "models": [m.model_copy(update={"path": rel(m.path)}) for m in cfg.models],
-            "samples": samples.model_copy(update={"manifest": manifest, "folder": rel(samples.folder)}),
+            "models": [model(m) for m in cfg.models],
+            "samples": samples.model_copy(update={"manifest": manifest, "folder": rel(samples.folder), "dataset": dataset(samples.dataset)}),
         }
     )
 
@@ -178,4 +241,6 @@ def load_config(name: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: {field}: {err['msg'].removeprefix('Value error, ')}{value}") from None
     except GridError as e:
         raise ConfigError(f"{path}: {e}") from None
-    return _resolve_paths(cfg, path.parent.resolve())
+    # a shipped config's relative paths (models/...) are relative to the working directory
+    shipped = path.resolve().parent == CONFIG_DIR.resolve()
+    return _resolve_paths(cfg, Path.cwd() if shipped else path.parent.resolve(), path)

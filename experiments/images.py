@@ -105,14 +105,19 @@ def _nearest_index(n_in: int, n_out: int, axis: int) -> np.ndarray:
     return np.asarray(Image.fromarray(probe).resize(size, Image.Resampling.NEAREST)).ravel().astype(np.intp)
 
 
-def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
-    """The study's preprocessing after decoding: PIL nearest resize to size x size, then /255.
-    Bit-identical to img_to_array(load_img(path, target_size=(size, size))) / 255, but done as
-    a gather of size x size pixels instead of copying the full image into PIL."""
+def resize_nearest(pixels: np.ndarray, size: int) -> np.ndarray:
+    """PIL's nearest resize to size x size (load_img's), as a gather of size x size pixels
+    instead of copying the full image into PIL; uint8 in, uint8 out."""
     h, w = pixels.shape[:2]
-    if (h, w) != (size, size):
-        pixels = pixels[_nearest_index(h, size, 0)][:, _nearest_index(w, size, 1)]
-    return pixels.astype(np.float32) / 255.0
+    if (h, w) == (size, size):
+        return pixels
+    return pixels[_nearest_index(h, size, 0)][:, _nearest_index(w, size, 1)]
+
+
+def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The study's preprocessing after decoding: nearest resize to size x size, then /255.
+    Bit-identical to img_to_array(load_img(path, target_size=(size, size))) / 255."""
+    return resize_nearest(pixels, size).astype(np.float32) / 255.0
 
 
 def load_for_model(path: Path, size: int, policy: DecodePolicy = DecodePolicy()) -> np.ndarray:

@@ -66,6 +66,16 @@ class Detector:
         }
 
 
+def card_path(model_path: Path) -> Path:
+    """Where a model trained by artxai keeps its model card: beside it."""
+    return Path(model_path).with_name(Path(model_path).stem + ".model_card.json")
+
+
+def training_dir(model_path: Path) -> Path:
+    """Where training keeps its history, backups and best checkpoint: beside the model."""
+    return Path(model_path).with_name(Path(model_path).stem + ".training")
+
+
 def load_detector(path: Path, name: str, input_size: int | None = None) -> Detector:
     """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model and check its shape."""
     path = Path(path)

@@ -30,13 +30,13 @@ import yaml
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from augment import compile_variant
+from augment import IDENTITY, compile_variant
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
 from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy, ImageRejected, decode_image
-from experiments.models import Detector, load_detector
+from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_image
 from experiments.tables import finish_scores, study_table, study_table_wide, summarise
@@ -54,8 +54,13 @@ class RunPaths:
     def parts(self) -> Path:
         return self.root / "parts"
 
-    def part(self, sample: Sample) -> Path:
-        return self.parts / (hashlib.sha1(sample.id.encode()).hexdigest()[:16] + ".parquet")
+    def part(self, chunk: list[Sample]) -> Path:
+        """The file holding a chunk of samples' rows, named by a hash of their ids."""
+        return self.parts / (hashlib.sha1("\n".join(s.id for s in chunk).encode()).hexdigest()[:16] + ".parquet")
+
+
+def chunks(samples: list[Sample], size: int) -> list[list[Sample]]:
+    return [samples[i : i + size] for i in range(0, len(samples), size)]
 
 
 def resolver_for(cfg: RunConfig) -> AssetResolver:
@@ -68,8 +73,9 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
     )
 
 
-def load_detectors(cfg: RunConfig, resolver: AssetResolver) -> tuple[list[Detector], dict[str, str]]:
-    """The models of the config that can be had; a missing optional one is one warning line."""
+def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False) -> tuple[list[Detector], dict[str, str]]:
+    """The models of the config that can be had, trained first where a config says so and the
+    file is not there (or retraining is asked for); a missing optional one is one warning line."""
     detectors, blob_ids = [], {}
     for m in cfg.models:
         try:
@@ -78,6 +84,10 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver) -> tuple[list[Detect
                 path, blob_ids[m.name] = asset.local_path, asset.blob_id
             else:
                 path = m.path
+                if m.train is not None and (retrain or m.train.retrain or not path.is_file()):
+                    from experiments.training import train  # TensorFlow's tf.data, only when training
+
+                    train(m.name, m.train, m.input_size, path, cfg.seed, decode_policy(cfg), cfg.model_dump(mode="json"))
                 if not path.is_file():
                     raise AssetError(f"models[{m.name}].path: {path} not found")
             detectors.append(load_detector(path, m.name, m.input_size))
@@ -86,6 +96,45 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver) -> tuple[list[Detect
                 raise AssetError(f"model {m.name}: {e}") from None
             log.warning("model %s skipped: %s", m.name, e)
     return detectors, blob_ids
+
+
+def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str, dict]:
+    """Per model: its training card when it has one (trained by artxai), else what is known."""
+    cards = {}
+    for d in detectors:
+        card = card_path(Path(d.source))
+        known = json.loads(card.read_text()) if card.is_file() else {"note": "not trained by artxai: no training record"}
+        cards[d.name] = d.metadata() | {"git_blob_sha1": blob_ids.get(d.name)} | known
+    return cards
+
+
+def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) -> list[str]:
+    """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
+    figures, when the scored images include both classes."""
+    from experiments import figures
+    from experiments.evaluation import evaluate, robustness
+
+    if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
+        return []
+    written = []
+    for name, table in evaluate(scores, cfg.bootstrap, cfg.seed).items():
+        atomic_write_table(table, run_dir / name)
+        written.append(name)
+    robust = robustness(scores, cfg.bootstrap, cfg.seed)
+    atomic_write_table(robust, run_dir / "robustness_metrics")
+    written.append("robustness_metrics")
+    fig_dir = run_dir / "figures"
+    confusion = pd.read_parquet(run_dir / "confusion.parquet")
+    groups = pd.read_parquet(run_dir / "evaluation_groups.parquet")
+    for model in scores["model"].unique():
+        figures.confusion_matrix(confusion, model, fig_dir / f"confusion_{model}.png")
+        for by in ("style", "generator"):
+            if ((groups["model"] == model) & (groups["by"] == by)).any():
+                figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
+    if robust["severity"].notna().any():
+        figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
+        figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
+    return written
 
 
 def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) -> None:
@@ -110,44 +159,55 @@ def decode_policy(cfg: RunConfig) -> DecodePolicy:
 
 
 def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[list[dict], int]:
-    """Score every sample not already in parts/; return skip records and how many were resumed."""
+    """Score every chunk of samples not already in parts/; return skip records and how many
+    samples were resumed."""
     pipelines = [compile_variant(v) for v in variants]
     policy = decode_policy(cfg)
     skipped, resumed = [], 0
-    with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool:
-        for sample in tqdm(samples, desc="scoring samples", unit="image", file=sys.stderr):
-            part = paths.part(sample)
+    with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool, tqdm(
+        total=len(samples), desc="scoring samples", unit="image", file=sys.stderr
+    ) as bar:
+        for chunk in chunks(samples, cfg.part_size):
+            part = paths.part(chunk)
             skips_path = part.with_suffix(".skips.json")
             if part.is_file():
-                resumed += 1
+                resumed += len(chunk)
                 if skips_path.is_file():
                     skipped += json.loads(skips_path.read_text())
+                bar.update(len(chunk))
                 continue
-            if sample.problem:
-                skipped.append({"sample": sample.id, "variant": "", "reason": sample.problem})
-                continue
-            t = time.perf_counter()
-            try:
-                decoded = decode_image(sample.path, policy)
-            except ImageRejected as e:
-                log.warning("skipped %s: %s", sample.id, e)
-                skipped.append({"sample": sample.id, "variant": "", "reason": str(e)})
-                continue
-            finally:
-                timings.add("decode", t)
-            rows, failed = score_image(
-                decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, pool, timings
-            )
-            meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth}
-            failures = [{"sample": sample.id, "variant": v, "reason": r} for v, r in failed]
+            rows, failures = [], []
+            for sample in chunk:
+                rows += score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures)
+                bar.update()
             skipped += failures
             atomic_write_json(skips_path, failures)  # before the part: a part on disk means done
-            atomic_write(part, lambda tmp: pd.DataFrame([{**meta, **r} for r in rows]).to_parquet(tmp, index=False))
+            atomic_write(part, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
     return skipped, resumed
 
 
-def assemble(samples: list[Sample], paths: RunPaths) -> pd.DataFrame:
-    files = [paths.part(s) for s in samples]
+def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures: list[dict]) -> list[dict]:
+    """One sample's rows (every variant x model); problems are appended to `failures`."""
+    if sample.problem:
+        failures.append({"sample": sample.id, "variant": "", "reason": sample.problem})
+        return []
+    t = time.perf_counter()
+    try:
+        decoded = decode_image(sample.path, policy)
+    except ImageRejected as e:
+        log.warning("skipped %s: %s", sample.id, e)
+        failures.append({"sample": sample.id, "variant": "", "reason": str(e)})
+        return []
+    finally:
+        timings.add("decode", t)
+    rows, failed = score_image(decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, pool, timings)
+    failures += [{"sample": sample.id, "variant": v, "reason": r} for v, r in failed]
+    meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth, "style": sample.style, "generator": sample.generator}
+    return [{**meta, **r} for r in rows]
+
+
+def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
+    files = [paths.part(c) for c in chunks(samples, part_size)]
     parts = [pd.read_parquet(f) for f in files if f.is_file()]
     parts = [p for p in parts if len(p)]
     return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
@@ -163,7 +223,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False) -> int:
+def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False) -> int:
     started = time.perf_counter()
     paths = RunPaths(run_dir)
     prepare_run_dir(paths, cfg, resume, force)
@@ -171,7 +231,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
     timings = Timings()
 
     t = time.perf_counter()
-    detectors, model_blob_ids = load_detectors(cfg, resolver)
+    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
     if not detectors:
         raise AssetError("no model could be loaded: nothing to score with")
     samples = load_samples(cfg.samples, resolver)
@@ -187,7 +247,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         log.info("resumed: %d samples were already scored", resumed)
 
     t = time.perf_counter()
-    scores = assemble(samples, paths)
+    scores = assemble(samples, paths, cfg.part_size)
     skipped_df = pd.DataFrame(skipped, columns=["sample", "variant", "reason"])
     atomic_write_table(skipped_df, run_dir / "skipped")
     if scores.empty:
@@ -201,6 +261,16 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         table = study_table(scores)
         atomic_write_table(table, run_dir / "study_table")
         atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
+    dataset_tables = write_dataset_tables(scores, run_dir, cfg)
+    cards = model_cards(detectors, model_blob_ids)
+    evaluation = pd.read_parquet(run_dir / "evaluation_metrics.parquet") if dataset_tables else pd.DataFrame()
+    for d in detectors:
+        if len(evaluation):  # this run's test numbers join the card the report shows
+            cards[d.name]["evaluation"] = evaluation[evaluation["model"] == d.name].drop(columns="model").to_dict("records")
+        atomic_write_json(run_dir / "models" / f"{d.name}.model_card.json", cards[d.name])
+        history = training_dir(Path(d.source)) / "history.png"
+        if history.is_file():
+            atomic_write(run_dir / "figures" / f"history_{d.name}.png", lambda tmp, h=history: shutil.copyfile(h, tmp))
     timings.add("tables", t)
 
     explained = {}
@@ -215,6 +285,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
             "fingerprint": cfg.fingerprint(),
             "versions": versions(),
             "models": [d.metadata() | {"git_blob_sha1": model_blob_ids.get(d.name)} for d in detectors],
+            "tables": ["scores", "summary", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *explained],
             "models_unavailable": [m.name for m in cfg.models if m.name not in {d.name for d in detectors}],
             "sample_blob_ids": {s.id: known_blob_ids().get(s.id) for s in samples} if cfg.samples.from_seed_assets else {},
             "counts": {
@@ -229,6 +300,8 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         },
     )
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
+    if dataset_tables:
+        print_evaluation(run_dir)
     if explained:
         print_explanations(run_dir, explained["explanation_summary"])
     return 0
@@ -248,6 +321,18 @@ def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, ski
     log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
 
 
+def print_evaluation(run_dir: Path) -> None:
+    metrics = pd.read_parquet(run_dir / "evaluation_metrics.parquet")
+    for model, df in metrics.groupby("model", sort=False):
+        m = df.set_index("metric")
+        log.info(
+            "%s on the unedited images (n=%d): " + ", ".join(f"{k} %.3f [%.3f, %.3f]" for k in ("accuracy", "macro_f1", "roc_auc")),
+            model, int(m.at["accuracy", "n"]),
+            *(v for k in ("accuracy", "macro_f1", "roc_auc") for v in (m.at[k, "value"], m.at[k, "ci_low"], m.at[k, "ci_high"])),
+        )  # fmt: skip
+    log.info("evaluation: %s/{evaluation_metrics,evaluation_groups,confusion,robustness_metrics}.parquet, figures/", run_dir)
+
+
 def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
     log.info("explanations (mean over maps; drift over edited images; sanity after randomising every layer):")
     log.info("  %-8s %-16s %9s %9s %9s %9s %9s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho")
@@ -264,6 +349,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="finish an interrupted run in the same folder")
     group.add_argument("--force", action="store_true", help="delete the run folder's contents and start over")
+    parser.add_argument("--retrain", action="store_true", help="train every model that has a train block, even if its file exists")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser.parse_args(argv)
 
@@ -277,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         cfg = load_config(args.config)
-        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force)
+        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.assets import AssetError, AssetResolver
-from experiments.config import BUILTIN_MANIFESTS, ConfigError, SamplesConfig
+from experiments.config import BUILTIN_MANIFESTS, ConfigError, DatasetConfig, SamplesConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ class Sample:
     edit: str
     truth: str
     problem: str = ""  # why it cannot be scored, found before decoding
+    style: str = ""  # from a dataset: art style
+    generator: str = ""  # from a dataset: human, latent_diffusion, standard_diffusion, unknown
 
 
 def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
@@ -51,6 +53,20 @@ def samples_from_folder(folder: Path, ai_prefix: str = "ai_") -> list[Sample]:
     return [
         Sample(str(p.relative_to(folder)), p, p.stem, "original", truth_from_name(p.relative_to(folder), ai_prefix))
         for p in files
+    ]
+
+
+def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> list[Sample]:
+    """One split of a dataset (limit_per_class applied, seeded) with label, style and generator."""
+    from experiments.datasets import limit_per_class, scan
+
+    records = scan(dataset)
+    records = limit_per_class(records[records["split"] == split].reset_index(drop=True), dataset.limit_per_class, seed)
+    if records.empty:
+        raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
+    return [
+        Sample(str(Path(r.path).relative_to(dataset.root)), Path(r.path), Path(r.path).stem, "original", r.label, style=r.style, generator=r.generator)
+        for r in records.itertuples()
     ]
 
 
@@ -85,7 +101,9 @@ def read_manifest(path: Path, ai_prefix: str = "ai_") -> list[dict[str, str]]:
 
 def load_samples(cfg: SamplesConfig, resolver: AssetResolver) -> list[Sample]:
     """The sample set a config describes, filtered to `cfg.variants` when given."""
-    if cfg.folder is not None:
+    if cfg.dataset is not None:
+        samples = samples_from_dataset(cfg.dataset, cfg.split)
+    elif cfg.folder is not None:
         samples = samples_from_folder(cfg.folder, cfg.ai_prefix)
     else:
         manifest = BUILTIN_MANIFESTS.get(cfg.manifest) or Path(cfg.manifest)

@@ -9,7 +9,7 @@ from augment import IDENTITY
 
 SCORE_COLUMNS = [
     "sample", "subject", "edit", "truth", "variant", "op", "params", "severity",
-    "model", "p_ai", "p_human", "predicted", "correct", "delta_p_ai", "flipped",
+    "model", "p_ai", "p_human", "predicted", "correct", "delta_p_ai", "flipped", "style", "generator",
 ]  # fmt: skip
 
 

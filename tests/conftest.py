@@ -46,3 +46,13 @@ def cnn32(seed_mirror):
     from experiments.models import load_detector
 
     return load_detector(seed_mirror / MODEL_32, "cnn32", 32)
+
+
+@pytest.fixture(scope="session")
+def real_mini() -> Path:
+    """Real images in train|val|test/{ai,human} ($ARTXAI_REAL_MINI or ../shared/real-mini)."""
+    env = os.environ.get("ARTXAI_REAL_MINI", "").strip()
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "real-mini"]:
+        if (candidate / "train").is_dir():
+            return candidate.resolve()
+    pytest.fail("real-mini is needed: set ARTXAI_REAL_MINI to ../shared/real-mini")

@@ -158,7 +158,7 @@ def test_nothing_scored_exits_1(tmp_path, seed_mirror):
         ({"augment": {"sharpen": {"amount": 1}}}, "augment.sharpen: unknown op"),
         ({"seed": "abc"}, "seed: Input should be a valid integer"),
         ({"models": []}, "models: List should have at least 1 item"),
-        ({"samples": {"manifest": "x.csv", "folder": "y"}}, "samples: give exactly one of manifest or folder"),
+        ({"samples": {"manifest": "x.csv", "folder": "y"}}, "samples: give exactly one of manifest, folder or dataset"),
         ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
     ],

@@ -1,0 +1,82 @@
+"""Figures from a run's tables (seaborn / Matplotlib, Agg backend), each saved atomically as PNG.
+
+Pure functions of DataFrames: the runner calls them after writing the tables, and
+`python -m experiments.report` can call them again on a finished run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from experiments.atomic import atomic_write  # noqa: E402
+
+
+def save(fig, path: Path) -> Path:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(confusion: pd.DataFrame, model: str, path: Path) -> Path:
+    table = confusion[confusion["model"] == model].pivot(index="truth", columns="predicted", values="count")
+    fig, ax = plt.subplots(figsize=(3.6, 3), layout="constrained")
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set_title(f"{model}: confusion matrix")
+    return save(fig, path)
+
+
+def group_accuracy(groups: pd.DataFrame, model: str, by: str, path: Path) -> Path:
+    df = groups[(groups["model"] == model) & (groups["by"] == by)].sort_values("accuracy")
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(df) + 1.2), layout="constrained")
+    ax.barh(df["group"], df["accuracy"], xerr=[df["accuracy"] - df["ci_low"], df["ci_high"] - df["accuracy"]], color="tab:blue", alpha=0.8, capsize=3)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy (95% bootstrap CI)")
+    ax.set_title(f"{model}: accuracy per {by}")
+    return save(fig, path)
+
+
+def severity_curves(robust: pd.DataFrame, metric: str, path: Path) -> Path:
+    """One panel per op: `metric` against severity, one line per model, CI band when present.
+    The unedited score is drawn as a dashed line per model."""
+    edited = robust[(robust["op"] != "identity") & (robust["op"] != "combined") & robust["severity"].notna()]
+    ops = sorted(edited["op"].unique())
+    cols = min(4, max(1, len(ops)))
+    rows = int(np.ceil(len(ops) / cols)) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False, layout="constrained")
+    palette = dict(zip(robust["model"].unique(), sns.color_palette("tab10")))
+    for ax, op in zip(axes.flat, ops):
+        for model, df in edited[edited["op"] == op].groupby("model", sort=False):
+            df = df.sort_values("severity")
+            ax.plot(df["severity"], df[metric], marker="o", color=palette[model], label=model)
+            if f"{metric}_ci_low" in df:
+                ax.fill_between(df["severity"], df[f"{metric}_ci_low"], df[f"{metric}_ci_high"], color=palette[model], alpha=0.2)
+            base = robust[(robust["model"] == model) & (robust["op"] == "identity")]
+            if len(base):
+                ax.axhline(base[metric].iloc[0], color=palette[model], linestyle="--", linewidth=0.8)
+        ax.set_title(op, fontsize=9)
+        ax.set_xlabel("severity", fontsize=8)
+        ax.set_ylabel(metric.replace("_", " "), fontsize=8)
+    for ax in list(axes.flat)[len(ops) :]:
+        ax.set_visible(False)
+    if ops:
+        axes.flat[0].legend(fontsize=7)
+    return save(fig, path)
+
+
+def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
+    """Subject x variant, coloured by delta p_ai (red: towards AI, blue: towards human)."""
+    df = scores[(scores["model"] == model) & (scores["variant"] != "identity")]
+    table = df.pivot_table(index="subject", columns="variant", values="delta_p_ai", aggfunc="mean", sort=False)
+    fig, ax = plt.subplots(figsize=(0.28 * table.shape[1] + 3, 0.32 * table.shape[0] + 2.6), layout="constrained")
+    sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax, cbar_kws={"label": "Δ p_ai"})
+    ax.set_title(f"{model}: change in p(AI) per subject and edit")
+    ax.tick_params(axis="x", labelsize=6)
+    return save(fig, path)

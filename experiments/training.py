@@ -1,0 +1,157 @@
+"""Training the study's CNN on a dataset, as the study did, but resumable and documented.
+
+Balanced training classes and a stratified validation split (experiments.datasets), the tf.data
+pipeline (experiments.pipeline), Adam and sparse categorical cross-entropy, early stopping and a
+best checkpoint on validation accuracy. Beside the model file `<name>.keras` go:
+  <name>.model_card.json   data counts per split / class / style / generator, unreadable files,
+                           metrics, config, versions, training time
+  <name>.training/         history.csv, history.png, the per-epoch backup (a killed training
+                           resumes from its last finished epoch), best.keras, the tf.data cache
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.atomic import atomic_write, atomic_write_json
+from experiments.config import TrainConfig
+from experiments.datasets import counts, training_splits
+from experiments.images import DecodePolicy
+from experiments.models import build_cnn, card_path, keras, training_dir
+from experiments.pipeline import SkipLog, image_dataset
+
+log = logging.getLogger("artxai")
+
+
+def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    kinds = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    return kinds[cfg.optimizer.name](learning_rate=cfg.optimizer.learning_rate)
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    """history.csv, one row per finished epoch (a row written twice around a kill is kept once)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch", ignore_index=True)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Atomically: Keras insists on a .keras suffix, so save into a temporary folder beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        staged = Path(tmp) / path.name
+        model.save(staged)
+        os.replace(staged, path)
+
+
+def plot_history(history: pd.DataFrame, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(history["epoch"] + 1, history[metric], marker="o", label="train")
+        ax.plot(history["epoch"] + 1, history[f"val_{metric}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+    fig.suptitle(title)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def train(
+    name: str,
+    cfg: TrainConfig,
+    input_size: int,
+    model_path: Path,
+    seed: int,
+    policy: DecodePolicy = DecodePolicy(),
+    config_snapshot: dict | None = None,
+    extra_callbacks: list | None = None,
+) -> dict:
+    """Train (or resume training) and save the best model to `model_path`; return the model card."""
+    started = time.perf_counter()
+    work = training_dir(model_path)
+    work.mkdir(parents=True, exist_ok=True)
+    splits = training_splits(cfg.dataset, seed)
+    skips = SkipLog()
+    common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}
+    train_ds = image_dataset(
+        splits["train"], input_size, shuffle_seed=seed, shuffle_buffer=cfg.shuffle_buffer, cache_file=work / "cache" / "train", **common
+    )
+    val_ds = image_dataset(splits["val"], input_size, cache_file=work / "cache" / "val", **common)
+
+    history_csv, best_path, backup = work / "history.csv", work / "best.keras", work / "backup"
+    previous = read_history(history_csv)
+    if backup.is_dir() and len(previous):
+        log.info("%s: resuming training after epoch %d", name, int(previous["epoch"].max()) + 1)
+    log.info(
+        "%s: training at %d px on %d images (%s), validating on %d",
+        name, input_size, len(splits["train"]), ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items()), len(splits["val"]),
+    )  # fmt: skip
+
+    keras.utils.set_random_seed(seed)
+    model = build_cnn(input_size)
+    model.compile(optimizer=optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    best_so_far = float(previous["val_accuracy"].max()) if len(previous) else None
+    callbacks = [
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        # a resumed run must not overwrite a better checkpoint from before the kill
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True, initial_value_threshold=best_so_far),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience),
+        keras.callbacks.BackupAndRestore(str(backup)),
+        *(extra_callbacks or []),
+    ]
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False, callbacks=callbacks, verbose=1 if sys.stderr.isatty() else 2)
+
+    history = read_history(history_csv)
+    best = keras.models.load_model(best_path, compile=False)
+    save_model(best, model_path)
+    plot_history(history, work / "history.png", f"{name} ({input_size} px)")
+    atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
+    best_row = history.loc[history["val_accuracy"].idxmax()]
+    card = {
+        "name": name,
+        "file": model_path.name,
+        "architecture": "Conv(64,3,relu)-MaxPool-Conv(64,3,relu)-MaxPool-Flatten-Dense(64,relu)-Dense(2,softmax)",
+        "input_size": input_size,
+        "class_names": ["ai", "human"],
+        "params": int(best.count_params()),
+        "data": {
+            "root": str(cfg.dataset.root),
+            "layout": cfg.dataset.layout,
+            "balanced": cfg.dataset.balance,
+            **{split: {"images": len(df), **counts(df)} for split, df in splits.items()},
+            "unreadable_files": len(skips.reasons),
+            "unreadable_examples": dict(list(skips.reasons.items())[:20]),
+        },
+        "training": {
+            "epochs_run": len(history),
+            "best_epoch": int(best_row["epoch"]) + 1,
+            "best_val_accuracy": float(best_row["val_accuracy"]),
+            "final_train_accuracy": float(history["accuracy"].iloc[-1]),
+            "seconds_this_session": round(time.perf_counter() - started, 1),
+            "backend": keras.backend.backend(),
+            "config": cfg.model_dump(mode="json"),
+        },
+        "run_config": config_snapshot or {},
+        "versions": {"python": platform.python_version(), **{p: metadata.version(p) for p in ("keras", "tensorflow", "numpy")}},
+    }
+    atomic_write_json(card_path(model_path), card)
+    shutil.rmtree(work / "cache", ignore_errors=True)  # the resized-image cache is only for this training
+    log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, card["training"]["best_val_accuracy"], card["training"]["best_epoch"], model_path)
+    return card

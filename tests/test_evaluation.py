@@ -1,0 +1,123 @@
+"""Metrics with bootstrap CIs, checked against scikit-learn; the runner's dataset tables."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+
+from experiments import run as runner
+from experiments.evaluation import draw_counts, evaluate, metrics_with_ci, robustness, weighted_auc
+
+
+def fake_predictions(n, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = np.where(rng.random(n) < 0.6, "ai", "human")
+    p_ai = np.clip(rng.normal(np.where(truth == "ai", 0.65, 0.35), 0.2), 0, 1).round(2)  # ties too
+    return pd.Series(truth), pd.Series(p_ai)
+
+
+def test_point_values_match_scikit_learn_and_intervals_cover_them():
+    truth, p_ai = fake_predictions(400)
+    m = metrics_with_ci(truth, p_ai, resamples=500, seed=1).set_index("metric")
+    y, pred = truth == "ai", p_ai >= 0.5
+    expected = {
+        "accuracy": accuracy_score(y, pred),
+        "precision_ai": precision_score(y, pred),
+        "recall_ai": recall_score(y, pred),
+        "f1_ai": f1_score(y, pred),
+        "precision_human": precision_score(~y, ~pred),
+        "recall_human": recall_score(~y, ~pred),
+        "f1_human": f1_score(~y, ~pred),
+        "macro_f1": f1_score(y, pred, average="macro"),
+        "roc_auc": roc_auc_score(y, p_ai),
+    }
+    for k, v in expected.items():
+        assert m.at[k, "value"] == pytest.approx(v, abs=1e-12), k
+        assert m.at[k, "ci_low"] < v < m.at[k, "ci_high"], k
+    assert (m["n"] == 400).all()
+    # more data, narrower intervals; same seed, same table
+    big = metrics_with_ci(*fake_predictions(4000), resamples=500, seed=1).set_index("metric")
+    assert (big["ci_high"] - big["ci_low"] < (m["ci_high"] - m["ci_low"]) * 0.6).all()
+    pd.testing.assert_frame_equal(metrics_with_ci(truth, p_ai, resamples=500, seed=1), m.reset_index())
+
+
+def test_vectorised_bootstrap_auc_equals_scikit_learn_on_each_resample():
+    truth, p_ai = fake_predictions(300, seed=2)
+    y, s = (truth == "ai").to_numpy(), p_ai.to_numpy()
+    idx, counts = draw_counts(300, 20, np.random.default_rng(0))
+    np.testing.assert_allclose(weighted_auc(y, s, counts), [roc_auc_score(y[i], s[i]) for i in idx], atol=1e-12)
+
+
+def scores_frame():
+    truth, p_ai = fake_predictions(200, seed=3)
+    rows = []
+    for variant, shift in (("identity", 0.0), ("gaussian_noise(std=0.1)", 0.3)):
+        rows.append(pd.DataFrame({
+            "sample": range(200), "model": "m", "variant": variant, "op": variant.split("(")[0], "severity": np.nan if shift == 0 else 0.1,
+            "truth": truth, "p_ai": np.clip(p_ai + shift, 0, 1), "style": np.where(np.arange(200) % 2, "baroque", "ukiyo_e"), "generator": "",
+        }))  # fmt: skip
+    df = pd.concat(rows, ignore_index=True)
+    df["predicted"] = np.where(df["p_ai"] >= 0.5, "ai", "human")
+    df["correct"] = df["predicted"] == df["truth"]
+    df["delta_p_ai"] = df["p_ai"] - np.tile(df["p_ai"][:200].to_numpy(), 2)
+    df["flipped"] = df["predicted"] != np.tile(df["predicted"][:200].to_numpy(), 2)
+    return df
+
+
+def test_evaluation_groups_confusion_and_robustness():
+    df = scores_frame()
+    ev = evaluate(df, resamples=300, seed=0)
+    base = df[df["variant"] == "identity"]
+    confusion = ev["confusion"].set_index(["truth", "predicted"])["count"]
+    assert confusion.sum() == 200 and confusion[("ai", "ai")] == ((base["truth"] == "ai") & (base["predicted"] == "ai")).sum()
+    groups = ev["evaluation_groups"]
+    assert groups["by"].tolist() == ["style", "style"]  # empty generators are left out
+    odd = base[base["style"] == "baroque"]
+    assert groups.set_index("group").at["baroque", "accuracy"] == pytest.approx(odd["correct"].mean())
+    robust = robustness(df, resamples=300, seed=0).set_index("variant")
+    assert robust.at["identity", "accuracy"] == pytest.approx(base["correct"].mean())
+    noisy = df[df["variant"] != "identity"]
+    assert robust.at["gaussian_noise(std=0.1)", "delta_p_ai_median"] == pytest.approx(noisy["delta_p_ai"].median())
+    assert robust.at["gaussian_noise(std=0.1)", "flip_rate"] == pytest.approx(noisy["flipped"].mean())
+
+
+def test_runner_trains_on_real_mini_then_evaluates(tmp_path, real_mini, caplog):
+    """The whole pipeline on real pixels: train from the config, evaluate on the test split with
+    CIs, robustness per edit, figures and model cards in the run folder."""
+    train = {"dataset": {"root": str(real_mini), "layout": "generic"}, "epochs": 2, "batch_size": 8}
+    cfg = {
+        "name": "mini",
+        "seed": 1,
+        "out_dir": str(tmp_path / "results"),
+        "models": [{"name": "cnn32", "input_size": 32, "path": str(tmp_path / "models" / "cnn32.keras"), "train": train}],
+        "samples": {"dataset": {"root": str(real_mini), "layout": "generic"}, "split": "test"},
+        "augment": {"gaussian_noise": {"std": [0.1, 0.2]}},
+        "part_size": 8,
+        "bootstrap": 200,
+    }
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    caplog.set_level("INFO", logger="artxai")
+    assert runner.main([str(path)]) == 0
+    assert "cnn32: training at 32 px on 20 images" in caplog.text
+    run_dir = tmp_path / "results" / "mini"
+    scores = pd.read_parquet(run_dir / "scores.parquet")
+    assert len(scores) == 20 * 3 and set(scores["generator"]) == {"human", "unknown"}
+    metrics = pd.read_parquet(run_dir / "evaluation_metrics.parquet").set_index("metric")
+    assert metrics.at["accuracy", "value"] == pytest.approx(scores.loc[scores["variant"] == "identity", "correct"].mean())
+    assert metrics.at["accuracy", "n"] == 20
+    robust = pd.read_parquet(run_dir / "robustness_metrics.parquet")
+    assert robust["variant"].tolist() == ["identity", "gaussian_noise(std=0.1)", "gaussian_noise(std=0.2)"]
+    for figure in ("confusion_cnn32.png", "robustness_accuracy.png", "history_cnn32.png", "accuracy_by_generator_cnn32.png"):
+        assert (run_dir / "figures" / figure).stat().st_size > 1000, figure
+    card = json.loads((run_dir / "models" / "cnn32.model_card.json").read_text())
+    assert card["data"]["train"]["images"] == 20 and card["training"]["epochs_run"] == 2
+    assert {r["metric"] for r in card["evaluation"]} >= {"accuracy", "roc_auc"}
+    assert len(list((run_dir / "parts").glob("*.parquet"))) == 3  # 20 samples in parts of 8
+    # the model file now exists: a second run loads it instead of training again
+    caplog.clear()
+    assert runner.main([str(path), "--force"]) == 0
+    assert "training at" not in caplog.text
