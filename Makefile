@@ -32,6 +32,7 @@ mini: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.benchmark_explain
+	$(PY) -m experiments.benchmark_training
 
 clean:
 	rm -rf $(VENV) results/*/

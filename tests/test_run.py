@@ -193,6 +193,19 @@ def test_shipped_configs_are_valid():
     assert load_config("study_table.yaml").variants()[0].id == "identity"
 
 
+def test_dataset_configs_need_their_data_named(monkeypatch, tmp_path):
+    monkeypatch.delenv("ARTXAI_ARTBENCH", raising=False)
+    with pytest.raises(ConfigError, match="ARTXAI_ARTBENCH, which is not set"):
+        load_config("artbench.yaml")
+    monkeypatch.setenv("ARTXAI_ARTBENCH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("artbench.yaml")
+    assert cfg.samples.dataset.root == tmp_path and cfg.models[0].path == tmp_path / "models" / "artbench" / "cnn32.keras"
+    assert all(m.train.dataset.root == tmp_path for m in cfg.models)
+    monkeypatch.setenv("ARTXAI_REAL_MINI", str(tmp_path))
+    assert load_config("real_mini.yaml").models[1].train.dataset.layout == "generic"
+
+
 def test_folder_of_real_images_takes_truth_from_class_folders(tmp_path, seed_mirror):
     real_mini = seed_mirror.parent / "real-mini" / "test"
     if not real_mini.is_dir():
