@@ -10,7 +10,7 @@ SEED_MIRROR := $(wildcard $(abspath ../shared/seed-assets))
 export ARTXAI_SEED_MIRROR ?= $(SEED_MIRROR)
 export ARTXAI_REAL_MINI ?= $(wildcard $(abspath ../shared/real-mini))
 
-.PHONY: demo test study mini bench clean
+.PHONY: demo test study mini notebooks bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ study: $(VENV)/.installed
 	$(PY) -m experiments.run study_table.yaml --resume
 
 test: $(VENV)/.installed
+	bash tools/install_browser.sh
 	$(PY) -m pytest -q
 
 mini: $(VENV)/.installed
 	$(PY) -m experiments.run real_mini.yaml --resume
+
+notebooks: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks]'
+	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark

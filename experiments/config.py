@@ -158,6 +158,7 @@ class RunConfig(_Strict):
     bootstrap: Annotated[int, Field(ge=100)] = 1000  # resamples behind every confidence interval
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
+    report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
 
     @field_validator("models")
     @classmethod
@@ -174,7 +175,7 @@ class RunConfig(_Strict):
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap"})
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -131,3 +131,27 @@ def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd
         row |= dict(zip(["delta_p_ai_q05", "delta_p_ai_q25", "delta_p_ai_median", "delta_p_ai_q75", "delta_p_ai_q95"], map(float, q)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mean_with_ci(values: np.ndarray, resamples: int, rng: np.random.Generator, min_n: int = 10) -> tuple[float, float, float]:
+    """Mean and its 95 % bootstrap interval; no interval (NaN) below min_n values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < min_n:
+        return float(values.mean()) if len(values) else float("nan"), float("nan"), float("nan")
+    idx = rng.integers(0, len(values), (resamples, len(values)))
+    low, high = np.percentile(values[idx].mean(axis=1), [2.5, 97.5])
+    return float(values.mean()), float(low), float(high)
+
+
+def shifts(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, min_n: int = 10) -> pd.DataFrame:
+    """Per model x variant: mean |delta p_ai| and flip rate over samples, with 95 % bootstrap
+    intervals where there are at least min_n samples: the study's anecdotes as statistics."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (model, variant), df in scores.groupby(["model", "variant"], sort=False):
+        row = {"model": model, "variant": variant, "op": df["op"].iloc[0], "severity": df["severity"].iloc[0], "n": len(df)}
+        for name, values in (("mean_abs_delta_p_ai", df["delta_p_ai"].abs()), ("flip_rate", df["flipped"].astype(float))):
+            mean, low, high = mean_with_ci(values.to_numpy(), resamples, rng, min_n)
+            row |= {name: mean, f"{name}_ci_low": low, f"{name}_ci_high": high}
+        rows.append(row)
+    return pd.DataFrame(rows)

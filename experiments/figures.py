@@ -72,11 +72,14 @@ def severity_curves(robust: pd.DataFrame, metric: str, path: Path) -> Path:
 
 
 def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
-    """Subject x variant, coloured by delta p_ai (red: towards AI, blue: towards human)."""
+    """Edit x subject, coloured by delta p_ai (red: towards AI, blue: towards human). Edits are
+    rows, so their long names read left to right."""
     df = scores[(scores["model"] == model) & (scores["variant"] != "identity")]
-    table = df.pivot_table(index="subject", columns="variant", values="delta_p_ai", aggfunc="mean", sort=False)
-    fig, ax = plt.subplots(figsize=(0.28 * table.shape[1] + 3, 0.32 * table.shape[0] + 2.6), layout="constrained")
-    sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax, cbar_kws={"label": "Δ p_ai"})
-    ax.set_title(f"{model}: change in p(AI) per subject and edit")
-    ax.tick_params(axis="x", labelsize=6)
+    table = df.pivot_table(index="variant", columns="subject", values="delta_p_ai", aggfunc="mean", sort=False)
+    fig, ax = plt.subplots(figsize=(0.45 * table.shape[1] + 6.5, 0.22 * table.shape[0] + 2.8), layout="constrained")
+    sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax, cbar_kws={"label": "Δ p_ai", "shrink": 0.6})
+    ax.set_title(f"{model}: change in p(AI) per edit and subject")
+    ax.set_xlabel("subject")
+    ax.set_ylabel("edit")
+    ax.tick_params(labelsize=7)
     return save(fig, path)

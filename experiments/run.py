@@ -288,6 +288,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
             "tables": ["scores", "summary", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *explained],
             "models_unavailable": [m.name for m in cfg.models if m.name not in {d.name for d in detectors}],
             "sample_blob_ids": {s.id: known_blob_ids().get(s.id) for s in samples} if cfg.samples.from_seed_assets else {},
+            "sample_paths": {s.id: str(s.path) if s.path else None for s in samples},
             "counts": {
                 "samples": len(samples),
                 "variants": len(variants),
@@ -304,6 +305,10 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         print_evaluation(run_dir)
     if explained:
         print_explanations(run_dir, explained["explanation_summary"])
+    if cfg.report == "html":
+        from experiments.report import build_report
+
+        log.info("report: %s", build_report(run_dir, cfg.bootstrap))
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_32 = "Models/AI-artbench/model 1 32px/best_model.h5"
@@ -56,3 +57,76 @@ def real_mini() -> Path:
         if (candidate / "train").is_dir():
             return candidate.resolve()
     pytest.fail("real-mini is needed: set ARTXAI_REAL_MINI to ../shared/real-mini")
+
+
+REPORT_ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "dan_village.jpg", "ai_oil_painting_civitai.jpg", "ai_portrait_civitai.jpg"]
+
+
+@pytest.fixture(scope="session")
+def reported_run(tmp_path_factory, seed_mirror):
+    """Five study originals, the study's 32 px model and a second CNN at 128 px (random weights:
+    the study's are not here), a grid that touches every claim, two explanation methods."""
+    import shutil
+
+    from experiments import run as runner
+    from experiments.models import build_cnn, keras
+    tmp = tmp_path_factory.mktemp("report")
+    images = tmp / "images"
+    images.mkdir()
+    for name in REPORT_ORIGINALS:
+        shutil.copy(seed_mirror / SAMPLES_DIR / name, images / name)
+    keras.utils.set_random_seed(0)
+    build_cnn(128).save(tmp / "cnn128_random.keras")
+    cfg = {
+        "name": "reported",
+        "seed": 2,
+        "out_dir": str(tmp / "results"),
+        "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}, {"name": "cnn128", "input_size": 128, "path": "cnn128_random.keras"}],
+        "samples": {"folder": "images"},
+        "augment": {
+            "gaussian_noise": {"std": [0.05, 0.2]}, "brightness_contrast": {"brightness": [-0.3]}, "saturation": {"factor": [0, 2]},
+            "hue_shift": {"degrees": [90]}, "occlusion": {"area": 0.1, "colour": "red"},
+        },  # fmt: skip
+        "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
+        "bootstrap": 200,
+    }
+    (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert runner.main([str(tmp / "c.yaml")]) == 0
+    return tmp / "results" / "reported"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, real_mini):
+    """cnn32 trained from a config on real-mini (2 epochs), then evaluated on its test split with
+    a small noise grid: (run folder, config path, what the run logged)."""
+    import logging
+
+    from experiments import run as runner
+
+    tmp = tmp_path_factory.mktemp("trained")
+    train = {"dataset": {"root": str(real_mini), "layout": "generic"}, "epochs": 2, "batch_size": 8}
+    cfg = {
+        "name": "mini",
+        "seed": 1,
+        "out_dir": str(tmp / "results"),
+        "models": [{"name": "cnn32", "input_size": 32, "path": str(tmp / "models" / "cnn32.keras"), "train": train}],
+        "samples": {"dataset": {"root": str(real_mini), "layout": "generic"}, "split": "test"},
+        "augment": {"gaussian_noise": {"std": [0.1, 0.2]}},
+        "part_size": 8,
+        "bootstrap": 200,
+    }
+    path = tmp / "mini.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("artxai")
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        assert runner.main([str(path)]) == 0
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return tmp / "results" / "mini", path, "\n".join(records)

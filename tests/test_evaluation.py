@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from experiments import run as runner
@@ -84,26 +83,11 @@ def test_evaluation_groups_confusion_and_robustness():
     assert robust.at["gaussian_noise(std=0.1)", "flip_rate"] == pytest.approx(noisy["flipped"].mean())
 
 
-def test_runner_trains_on_real_mini_then_evaluates(tmp_path, real_mini, caplog):
+def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     """The whole pipeline on real pixels: train from the config, evaluate on the test split with
     CIs, robustness per edit, figures and model cards in the run folder."""
-    train = {"dataset": {"root": str(real_mini), "layout": "generic"}, "epochs": 2, "batch_size": 8}
-    cfg = {
-        "name": "mini",
-        "seed": 1,
-        "out_dir": str(tmp_path / "results"),
-        "models": [{"name": "cnn32", "input_size": 32, "path": str(tmp_path / "models" / "cnn32.keras"), "train": train}],
-        "samples": {"dataset": {"root": str(real_mini), "layout": "generic"}, "split": "test"},
-        "augment": {"gaussian_noise": {"std": [0.1, 0.2]}},
-        "part_size": 8,
-        "bootstrap": 200,
-    }
-    path = tmp_path / "mini.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    caplog.set_level("INFO", logger="artxai")
-    assert runner.main([str(path)]) == 0
-    assert "cnn32: training at 32 px on 20 images" in caplog.text
-    run_dir = tmp_path / "results" / "mini"
+    run_dir, config, log_text = trained_run
+    assert "cnn32: training at 32 px on 20 images" in log_text
     scores = pd.read_parquet(run_dir / "scores.parquet")
     assert len(scores) == 20 * 3 and set(scores["generator"]) == {"human", "unknown"}
     metrics = pd.read_parquet(run_dir / "evaluation_metrics.parquet").set_index("metric")
@@ -117,7 +101,7 @@ def test_runner_trains_on_real_mini_then_evaluates(tmp_path, real_mini, caplog):
     assert card["data"]["train"]["images"] == 20 and card["training"]["epochs_run"] == 2
     assert {r["metric"] for r in card["evaluation"]} >= {"accuracy", "roc_auc"}
     assert len(list((run_dir / "parts").glob("*.parquet"))) == 3  # 20 samples in parts of 8
-    # the model file now exists: a second run loads it instead of training again
-    caplog.clear()
-    assert runner.main([str(path), "--force"]) == 0
-    assert "training at" not in caplog.text
+    # the model file now exists: a second run (in another folder) loads it instead of training
+    caplog.set_level("INFO", logger="artxai")
+    assert runner.main([str(config), "--out", str(run_dir.parent / "again")]) == 0
+    assert "training at" not in caplog.text and "cnn32 on the unedited images" in caplog.text

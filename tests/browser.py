@@ -1,0 +1,56 @@
+"""Opening a report in headless Chromium (Debian's chromium + chromedriver, installed by .ci/run)
+through Selenium, and collecting what a reader would hit: console errors, images that did not
+load, local links that lead nowhere."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def available() -> bool:
+    return Path(CHROMEDRIVER).is_file() and Path(CHROMIUM).is_file()
+
+
+def open_browser(width: int = 1280, height: int = 900) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # a window cannot be narrower than about 500 px: a phone's viewport is emulated instead
+    mobile = width < 600
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    return driver
+
+
+def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
+    driver.get(page.resolve().as_uri())
+    images = driver.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0, i.getAttribute('alt')])"
+    )
+    links = driver.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+    broken_links = []
+    for href in links:
+        url = urlparse(href)
+        if url.scheme == "file" and not Path(unquote(url.path)).exists():
+            broken_links.append(href)
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    return {
+        "images": len(images),
+        "broken_images": [src for src, ok, _ in images if not ok],
+        "missing_alt": [src for src, _, alt in images if not alt],
+        "links": links,
+        "broken_links": broken_links,
+        "console_errors": errors,
+        "external": [h for h in links if urlparse(h).scheme in ("http", "https")],
+        "page_width": driver.execute_script("return document.documentElement.scrollWidth"),
+    }
