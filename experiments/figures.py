@@ -76,7 +76,10 @@ def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
     rows, so their long names read left to right."""
     df = scores[(scores["model"] == model) & (scores["variant"] != "identity")]
     table = df.pivot_table(index="variant", columns="subject", values="delta_p_ai", aggfunc="mean", sort=False)
-    fig, ax = plt.subplots(figsize=(0.45 * table.shape[1] + 6.5, 0.22 * table.shape[0] + 2.8), layout="constrained")
+    short = lambda names, n: [str(v) if len(str(v)) <= n else str(v)[: n - 3] + "..." for v in names]  # noqa: E731
+    table.index, table.columns = short(table.index, 64), short(table.columns, 32)
+    label_room = 0.075 * max(len(c) for c in table.columns)  # subject names stand vertically below
+    fig, ax = plt.subplots(figsize=(0.45 * table.shape[1] + 6.5, 0.22 * table.shape[0] + 2.8 + label_room), layout="constrained")
     sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax, cbar_kws={"label": "Δ p_ai", "shrink": 0.6})
     ax.set_title(f"{model}: change in p(AI) per edit and subject")
     ax.set_xlabel("subject")
