@@ -85,7 +85,8 @@ def build_report(run_dir: Path, resamples: int = 1000) -> Path:
     models = {m["name"]: m["input_size"] for m in manifest["models"]}
 
     # score shifts: heatmaps per model, severity curves with intervals
-    heatmaps = [figure(figures.delta_heatmap(scores, m, img / f"delta_{m}.png"), report, f"Δ p_ai per subject and edit, {m}") for m in models]
+    edited_models = scores.loc[scores["variant"] != IDENTITY, "model"].unique()  # none in a run without a grid
+    heatmaps = [figure(figures.delta_heatmap(scores, m, img / f"delta_{m}.png"), report, f"Δ p_ai per subject and edit, {m}") for m in edited_models]
     shift = shifts(scores, resamples, seed)
     curves = [
         figure(figures.severity_curves(shift, metric, img / f"curve_{metric}.png"), report, f"{label} against severity, per op and model")
