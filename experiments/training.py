@@ -123,6 +123,8 @@ def train(
     save_model(best, model_path)
     plot_history(history, work / "history.png", f"{name} ({input_size} px)")
     atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
+    if skips.reasons:
+        log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), work / "skipped_files.json")
     best_row = history.loc[history["val_accuracy"].idxmax()]
     card = {
         "name": name,

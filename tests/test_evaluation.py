@@ -105,3 +105,6 @@ def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     caplog.set_level("INFO", logger="artxai")
     assert runner.main([str(config), "--out", str(run_dir.parent / "again")]) == 0
     assert "training at" not in caplog.text and "cnn32 on the unedited images" in caplog.text
+    caplog.clear()
+    assert runner.main([str(config), "--out", str(run_dir.parent / "retrained"), "--retrain"]) == 0
+    assert "cnn32: training at 32 px" in caplog.text
