@@ -19,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image
 
-from augment import IDENTITY
+from augment import IDENTITY, Variant, apply, expand_grid, variant_seed
 from experiments import figures
 from experiments.atomic import atomic_write, atomic_write_text
 from experiments.claims import verdicts
@@ -31,6 +31,7 @@ log = logging.getLogger("artxai")
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_SUBJECT_PAGES = 50  # a dataset run gets pages for its most fragile samples only
+MAX_GALLERY = 80  # pictures of edits per subject page
 
 
 def read_table(run_dir: Path, name: str) -> pd.DataFrame | None:
@@ -56,17 +57,26 @@ def figure(src: Path, report_dir: Path, alt: str) -> dict[str, str]:
     return {"src": src.relative_to(report_dir).as_posix(), "alt": alt}
 
 
-def thumbnail(path: str | None, out: Path) -> bool:
-    """A 320 px JPEG of the sample for the page; False when the file cannot be read now."""
-    if not path:
-        return False
-    try:
-        pixels = decode_image(Path(path), DecodePolicy()).pixels
-    except ImageRejected:
-        return False
-    small = Image.fromarray(display_resize(pixels, 320))
+def save_thumbnail(pixels, out: Path, size: int) -> None:
+    small = Image.fromarray(display_resize(pixels, size))
     atomic_write(out, lambda tmp: small.save(tmp, format="JPEG", quality=85))
-    return True
+
+
+def variant_gallery(pixels, sample: str, variants: list[Variant], seed: int, rows: pd.DataFrame, out_dir: Path) -> list[dict]:
+    """A small picture of every edit the run scored, made again with the run's own seeds (so it
+    is the image that was scored), captioned with each model's p_ai."""
+    p_ai = rows.pivot_table(index="variant", columns="model", values="p_ai", aggfunc="first")
+    gallery = []
+    for variant in variants[:MAX_GALLERY]:
+        if variant.id not in p_ai.index:
+            continue  # the edit failed for this image (see skipped)
+        name = f"{slug(variant.id)}.jpg"
+        if not (out_dir / name).is_file():
+            save_thumbnail(apply(pixels, variant, variant_seed(seed, sample, variant.id)), out_dir / name, 200)
+        scores = ", ".join(f"{m} {v:.2f}" for m, v in p_ai.loc[variant.id].items())
+        label = "unedited" if variant.id == IDENTITY else variant.id
+        gallery.append({"src": f"../img/variants/{out_dir.name}/{name}", "caption": f"{label}: p_ai {scores}", "alt": f"{rows['subject'].iloc[0]}, {label}"})
+    return gallery
 
 
 def build_report(run_dir: Path, resamples: int = 1000) -> Path:
@@ -160,14 +170,23 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, manife
     note = f"Pages for the {MAX_SUBJECT_PAGES} most fragile of {len(fragility)} samples." if len(fragility) > MAX_SUBJECT_PAGES else ""
     explanations = read_table(run_dir, "explanations")
     paths = manifest.get("sample_paths", {})
+    snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
+    variants = expand_grid(snapshot.get("augment", {}))
     entries = []
     for sample in [s for s in scores["sample"].unique() if s in set(chosen)]:
         rows = scores[scores["sample"] == sample]
         name = slug(sample)
         thumb = img_rel = None
-        if thumbnail(paths.get(sample), report / "img" / "subjects" / f"{name}.jpg"):
+        gallery = []
+        try:
+            pixels = decode_image(Path(paths[sample]), DecodePolicy()).pixels if paths.get(sample) else None
+        except ImageRejected:
+            pixels = None  # moved or unreadable since the run: the page goes without pictures of it
+        if pixels is not None:
+            save_thumbnail(pixels, report / "img" / "subjects" / f"{name}.jpg", 320)
             img_rel = f"img/subjects/{name}.jpg"
             thumb = f"../{img_rel}"
+            gallery = variant_gallery(pixels, sample, variants, manifest.get("seed", 0), rows, report / "img" / "variants" / name)
         grids = []
         for model in models:
             grid = run_dir / "explain" / "grids" / model / f"{name}.png"
@@ -183,7 +202,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, manife
         subject = {"name": rows["subject"].iloc[0], "truth": rows["truth"].iloc[0], "thumb": thumb}
         page = env.get_template("subject.html.j2").render(
             root="../", run={"name": manifest["run"], "folder": str(run_dir), "versions": manifest["versions"]},
-            subject=subject, scores_table=html_table(table), grids=grids, drift_table=html_table(drift),
+            subject=subject, scores_table=html_table(table), grids=grids, drift_table=html_table(drift), gallery=gallery,
         )  # fmt: skip
         atomic_write_text(report / "subjects" / f"{name}.html", page)
         entries.append(subject | {"href": f"subjects/{name}.html", "thumb": img_rel, "fragility": float(fragility[sample])})

@@ -6,14 +6,18 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
+from augment import apply, expand_grid, variant_seed
 from experiments import report as report_cli
 from experiments.claims import CLAIMS, verdicts
+from experiments.explanations import slug
+from experiments.images import decode_image, resize_for_model
 from tests import browser
 from tests.conftest import REPORT_ORIGINALS
 
-def test_report_pages_tables_and_claims(reported_run):
+def test_report_pages_tables_and_claims(reported_run, cnn32):
     run_dir = reported_run
     index = run_dir / "report" / "index.html"
     html = index.read_text()
@@ -33,6 +37,16 @@ def test_report_pages_tables_and_claims(reported_run):
     noise = scores[scores["op"] == "gaussian_noise"]
     for model, column in (("cnn32", "small_mean"), ("cnn128", "large_mean")):
         assert claims.at["noise", column] == pytest.approx(noise.loc[noise["model"] == model, "delta_p_ai"].abs().mean())
+
+    # each subject page shows every scored edit, remade with the run's seeds: the very image scored
+    sample = next(s for s in scores["sample"].unique() if "mona lisa" in s)
+    page = (run_dir / "report" / "subjects" / f"{slug(sample)}.html").read_text()
+    assert page.count('<li><figure><img src="../img/variants/') == scores["variant"].nunique()
+    variant = next(v for v in expand_grid(yaml.safe_load((run_dir / "config.yaml").read_text())["augment"]) if v.id == "gaussian_noise(std=0.2)")
+    pixels = decode_image(run_dir.parents[1] / "images" / "mona lisa.JPG").pixels
+    remade = resize_for_model(apply(pixels, variant, variant_seed(2, sample, variant.id)), 32)
+    scored = scores[(scores["sample"] == sample) & (scores["variant"] == variant.id) & (scores["model"] == "cnn32")]["p_ai"].iloc[0]
+    assert cnn32.predict_proba(remade[None])[0, 0] == pytest.approx(scored, abs=1e-6)
 
     # regenerating from the run folder alone gives the same page
     before = html
