@@ -126,6 +126,7 @@ class ExplainConfig(_Strict):
     ]  # fmt: skip
     images: Literal["originals", "all", "top_k"] = "top_k"  # top_k: the unedited image + the k largest |delta p_ai|
     top_k: Annotated[int, Field(ge=1)] = 5
+    max_samples: Annotated[int, Field(ge=1)] | None = None  # only the N samples whose scores moved most (dataset runs)
     target: Literal["predicted", "ai", "human"] = "ai"  # ai: maps explain p_ai, the score the tables track
     lime_samples: Annotated[int, Field(ge=10)] = 1000
     lime_segments: Annotated[int, Field(ge=2)] = 50

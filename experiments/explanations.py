@@ -226,6 +226,11 @@ def run_explanations(
     meta_cols = ["sample", "subject", "edit", "truth", "model", "variant", "op", "severity", "p_ai", "delta_p_ai"]
     rows, sanity, computed, cached = [], [], 0, 0
     todo = [s for s in samples if s.path is not None and (scores["sample"] == s.id).any()]
+    if cfg.max_samples is not None and len(todo) > cfg.max_samples:
+        fragility = scores.assign(a=scores["delta_p_ai"].abs()).groupby("sample")["a"].mean()
+        keep = set(fragility.sort_values(ascending=False, kind="stable").index[: cfg.max_samples])
+        todo = [s for s in todo if s.id in keep]
+        log.info("explaining the %d samples whose scores moved most (explain.max_samples)", len(todo))
     with logging_redirect_tqdm(), tqdm(total=len(todo) * len(detectors) * len(cfg.methods), desc="explaining", unit="map set", file=sys.stderr) as bar:
         for sample in todo:
             chosen = {d.name: chosen_variants(scores, sample.id, d.name, variants, cfg) for d in detectors}

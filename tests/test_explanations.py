@@ -144,9 +144,13 @@ def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
 def test_same_seed_same_explanation_tables(tmp_path, seed_mirror):
     tables = []
     for name in ("a", "b"):
-        config = write_config(tmp_path, seed_mirror, name=name, methods=["lime", "gradcam"], sanity=False, pictures=False)
+        config = write_config(tmp_path, seed_mirror, name=name, methods=["lime", "gradcam"], sanity=False, pictures=False, max_samples=1)
         assert runner.main([str(config)]) == 0
         tables.append(read(tmp_path / "results" / name))
     for name in tables[0]:
         pd.testing.assert_frame_equal(tables[0][name], tables[1][name])
     assert "overlay" not in tables[0]["explanations"]
+    # max_samples: only the sample whose scores moved most was explained
+    scores = pd.read_parquet(tmp_path / "results" / "a" / "scores.parquet")
+    most = scores.assign(a=scores["delta_p_ai"].abs()).groupby("sample")["a"].mean().idxmax()
+    assert set(tables[0]["explanations"]["sample"]) == {most}
