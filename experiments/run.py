@@ -108,33 +108,27 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
     return cards
 
 
-def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) -> list[str]:
+def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) -> dict[str, pd.DataFrame]:
     """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
-    figures, when the scored images include both classes."""
+    figures, when the scored images include both classes; returns the tables written."""
     from experiments import figures
     from experiments.evaluation import evaluate, robustness
 
     if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
-        return []
-    written = []
-    for name, table in evaluate(scores, cfg.bootstrap, cfg.seed).items():
+        return {}
+    tables = evaluate(scores, cfg.bootstrap, cfg.seed) | {"robustness_metrics": robustness(scores, cfg.bootstrap, cfg.seed)}
+    for name, table in tables.items():
         atomic_write_table(table, run_dir / name)
-        written.append(name)
-    robust = robustness(scores, cfg.bootstrap, cfg.seed)
-    atomic_write_table(robust, run_dir / "robustness_metrics")
-    written.append("robustness_metrics")
-    fig_dir = run_dir / "figures"
-    confusion = pd.read_parquet(run_dir / "confusion.parquet")
-    groups = pd.read_parquet(run_dir / "evaluation_groups.parquet")
+    fig_dir, groups, robust = run_dir / "figures", tables["evaluation_groups"], tables["robustness_metrics"]
     for model in scores["model"].unique():
-        figures.confusion_matrix(confusion, model, fig_dir / f"confusion_{model}.png")
+        figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
         for by in ("style", "generator"):
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
     if robust["severity"].notna().any():
         figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
         figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
-    return written
+    return tables
 
 
 def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) -> None:
@@ -263,7 +257,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
     dataset_tables = write_dataset_tables(scores, run_dir, cfg)
     cards = model_cards(detectors, model_blob_ids)
-    evaluation = pd.read_parquet(run_dir / "evaluation_metrics.parquet") if dataset_tables else pd.DataFrame()
+    evaluation = dataset_tables.get("evaluation_metrics", pd.DataFrame())
     for d in detectors:
         if len(evaluation):  # this run's test numbers join the card the report shows
             cards[d.name]["evaluation"] = evaluation[evaluation["model"] == d.name].drop(columns="model").to_dict("records")
@@ -302,7 +296,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
     )
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
     if dataset_tables:
-        print_evaluation(run_dir)
+        print_evaluation(run_dir, dataset_tables["evaluation_metrics"])
     if explained:
         print_explanations(run_dir, explained["explanation_summary"])
     if cfg.report == "html":
@@ -326,8 +320,7 @@ def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, ski
     log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
 
 
-def print_evaluation(run_dir: Path) -> None:
-    metrics = pd.read_parquet(run_dir / "evaluation_metrics.parquet")
+def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
     for model, df in metrics.groupby("model", sort=False):
         m = df.set_index("metric")
         log.info(
