@@ -251,21 +251,23 @@ def run_explanations(
                 for method in cfg.methods:
                     key = unit_key(sample, digests[detector.name], detector, method, mine, cfg, seed)
                     part, maps_file = parts / f"{key}.parquet", run_dir / "explain" / "maps" / f"{key}.npz"
+                    sanity_part = parts / f"{key}_sanity.parquet"
                     if part.is_file() and maps_file.is_file():
-                        maps = np.load(maps_file)["maps"]
+                        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
                         cached += 1
                     else:
-                        maps, unit_rows, unit_sanity = explain_unit(view, detector, method, cfg, seed)
-                        atomic_write(maps_file, lambda tmp: save_maps(tmp, maps))
+                        maps, unit_rows, sanity_rows = explain_unit(view, detector, method, cfg, seed)
                         ids = {"sample": sample.id, "model": detector.name, "method": method}
-                        atomic_write_table(pd.DataFrame([ids | r for r in unit_sanity], columns=SANITY_COLUMNS), parts / f"{key}_sanity", csv=False)
-                        atomic_write_table(pd.DataFrame([ids | r for r in unit_rows]), parts / key, csv=False)
+                        unit = pd.DataFrame([ids | r for r in unit_rows])
+                        unit_sanity = pd.DataFrame([ids | r for r in sanity_rows], columns=SANITY_COLUMNS)
+                        atomic_write(maps_file, lambda tmp: save_maps(tmp, maps))
+                        atomic_write(sanity_part, lambda tmp: unit_sanity.to_parquet(tmp, index=False))
+                        atomic_write(part, lambda tmp: unit.to_parquet(tmp, index=False))  # last: the unit is done
                         computed += 1
-                    unit = pd.read_parquet(part)
                     if cfg.pictures:
                         unit["overlay"] = write_overlays(view, detector.name, method, maps, run_dir)
                     rows.append(unit)
-                    sanity.append(pd.read_parquet(parts / f"{key}_sanity.parquet"))
+                    sanity.append(unit_sanity)
                     grid_maps[method] = maps
                     bar.update()
                 if cfg.pictures:

@@ -19,13 +19,14 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image
 
-from augment import IDENTITY, Variant, apply, expand_grid, variant_seed
+from augment import IDENTITY, Variant, compile_variant, expand_grid
 from experiments import figures
 from experiments.atomic import atomic_write, atomic_write_text
 from experiments.claims import verdicts
 from experiments.evaluation import shifts
 from experiments.explanations import slug
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize
+from experiments.scoring import edited_image
 
 log = logging.getLogger("artxai")
 
@@ -72,7 +73,10 @@ def variant_gallery(pixels, sample: str, variants: list[Variant], seed: int, row
             continue  # the edit failed for this image (see skipped)
         name = f"{slug(variant.id)}.jpg"
         if not (out_dir / name).is_file():
-            save_thumbnail(apply(pixels, variant, variant_seed(seed, sample, variant.id)), out_dir / name, 200)
+            edited, _ = edited_image(pixels, sample, variant, compile_variant(variant), seed)  # as the scorer made it
+            if edited is None:
+                continue
+            save_thumbnail(edited, out_dir / name, 200)
         scores = ", ".join(f"{m} {v:.2f}" for m, v in p_ai.loc[variant.id].items())
         label = "unedited" if variant.id == IDENTITY else variant.id
         gallery.append({"src": f"../img/variants/{out_dir.name}/{name}", "caption": f"{label}: p_ai {scores}", "alt": f"{rows['subject'].iloc[0]}, {label}"})
@@ -172,6 +176,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, manife
     paths = manifest.get("sample_paths", {})
     snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
     variants = expand_grid(snapshot.get("augment", {}))
+    policy = DecodePolicy(**snapshot.get("preprocess", {}))  # decoded as the run decoded it
     entries = []
     for sample in [s for s in scores["sample"].unique() if s in set(chosen)]:
         rows = scores[scores["sample"] == sample]
@@ -179,7 +184,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, manife
         thumb = img_rel = None
         gallery = []
         try:
-            pixels = decode_image(Path(paths[sample]), DecodePolicy()).pixels if paths.get(sample) else None
+            pixels = decode_image(Path(paths[sample]), policy).pixels if paths.get(sample) else None
         except ImageRejected:
             pixels = None  # moved or unreadable since the run: the page goes without pictures of it
         if pixels is not None:
