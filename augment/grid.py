@@ -7,12 +7,19 @@
 
 A list is a grid axis; a scalar is a fixed parameter. The identity variant always comes first.
 Variant ids are stable: op name plus parameters in the order the op declares them.
+
+Replicates: `repeats: k` (at the top of the grid, or inside one op's mapping, which wins) draws k
+seeded placements / noise fields of every variant that draws something at random (noise,
+`position: random`, or a combined edit with such a step); deterministic variants are drawn once
+whatever it says. Replicate 0 keeps the variant's id (so its pixels do not change when repeats
+are added); replicate r > 0 is `<id>#r`, which gives it its own seed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +31,9 @@ from augment.ops import SINGLE_OPS, Op
 
 IDENTITY = "identity"
 COMBINED = "combined"
+REPEATS = "repeats"
+MAX_REPEATS = 100
+_REPLICATE_SUFFIX = re.compile(r"#(\d+)$")
 
 
 class GridError(ValueError):
@@ -41,6 +51,16 @@ class Variant:
     id: str
     op: str
     steps: tuple[Op, ...]
+    replicate: int = 0  # which seeded draw of a random edit (0 when drawn once)
+
+    @property
+    def base_id(self) -> str:
+        """The id shared by all replicates of this variant (its replicate 0's id)."""
+        return base_variant_id(self.id)
+
+    @property
+    def is_random(self) -> bool:
+        return any(step.is_random for step in self.steps)
 
     @property
     def params(self) -> dict[str, object]:
@@ -54,6 +74,24 @@ class Variant:
         if len(self.steps) != 1 or self.steps[0].severity is None:
             return float("nan")
         return float(getattr(self.steps[0], self.steps[0].severity))
+
+
+def base_variant_id(variant_id: str) -> str:
+    """`gaussian_noise(std=0.1)#2` -> `gaussian_noise(std=0.1)`; other ids unchanged."""
+    return _REPLICATE_SUFFIX.sub("", variant_id)
+
+
+def replicates(variant: Variant, k: int) -> list[Variant]:
+    """k seeded draws of a random variant (itself first); a deterministic one once."""
+    if not variant.is_random:
+        return [variant]
+    return [variant, *(Variant(f"{variant.id}#{r}", variant.op, variant.steps, r) for r in range(1, k))]
+
+
+def _repeats(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPEATS:
+        raise GridError(field, f"expected a whole number of draws from 1 to {MAX_REPEATS}, got {value!r}")
+    return value
 
 
 def _fmt(value: object) -> str:
@@ -91,6 +129,8 @@ def _expand_op(name: str, spec: Mapping[str, object], field: str) -> list[Varian
         raise GridError(field, f"expected a mapping of parameter lists, got {spec!r}")
     axes = []
     for key, values in spec.items():
+        if key == REPEATS:
+            continue
         if isinstance(values, list):
             if not values:
                 raise GridError(f"{field}.{key}", "empty list of values")
@@ -130,18 +170,26 @@ def _expand_combined(spec: object, field: str) -> list[Variant]:
 
 
 def expand_grid(grid: Mapping[str, object] | None, field: str = "augment") -> list[Variant]:
-    """Expand a grid mapping into variants, identity first, duplicates removed."""
+    """Expand a grid mapping into variants, identity first, each random variant followed by its
+    replicates, duplicates removed."""
+    grid = grid or {}
+    default_k = _repeats(grid[REPEATS], f"{field}.{REPEATS}") if REPEATS in grid else 1
     variants = [Variant(IDENTITY, IDENTITY, ())]
-    for name, spec in (grid or {}).items():
+    for name, spec in grid.items():
         where = f"{field}.{name}"
-        if name == IDENTITY:
+        if name in (IDENTITY, REPEATS):
             continue
         if name == COMBINED:
-            variants += _expand_combined(spec, where)
+            expanded, k = _expand_combined(spec, where), default_k
         elif name in SINGLE_OPS:
-            variants += _expand_op(name, spec or {}, where)
+            expanded, k = _expand_op(name, spec or {}, where), default_k
+            if isinstance(spec, Mapping) and REPEATS in spec:
+                k = _repeats(spec[REPEATS], f"{where}.{REPEATS}")
+                if k > 1 and not any(v.is_random for v in expanded):
+                    raise GridError(f"{where}.{REPEATS}", f"{name} draws nothing at random here: every replicate would be the same image")
         else:
             build_op(name, {}, where)  # raises the unknown-op error
+        variants += [r for v in expanded for r in replicates(v, k)]
     seen, unique = set(), []
     for v in variants:
         if v.id not in seen:
