@@ -125,7 +125,7 @@ def log_odds_model(model: keras.Model) -> keras.Model | None:
     difference = keras.layers.Dense(2, use_bias=False, trainable=False, name="log_odds")
     out = difference(net.outputs[1])
     difference.set_weights([np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)])
-    return keras.Model(net.inputs, out, name=f"{model.name}_log_odds")
+    return keras.Model(net.input, out, name=f"{model.name}_log_odds")
 
 
 def margin_from_probabilities(p_ai: np.ndarray, p_human: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 CONFIDENCE = 0.95
 MIN_N = 30  # rows with fewer independent items are flagged exploratory
-BCA_MAX_N = 5000  # above this, percentile: BCa's jackknife would cost n evaluations of the statistic
+BCA_MAX_N = 2000  # above this, percentile: BCa's jackknife costs n evaluations of the statistic (O(n^2))
 ROWS_BCA_MAX_N = 500  # per-variant tables: BCa for all rows at once up to this many images
 _CELLS_PER_BATCH = 2_000_000  # resampled values held at once (memory bound of one bootstrap batch)
 

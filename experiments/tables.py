@@ -279,9 +279,9 @@ def median_fooling_severity(curve: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "model": model, "op": op, "series": series, "n": int(g["n"].iloc[0]),
             "median_fooling_severity": float(reached["severity"].iloc[0]) if len(reached) else np.nan,
-            "harshest_severity": float(g["severity"].iloc[-1]), "share_fooled_at_harshest": float(g["share_fooled_at_or_below"].iloc[-1]),
+            "harshest_severity": float(g["severity"].iloc[-1]), "share_fooled_up_to_harshest": float(g["share_fooled_at_or_below"].iloc[-1]),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "op", "series", "n", "median_fooling_severity", "harshest_severity", "share_fooled_at_harshest"])
+    return pd.DataFrame(rows, columns=["model", "op", "series", "n", "median_fooling_severity", "harshest_severity", "share_fooled_up_to_harshest"])
 
 
 def study_table(scores: pd.DataFrame) -> pd.DataFrame:
