@@ -44,7 +44,7 @@ def write_config(tmp_path, seed_mirror, **overrides):
 
 
 def read_tables(run_dir):
-    return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("scores", "summary", "skipped")}
+    return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("scores", "summary", "skipped", "minimal_flip", "minimal_flip_curve")}
 
 
 def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):

@@ -239,7 +239,7 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
         "name": "toy", "seed": 0, "out_dir": str(tmp_path / "results"), "report": "none",
         "models": [{"name": "toy", "input_size": 8, "path": str(tmp_path / "toy.keras")}],
         "samples": {"folder": str(images)},
-        "augment": {"brightness_contrast": {"brightness": [-0.4, -0.3, -0.2, -0.1, 0.1, 0.2]}},
+        "augment": {"brightness_contrast": {"brightness": [-0.4, -0.3, -0.2, -0.1, 0.1, 0.2]}, "gaussian_noise": {"std": [0.02], "repeats": 2}},
         "bootstrap": 200,
     }  # fmt: skip
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
@@ -249,10 +249,10 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
     darker = flips[flips["side"] == "decrease"].set_index("sample")["min_fooling_severity"]
     expected = {"ai_a.png": -0.1, "ai_b.png": -0.2, "ai_c.png": -0.3, "ai_d.png": np.nan, "human_e.png": np.nan, "ai_wrong.png": np.nan}
     assert darker.to_dict() == pytest.approx(expected, nan_ok=True)
-    brighter = flips[flips["side"] == "increase"].set_index("sample")
+    brighter = flips[(flips["side"] == "increase") & (flips["op"] == "brightness_contrast")].set_index("sample")
     assert brighter.at["human_e.png", "min_fooling_severity"] == pytest.approx(0.2)  # 89 + 51 = 140 > 127.5
     assert not brighter.at["ai_wrong.png", "correct_unedited"] and np.isnan(brighter.at["ai_wrong.png", "min_fooling_severity"])
-    assert set(flips["series"]) == {"brightness_contrast(brightness<0, contrast=0)", "brightness_contrast(brightness>0, contrast=0)"}
+    assert set(flips["series"]) == {"brightness_contrast(brightness<0, contrast=0)", "brightness_contrast(brightness>0, contrast=0)", "gaussian_noise(std>0)"}
 
     # survival curve: of the 5 images right when unedited, fooled at or below each darkening
     curve = pd.read_parquet(run_dir / "minimal_flip_curve.parquet")
@@ -268,6 +268,11 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
     assert scores.at[("ai_a.png", "identity"), "margin"] == pytest.approx(20 * (140 / 255 - 0.5), abs=1e-4)
     summary = pd.read_parquet(run_dir / "summary.parquet").set_index("variant")
     assert summary.at["brightness_contrast(brightness=-0.4, contrast=0)", "fooling_rate"] == pytest.approx(3 / 5)
+    # the noise was drawn twice per image: two rows per image, one summary row over 6 images
+    noisy = scores.reset_index()[lambda d: d["variant"].str.startswith("gaussian_noise")]
+    assert sorted(noisy["replicate"].value_counts().items()) == [(0, 6), (1, 6)]
+    assert noisy["variant"].nunique() == 2 and summary.at["gaussian_noise(std=0.02)", "n"] == 6
+    assert summary.at["gaussian_noise(std=0.02)", "n_replicates"] == 2 and "gaussian_noise(std=0.02)#1" not in summary.index
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {"minimal_flip", "minimal_flip_curve"} <= set(manifest["tables"])
 
