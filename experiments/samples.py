@@ -12,12 +12,14 @@ Two sources:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.assets import AssetError, AssetResolver
 from experiments.config import BUILTIN_MANIFESTS, ConfigError, DatasetConfig, SamplesConfig
+from experiments.folders import list_images, shown_name
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +46,17 @@ def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
     return "ai" if path.name.lower().startswith(ai_prefix.lower()) else "human"
 
 
-def samples_from_folder(folder: Path, ai_prefix: str = "ai_") -> list[Sample]:
+def samples_from_folder(folder: Path, ai_prefix: str = "ai_", follow_symlinks: bool = False) -> list[Sample]:
+    """Every image file below `folder`; entries that cannot be scored (links not followed,
+    FIFOs, folders named like images) come as samples with their `problem` (see folders.py)."""
     if not folder.is_dir():
         raise ConfigError(f"samples.folder: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    listing = list_images(folder, IMAGE_SUFFIXES, follow_symlinks)
+    if not listing.files and not listing.skipped:
         raise ConfigError(f"samples.folder: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) below {folder}")
     return [
-        Sample(str(p.relative_to(folder)), p, p.stem, "original", truth_from_name(p.relative_to(folder), ai_prefix))
-        for p in files
+        Sample(shown_name(p.relative_to(folder)), p if not problem else None, shown_name(p.stem), "original", truth_from_name(p.relative_to(folder), ai_prefix), problem)
+        for p, problem in [(p, "") for p in listing.files] + listing.skipped
     ]
 
 
@@ -65,7 +69,7 @@ def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> l
     if records.empty:
         raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
     return [
-        Sample(str(Path(r.path).relative_to(dataset.root)), Path(r.path), Path(r.path).stem, "original", r.label, style=r.style, generator=r.generator)
+        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), Path(r.path).stem, "original", r.label, style=r.style, generator=r.generator)
         for r in records.itertuples()
     ]
 
@@ -74,7 +78,13 @@ def read_manifest(path: Path, ai_prefix: str = "ai_") -> list[dict[str, str]]:
     """Rows of a manifest CSV with every column filled in and checked."""
     if not path.is_file():
         raise ConfigError(f"samples.manifest: {path} not found")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save the manifest as UTF-8") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "path" not in reader.fieldnames:
             raise ConfigError(f"{path}: a manifest needs a 'path' column (got {reader.fieldnames})")
@@ -104,7 +114,7 @@ def load_samples(cfg: SamplesConfig, resolver: AssetResolver) -> list[Sample]:
     if cfg.dataset is not None:
         samples = samples_from_dataset(cfg.dataset, cfg.split)
     elif cfg.folder is not None:
-        samples = samples_from_folder(cfg.folder, cfg.ai_prefix)
+        samples = samples_from_folder(cfg.folder, cfg.ai_prefix, cfg.follow_symlinks)
     else:
         manifest = BUILTIN_MANIFESTS.get(cfg.manifest) or Path(cfg.manifest)
         samples = []
