@@ -5,8 +5,11 @@ Two sources:
   paths are relative to the manifest's folder, or paths in the study's repository when
   `from_seed_assets` is set. `variant` names the hand-made edit a file stands for
   (original, noise, blur, colour, combined, watermark); it becomes the `edit` column of tables.
-- a folder: every image file below it, sorted. Truth comes from a parent folder named `ai` or
-  `human`, else from the filename rule (`ai_` prefix -> AI, anything else -> human).
+- a folder: every image file below it, sorted. Truth comes from the class folder patterns of
+  `samples.classes` when given (experiments.labels: a file matching neither class or both is an
+  error), else from a parent folder named `ai` or `human`, else from the filename rule (`ai_`
+  prefix -> AI, anything else -> human).
+- one split of a dataset (experiments.datasets), which may hold only that split.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from pathlib import Path
 
 from experiments.assets import AssetError, AssetResolver
 from experiments.config import BUILTIN_MANIFESTS, ConfigError, DatasetConfig, SamplesConfig
+from experiments.datasets import limit_per_class, scan
 from experiments.folders import list_images, shown_name
+from experiments.labels import CLASSES as TRUTHS
+from experiments.labels import IMAGE_SUFFIXES, LabelError, label_from_folders, patterns
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-TRUTHS = ("ai", "human")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,22 @@ def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
     return "ai" if path.name.lower().startswith(ai_prefix.lower()) else "human"
 
 
-def samples_from_folder(folder: Path, ai_prefix: str = "ai_", follow_symlinks: bool = False) -> list[Sample]:
+def truth_in_folder(rel: Path, classes: dict[str, str | list[str]] | None, ai_prefix: str) -> str:
+    """A folder sample's class: from the `classes` folder patterns when given, else the default rule."""
+    if classes is None:
+        return truth_from_name(rel, ai_prefix)
+    try:
+        label = label_from_folders(rel, {k: patterns(v) for k, v in classes.items()})
+    except LabelError as e:
+        raise ConfigError(f"samples.classes: {e}") from None
+    if label is None:
+        raise ConfigError(f"samples.classes: {rel} is in no folder matching a class pattern ({classes})")
+    return label
+
+
+def samples_from_folder(
+    folder: Path, ai_prefix: str = "ai_", classes: dict[str, str | list[str]] | None = None, follow_symlinks: bool = False
+) -> list[Sample]:
     """Every image file below `folder`; entries that cannot be scored (links not followed,
     FIFOs, folders named like images) come as samples with their `problem` (see folders.py)."""
     if not folder.is_dir():
@@ -55,16 +73,18 @@ def samples_from_folder(folder: Path, ai_prefix: str = "ai_", follow_symlinks: b
     if not listing.files and not listing.skipped:
         raise ConfigError(f"samples.folder: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) below {folder}")
     return [
-        Sample(shown_name(p.relative_to(folder)), p if not problem else None, shown_name(p.stem), "original", truth_from_name(p.relative_to(folder), ai_prefix), problem)
-        for p, problem in [(p, "") for p in listing.files] + listing.skipped
+        Sample(shown_name(p.relative_to(folder)), p, shown_name(p.stem), "original", truth_in_folder(p.relative_to(folder), classes, ai_prefix))
+        for p in listing.files
+    ] + [  # listed with the reason they are not scored (their truth is not used)
+        Sample(shown_name(p.relative_to(folder)), None, shown_name(p.stem), "original", truth_from_name(p.relative_to(folder), ai_prefix), problem)
+        for p, problem in listing.skipped
     ]
 
 
 def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> list[Sample]:
-    """One split of a dataset (limit_per_class applied, seeded) with label, style and generator."""
-    from experiments.datasets import limit_per_class, scan
-
-    records = scan(dataset)
+    """One split of a dataset (limit_per_class applied, seeded) with label, style and generator;
+    the dataset needs only that split (a test-only folder evaluates)."""
+    records = scan(dataset, [split])
     records = limit_per_class(records[records["split"] == split].reset_index(drop=True), dataset.limit_per_class, seed)
     if records.empty:
         raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
@@ -114,7 +134,7 @@ def load_samples(cfg: SamplesConfig, resolver: AssetResolver) -> list[Sample]:
     if cfg.dataset is not None:
         samples = samples_from_dataset(cfg.dataset, cfg.split)
     elif cfg.folder is not None:
-        samples = samples_from_folder(cfg.folder, cfg.ai_prefix, cfg.follow_symlinks)
+        samples = samples_from_folder(cfg.folder, cfg.ai_prefix, cfg.classes, cfg.follow_symlinks)
     else:
         manifest = BUILTIN_MANIFESTS.get(cfg.manifest) or Path(cfg.manifest)
         samples = []
