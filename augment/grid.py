@@ -17,8 +17,10 @@ are added); replicate r > 0 is `<id>#r`, which gives it its own seed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -169,9 +171,51 @@ def _expand_combined(spec: object, field: str) -> list[Variant]:
     return variants
 
 
-def expand_grid(grid: Mapping[str, object] | None, field: str = "augment") -> list[Variant]:
+def _draws(name: str, params: Mapping[str, object], k: int) -> float:
+    """How many variants one parameter combination of an op gives with k repeats: k when the op
+    draws at random with these parameters, else 1 (a list parameter counts by its share of
+    values that make the op random)."""
+    op_class = SINGLE_OPS.get(name)
+    rule = getattr(op_class, "random_when", False)
+    if k == 1 or op_class is None or rule is False:
+        return 1
+    if rule is True:
+        return k
+    key, value = rule
+    default = next((f.default for f in dataclasses.fields(op_class) if f.name == key), None)
+    given = params.get(key, default) if isinstance(params, Mapping) else default
+    values = given if isinstance(given, list) else [given]
+    share = sum(v == value for v in values) / len(values) if values else 0
+    return 1 + (k - 1) * share
+
+
+def count_grid(grid: Mapping[str, object] | None) -> int:
+    """How many variants `grid` expands to, identity and replicates included (before duplicates
+    are dropped), counted from the lengths of its lists without building any."""
+    grid = grid or {}
+    default_k = grid.get(REPEATS, 1) if isinstance(grid.get(REPEATS, 1), int) else 1
+    count = 1.0
+    for name, spec in grid.items():
+        if name == COMBINED:
+            for steps in spec if isinstance(spec, list) else [None]:
+                random = isinstance(steps, list) and any(
+                    isinstance(step, Mapping) and any(_draws(op, params or {}, 2) > 1 for op, params in step.items()) for step in steps
+                )
+                count += default_k if random else 1
+        elif name not in (IDENTITY, REPEATS):
+            k = spec.get(REPEATS, default_k) if isinstance(spec, Mapping) else default_k
+            k = k if isinstance(k, int) else 1
+            combos = math.prod(len(v) if isinstance(v, list) else 1 for key, v in (spec.items() if isinstance(spec, Mapping) else []) if key != REPEATS)
+            count += combos * _draws(name, spec, k)
+    return round(count)
+
+
+def expand_grid(grid: Mapping[str, object] | None, field: str = "augment", max_variants: int | None = None) -> list[Variant]:
     """Expand a grid mapping into variants, identity first, each random variant followed by its
-    replicates, duplicates removed."""
+    replicates, duplicates removed; a grid of more than `max_variants` is refused before
+    anything is built."""
+    if max_variants is not None and (count := count_grid(grid)) > max_variants:
+        raise GridError(field, f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise max_variants")
     grid = grid or {}
     default_k = _repeats(grid[REPEATS], f"{field}.{REPEATS}") if REPEATS in grid else 1
     variants = [Variant(IDENTITY, IDENTITY, ())]

@@ -20,7 +20,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.dataclasses import dataclass
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
 
 Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "bottom_right"]
 
@@ -34,12 +34,15 @@ class Op:
     name: ClassVar[str]
     severity: ClassVar[str | None] = None
     neutral: ClassVar[float | None] = None
+    # when the op draws something at random (a noise field, a placement): always (True), never
+    # (False), or when a parameter has a value, e.g. ("position", "random")
+    random_when: ClassVar[bool | tuple[str, object]] = False
 
     @property
     def is_random(self) -> bool:
-        """Whether the op draws something at random (a noise field, a placement): only then do
-        seeded replicates of one variant differ."""
-        return False
+        """Whether this op draws at random: only then do seeded replicates of a variant differ."""
+        rule = self.random_when
+        return rule if isinstance(rule, bool) else getattr(self, rule[0]) == rule[1]
 
     def transform(self) -> A.BasicTransform:
         raise NotImplementedError
@@ -83,11 +86,8 @@ class GaussianNoise(Op):
     name: ClassVar[str] = "gaussian_noise"
     severity: ClassVar[str] = "std"
     neutral: ClassVar[float] = 0
+    random_when: ClassVar[bool] = True
     std: Annotated[float, Field(gt=0, le=1)]
-
-    @property
-    def is_random(self) -> bool:
-        return True
 
     def transform(self):
         return _GaussianNoiseTransform(sigma=self.std * 255)
@@ -290,6 +290,7 @@ class Occlusion(Op):
     name: ClassVar[str] = "occlusion"
     severity: ClassVar[str] = "area"
     neutral: ClassVar[float] = 0
+    random_when: ClassVar[tuple[str, str]] = ("position", "random")
     area: Annotated[float, Field(gt=0, le=0.5)]
     colour: str = "red"
     count: Annotated[int, Field(ge=1, le=50)] = 1
@@ -300,10 +301,6 @@ class Occlusion(Op):
     def _known_colour(cls, v: str) -> str:
         _rgb(v)
         return v
-
-    @property
-    def is_random(self) -> bool:
-        return self.position == "random"
 
     def transform(self):
         return _ColourBlocksTransform(_rgb(self.colour), self.area, self.count, self.position)
@@ -353,14 +350,11 @@ class TextWatermark(Op):
     name: ClassVar[str] = "text_watermark"
     severity: ClassVar[str] = "opacity"
     neutral: ClassVar[float] = 0
+    random_when: ClassVar[tuple[str, str]] = ("position", "random")
     opacity: Annotated[float, Field(gt=0, le=1)]
     text: Annotated[str, Field(min_length=1, max_length=64)] = "SAMPLE"
     size: Annotated[float, Field(gt=0, le=0.5)] = 0.1
     position: Position | Literal["tiled"] = "center"
-
-    @property
-    def is_random(self) -> bool:
-        return self.position == "random"
 
     def transform(self):
         return _TextTransform(self.text, self.opacity, self.size, self.position)

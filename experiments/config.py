@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN: "a finite number"
 
 
 class AssetsConfig(_Strict):
@@ -42,7 +42,8 @@ class DatasetConfig(_Strict):
 
     root: Path
     layout: Literal["artbench", "generic"] = "artbench"
-    class_dirs: dict[Literal["ai", "human"], str] = {"ai": "ai", "human": "human"}  # generic layout
+    # generic layout: per class, the folder name (or shell patterns, e.g. [FAKE, "unseen_AI_*"]) under each split
+    class_dirs: dict[Literal["ai", "human"], str | list[str]] = {"ai": "ai", "human": "human"}
     train_split: str = "train"
     val_split: str | None = "val"  # used when the folder exists; else val_fraction of train is held out
     test_split: str = "test"
@@ -74,6 +75,7 @@ class TrainConfig(_Strict):
     cache: Literal["memory", "disk", "none"] = "memory"  # resized uint8 tensors, from epoch 2 on
     shuffle_buffer: Annotated[int, Field(ge=1)] = 10_000
     retrain: bool = False  # train even when the model file exists
+    progress_every_s: Annotated[float, Field(gt=0)] = 30.0  # a progress line this often inside an epoch (not on a terminal)
 
 
 class ModelConfig(_Strict):
@@ -101,11 +103,17 @@ class SamplesConfig(_Strict):
     from_seed_assets: bool = False  # manifest paths are paths in the study's repository
     variants: list[str] | None = None  # keep only these manifest variants (e.g. [original])
     ai_prefix: str = "ai_"  # filename rule: names starting with it are AI, the rest human
+    # with folder: class folder patterns, e.g. {ai: [FAKE, "unseen_AI_*"], human: [REAL, "unseen_Human_*"]}
+    classes: dict[Literal["ai", "human"], str | list[str]] | None = None
+    follow_symlinks: bool = False  # folder: links are skipped (listed with the reason), not followed
+    allow_missing: bool = False  # from_seed_assets: a missing or altered study file is skipped, not an error
 
     @model_validator(mode="after")
     def _one_source(self):
         if sum(x is not None for x in (self.manifest, self.folder, self.dataset)) != 1:
             raise ValueError("give exactly one of manifest, folder or dataset")
+        if self.classes is not None and (self.folder is None or set(self.classes) != {"ai", "human"}):
+            raise ValueError("classes goes with folder and names folder patterns for both ai and human")
         return self
 
 
@@ -160,6 +168,7 @@ class RunConfig(_Strict):
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
+    max_variants: Annotated[int, Field(ge=1)] = 10_000  # a grid that expands to more is refused (counted first)
 
     @field_validator("models")
     @classmethod
@@ -170,7 +179,7 @@ class RunConfig(_Strict):
         return models
 
     def variants(self) -> list[Variant]:
-        return expand_grid(self.augment)
+        return expand_grid(self.augment, max_variants=self.max_variants)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
@@ -191,12 +200,17 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"{name}: no such config file (shipped configs: {shipped})")
 
 
+def _with_defaults(text: str) -> str:
+    """`${NAME:-default}` becomes $NAME when it is set and not empty, else `default` (as in a shell)."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), text)
+
+
 def _resolve_paths(cfg: RunConfig, base: Path, path: Path) -> RunConfig:
     def rel(p: Path | None) -> Path | None:
         """Environment variables and ~ expanded; relative paths joined to the config's folder."""
         if p is None:
             return None
-        expanded = os.path.expanduser(os.path.expandvars(str(p)))
+        expanded = os.path.expanduser(os.path.expandvars(_with_defaults(str(p))))
         unset = re.search(r"\$\{?(\w+)", expanded)
         if unset:
             raise ConfigError(f"{path}: {p} uses the environment variable {unset.group(1)}, which is not set")
@@ -228,7 +242,9 @@ def load_config(name: str | Path) -> RunConfig:
     """Read, validate and resolve a config; every problem is one ConfigError line."""
     path = find_config(name)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(raw, dict):

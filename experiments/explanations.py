@@ -79,6 +79,22 @@ def file_digest(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def load_cached_unit(part: Path, maps_file: Path, sanity_part: Path, n_variants: int) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame] | None:
+    """A finished unit's maps, rows and sanity rows from the cache; None when it is not there,
+    or when it is damaged (truncated, emptied, not matching its variants): then one warning
+    line, and the caller computes it again."""
+    if not (part.is_file() and maps_file.is_file()):
+        return None
+    try:
+        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
+        if len(maps) != n_variants or len(unit) != n_variants:
+            raise ValueError(f"{len(maps)} maps and {len(unit)} rows for {n_variants} images")
+    except Exception as e:  # whatever a damaged file raises (zip, parquet, npz errors)
+        log.warning("explain cache %s is damaged (%s: %s): computing it again", part.stem, type(e).__name__, " ".join(str(e).split())[:200])
+        return None
+    return maps, unit, unit_sanity
+
+
 @dataclass
 class PreparedSample:
     """One sample's chosen variants, ready to explain: per variant its display copy, and per
@@ -265,8 +281,8 @@ def run_explanations(
                     key = unit_key(sample, digests[detector.name], detector, method, mine, cfg, seed)
                     part, maps_file = parts / f"{key}.parquet", run_dir / "explain" / "maps" / f"{key}.npz"
                     sanity_part = parts / f"{key}_sanity.parquet"
-                    if part.is_file() and maps_file.is_file():
-                        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
+                    if (unit_files := load_cached_unit(part, maps_file, sanity_part, len(mine))) is not None:
+                        maps, unit, unit_sanity = unit_files
                         cached += 1
                     else:
                         maps, unit_rows, sanity_rows = explain_unit(view, detector, method, cfg, seed)
@@ -402,6 +418,6 @@ def explanations_vs_random(table: pd.DataFrame, resamples: int = 1000, seed: int
                 "random_mean": float(_spearman_along(arrays[1], arrays[2])) if len(pair) > 2 else np.nan,
                 "difference": point, "ci_low": low, "ci_high": high, "ci_method": method_used, "vs_random": verdict(low, high, "higher"),
             })  # fmt: skip
-    out = pd.DataFrame(rows)
-    out["exploratory"] = exploratory(out["n"])
-    return out[VERSUS_COLUMNS]
+    out = pd.DataFrame(rows, columns=VERSUS_COLUMNS)
+    out["exploratory"] = exploratory(out["n"].astype(int))
+    return out

@@ -222,19 +222,21 @@ def minimal_flip(scores: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()  # fmt: skip
     cells = cells.merge(unedited, on=["sample", "model"], how="left")
     cells["fooled_here"] = cells["fooled_share"] >= FOOLED_SHARE
-    cells = cells.sort_values([*keys, "strength"], kind="stable")
-    rows = []
-    for key, g in cells.groupby(keys, sort=False):
-        first = g[g["fooled_here"]].head(1)
-        ok = bool(g["correct_unedited"].iloc[0]) if pd.notna(g["correct_unedited"].iloc[0]) else False
-        rows.append(dict(zip(keys, key)) | {
-            "subject": g["subject"].iloc[0], "truth": g["truth"].iloc[0], "correct_unedited": ok,
-            "min_fooling_severity": float(first["severity"].iloc[0]) if ok and len(first) else np.nan,
-            "min_fooling_strength": float(first["strength"].iloc[0]) if ok and len(first) else np.nan,
-            "harshest_severity": float(g["severity"].iloc[-1]), "fooled_at_harshest": bool(ok and g["fooled_here"].iloc[-1]),
-            "n_severities": len(g), "n_replicates": int(g["replicates"].max()),
-        })  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
+    cells["correct_unedited"] = cells["correct_unedited"].astype("boolean").fillna(False).astype(bool)
+    cells = cells.sort_values([*keys, "strength"], kind="stable").reset_index(drop=True)
+    groups = cells.groupby(keys, sort=False)
+    out = groups.agg(
+        subject=("subject", "first"), truth=("truth", "first"), correct_unedited=("correct_unedited", "first"),
+        n_severities=("severity", "size"), n_replicates=("replicates", "max"),
+    )  # fmt: skip
+    harshest = cells.loc[groups["strength"].idxmax()].set_index(keys)  # the last row of each group
+    out["harshest_severity"] = harshest["severity"].astype(float)
+    out["fooled_at_harshest"] = harshest["fooled_here"] & out["correct_unedited"]
+    fooling = cells[cells["fooled_here"] & cells["correct_unedited"]]
+    mildest = cells.loc[fooling.groupby(keys, sort=False)["strength"].idxmin()].set_index(keys)  # the first fooling row
+    out["min_fooling_severity"] = mildest["severity"].astype(float).reindex(out.index)
+    out["min_fooling_strength"] = mildest["strength"].astype(float).reindex(out.index)
+    return out.reset_index()[cols]
 
 
 def minimal_flip_curve(flips: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:

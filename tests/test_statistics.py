@@ -11,6 +11,7 @@ from PIL import Image
 from sklearn.metrics import average_precision_score
 
 from augment import GridError, apply, expand_grid, variant_seed
+from augment.grid import count_grid
 from experiments import run as runner
 from experiments.evaluation import average_precision_stat, calibration, calibration_error_stat, metrics_with_ci
 from experiments.explanations import explanations_vs_random
@@ -188,6 +189,20 @@ def test_replicates_differ_only_in_placement():
 
 
 @pytest.mark.parametrize(
+    "grid",
+    [
+        {"repeats": 3, "occlusion": {"area": [0.1, 0.2], "position": ["random", "center"]}, "text_watermark": {"opacity": [0.2]}},
+        {"repeats": 2, "combined": [[{"jpeg": {"quality": 5}}], [{"gaussian_noise": {"std": 0.1}}, {"jpeg": {"quality": 5}}]]},
+        {"gaussian_noise": {"std": [0.1, 0.2], "repeats": 4}, "text_watermark": {"opacity": 0.2, "position": "random"}},
+    ],
+)
+def test_the_grid_cap_counts_replicates_before_building(grid):
+    assert count_grid(grid) == len(expand_grid(grid))
+    with pytest.raises(GridError, match="over max_variants"):
+        expand_grid(grid, max_variants=len(expand_grid(grid)) - 1)
+
+
+@pytest.mark.parametrize(
     "grid, field",
     [
         ({"gaussian_blur": {"sigma": [1], "repeats": 3}}, "augment.gaussian_blur.repeats"),
@@ -308,3 +323,5 @@ def test_explanation_methods_are_judged_against_random_on_the_same_images():
     assert v.at[("good", "drift_margin_spearman", "edited"), "vs_random"] == "better"
     assert v.at[("good", "drift_margin_spearman", "edited"), "method_mean"] == pytest.approx(1.0)
     assert "random" not in set(versus["method"]) and versus["exploratory"].all()
+    only_random = explanations_vs_random(pd.DataFrame(rows).query("method == 'random'"))
+    assert only_random.empty and list(only_random.columns) == list(versus.columns)
