@@ -28,24 +28,12 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
+from experiments.config import ExecutorConfig
+
 log = logging.getLogger("artxai")
-
-KINDS = ("local", "processes", "ray")
-
-
-@dataclass(frozen=True)
-class ExecutorSettings:
-    kind: str = "local"
-    workers: int | None = None  # processes / local ray cluster: default one per CPU core
-    address: str | None = None  # ray: an existing cluster; None starts a local one
-    num_cpus: float = 1.0  # ray: CPUs per worker
-    num_gpus: float = 0.0  # ray: GPUs per worker
-    max_retries: int = 3  # a unit whose worker died is run again at most this often
-
 
 def configure_worker(threads: int | None) -> None:
     """In a fresh worker, before TensorFlow is imported: threads per worker (so N workers do not
@@ -74,7 +62,7 @@ def _run_in_process(work: Callable[[Any, Any], Any], index: int, unit: Any) -> t
     return index, work(_STATE, unit)
 
 
-def _processes(settings: ExecutorSettings, setup, work, units: list) -> Iterator[tuple[int, Any]]:
+def _processes(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[int, Any]]:
     workers = max(1, min(settings.workers or os.cpu_count() or 1, len(units)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     pending = dict(enumerate(units))
@@ -115,7 +103,7 @@ def _ray_worker_class():
     return ray.remote(Worker)
 
 
-def _ray(settings: ExecutorSettings, setup, work, units: list) -> Iterator[tuple[int, Any]]:
+def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[int, Any]]:
     try:
         import ray
         from ray.util import ActorPool
@@ -143,7 +131,7 @@ def _ray(settings: ExecutorSettings, setup, work, units: list) -> Iterator[tuple
 # ---- the door ----------------------------------------------------------------------------------
 
 
-def run_units(settings: ExecutorSettings, setup: Callable[[], Any], work: Callable[[Any, Any], Any], units: Iterable) -> Iterator[tuple[int, Any]]:
+def run_units(settings: ExecutorConfig, setup: Callable[[], Any], work: Callable[[Any, Any], Any], units: Iterable) -> Iterator[tuple[int, Any]]:
     """(index, work(state, unit)) for every unit, in the order they finish; `index` is the unit's
     position in `units`. The caller writes results and assembles tables in index order."""
     units = list(units)
@@ -156,4 +144,4 @@ def run_units(settings: ExecutorSettings, setup: Callable[[], Any], work: Callab
         return _processes(settings, setup, work, units)
     if settings.kind == "ray":
         return _ray(settings, setup, work, units)
-    raise ValueError(f"executor: unknown kind {settings.kind!r} (one of {', '.join(KINDS)})")
+    raise ValueError(f"executor.kind: unknown kind {settings.kind!r}")
