@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -129,8 +130,24 @@ def _expand_combined(spec: object, field: str) -> list[Variant]:
     return variants
 
 
-def expand_grid(grid: Mapping[str, object] | None, field: str = "augment") -> list[Variant]:
-    """Expand a grid mapping into variants, identity first, duplicates removed."""
+def count_grid(grid: Mapping[str, object] | None) -> int:
+    """How many variants `grid` expands to, identity included (before duplicates are dropped),
+    counted from the lengths of its lists without building any."""
+    count = 1
+    for name, spec in (grid or {}).items():
+        if name == COMBINED:
+            count += len(spec) if isinstance(spec, list) else 1
+        elif name != IDENTITY:
+            lists = spec.values() if isinstance(spec, Mapping) else []
+            count += math.prod(len(v) if isinstance(v, list) else 1 for v in lists)
+    return count
+
+
+def expand_grid(grid: Mapping[str, object] | None, field: str = "augment", max_variants: int | None = None) -> list[Variant]:
+    """Expand a grid mapping into variants, identity first, duplicates removed; a grid of more
+    than `max_variants` is refused before anything is built."""
+    if max_variants is not None and (count := count_grid(grid)) > max_variants:
+        raise GridError(field, f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise max_variants")
     variants = [Variant(IDENTITY, IDENTITY, ())]
     for name, spec in (grid or {}).items():
         where = f"{field}.{name}"

@@ -20,7 +20,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.dataclasses import dataclass
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
 
 Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "bottom_right"]
 

@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN: "a finite number"
 
 
 class AssetsConfig(_Strict):
@@ -105,6 +105,8 @@ class SamplesConfig(_Strict):
     ai_prefix: str = "ai_"  # filename rule: names starting with it are AI, the rest human
     # with folder: class folder patterns, e.g. {ai: [FAKE, "unseen_AI_*"], human: [REAL, "unseen_Human_*"]}
     classes: dict[Literal["ai", "human"], str | list[str]] | None = None
+    follow_symlinks: bool = False  # folder: links are skipped (listed with the reason), not followed
+    allow_missing: bool = False  # from_seed_assets: a missing or altered study file is skipped, not an error
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -177,6 +179,7 @@ class RunConfig(_Strict):
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
+    max_variants: Annotated[int, Field(ge=1)] = 10_000  # a grid that expands to more is refused (counted first)
     executor: ExecutorConfig = ExecutorConfig()  # local, processes or ray; `--executor` overrides the kind
 
     @field_validator("models")
@@ -188,7 +191,7 @@ class RunConfig(_Strict):
         return models
 
     def variants(self) -> list[Variant]:
-        return expand_grid(self.augment)
+        return expand_grid(self.augment, max_variants=self.max_variants)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
@@ -251,7 +254,9 @@ def load_config(name: str | Path) -> RunConfig:
     """Read, validate and resolve a config; every problem is one ConfigError line."""
     path = find_config(name)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(raw, dict):

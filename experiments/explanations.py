@@ -79,6 +79,22 @@ def file_digest(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def load_cached_unit(part: Path, maps_file: Path, sanity_part: Path, n_variants: int) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame] | None:
+    """A finished unit's maps, rows and sanity rows from the cache; None when it is not there,
+    or when it is damaged (truncated, emptied, not matching its variants): then one warning
+    line, and the caller computes it again."""
+    if not (part.is_file() and maps_file.is_file()):
+        return None
+    try:
+        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
+        if len(maps) != n_variants or len(unit) != n_variants:
+            raise ValueError(f"{len(maps)} maps and {len(unit)} rows for {n_variants} images")
+    except Exception as e:  # whatever a damaged file raises (zip, parquet, npz errors)
+        log.warning("explain cache %s is damaged (%s: %s): computing it again", part.stem, type(e).__name__, " ".join(str(e).split())[:200])
+        return None
+    return maps, unit, unit_sanity
+
+
 @dataclass
 class PreparedSample:
     """One sample's chosen variants, ready to explain: per variant its display copy, and per
@@ -252,8 +268,8 @@ def run_explanations(
                     key = unit_key(sample, digests[detector.name], detector, method, mine, cfg, seed)
                     part, maps_file = parts / f"{key}.parquet", run_dir / "explain" / "maps" / f"{key}.npz"
                     sanity_part = parts / f"{key}_sanity.parquet"
-                    if part.is_file() and maps_file.is_file():
-                        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
+                    if (unit_files := load_cached_unit(part, maps_file, sanity_part, len(mine))) is not None:
+                        maps, unit, unit_sanity = unit_files
                         cached += 1
                     else:
                         maps, unit_rows, sanity_rows = explain_unit(view, detector, method, cfg, seed)

@@ -7,6 +7,8 @@ order (index 0 = AI, 1 = human, as the study trained it) and the name of its pre
 
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,17 +78,55 @@ def training_dir(model_path: Path) -> Path:
     return Path(model_path).with_name(Path(model_path).stem + ".training")
 
 
+class ModelLoadError(ValueError):
+    """A model file that cannot be used; the message is one line naming the file and the cause."""
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    """An error's message on one line: its first sentence when it is long (Keras appends advice
+    and the whole object config)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    if len(text) > limit:
+        text = text.split(". ")[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_model(path: Path) -> keras.Model:
+    """`keras.models.load_model` (safe mode: no code from the file runs), with every failure one
+    ModelLoadError line naming the file: missing, not a .keras archive, a broken config.json
+    inside it, a class Keras does not know, or whatever else the loader raises."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not found")
+    if path.suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(f"{path}: not a .keras archive (corrupt, truncated or another format)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                json.loads(archive.read("config.json"))
+        except KeyError:
+            raise ModelLoadError(f"{path}: no config.json inside (not a Keras 3 .keras file)") from None
+        except Exception as e:  # bad JSON, bad UTF-8, a damaged zip member
+            raise ModelLoadError(f"{path}: its config.json is broken ({_one_line(e)})") from None
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises TypeError, ValueError, OSError, KeyError... for bad files
+        raise ModelLoadError(f"{path}: cannot be loaded ({type(e).__name__}: {_one_line(e)})") from None
+
+
 def load_detector(path: Path, name: str, input_size: int | None = None) -> Detector:
     """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model and check its shape."""
     path = Path(path)
     if path.suffix not in (".h5", ".keras"):
-        raise ValueError(f"{path}: expected a .h5 or .keras model file")
-    model = keras.models.load_model(path, compile=False)
-    shape = tuple(model.input_shape[1:])
+        raise ModelLoadError(f"{path}: expected a .h5 or .keras model file")
+    model = read_model(path)
+    try:
+        shape, outputs = tuple(model.input_shape[1:]), model.output_shape[-1]
+    except Exception as e:  # not a model with one input and one output (a bare layer, a multi-input model)
+        raise ModelLoadError(f"{path}: not a model with one image input and one output ({_one_line(e)})") from None
     if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
-        raise ValueError(f"{path}: expected a square RGB input, the model takes {shape}")
+        raise ModelLoadError(f"{path}: expected a square RGB input, the model takes {shape}")
     if input_size is not None and shape[0] != input_size:
-        raise ValueError(f"{path}: config says input_size {input_size}, the model takes {shape[0]}")
-    if model.output_shape[-1] != len(CLASS_NAMES):
-        raise ValueError(f"{path}: expected {len(CLASS_NAMES)} outputs (ai, human), got {model.output_shape[-1]}")
+        raise ModelLoadError(f"{path}: config says input_size {input_size}, the model takes {shape[0]}")
+    if outputs != len(CLASS_NAMES):
+        raise ModelLoadError(f"{path}: expected {len(CLASS_NAMES)} outputs (ai, human), got {outputs}")
     return Detector(name=name, model=model, input_size=shape[0], source=str(path))

@@ -1,12 +1,14 @@
 """The experiment runner: `python -m experiments.run CONFIG.yaml [--out DIR] [--resume|--force]`.
 
-Steps: validate the config, resolve the study's files, load the models, then for each sample
+Steps: validate the config, list the samples, resolve the study's files and load the models
+before anything is created (`preflight`); then, holding the run folder's lock, for each sample
 decode it once, apply every variant, score every model in batches and write that sample's rows
-to `parts/` atomically (so a killed run resumes where it stopped); finally assemble the tables:
-scores, summary, the study's table, skipped inputs, and a manifest of what ran.
+to `parts/` atomically with their checksums (so a killed run resumes where it stopped); finally
+assemble the tables from verified parts: scores, summary, the study's table, skipped inputs,
+and a manifest of what ran.
 
-Exit status: 0 when something was scored, 1 when nothing could be, 2 for a config or asset
-problem (one line on stderr, no traceback).
+Exit status: 0 when something was scored, 1 when nothing could be or a part is missing or
+damaged, 2 for a config, asset or run-folder problem (one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, compile_variant
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
-from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text
+from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy, ImageRejected, decode_image
 from experiments.models import Detector, card_path, load_detector, training_dir
+from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
+from experiments.runfolder import clear, ensure_free, folder_action, remove_leftovers, run_lock
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_image
 from experiments.tables import finish_scores, study_table, study_table_wide, summarise
@@ -56,7 +60,8 @@ class RunPaths:
 
     def part(self, chunk: list[Sample]) -> Path:
         """The file holding a chunk of samples' rows, named by a hash of their ids."""
-        return self.parts / (hashlib.sha1("\n".join(s.id for s in chunk).encode()).hexdigest()[:16] + ".parquet")
+        ids = "\n".join(s.id for s in chunk).encode("utf-8", "surrogateescape")  # any name, even not UTF-8
+        return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
 
 
 def chunks(samples: list[Sample], size: int) -> list[list[Sample]]:
@@ -76,7 +81,7 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
 def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False) -> tuple[list[Detector], dict[str, str]]:
     """The models of the config that can be had, trained first where a config says so and the
     file is not there (or retraining is asked for); a missing optional one is one warning line."""
-    detectors, blob_ids = [], {}
+    detectors, blob_ids, failures = [], {}, []
     for m in cfg.models:
         try:
             if m.seed_asset is not None:
@@ -95,6 +100,9 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
             if m.required:
                 raise AssetError(f"model {m.name}: {e}") from None
             log.warning("model %s skipped: %s", m.name, e)
+            failures.append(f"model {m.name}: {e}")
+    if not detectors:
+        raise AssetError(f"no model could be loaded: {'; '.join(failures)}")
     return detectors, blob_ids
 
 
@@ -131,18 +139,30 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
     return tables
 
 
+def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool) -> tuple[list[Sample], list[Detector], dict[str, str]]:
+    """Everything that can be checked before the run folder is touched: the folder can be used
+    as asked, the samples can be listed, the study's files are there, a model loads."""
+    ensure_free(paths.root)
+    folder_action(paths.root, cfg.fingerprint(), resume, force)
+    if cfg.assets.mirror is not None and not cfg.assets.mirror.is_dir():
+        raise ConfigError(f"assets.mirror: {cfg.assets.mirror} is not a folder")
+    resolver = resolver_for(cfg)
+    samples = load_samples(cfg.samples, resolver)
+    unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
+    if unavailable and not cfg.samples.allow_missing:
+        raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
+    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
+    return samples, detectors, model_blob_ids
+
+
 def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) -> None:
+    """Under the run folder's lock: clear it or keep it as the policy says, and remove what
+    killed writes left behind."""
     snapshot = paths.root / "config.json"
-    if paths.root.exists() and any(paths.root.iterdir()):
-        if force:
-            shutil.rmtree(paths.root)
-        elif not resume:
-            raise ConfigError(f"{paths.root} already holds a run: pass --resume to finish it, or --force to start over")
-        elif snapshot.is_file() and json.loads(snapshot.read_text()).get("fingerprint") != cfg.fingerprint():
-            raise ConfigError(
-                f"{paths.root} holds a run of a different config; --resume needs the same config "
-                "(use --out for a new folder, or --force to start over)"
-            )
+    if folder_action(paths.root, cfg.fingerprint(), resume, force) == "clear":
+        clear(paths.root)
+    if leftovers := remove_leftovers(paths.root):
+        log.info("removed %d unfinished temporary files of an earlier run", leftovers)
     paths.parts.mkdir(parents=True, exist_ok=True)
     atomic_write_json(snapshot, {"fingerprint": cfg.fingerprint(), "config": cfg.model_dump(mode="json")})
     atomic_write_text(paths.root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -162,21 +182,21 @@ def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[li
         total=len(samples), desc="scoring samples", unit="image", file=sys.stderr
     ) as bar:
         for chunk in chunks(samples, cfg.part_size):
-            part = paths.part(chunk)
-            skips_path = part.with_suffix(".skips.json")
-            if part.is_file():
-                resumed += len(chunk)
-                if skips_path.is_file():
-                    skipped += json.loads(skips_path.read_text())
-                bar.update(len(chunk))
-                continue
+            part, ids = paths.part(chunk), [s.id for s in chunk]
+            if finished(part):
+                try:
+                    skipped += read_part(part, ids)[1]
+                    resumed += len(chunk)
+                    bar.update(len(chunk))
+                    continue
+                except PartDamaged as e:
+                    log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
             rows, failures = [], []
             for sample in chunk:
                 rows += score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures)
                 bar.update()
             skipped += failures
-            atomic_write_json(skips_path, failures)  # before the part: a part on disk means done
-            atomic_write(part, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
+            write_part(part, pd.DataFrame(rows), failures, ids)
     return skipped, resumed
 
 
@@ -201,8 +221,16 @@ def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timi
 
 
 def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
-    files = [paths.part(c) for c in chunks(samples, part_size)]
-    parts = [pd.read_parquet(f) for f in files if f.is_file()]
+    """Every part's rows, each verified; IncompleteRun naming those missing or damaged (a run
+    never reports on samples it did not score)."""
+    parts, problems = [], []
+    for chunk in chunks(samples, part_size):
+        try:
+            parts.append(read_part(paths.part(chunk), [s.id for s in chunk])[0])
+        except PartDamaged as e:
+            problems.append(f"{paths.part(chunk).name}: {e} (samples {', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})")
+    if problems:
+        raise IncompleteRun(f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first {problems[0]}; run again with --resume")
     parts = [p for p in parts if len(p)]
     return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
 
@@ -220,16 +248,19 @@ def versions() -> dict[str, str]:
 def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False) -> int:
     started = time.perf_counter()
     paths = RunPaths(run_dir)
-    prepare_run_dir(paths, cfg, resume, force)
-    resolver = resolver_for(cfg)
     timings = Timings()
 
     t = time.perf_counter()
-    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
-    if not detectors:
-        raise AssetError("no model could be loaded: nothing to score with")
-    samples = load_samples(cfg.samples, resolver)
+    samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain)  # nothing created before it passes
     timings.add("setup", t)
+    with run_lock(paths.root):
+        prepare_run_dir(paths, cfg, resume, force)
+        return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started)
+
+
+def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors: list[Detector], model_blob_ids: dict[str, str], timings: Timings, started: float) -> int:
+    """Score, assemble and report, holding the run folder's lock."""
+    run_dir = paths.root
     variants = cfg.variants()
     log.info(
         "%d samples x %d variants x %d models (%s) -> %s",
@@ -254,7 +285,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
     if wrote_study:
         table = study_table(scores)
         atomic_write_table(table, run_dir / "study_table")
-        atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
+        atomic_write(run_dir / "study_table_wide.csv", lambda tmp: neutralise_formulas(study_table_wide(table)).to_csv(tmp, index=False, float_format="%.2f"))
     dataset_tables = write_dataset_tables(scores, run_dir, cfg)
     cards = model_cards(detectors, model_blob_ids)
     evaluation = dataset_tables.get("evaluation_metrics", pd.DataFrame())
@@ -365,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except IncompleteRun as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
