@@ -5,6 +5,7 @@ import os
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from experiments.config import ExecutorConfig
@@ -68,3 +69,82 @@ def test_ray_retries_a_unit_whose_actor_was_killed(ray_cluster, tmp_path):
     results = dict(run_units(ExecutorConfig(kind="ray", workers=2), partial(make_state, "r"), partial(die_once, str(tmp_path)), range(6)))
     assert results == {i: i + 100 for i in range(6)}
     assert (tmp_path / "seen-3").exists()
+
+
+# ---- the runner on every executor ---------------------------------------------------------------
+
+RUN_GRID = {"gaussian_noise": {"std": 0.1}, "occlusion": {"area": 0.1, "colour": "red"}}
+
+
+def die_on_first_part(marker_dir: str, work, state, unit):
+    """The runner's own unit of work, but the first worker to start a part dies mid-part."""
+    marker = Path(marker_dir) / "died"
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return work(state, unit)
+
+
+@pytest.fixture(scope="module")
+def cifake_run_config(tmp_path_factory, seed_mirror, cifake):
+    import yaml
+
+    from tests.conftest import MODEL_32
+
+    tmp = tmp_path_factory.mktemp("executors")
+    cfg = {
+        "name": "ex", "seed": 5, "out_dir": str(tmp / "results"), "report": "none", "part_size": 4,
+        "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
+        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 11}, "split": "test"},
+        "augment": RUN_GRID,
+    }  # fmt: skip
+    (tmp / "ex.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp / "ex.yaml"
+
+
+def tables_of(run_dir):
+    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in ("scores", "summary", "robustness_metrics", "evaluation_metrics")}
+
+
+@pytest.fixture(scope="module")
+def local_tables(cifake_run_config):
+    from experiments import run as runner
+
+    out = cifake_run_config.parent / "local"
+    assert runner.main([str(cifake_run_config), "--out", str(out)]) == 0
+    tables = tables_of(out)
+    assert len(tables["scores"]) == 22 * 3 and tables["scores"]["sample"].nunique() == 22  # 6 parts, the last short
+    return tables
+
+
+@pytest.mark.parametrize("kind", ["processes", "ray"])
+def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, local_tables, kind, request):
+    from experiments import run as runner
+
+    if kind == "ray":
+        request.getfixturevalue("ray_cluster")
+    out = cifake_run_config.parent / kind
+    assert runner.main([str(cifake_run_config), "--out", str(out), "--executor", kind]) == 0
+    for name, table in tables_of(out).items():
+        pd.testing.assert_frame_equal(table, local_tables[name], check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize("kind", ["processes", "ray"])
+def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
+    from experiments import run as runner
+    from experiments.config import load_config
+    from experiments.scoring import Timings
+
+    if kind == "ray":
+        request.getfixturevalue("ray_cluster")
+    cfg = load_config(cifake_run_config)
+    cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": kind, "workers": 2})})
+    samples, detectors, _ = runner.preflight(cfg, runner.RunPaths(tmp_path / "run"), False, False, False)
+    paths = runner.RunPaths(tmp_path / "run")
+    paths.parts.mkdir(parents=True)
+    work = partial(die_on_first_part, str(tmp_path), runner.score_part)
+    runner.score_samples(cfg, samples, cfg.variants(), detectors, paths, Timings(), work=work)
+    assert (tmp_path / "died").exists()
+    scores = runner.assemble(samples, paths, cfg.part_size)
+    pd.testing.assert_frame_equal(scores, local_tables["scores"], check_exact=True)
