@@ -42,6 +42,7 @@ bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.benchmark_explain
 	$(PY) -m experiments.benchmark_training
+	$(PY) -m experiments.benchmark_executors
 
 clean:
 	rm -rf $(VENV) results/*/

@@ -119,9 +119,10 @@ def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[i
         actor = _ray_worker_class().options(
             num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_restarts=settings.max_retries, max_task_retries=settings.max_retries
         )
-        setup_ref, work_ref = ray.put(setup), ray.put(work)
+        work_ref = ray.put(work)
         threads = max(1, int(settings.num_cpus))
-        pool = ActorPool([actor.remote(setup_ref, threads) for _ in range(workers)])
+        # setup goes by value, not through the object store: a restarted actor must still find it
+        pool = ActorPool([actor.remote(setup, threads) for _ in range(workers)])
         yield from pool.map_unordered(lambda a, iu: a.run.remote(work_ref, *iu), list(enumerate(units)))
     finally:
         if started_here:
