@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,38 @@ class Detector:
         ]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.class_names)))
 
+    @cached_property
+    def _with_logits(self) -> keras.Model | None:
+        return probabilities_and_logits(self.model)
+
+    @cached_property
+    def log_odds(self) -> keras.Model | None:
+        """The network with outputs log p_c - log p_other per class c (pre-softmax logit
+        differences; None without a softmax ending): a score that does not saturate, for
+        deletion / insertion curves."""
+        return log_odds_model(self.model)
+
+    def predict_proba_and_margin(self, batch: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities (exactly as `predict_proba`) and the margin log p_ai - log p_human
+        per image, in one forward pass. The margin is the difference of the final layer's
+        pre-softmax outputs, which equals the log-ratio exactly and does not saturate where
+        float32 probabilities round to 0 or 1. A model without a softmax ending gets the
+        log-ratio of its probabilities, clipped at float32's smallest normal number."""
+        ai, human = self.class_names.index("ai"), self.class_names.index("human")
+        net = self._with_logits
+        if net is None:
+            probs = self.predict_proba(batch, batch_size)
+            return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
+        probs, logits = [], []
+        for i in range(0, len(batch), batch_size):
+            p, z = net(batch[i : i + batch_size], training=False)
+            probs.append(keras.ops.convert_to_numpy(p))
+            logits.append(keras.ops.convert_to_numpy(z))
+        if not probs:
+            return np.zeros((0, len(self.class_names))), np.zeros(0)
+        z = np.concatenate(logits).astype(np.float64)
+        return np.concatenate(probs).astype(np.float64), z[:, ai] - z[:, human]
+
     def metadata(self) -> dict[str, object]:
         return {
             "name": self.name,
@@ -66,6 +99,42 @@ class Detector:
             "source": self.source,
             "params": int(self.model.count_params()),
         }
+
+
+def probabilities_and_logits(model: keras.Model) -> keras.Model | None:
+    """The same network with two outputs, (probabilities, pre-softmax logits), sharing the
+    model's layers and weights; None when the model does not end in a softmax."""
+    last = model.layers[-1] if model.layers else None
+    activation = getattr(last, "activation", None)
+    if last is None or getattr(activation, "__name__", "") != "softmax" or not hasattr(last, "get_config"):
+        return None
+    inputs = keras.Input(model.input_shape[1:])
+    x = inputs
+    for layer in model.layers[:-1]:
+        x = layer(x)
+    linear = type(last).from_config(last.get_config() | {"activation": "linear", "name": f"{last.name}_logits"})
+    logits = linear(x)
+    linear.set_weights(last.get_weights())
+    return keras.Model(inputs, [activation(logits), logits], name=f"{model.name}_with_logits")
+
+
+def log_odds_model(model: keras.Model) -> keras.Model | None:
+    """For a two-class softmax model: outputs (z_0 - z_1, z_1 - z_0) from its logits, i.e. each
+    class's log-odds log(p_c / p_other), sharing the model's layers; None otherwise."""
+    net = probabilities_and_logits(model)
+    if net is None or net.outputs[1].shape[-1] != 2:
+        return None
+    difference = keras.layers.Dense(2, use_bias=False, trainable=False, name="log_odds")
+    out = difference(net.outputs[1])
+    difference.set_weights([np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)])
+    return keras.Model(net.input, out, name=f"{model.name}_log_odds")
+
+
+def margin_from_probabilities(p_ai: np.ndarray, p_human: np.ndarray) -> np.ndarray:
+    """log p_ai - log p_human from probabilities, in float64, each clipped at float32's smallest
+    normal number (|margin| <= 174.7): the fallback when no logits can be had."""
+    tiny = float(np.finfo(np.float32).tiny)
+    return np.log(np.clip(np.asarray(p_ai, np.float64), tiny, None)) - np.log(np.clip(np.asarray(p_human, np.float64), tiny, None))
 
 
 def card_path(model_path: Path) -> Path:

@@ -28,6 +28,7 @@ from functools import partial
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm
@@ -45,7 +46,7 @@ from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, w
 from experiments.runfolder import clear, ensure_free, folder_action, remove_leftovers, run_lock
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_image
-from experiments.tables import finish_scores, study_table, study_table_wide, summarise
+from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 
 log = logging.getLogger("artxai")
 
@@ -132,6 +133,7 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
     fig_dir, groups, robust = run_dir / "figures", tables["evaluation_groups"], tables["robustness_metrics"]
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
+        figures.reliability_diagram(tables["calibration"], model, fig_dir / f"reliability_{model}.png")
         for by in ("style", "generator"):
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
@@ -318,8 +320,12 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
         log.error("nothing could be scored (%d skipped; see %s)", len(skipped_df), run_dir / "skipped.csv")
         return 1
     atomic_write_table(scores, run_dir / "scores")
-    summary = summarise(scores)
+    summary = summarise(scores, cfg.bootstrap, cfg.seed)
     atomic_write_table(summary, run_dir / "summary")
+    flips = minimal_flip(scores)
+    flip_curve = minimal_flip_curve(flips, scores)
+    atomic_write_table(flips, run_dir / "minimal_flip")
+    atomic_write_table(flip_curve, run_dir / "minimal_flip_curve")
     wrote_study = cfg.study_table and (scores["edit"] == "original").any() and scores["edit"].nunique() > 1
     if wrote_study:
         table = study_table(scores)
@@ -339,7 +345,7 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
 
     explained = {}
     if cfg.explain is not None:
-        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings)
+        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings, cfg.bootstrap)
 
     atomic_write_json(
         run_dir / "manifest.json",
@@ -349,7 +355,7 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
             "fingerprint": cfg.fingerprint(),
             "versions": versions(),
             "models": [d.metadata() | {"git_blob_sha1": model_blob_ids.get(d.name)} for d in detectors],
-            "tables": ["scores", "summary", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *explained],
+            "tables": ["scores", "summary", "minimal_flip", "minimal_flip_curve", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *explained],
             "models_unavailable": [m.name for m in cfg.models if m.name not in {d.name for d in detectors}],
             "sample_blob_ids": {s.id: known_blob_ids().get(s.id) for s in samples} if cfg.samples.from_seed_assets else {},
             "sample_paths": {s.id: str(s.path) if s.path else None for s in samples},
@@ -365,6 +371,7 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
         },
     )
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
+    print_fooling(summary, flip_curve)
     if dataset_tables:
         print_evaluation(run_dir, dataset_tables["evaluation_metrics"])
     if explained:
@@ -381,13 +388,34 @@ def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, ski
     for model, group in base.groupby("model", sort=False):
         log.info("%s: accuracy on unedited samples %.3f (n=%d)", model, group["correct"].mean(), len(group))
     edited = summary[summary["op"] != "identity"]
-    worst = edited.sort_values("mean_abs_delta_p_ai", ascending=False).head(5)
+    worst = edited.sort_values("mean_abs_delta_margin", ascending=False).head(5)
     if len(worst):
-        log.info("largest mean |delta p_ai|:")
+        log.info("largest mean |delta margin| (log p_ai - log p_human), signed mean delta p_ai, fooled and corrected:")
         for row in worst.itertuples():
-            log.info("  %-10s %-50s %.3f (flip rate %.2f)", row.model, row.variant[:50], row.mean_abs_delta_p_ai, row.flip_rate)
+            log.info(
+                "  %-10s %-50s |dm| %.2f  dp %+.3f  fooled %.2f of %d, corrected %.2f of %d", row.model, row.variant[:50],
+                row.mean_abs_delta_margin, row.mean_delta_p_ai, row.fooling_rate, row.n_correct, row.correction_rate, row.n_wrong,
+            )  # fmt: skip
     log.info("skipped inputs: %d", len(skipped))
     log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
+
+
+def print_fooling(summary: pd.DataFrame, curve: pd.DataFrame) -> None:
+    """Per model x series at its harshest severity: the fooling rate with its interval and n, and
+    the mildest severity that fools at least half of the images the model gets right unedited."""
+    if curve.empty:
+        return
+    medians = median_fooling_severity(curve).set_index(["model", "series"])["median_fooling_severity"]
+    rates = summary.set_index(["model", "variant"])
+    log.info("fooled (right when unedited, wrong when edited) at each series' harshest severity; the mildest that fools half:")
+    for (model, series), g in curve.groupby(["model", "series"], sort=False):
+        r = rates.loc[(model, g["variant"].iloc[-1])]
+        median = medians[(model, series)]
+        log.info(
+            "  %-8s %-44s at %-5g %.2f [%.2f, %.2f] of %d; half from %s",
+            model, series[:44], g["severity"].iloc[-1], r["fooling_rate"], r["fooling_ci_low"], r["fooling_ci_high"], r["n_correct"],
+            "not reached" if np.isnan(median) else f"{median:g}",
+        )  # fmt: skip
 
 
 def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
@@ -403,11 +431,12 @@ def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
 
 def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
     log.info("explanations (mean over maps; drift over edited images; sanity after randomising every layer):")
-    log.info("  %-8s %-16s %9s %9s %9s %9s %9s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho")
+    log.info("  %-8s %-16s %9s %9s %9s %9s %9s  %s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho", "vs random (logit del / ins)")
     for r in summary.itertuples():
         sanity = getattr(r, "sanity_spearman_all_random", float("nan"))
-        log.info("  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f", r.model, r.method, r.drift_spearman, r.drift_top_iou, r.deletion_auc, r.insertion_auc, sanity)
-    log.info("pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary", run_dir)
+        versus = f"{getattr(r, 'deletion_vs_random', '')} / {getattr(r, 'insertion_vs_random', '')}" if r.method != "random" else ""
+        log.info("  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f  %s", r.model, r.method, r.drift_spearman, r.drift_top_iou, r.deletion_auc, r.insertion_auc, sanity, versus)
+    log.info("pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary, explanation_vs_random", run_dir)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
