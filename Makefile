@@ -15,7 +15,7 @@ export ARTXAI_CIFAKE ?= $(wildcard $(abspath ../shared/cifake))
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -42,6 +42,7 @@ bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.benchmark_explain
 	$(PY) -m experiments.benchmark_training
+	$(PY) -m experiments.benchmark_executors
 
 clean:
 	rm -rf $(VENV) results/*/

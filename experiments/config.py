@@ -152,6 +152,17 @@ class ExplainConfig(_Strict):
         return methods
 
 
+class ExecutorConfig(_Strict):
+    """Where the units of a run execute (experiments.executors); never changes the tables."""
+
+    kind: Literal["local", "processes", "ray"] = "local"
+    workers: Annotated[int, Field(ge=1)] | None = None  # default: one per CPU core (of the Ray cluster)
+    address: str | None = None  # ray: an existing cluster ("auto", "ray://head:10001"); none starts a local one
+    num_cpus: Annotated[float, Field(gt=0)] = 1.0  # ray: CPUs per worker
+    num_gpus: Annotated[float, Field(ge=0)] = 0.0  # ray: GPUs per worker (a fraction shares one GPU)
+    max_retries: Annotated[int, Field(ge=0)] = 3  # a unit whose worker died is run again at most this often
+
+
 class RunConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     seed: int = 0
@@ -169,6 +180,7 @@ class RunConfig(_Strict):
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
     max_variants: Annotated[int, Field(ge=1)] = 10_000  # a grid that expands to more is refused (counted first)
+    executor: ExecutorConfig = ExecutorConfig()  # local, processes or ray; `--executor` overrides the kind
 
     @field_validator("models")
     @classmethod
@@ -185,7 +197,7 @@ class RunConfig(_Strict):
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report"})
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -24,6 +24,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from augment import IDENTITY, compile_variant
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
 from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
+from experiments.executors import run_units
 from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy, ImageRejected, decode_image
 from experiments.models import Detector, card_path, load_detector, training_dir
@@ -174,32 +176,69 @@ def decode_policy(cfg: RunConfig) -> DecodePolicy:
     return DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
 
 
-def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[list[dict], int]:
-    """Score every chunk of samples not already in parts/; return skip records and how many
-    samples were resumed."""
-    pipelines = [compile_variant(v) for v in variants]
-    policy = decode_policy(cfg)
-    skipped, resumed = [], 0
-    with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool, tqdm(
-        total=len(samples), desc="scoring samples", unit="image", file=sys.stderr
-    ) as bar:
-        for chunk in chunks(samples, cfg.part_size):
-            part, ids = paths.part(chunk), [s.id for s in chunk]
-            if finished(part):
-                try:
-                    skipped += read_part(part, ids)[1]
-                    resumed += len(chunk)
-                    bar.update(len(chunk))
-                    continue
-                except PartDamaged as e:
-                    log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
-            rows, failures = [], []
-            for sample in chunk:
-                rows += score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures)
-                bar.update()
+@dataclass
+class ScoringWorker:
+    """What scoring a part needs, built once per worker (experiments.executors)."""
+
+    cfg: RunConfig
+    variants: list
+    pipelines: list
+    detectors: list[Detector]
+    pool: ThreadPoolExecutor
+
+
+def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None) -> ScoringWorker:
+    """A worker's state: the driver's models (source file, name, input size) loaded from their
+    files, never trained here, unless the driver hands over its own `detectors`."""
+    if detectors is None:
+        detectors = [load_detector(Path(source), name, size) for source, name, size in models]
+    variants = cfg.variants()
+    return ScoringWorker(cfg, variants, [compile_variant(v) for v in variants], detectors, ThreadPoolExecutor(cfg.workers or os.cpu_count()))
+
+
+def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float]]:
+    """One unit of work: a chunk of samples' rows, their skip records and the time per stage."""
+    timings, rows, failures = Timings(), [], []
+    policy = decode_policy(worker.cfg)
+    for sample in chunk:
+        rows += score_sample(sample, worker.variants, worker.pipelines, worker.detectors, worker.cfg, policy, worker.pool, timings, failures)
+    return pd.DataFrame(rows), failures, dict(timings.seconds)
+
+
+def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
+    """Score every chunk of samples not already in parts/, on the config's executor; return skip
+    records and how many samples were resumed. Parts are written here, by the driver, as they
+    come back, so workers never write the run folder."""
+    skipped, resumed, todo = [], 0, []
+    for chunk in chunks(samples, cfg.part_size):
+        part = paths.part(chunk)
+        if finished(part):
+            try:
+                skipped += read_part(part, [s.id for s in chunk])[1]
+                resumed += len(chunk)
+                continue
+            except PartDamaged as e:
+                log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
+        todo.append(chunk)
+    if cfg.executor.kind == "local":  # this process's models, already loaded
+        setup = partial(scoring_worker, cfg, [], detectors)
+    else:
+        setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors])
+        log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
+    with logging_redirect_tqdm(), tqdm(total=len(samples), initial=resumed, desc="scoring samples", unit="image", file=sys.stderr, mininterval=progress_interval()) as bar:
+        for index, (rows, failures, seconds) in run_units(cfg.executor, setup, work or score_part, todo):
+            chunk = todo[index]
             skipped += failures
-            write_part(part, pd.DataFrame(rows), failures, ids)
+            write_part(paths.part(chunk), rows, failures, [s.id for s in chunk])
+            for stage, value in seconds.items():
+                timings.seconds[stage] += value
+            bar.update(len(chunk))
     return skipped, resumed
+
+
+def progress_interval() -> float:
+    """Seconds between progress-bar redraws: often on a terminal, rarely into a log file."""
+    return 0.1 if sys.stderr.isatty() else 30.0
 
 
 def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures: list[dict]) -> list[dict]:
@@ -408,6 +447,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--resume", action="store_true", help="finish an interrupted run in the same folder")
     group.add_argument("--force", action="store_true", help="delete the run folder's contents and start over")
     parser.add_argument("--retrain", action="store_true", help="train every model that has a train block, even if its file exists")
+    parser.add_argument("--executor", choices=["local", "processes", "ray"], help="where units run (overrides the config's executor.kind)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser.parse_args(argv)
 
@@ -421,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         cfg = load_config(args.config)
+        if args.executor:
+            cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
         return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
