@@ -11,7 +11,8 @@ from pathlib import Path
 import matplotlib
 import matplotlib.ticker
 
-matplotlib.use("Agg")
+if not matplotlib.get_backend().startswith("module://"):  # a notebook keeps its inline backend
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -144,18 +145,9 @@ def severity_panels(
     fooling rate is 0 on the unedited image by definition). Returns [{path, series, title}] in
     that order."""
     unedited = unedited or {m: (0.0, 0.0, 0.0) for m in points["model"].unique()}
-    if points.empty:
-        return []
     order = order or series_order(points, metric, unedited)
     palette = _palette(points["model"].unique())
-    if ylim is None:
-        values = np.concatenate([points[c].to_numpy(float) for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in points] + [np.array([v for u in unedited.values() for v in u], float)])
-        if replicates is not None and len(replicates):
-            values = np.r_[values, replicates[metric].to_numpy(float)]
-        values = values[np.isfinite(values)]
-        low, high = (min(values.min(), 0.0), max(values.max(), 0.0)) if len(values) else (0.0, 1.0)
-        pad = 0.06 * (high - low or 1)
-        ylim = (low - pad, high + pad)
+    ylim = ylim or shared_ylim(points, metric, unedited, replicates)
     out = []
     for i, series in enumerate(order):
         df = points[points["series"] == series]
@@ -191,15 +183,29 @@ def replicate_points(scores: pd.DataFrame) -> pd.DataFrame:
     return add_series(out.merge(fooling, on=keys, how="left")[cols])
 
 
-def severity_curves(robust: pd.DataFrame, metric: str, path: Path, ylabel: str | None = None) -> Path:
-    """All series of a per-variant table (robustness_metrics: accuracy, roc_auc) in one figure,
-    one panel each with the unedited value drawn at the neutral severity, one y-scale for all
-    panels, ordered by effect, one legend."""
+def shared_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple], replicates: pd.DataFrame | None = None) -> tuple[float, float]:
+    """One y-range for every panel of a figure: all values, intervals, unedited values and
+    replicate draws, with 0, padded by 6 %."""
+    columns = [c for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in points]
+    values = np.concatenate([points[c].to_numpy(float) for c in columns] + [np.array([v for u in unedited.values() for v in u], float)])
+    if replicates is not None and len(replicates):
+        values = np.r_[values, replicates[metric].to_numpy(float)]
+    values = values[np.isfinite(values)]
+    low, high = (min(values.min(), 0.0), max(values.max(), 0.0)) if len(values) else (0.0, 1.0)
+    pad = 0.06 * (high - low or 1)
+    return low - pad, high + pad
+
+
+def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel: str | None = None, cols: int = 4):
+    """All series of a per-variant table (robustness_metrics: accuracy, roc_auc; summary:
+    fooling_rate with `fooling_rate_ci_low/_high`) in one figure, one panel each with the
+    unedited value drawn at the neutral severity, one y-scale for all panels, ordered by effect,
+    one legend. Saved to `path` (returned), or returned as a figure when `path` is None."""
     points = add_series(robust)
     identity = robust[robust["op"] == IDENTITY]
-    unedited = {r["model"]: (r[metric], r.get(f"{metric}_ci_low", np.nan), r.get(f"{metric}_ci_high", np.nan)) for _, r in identity.iterrows()}
+    unedited = {r["model"]: (r.get(metric, 0.0), r.get(f"{metric}_ci_low", np.nan), r.get(f"{metric}_ci_high", np.nan)) for _, r in identity.iterrows()}
     order = series_order(points, metric, unedited) if len(points) else []
-    cols = min(4, max(1, len(order)))
+    cols = min(cols, max(1, len(order)))
     rows = int(np.ceil(len(order) / cols)) or 1
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows + 0.5), squeeze=False, sharey=True, layout="constrained")
     palette = _palette(robust["model"].unique())
@@ -216,7 +222,7 @@ def severity_curves(robust: pd.DataFrame, metric: str, path: Path, ylabel: str |
     handles = [plt.Line2D([], [], color=c, marker="o", label=m) for m, c in palette.items()]
     handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="white", linestyle="none", label="unedited"))
     fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=10, frameon=False)
-    return save(fig, path)
+    return fig if path is None else save(fig, path)
 
 
 # --- heatmap ---------------------------------------------------------------------------------
@@ -226,6 +232,11 @@ HIDDEN_MOVE = 1.0  # |Δ margin| (log-odds) at least this, with |Δ p| under 0.1
 
 
 def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
+    """The heatmap of `heatmap_figure`, saved as PNG."""
+    return save(heatmap_figure(scores, model), path)
+
+
+def heatmap_figure(scores: pd.DataFrame, model: str):
     """Edit x subject, coloured by the signed Δ p_ai (red: towards AI, blue: towards human;
     replicates averaged). Subjects the model already got wrong unedited are marked ✗ and framed
     (a flip there is a correction, not a fooling); a dot marks cells where the edit fooled the
@@ -261,7 +272,7 @@ def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
     ax.set_xlabel("subject")
     ax.set_ylabel("edit")
     ax.tick_params(labelsize=8)
-    return save(fig, path)
+    return fig
 
 
 def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Path:

@@ -152,7 +152,7 @@ def most_fragile(flips: pd.DataFrame, scores: pd.DataFrame, model: str) -> dict 
     sample = per.index[0]
     r = per.iloc[0]
     fooling = mine[(mine["sample"] == sample) & mine["min_fooling_severity"].notna()]
-    neutral = fooling["op"].map(lambda op: float(SINGLE_OPS[op].neutral))
+    neutral = pd.Series([float(SINGLE_OPS[op].neutral) for op in fooling["op"]], index=fooling.index, dtype=float)
     relative = fooling["min_fooling_strength"] / (fooling["harshest_severity"] - neutral).abs()
     fooling = fooling.assign(relative=relative).sort_values("relative", kind="stable")  # mildest for its grid first
     titles = series_titles(graded_edits(scores[(scores["model"] == model) & (scores["sample"] == sample)]))

@@ -368,7 +368,7 @@ def subject_flips(flips: pd.DataFrame, scores: pd.DataFrame, sample: str) -> dic
     if mine.empty:
         return {"html": "", "constants": ""}
     titles = series_titles(graded_edits(scores[scores["sample"] == sample]))
-    neutral = mine["op"].map(lambda op: float(SINGLE_OPS[op].neutral))
+    neutral = pd.Series([float(SINGLE_OPS[op].neutral) for op in mine["op"]], index=mine.index, dtype=float)
     relative = (mine["min_fooling_strength"] / (mine["harshest_severity"] - neutral).abs()).where(mine["correct_unedited"].astype(bool), 9)
     mine = mine.assign(_order=relative.fillna(2)).sort_values(["model", "_order"], kind="stable")  # mildest for its grid first
     df = pd.DataFrame({
