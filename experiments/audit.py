@@ -9,10 +9,12 @@
   One row for all features together, then one per feature alone.
 - `audit`: per model, factor and class, every image scored as it is and with that factor
   normalised (experiments.file_factors.normalise), through the runner's own decoding and
-  resize. The paired shift (normalised minus as-is p_ai, its mean over the class's images) has
-  a 95 % percentile-bootstrap interval over images; the verdict is `depends` when the interval
-  excludes 0 and the mean shift is at least `min_shift` in size, else `no_evidence`.
-  `mean_abs_shift` (the mean of |shift|) shows movement that cancels out in the mean.
+  resize. The paired shift (normalised minus as-is p_ai, its mean over the class's images) and
+  the paired change in the class's accuracy each have a 95 % percentile-bootstrap interval over
+  images; the verdict is `depends` when either moves by at least `min_shift` with an interval
+  that excludes 0, else `no_evidence`. (Accuracy counts because a model whose scores sit near
+  0.5 can flip every prediction with a small shift.) `mean_abs_shift` (the mean of |shift|)
+  shows movement that cancels out in the mean.
 
 `score_files` is the scorer for unedited files here and in experiments.eval_sets.
 """
@@ -49,7 +51,7 @@ AS_IS = "as_is"
 SCORE_COLUMNS = ["sample", "path", "truth", "generator", "model", "p_ai"]
 AUDIT_COLUMNS = [
     "model", "factor", "class", "n", "p_ai_as_is", "p_ai_normalised", "shift", "shift_ci_low", "shift_ci_high", "mean_abs_shift",
-    "accuracy_as_is", "accuracy_normalised", "flip_rate", "verdict",
+    "accuracy_as_is", "accuracy_normalised", "accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high", "flip_rate", "verdict",
 ]  # fmt: skip
 PROBE_COLUMNS = ["probe", "features", "n", "n_ai", "n_human", "folds", "roc_auc", "ci_low", "ci_high", "accuracy", "accuracy_ci_low", "accuracy_ci_high"]
 
@@ -180,10 +182,18 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
 # --- score shifts under normalisation --------------------------------------------------------
 
 
-def verdict(shift: float, low: float, high: float, min_shift: float) -> str:
-    """`depends` when the interval excludes 0 and the effect is at least min_shift."""
-    excludes_zero = low > 0 or high < 0
-    return "depends" if excludes_zero and abs(shift) >= min_shift else "no_evidence"
+def moved(effect: tuple[float, float, float], min_shift: float) -> bool:
+    """An effect (value, ci_low, ci_high) whose interval excludes 0 and whose size is at least
+    min_shift."""
+    value, low, high = effect
+    return bool((low > 0 or high < 0) and abs(value) >= min_shift)
+
+
+def verdict(shift: tuple[float, float, float], accuracy_change: tuple[float, float, float], min_shift: float) -> str:
+    """`depends` when the mean p_ai or the class's accuracy moves by at least min_shift with an
+    interval that excludes 0 (a model with scores near 0.5 can flip every prediction with a
+    small shift); `no_evidence` otherwise."""
+    return "depends" if moved(shift, min_shift) or moved(accuracy_change, min_shift) else "no_evidence"
 
 
 def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: int) -> pd.DataFrame:
@@ -201,13 +211,15 @@ def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: in
             if g.empty:
                 continue
             before, after = g["p_ai_as_is"].to_numpy(), g["p_ai"].to_numpy()
-            shift, low, high = mean_with_ci(after - before, resamples, seed)
+            shift = mean_with_ci(after - before, resamples, seed)
             correct_before, correct_after = (before >= 0.5) == (truth == "ai"), (after >= 0.5) == (truth == "ai")
+            change = mean_with_ci(correct_after.astype(float) - correct_before, resamples, seed)
             rows.append(
                 {"model": model, "factor": factor, "class": truth, "n": len(g), "p_ai_as_is": float(before.mean()), "p_ai_normalised": float(after.mean()),
-                 "shift": shift, "shift_ci_low": low, "shift_ci_high": high, "mean_abs_shift": float(np.abs(after - before).mean()), "accuracy_as_is": float(correct_before.mean()),
-                 "accuracy_normalised": float(correct_after.mean()), "flip_rate": float((correct_before != correct_after).mean()),
-                 "verdict": verdict(shift, low, high, min_shift) if np.isfinite(low) else "no_evidence"}
+                 "shift": shift[0], "shift_ci_low": shift[1], "shift_ci_high": shift[2], "mean_abs_shift": float(np.abs(after - before).mean()),
+                 "accuracy_as_is": float(correct_before.mean()), "accuracy_normalised": float(correct_after.mean()),
+                 "accuracy_change": change[0], "accuracy_change_ci_low": change[1], "accuracy_change_ci_high": change[2],
+                 "flip_rate": float((correct_before != correct_after).mean()), "verdict": verdict(shift, change, min_shift)}
             )  # fmt: skip
     return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
 

@@ -117,7 +117,7 @@ def cross_generator_matrix(matrix: pd.DataFrame, model: str, path: Path) -> Path
     notes = df.assign(note=[f"{v:.2f}\n[{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df["roc_auc"], df["roc_auc_ci_low"], df["roc_auc_ci_high"])])
     notes = notes.pivot(index="trained_on", columns="tested_on", values="note").loc[order, table.columns]
     fig, ax = plt.subplots(figsize=(1.9 * table.shape[1] + 3.6, 0.8 * table.shape[0] + 1.6), layout="constrained")
-    sns.heatmap(table, annot=notes.to_numpy(), fmt="", cmap="viridis", vmin=0.5, vmax=1, ax=ax, cbar_kws={"label": "ROC-AUC"})
+    sns.heatmap(table, annot=notes.to_numpy(), fmt="", cmap="RdYlGn", vmin=0, vmax=1, center=0.5, ax=ax, cbar_kws={"label": "ROC-AUC (0.5: chance)"})
     ax.tick_params(axis="y", rotation=0)
     ax.set_xlabel("tested on (humans + this generator)")
     ax.set_ylabel("trained on (+ humans)")

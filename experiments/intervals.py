@@ -25,7 +25,8 @@ def wilson(count: int, n: int) -> tuple[float, float, float]:
     if n == 0:
         return NAN3
     low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
-    return count / n, float(low), float(high)
+    p = count / n
+    return p, min(float(low), p), max(float(high), p)  # at 0 or n, rounding can leave the point out
 
 
 def mean_with_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
@@ -79,7 +80,13 @@ def weighted_average_precision(y: np.ndarray, score: np.ndarray, weights: np.nda
         return (gained * precision).sum(axis=1) / tp[:, -1]
 
 
-METRICS = {"accuracy": weighted_accuracy, "roc_auc": weighted_auc, "average_precision": weighted_average_precision}
+def _rounded(fn):
+    """Rounded to 12 decimals: the same value summed in another order (the point estimate and a
+    resample that draws every image once) must compare equal."""
+    return lambda y, score, weights: np.round(fn(y, score, weights), 12)
+
+
+METRICS = {name: _rounded(fn) for name, fn in {"accuracy": weighted_accuracy, "roc_auc": weighted_auc, "average_precision": weighted_average_precision}.items()}
 
 
 def metric(name: str, y: np.ndarray, score: np.ndarray) -> float:
