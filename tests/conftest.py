@@ -90,6 +90,7 @@ def reported_run(tmp_path_factory, seed_mirror):
         },  # fmt: skip
         "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
         "bootstrap": 200,
+        "audit": {"factors": ["size", "jpeg"]},  # so the browser test sees the audit section too
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert runner.main([str(tmp / "c.yaml")]) == 0

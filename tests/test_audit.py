@@ -140,7 +140,7 @@ def blobs(rng, size: int, sigma: float, colour) -> np.ndarray:
 
 
 def make_set(root, kind: str, per_class: dict[str, int], seed: int = 0):
-    """<root>/<split>/{ai,human}: `size` planted (AI 32 px, human 192 px PNGs), `jpeg` planted
+    """<root>/<split>/{ai,human}: `size` planted (AI 32 px, human 256 px PNGs), `jpeg` planted
     (32 px JPEGs, AI quality 95, human 10), or `clean` (32 px JPEGs at quality 90, class decided
     by colour, the files alike)."""
     rng = np.random.default_rng(seed)
@@ -150,7 +150,7 @@ def make_set(root, kind: str, per_class: dict[str, int], seed: int = 0):
             out.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 if kind == "size":
-                    Image.fromarray(blobs(rng, 32 if truth == "ai" else 192, 3, rng.uniform(60, 200, 3))).save(out / f"{i:03d}.png")
+                    Image.fromarray(blobs(rng, 32 if truth == "ai" else 256, 3, rng.uniform(60, 200, 3))).save(out / f"{i:03d}.png")
                 elif kind == "jpeg":
                     Image.fromarray(blobs(rng, 32, 0.6, rng.uniform(100, 156, 3))).save(out / f"{i:03d}.jpg", quality=95 if truth == "ai" else 10)
                 else:
@@ -393,3 +393,13 @@ def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     build_cnn(32).save(tmp_path / "m.keras")  # so that nothing is trained before the check
     assert runner.main([str(path)]) == 2
     assert "cross_generator: models[m].train.dataset" in capsys.readouterr().err
+
+
+def test_shipped_configs_with_an_audit(monkeypatch, real_mini):
+    monkeypatch.setenv("ARTXAI_REAL_MINI", str(real_mini))
+    monkeypatch.setenv("ARTXAI_CIFAKE", str(real_mini.parent / "cifake"))
+    mini = load_config("real_mini.yaml")
+    assert mini.audit == AuditConfig() and [(s.name, s.normalise) for s in mini.eval_sets] == [("test", None), ("test_all_normalised", "all")]
+    cifake = load_config("cifake_audit.yaml")
+    assert cifake.audit is not None and [s.name for s in cifake.eval_sets] == ["cifake_test", "cifake_test_all_normalised", "real_mini_test", "study_66"]
+    assert cifake.eval_sets[2].samples.dataset.root == real_mini and cifake.models[0].train.shuffle_buffer >= 8000
