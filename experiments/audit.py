@@ -98,10 +98,11 @@ def score_files(
                     {"sample": s.id, "path": str(s.path), "truth": s.truth, "generator": s.generator, "model": detector.name, "p_ai": float(p[ai])}
                     for (s, _), p in zip(done, probs)
                 ]
-    order = {s.id: i for i, s in enumerate(samples)}
+    order, model_order = {s.id: i for i, s in enumerate(samples)}, {d.name: i for i, d in enumerate(detectors)}
     df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    if len(df):
-        df = df.assign(_o=df["sample"].map(order)).sort_values(["model", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+    if len(df):  # model by model (the config's order), samples in their order
+        key = df["model"].map(model_order) * len(samples) + df["sample"].map(order)
+        df = df.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
     return df, skipped
 
 
