@@ -99,7 +99,10 @@ def score_sets(cfg: RunConfig, run_samples: list[Sample], detectors: list[Detect
     audit = cfg.audit
     parts = []
     for entry in cfg.eval_sets:
-        samples = run_samples if entry.samples is None else load_samples(entry.samples, resolver)
+        try:
+            samples = run_samples if entry.samples is None else load_samples(entry.samples, resolver)
+        except ConfigError as e:
+            raise ConfigError(f"eval_sets[{entry.name}].{e}") from None
         transform = None
         if entry.normalise is not None:
             quality, side = common_settings(metadata_table(samples), audit and audit.jpeg_quality, audit and audit.short_side)
@@ -125,7 +128,11 @@ def generator_view(dataset: DatasetConfig, generator_prefix: str, root: Path) ->
         for folder in sorted(p for p in (dataset.root / split).iterdir() if p.is_dir()):
             prefix = next((k for k in GENERATORS if folder.name.upper().startswith(k)), None)
             link = root / split / folder.name
-            if (prefix is None or prefix == generator_prefix) and not link.exists():
+            if prefix is not None and prefix != generator_prefix:
+                continue
+            if link.is_symlink() and link.resolve() != folder.resolve():
+                link.unlink()  # left by a dataset that has moved since
+            if not link.is_symlink():
                 link.symlink_to(folder.resolve(), target_is_directory=True)
     return root
 

@@ -377,6 +377,31 @@ def test_config_errors_name_the_field(tmp_path):
             load_config(path)
 
 
+def test_audit_subset_is_stratified_and_seeded():
+    from experiments.audit import stratified_subset
+    from experiments.samples import Sample
+
+    samples = [Sample(f"{t}{i}", None, "", "original", t) for t in ("ai", "human") for i in range(30 if t == "ai" else 10)]
+    chosen = stratified_subset(samples, 8, seed=1)
+    assert [s.truth for s in chosen].count("ai") == 6 and [s.truth for s in chosen].count("human") == 2
+    assert chosen == stratified_subset(samples, 8, seed=1) and chosen == sorted(chosen, key=samples.index)
+    assert stratified_subset(samples, 100, seed=1) == samples
+
+
+def test_a_bad_eval_set_is_one_line_naming_it(tmp_path, seed_mirror, capsys):
+    from tests.conftest import MODEL_32
+
+    cfg = {
+        "name": "x", "out_dir": str(tmp_path / "results"), "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
+        "samples": {"manifest": "study", "from_seed_assets": True, "variants": ["original"]},
+        "eval_sets": [{"name": "here"}, {"name": "gone", "samples": {"folder": str(tmp_path / "nowhere")}}], "report": "none",
+    }  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert runner.main([str(tmp_path / "c.yaml")]) == 2
+    assert f"error: eval_sets[gone].samples.folder: {tmp_path / 'nowhere'} is not a folder" in capsys.readouterr().err
+
+
 def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     cfg = {
         "name": "x",
