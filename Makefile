@@ -9,12 +9,13 @@ PY := $(VENV)/bin/python
 SEED_MIRROR := $(wildcard $(abspath ../shared/seed-assets))
 export ARTXAI_SEED_MIRROR ?= $(SEED_MIRROR)
 export ARTXAI_REAL_MINI ?= $(wildcard $(abspath ../shared/real-mini))
+export ARTXAI_CIFAKE ?= $(wildcard $(abspath ../shared/cifake))
 
-.PHONY: demo test study mini notebooks bench clean
+.PHONY: demo test study mini cifake notebooks bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -30,6 +31,9 @@ test: $(VENV)/.installed
 mini: $(VENV)/.installed
 	$(PY) -m experiments.run real_mini.yaml --resume
 
+cifake: $(VENV)/.installed
+	$(PY) -m experiments.run cifake.yaml --resume
+
 notebooks: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks]'
 	$(VENV)/bin/jupyter lab notebooks/
@@ -38,6 +42,7 @@ bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.benchmark_explain
 	$(PY) -m experiments.benchmark_training
+	$(PY) -m experiments.benchmark_executors
 
 clean:
 	rm -rf $(VENV) results/*/

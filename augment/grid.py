@@ -7,12 +7,21 @@
 
 A list is a grid axis; a scalar is a fixed parameter. The identity variant always comes first.
 Variant ids are stable: op name plus parameters in the order the op declares them.
+
+Replicates: `repeats: k` (at the top of the grid, or inside one op's mapping, which wins) draws k
+seeded placements / noise fields of every variant that draws something at random (noise,
+`position: random`, or a combined edit with such a step); deterministic variants are drawn once
+whatever it says. Replicate 0 keeps the variant's id (so its pixels do not change when repeats
+are added); replicate r > 0 is `<id>#r`, which gives it its own seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +33,9 @@ from augment.ops import SINGLE_OPS, Op
 
 IDENTITY = "identity"
 COMBINED = "combined"
+REPEATS = "repeats"
+MAX_REPEATS = 100
+_REPLICATE_SUFFIX = re.compile(r"#(\d+)$")
 
 
 class GridError(ValueError):
@@ -41,6 +53,16 @@ class Variant:
     id: str
     op: str
     steps: tuple[Op, ...]
+    replicate: int = 0  # which seeded draw of a random edit (0 when drawn once)
+
+    @property
+    def base_id(self) -> str:
+        """The id shared by all replicates of this variant (its replicate 0's id)."""
+        return base_variant_id(self.id)
+
+    @property
+    def is_random(self) -> bool:
+        return any(step.is_random for step in self.steps)
 
     @property
     def params(self) -> dict[str, object]:
@@ -54,6 +76,24 @@ class Variant:
         if len(self.steps) != 1 or self.steps[0].severity is None:
             return float("nan")
         return float(getattr(self.steps[0], self.steps[0].severity))
+
+
+def base_variant_id(variant_id: str) -> str:
+    """`gaussian_noise(std=0.1)#2` -> `gaussian_noise(std=0.1)`; other ids unchanged."""
+    return _REPLICATE_SUFFIX.sub("", variant_id)
+
+
+def replicates(variant: Variant, k: int) -> list[Variant]:
+    """k seeded draws of a random variant (itself first); a deterministic one once."""
+    if not variant.is_random:
+        return [variant]
+    return [variant, *(Variant(f"{variant.id}#{r}", variant.op, variant.steps, r) for r in range(1, k))]
+
+
+def _repeats(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPEATS:
+        raise GridError(field, f"expected a whole number of draws from 1 to {MAX_REPEATS}, got {value!r}")
+    return value
 
 
 def _fmt(value: object) -> str:
@@ -91,6 +131,8 @@ def _expand_op(name: str, spec: Mapping[str, object], field: str) -> list[Varian
         raise GridError(field, f"expected a mapping of parameter lists, got {spec!r}")
     axes = []
     for key, values in spec.items():
+        if key == REPEATS:
+            continue
         if isinstance(values, list):
             if not values:
                 raise GridError(f"{field}.{key}", "empty list of values")
@@ -129,19 +171,69 @@ def _expand_combined(spec: object, field: str) -> list[Variant]:
     return variants
 
 
-def expand_grid(grid: Mapping[str, object] | None, field: str = "augment") -> list[Variant]:
-    """Expand a grid mapping into variants, identity first, duplicates removed."""
+def _draws(name: str, params: Mapping[str, object], k: int) -> float:
+    """How many variants one parameter combination of an op gives with k repeats: k when the op
+    draws at random with these parameters, else 1 (a list parameter counts by its share of
+    values that make the op random)."""
+    op_class = SINGLE_OPS.get(name)
+    rule = getattr(op_class, "random_when", False)
+    if k == 1 or op_class is None or rule is False:
+        return 1
+    if rule is True:
+        return k
+    key, value = rule
+    default = next((f.default for f in dataclasses.fields(op_class) if f.name == key), None)
+    given = params.get(key, default) if isinstance(params, Mapping) else default
+    values = given if isinstance(given, list) else [given]
+    share = sum(v == value for v in values) / len(values) if values else 0
+    return 1 + (k - 1) * share
+
+
+def count_grid(grid: Mapping[str, object] | None) -> int:
+    """How many variants `grid` expands to, identity and replicates included (before duplicates
+    are dropped), counted from the lengths of its lists without building any."""
+    grid = grid or {}
+    default_k = grid.get(REPEATS, 1) if isinstance(grid.get(REPEATS, 1), int) else 1
+    count = 1.0
+    for name, spec in grid.items():
+        if name == COMBINED:
+            for steps in spec if isinstance(spec, list) else [None]:
+                random = isinstance(steps, list) and any(
+                    isinstance(step, Mapping) and any(_draws(op, params or {}, 2) > 1 for op, params in step.items()) for step in steps
+                )
+                count += default_k if random else 1
+        elif name not in (IDENTITY, REPEATS):
+            k = spec.get(REPEATS, default_k) if isinstance(spec, Mapping) else default_k
+            k = k if isinstance(k, int) else 1
+            combos = math.prod(len(v) if isinstance(v, list) else 1 for key, v in (spec.items() if isinstance(spec, Mapping) else []) if key != REPEATS)
+            count += combos * _draws(name, spec, k)
+    return round(count)
+
+
+def expand_grid(grid: Mapping[str, object] | None, field: str = "augment", max_variants: int | None = None) -> list[Variant]:
+    """Expand a grid mapping into variants, identity first, each random variant followed by its
+    replicates, duplicates removed; a grid of more than `max_variants` is refused before
+    anything is built."""
+    if max_variants is not None and (count := count_grid(grid)) > max_variants:
+        raise GridError(field, f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise max_variants")
+    grid = grid or {}
+    default_k = _repeats(grid[REPEATS], f"{field}.{REPEATS}") if REPEATS in grid else 1
     variants = [Variant(IDENTITY, IDENTITY, ())]
-    for name, spec in (grid or {}).items():
+    for name, spec in grid.items():
         where = f"{field}.{name}"
-        if name == IDENTITY:
+        if name in (IDENTITY, REPEATS):
             continue
         if name == COMBINED:
-            variants += _expand_combined(spec, where)
+            expanded, k = _expand_combined(spec, where), default_k
         elif name in SINGLE_OPS:
-            variants += _expand_op(name, spec or {}, where)
+            expanded, k = _expand_op(name, spec or {}, where), default_k
+            if isinstance(spec, Mapping) and REPEATS in spec:
+                k = _repeats(spec[REPEATS], f"{where}.{REPEATS}")
+                if k > 1 and not any(v.is_random for v in expanded):
+                    raise GridError(f"{where}.{REPEATS}", f"{name} draws nothing at random here: every replicate would be the same image")
         else:
             build_op(name, {}, where)  # raises the unknown-op error
+        variants += [r for v in expanded for r in replicates(v, k)]
     seen, unique = set(), []
     for v in variants:
         if v.id not in seen:

@@ -20,17 +20,29 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.dataclasses import dataclass
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
 
 Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "bottom_right"]
 
 
 class Op:
     """Base of every op. `name` is the YAML key; `severity` names the parameter that grows
-    with the strength of the edit (used to order and plot variants)."""
+    with the strength of the edit (used to order and plot variants); `neutral` is the value of
+    that parameter at which the edit would leave the image as it is, so the distance from it says
+    how mild an edit is (and on which side of it, for ops that go both ways)."""
 
     name: ClassVar[str]
     severity: ClassVar[str | None] = None
+    neutral: ClassVar[float | None] = None
+    # when the op draws something at random (a noise field, a placement): always (True), never
+    # (False), or when a parameter has a value, e.g. ("position", "random")
+    random_when: ClassVar[bool | tuple[str, object]] = False
+
+    @property
+    def is_random(self) -> bool:
+        """Whether this op draws at random: only then do seeded replicates of a variant differ."""
+        rule = self.random_when
+        return rule if isinstance(rule, bool) else getattr(self, rule[0]) == rule[1]
 
     def transform(self) -> A.BasicTransform:
         raise NotImplementedError
@@ -73,6 +85,8 @@ class GaussianNoise(Op):
 
     name: ClassVar[str] = "gaussian_noise"
     severity: ClassVar[str] = "std"
+    neutral: ClassVar[float] = 0
+    random_when: ClassVar[bool] = True
     std: Annotated[float, Field(gt=0, le=1)]
 
     def transform(self):
@@ -85,6 +99,7 @@ class GaussianBlur(Op):
 
     name: ClassVar[str] = "gaussian_blur"
     severity: ClassVar[str] = "sigma"
+    neutral: ClassVar[float] = 0
     sigma: Annotated[float, Field(gt=0, le=100)]
 
     def transform(self):
@@ -109,6 +124,7 @@ class MotionBlur(Op):
 
     name: ClassVar[str] = "motion_blur"
     severity: ClassVar[str] = "length"
+    neutral: ClassVar[float] = 1
     length: Annotated[int, Field(ge=3, le=201)]
     angle: Annotated[float, Field(ge=-180, le=180)] = 0.0
 
@@ -138,6 +154,7 @@ class HueShift(Op):
 
     name: ClassVar[str] = "hue_shift"
     severity: ClassVar[str] = "degrees"
+    neutral: ClassVar[float] = 0
     degrees: Annotated[float, Field(ge=-180, le=180)]
 
     def transform(self):
@@ -152,6 +169,7 @@ class Saturation(Op):
 
     name: ClassVar[str] = "saturation"
     severity: ClassVar[str] = "factor"
+    neutral: ClassVar[float] = 1
     factor: Annotated[float, Field(ge=0, le=10)]
 
     def transform(self):
@@ -165,6 +183,7 @@ class BrightnessContrast(Op):
 
     name: ClassVar[str] = "brightness_contrast"
     severity: ClassVar[str] = "brightness"
+    neutral: ClassVar[float] = 0
     brightness: Annotated[float, Field(ge=-1, le=1)] = 0.0
     contrast: Annotated[float, Field(ge=-1, le=1)] = 0.0
 
@@ -179,6 +198,7 @@ class Gamma(Op):
 
     name: ClassVar[str] = "gamma"
     severity: ClassVar[str] = "gamma"
+    neutral: ClassVar[float] = 1
     gamma: Annotated[float, Field(gt=0, le=10)]
 
     def transform(self):
@@ -195,6 +215,7 @@ class Jpeg(Op):
 
     name: ClassVar[str] = "jpeg"
     severity: ClassVar[str] = "quality"
+    neutral: ClassVar[float] = 100
     quality: Annotated[int, Field(ge=1, le=100)]
 
     def transform(self):
@@ -207,6 +228,7 @@ class Downscale(Op):
 
     name: ClassVar[str] = "downscale"
     severity: ClassVar[str] = "scale"
+    neutral: ClassVar[float] = 1
     scale: Annotated[float, Field(gt=0, lt=1)]
 
     def transform(self):
@@ -267,6 +289,8 @@ class Occlusion(Op):
 
     name: ClassVar[str] = "occlusion"
     severity: ClassVar[str] = "area"
+    neutral: ClassVar[float] = 0
+    random_when: ClassVar[tuple[str, str]] = ("position", "random")
     area: Annotated[float, Field(gt=0, le=0.5)]
     colour: str = "red"
     count: Annotated[int, Field(ge=1, le=50)] = 1
@@ -325,6 +349,8 @@ class TextWatermark(Op):
 
     name: ClassVar[str] = "text_watermark"
     severity: ClassVar[str] = "opacity"
+    neutral: ClassVar[float] = 0
+    random_when: ClassVar[tuple[str, str]] = ("position", "random")
     opacity: Annotated[float, Field(gt=0, le=1)]
     text: Annotated[str, Field(min_length=1, max_length=64)] = "SAMPLE"
     size: Annotated[float, Field(gt=0, le=0.5)] = 0.1

@@ -44,9 +44,27 @@ def atomic_write_json(path: Path, obj: object) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP)
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy for CSV: every text cell starting with = + - @ tab or CR gets a leading apostrophe,
+    so a spreadsheet shows it as text instead of running it (OWASP, CSV injection). Text such
+    as a sample's file name comes from outside; numbers are left as they are."""
+    out = df
+    for col in df.columns:
+        values = df[col]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            risky = values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(bool)
+            if risky.any():
+                out = out.copy() if out is df else out
+                out[col] = values.where(~risky, "'" + values[risky].astype(str))
+    return out
+
+
 def atomic_write_table(df: pd.DataFrame, path_without_suffix: Path, csv: bool = True) -> None:
-    """Write `<name>.parquet` (and `<name>.csv`) atomically."""
+    """Write `<name>.parquet` (raw values) and `<name>.csv` (formulas neutralised) atomically."""
     base = Path(path_without_suffix)
     atomic_write(base.with_suffix(".parquet"), lambda tmp: df.to_parquet(tmp, index=False))
     if csv:
-        atomic_write(base.with_suffix(".csv"), lambda tmp: df.to_csv(tmp, index=False))
+        atomic_write(base.with_suffix(".csv"), lambda tmp: neutralise_formulas(df).to_csv(tmp, index=False))

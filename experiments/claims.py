@@ -4,9 +4,10 @@ The study compared model 1 (32 px) and model 2 (128 px) by eye on 11 artworks. E
 names the images it is about (edits of the grid, and the study's own hand edits when the run
 scores them), what is measured (|delta p_ai|: lower is steadier; or correctness: higher is
 better) and which model the claim favours. The measured difference between the models is
-averaged per sample, and a bootstrap over samples gives its 95 % interval: the claim is
-*supported* when the interval lies wholly on the claimed side, *contradicted* when wholly on the
-other, *inconclusive* otherwise, with fewer than 5 samples, or when one model did not run.
+averaged per sample, and a bootstrap over samples (BCa, experiments.statistics) gives its 95 %
+interval: the claim is *supported* when the interval lies wholly on the claimed side,
+*contradicted* when wholly on the other, *inconclusive* otherwise, with fewer than 5 samples,
+or when one model did not run. Rows carry `exploratory` (fewer than 30 samples).
 
 Which model each claim favours is transcribed from the study's comparison, which is published as
 a picture; `FAVOURS` below is that reading, stated so it can be checked and corrected.
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from experiments.statistics import MIN_N, paired_difference_ci
 
 
 def _param(df: pd.DataFrame, name: str) -> pd.Series:
@@ -91,17 +94,16 @@ def verdicts(scores: pd.DataFrame, models: dict[str, int], resamples: int = 1000
         selected = scores[claim.select(scores)]
         measure = selected["delta_p_ai"].abs() if claim.measure == "abs_delta" else selected["correct"].astype(float)
         means = measure.groupby(selected["model"]).mean()
-        row |= {"small_model": small, "large_model": large, "small_mean": means.get(small, np.nan), "large_mean": means.get(large, np.nan), "n_samples": len(diff)}
+        row |= {"small_model": small, "large_model": large, "small_mean": means.get(small, np.nan), "large_mean": means.get(large, np.nan), "n_samples": len(diff), "exploratory": len(diff) < MIN_N}
         if len(diff) < min_samples:
             rows.append(row | {"verdict": "inconclusive", "why": f"{len(diff)} samples with both models on these images (need {min_samples})"})
             continue
-        rng = np.random.default_rng(seed)
-        boot = diff.to_numpy()[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
-        low, high = np.percentile(boot, [2.5, 97.5])
+        found = paired_difference_ci(diff.to_numpy(), np.zeros(len(diff)), resamples=resamples, seed=seed)
+        low, high = found["ci_low"], found["ci_high"]
         # the favoured model is "better": lower |delta| or higher accuracy than the other one
         better_small = (high < 0, low > 0) if claim.measure == "abs_delta" else (low > 0, high < 0)
         favoured_better, other_better = better_small if claim.favours == "small" else better_small[::-1]
         verdict = "supported" if favoured_better else "contradicted" if other_better else "inconclusive"
         why = f"{small} - {large} = {diff.mean():+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] over {len(diff)} samples"
-        rows.append(row | {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "verdict": verdict, "why": why})
+        rows.append(row | {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "ci_method": found["ci_method"], "verdict": verdict, "why": why})
     return pd.DataFrame(rows)

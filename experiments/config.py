@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN: "a finite number"
 
 
 class AssetsConfig(_Strict):
@@ -43,7 +43,8 @@ class DatasetConfig(_Strict):
 
     root: Path
     layout: Literal["artbench", "generic"] = "artbench"
-    class_dirs: dict[Literal["ai", "human"], str] = {"ai": "ai", "human": "human"}  # generic layout
+    # generic layout: per class, the folder name (or shell patterns, e.g. [FAKE, "unseen_AI_*"]) under each split
+    class_dirs: dict[Literal["ai", "human"], str | list[str]] = {"ai": "ai", "human": "human"}
     train_split: str = "train"
     val_split: str | None = "val"  # used when the folder exists; else val_fraction of train is held out
     test_split: str = "test"
@@ -75,6 +76,7 @@ class TrainConfig(_Strict):
     cache: Literal["memory", "disk", "none"] = "memory"  # resized uint8 tensors, from epoch 2 on
     shuffle_buffer: Annotated[int, Field(ge=1)] = 10_000
     retrain: bool = False  # train even when the model file exists
+    progress_every_s: Annotated[float, Field(gt=0)] = 30.0  # a progress line this often inside an epoch (not on a terminal)
 
 
 class ModelConfig(_Strict):
@@ -102,11 +104,17 @@ class SamplesConfig(_Strict):
     from_seed_assets: bool = False  # manifest paths are paths in the study's repository
     variants: list[str] | None = None  # keep only these manifest variants (e.g. [original])
     ai_prefix: str = "ai_"  # filename rule: names starting with it are AI, the rest human
+    # with folder: class folder patterns, e.g. {ai: [FAKE, "unseen_AI_*"], human: [REAL, "unseen_Human_*"]}
+    classes: dict[Literal["ai", "human"], str | list[str]] | None = None
+    follow_symlinks: bool = False  # folder: links are skipped (listed with the reason), not followed
+    allow_missing: bool = False  # from_seed_assets: a missing or altered study file is skipped, not an error
 
     @model_validator(mode="after")
     def _one_source(self):
         if sum(x is not None for x in (self.manifest, self.folder, self.dataset)) != 1:
             raise ValueError("give exactly one of manifest, folder or dataset")
+        if self.classes is not None and (self.folder is None or set(self.classes) != {"ai", "human"}):
+            raise ValueError("classes goes with folder and names folder patterns for both ai and human")
         return self
 
 
@@ -143,6 +151,17 @@ class ExplainConfig(_Strict):
         if len(set(methods)) != len(methods):
             raise ValueError(f"methods must not repeat, got {methods}")
         return methods
+
+
+class ExecutorConfig(_Strict):
+    """Where the units of a run execute (experiments.executors); never changes the tables."""
+
+    kind: Literal["local", "processes", "ray"] = "local"
+    workers: Annotated[int, Field(ge=1)] | None = None  # default: one per CPU core (of the Ray cluster)
+    address: str | None = None  # ray: an existing cluster ("auto", "ray://head:10001"); none starts a local one
+    num_cpus: Annotated[float, Field(gt=0)] = 1.0  # ray: CPUs per worker
+    num_gpus: Annotated[float, Field(ge=0)] = 0.0  # ray: GPUs per worker (a fraction shares one GPU)
+    max_retries: Annotated[int, Field(ge=0)] = 3  # a unit whose worker died is run again at most this often
 
 
 class AuditConfig(_Strict):
@@ -196,6 +215,8 @@ class RunConfig(_Strict):
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
+    max_variants: Annotated[int, Field(ge=1)] = 10_000  # a grid that expands to more is refused (counted first)
+    executor: ExecutorConfig = ExecutorConfig()  # local, processes or ray; `--executor` overrides the kind
     audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
     eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
     cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
@@ -228,14 +249,14 @@ class RunConfig(_Strict):
         return cross
 
     def variants(self) -> list[Variant]:
-        return expand_grid(self.augment)
+        return expand_grid(self.augment, max_variants=self.max_variants)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method. The audit, eval_sets and
         cross_generator sections are left out too: they are computed again at each run."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "audit", "eval_sets", "cross_generator"})
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -250,12 +271,17 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"{name}: no such config file (shipped configs: {shipped})")
 
 
+def _with_defaults(text: str) -> str:
+    """`${NAME:-default}` becomes $NAME when it is set and not empty, else `default` (as in a shell)."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), text)
+
+
 def _resolve_paths(cfg: RunConfig, base: Path, path: Path) -> RunConfig:
     def rel(p: Path | None) -> Path | None:
         """Environment variables and ~ expanded; relative paths joined to the config's folder."""
         if p is None:
             return None
-        expanded = os.path.expanduser(os.path.expandvars(str(p)))
+        expanded = os.path.expanduser(os.path.expandvars(_with_defaults(str(p))))
         unset = re.search(r"\$\{?(\w+)", expanded)
         if unset:
             raise ConfigError(f"{path}: {p} uses the environment variable {unset.group(1)}, which is not set")
@@ -294,7 +320,9 @@ def load_config(name: str | Path) -> RunConfig:
     """Read, validate and resolve a config; every problem is one ConfigError line."""
     path = find_config(name)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
     if not isinstance(raw, dict):

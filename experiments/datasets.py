@@ -3,8 +3,12 @@
 Two layouts:
 - AI-ArtBench: `<root>/<split>/<style>` holds human art (ArtBench-10); `<root>/<split>/AI_LD_<style>`
   and `AI_SD_<style>` hold AI art from Latent and Standard Diffusion.
-- generic: `<root>/<split>/<class folder>/...` with class folder names from the config (by
-  default `ai` and `human`); style is the sub-folder below the class folder, if any.
+- generic: `<root>/<split>/<class folder>/...` with class folder names (or shell patterns,
+  experiments.labels) from the config (by default `ai` and `human`); style is the sub-folder below
+  the class folder, if any.
+
+A dataset may hold only some splits: evaluating needs only the split it scores (a test-only
+folder is the common case), training needs `train/`.
 
 Then, as the study did: the training split is balanced by dropping AI images at random (seeded)
 down to the human count, and a stratified validation split is held out of it unless the dataset
@@ -20,7 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from experiments.config import ConfigError, DatasetConfig
-from experiments.samples import IMAGE_SUFFIXES
+from experiments.labels import IMAGE_SUFFIXES, matching_classes, patterns
 
 COLUMNS = ["path", "split", "label", "style", "generator"]
 GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "standard_diffusion"}
@@ -41,29 +45,41 @@ def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str]) -> pd.DataFrame:
+def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str | list[str]]) -> pd.DataFrame:
+    class_folders = {label: patterns(v) for label, v in class_dirs.items()}
     rows = []
     for split in splits:
-        for label, name in class_dirs.items():
-            folder = root / split / name
-            if not folder.is_dir():
-                raise ConfigError(f"dataset.class_dirs: {folder} is not a folder")
-            for p in _images_below(folder):
-                rel = p.relative_to(folder)
-                style = rel.parts[0] if len(rel.parts) > 1 else ""
-                rows.append((str(p), split, label, style, "unknown" if label == "ai" else "human"))
+        found = {label: [] for label in class_folders}
+        for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+            labels = matching_classes(folder.name, class_folders)
+            if len(labels) > 1:
+                raise ConfigError(f"dataset.class_dirs: {folder} matches both classes ({class_dirs}); make the patterns exclusive")
+            if labels:
+                found[labels.pop()].append(folder)
+        for label, folders in found.items():
+            if not folders:
+                raise ConfigError(f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}")
+            for folder in folders:
+                for p in _images_below(folder):
+                    rel = p.relative_to(folder)
+                    style = rel.parts[0] if len(rel.parts) > 1 else ""
+                    rows.append((str(p), split, label, style, "unknown" if label == "ai" else "human"))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def scan(cfg: DatasetConfig) -> pd.DataFrame:
-    """Every image of the dataset's splits, sorted (so seeded choices are reproducible)."""
+def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
+    """Every image of the named splits (by default train, val and test, each where its folder
+    exists, train required), sorted by split and path so seeded choices are reproducible.
+    Sorted means class-sorted: anything that streams these rows must permute them first."""
     root = cfg.root
     if not root.is_dir():
         raise ConfigError(f"dataset.root: {root} is not a folder")
-    splits = [s for s in (cfg.train_split, cfg.val_split, cfg.test_split) if s and (root / s).is_dir()]
-    missing = [s for s in (cfg.train_split, cfg.test_split) if not (root / s).is_dir()]
+    if splits is None:
+        splits = [cfg.train_split, *(s for s in (cfg.val_split, cfg.test_split) if s and (root / s).is_dir())]
+    missing = [s for s in splits if not (root / s).is_dir()]
     if missing:
-        raise ConfigError(f"dataset.root: {root} has no {' or '.join(missing)} folder")
+        present = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise ConfigError(f"dataset.root: {root} has no {' or '.join(missing)} folder (it has: {', '.join(present) or 'no folders'})")
     df = scan_artbench(root, splits) if cfg.layout == "artbench" else scan_generic(root, splits, cfg.class_dirs)
     if df.empty:
         raise ConfigError(f"dataset.root: no images below {root} in the {cfg.layout} layout")
@@ -90,7 +106,7 @@ def limit_per_class(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
 
 def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
     """train (balanced), val (the dataset's own, or stratified by label and style out of train)
-    and test records."""
+    and test records (empty when the dataset has no test split)."""
     df = scan(cfg)
     train = limit_per_class(df[df["split"] == cfg.train_split].reset_index(drop=True), cfg.limit_per_class, seed)
     test = limit_per_class(df[df["split"] == cfg.test_split].reset_index(drop=True), cfg.limit_per_class, seed)
@@ -105,7 +121,7 @@ def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
         train, val = train_test_split(train, test_size=cfg.val_fraction, random_state=seed, stratify=strata)
         train, val = train.sort_index().reset_index(drop=True), val.sort_index().reset_index(drop=True)
     for name, part in (("train", train), ("validation", val), ("test", test)):
-        if part["label"].nunique() < 2:
+        if part["label"].nunique() < 2 and not (name == "test" and part.empty):
             raise ConfigError(f"dataset.root: the {name} split of {cfg.root} needs both ai and human images")
     return {"train": train, "val": val, "test": test}
 

@@ -79,6 +79,22 @@ def file_digest(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def load_cached_unit(part: Path, maps_file: Path, sanity_part: Path, n_variants: int) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame] | None:
+    """A finished unit's maps, rows and sanity rows from the cache; None when it is not there,
+    or when it is damaged (truncated, emptied, not matching its variants): then one warning
+    line, and the caller computes it again."""
+    if not (part.is_file() and maps_file.is_file()):
+        return None
+    try:
+        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
+        if len(maps) != n_variants or len(unit) != n_variants:
+            raise ValueError(f"{len(maps)} maps and {len(unit)} rows for {n_variants} images")
+    except Exception as e:  # whatever a damaged file raises (zip, parquet, npz errors)
+        log.warning("explain cache %s is damaged (%s: %s): computing it again", part.stem, type(e).__name__, " ".join(str(e).split())[:200])
+        return None
+    return maps, unit, unit_sanity
+
+
 @dataclass
 class PreparedSample:
     """One sample's chosen variants, ready to explain: per variant its display copy, and per
@@ -124,6 +140,7 @@ def unit_key(sample: Sample, detector_digest: str, detector: Detector, method: s
         "top_fraction": cfg.top_fraction,
         "steps": cfg.faithfulness_steps,
         "sanity": cfg.sanity,
+        "faithfulness": "probability+logit",  # rows record both curves' AUCs
         "lime": [cfg.lime_samples, cfg.lime_segments, cfg.display_size] if method == "lime" else None,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
@@ -131,8 +148,11 @@ def unit_key(sample: Sample, detector_digest: str, detector: Detector, method: s
 
 def explain_unit(prep: PreparedSample, detector: Detector, method: str, cfg: ExplainConfig, seed: int) -> tuple[np.ndarray, list[dict], list[dict]]:
     """Maps (V, s, s) for the sample's chosen variants, their rows and the sanity rows."""
+    from scipy.special import expit
+
     from xai import cascading_randomisation, deletion_insertion, explain, similarity
     from xai.explain import resolve_targets
+    from xai.faithfulness import Curves
 
     ids = [v.id for v in prep.variants]
     size = detector.input_size
@@ -144,7 +164,12 @@ def explain_unit(prep: PreparedSample, detector: Detector, method: str, cfg: Exp
     target = cfg.target
     targets = resolve_targets(detector.model, images, target, detector.class_names)
     maps = explain(detector.model, images, method, targets, seed=method_seed, **options)
-    curves = deletion_insertion(detector.model, images, maps, targets, steps=cfg.faithfulness_steps, seed=method_seed)
+    # curves of the target's log-odds (they do not saturate); probabilities are their sigmoid
+    scorer = detector.log_odds or detector.model
+    curves = deletion_insertion(scorer, images, maps, targets, steps=cfg.faithfulness_steps, seed=method_seed)
+    logit_curves = curves if detector.log_odds is not None else None
+    if logit_curves is not None:
+        curves = Curves(curves.fractions, expit(curves.deletion), expit(curves.insertion))
 
     rows = []
     for i, variant in enumerate(prep.variants):
@@ -157,6 +182,9 @@ def explain_unit(prep: PreparedSample, detector: Detector, method: str, cfg: Exp
                 "drift_top_iou": drift["top_iou"],
                 "deletion_auc": float(curves.deletion_auc[i]),
                 "insertion_auc": float(curves.insertion_auc[i]),
+                "target_logit": float(logit_curves.deletion[i, 0]) if logit_curves else np.nan,
+                "deletion_auc_logit": float(logit_curves.deletion_auc[i]) if logit_curves else np.nan,
+                "insertion_auc_logit": float(logit_curves.insertion_auc[i]) if logit_curves else np.nan,
             }
         )
 
@@ -217,13 +245,14 @@ def run_explanations(
     run_dir: Path,
     policy: DecodePolicy,
     timings: Timings,
+    resamples: int = 1000,
 ) -> dict[str, pd.DataFrame]:
     """Explain every chosen image with every model and method; write and return the tables."""
     started = time.perf_counter()
     parts = run_dir / "explain" / "parts"
     digests = {d.name: file_digest(Path(d.source)) for d in detectors}
     sizes = {d.input_size for d in detectors}
-    meta_cols = ["sample", "subject", "edit", "truth", "model", "variant", "op", "severity", "p_ai", "delta_p_ai"]
+    meta_cols = ["sample", "subject", "edit", "truth", "model", "variant", "op", "severity", "p_ai", "delta_p_ai", "delta_margin"]
     rows, sanity, computed, cached = [], [], 0, 0
     todo = [s for s in samples if s.path is not None and (scores["sample"] == s.id).any()]
     if cfg.max_samples is not None and len(todo) > cfg.max_samples:
@@ -252,8 +281,8 @@ def run_explanations(
                     key = unit_key(sample, digests[detector.name], detector, method, mine, cfg, seed)
                     part, maps_file = parts / f"{key}.parquet", run_dir / "explain" / "maps" / f"{key}.npz"
                     sanity_part = parts / f"{key}_sanity.parquet"
-                    if part.is_file() and maps_file.is_file():
-                        maps, unit, unit_sanity = np.load(maps_file)["maps"], pd.read_parquet(part), pd.read_parquet(sanity_part)
+                    if (unit_files := load_cached_unit(part, maps_file, sanity_part, len(mine))) is not None:
+                        maps, unit, unit_sanity = unit_files
                         cached += 1
                     else:
                         maps, unit_rows, sanity_rows = explain_unit(view, detector, method, cfg, seed)
@@ -280,25 +309,115 @@ def run_explanations(
         front = [c for c in meta_cols if c in table] + ["method", "target"]
         table = table[front + [c for c in table.columns if c not in front]]
     sanity_table = pd.concat(sanity, ignore_index=True) if sanity else pd.DataFrame(columns=SANITY_COLUMNS)
-    summary = summarise_explanations(table, sanity_table)
+    versus = explanations_vs_random(table, resamples, seed)
+    summary = summarise_explanations(table, sanity_table, versus)
     atomic_write_table(table, run_dir / "explanations")
     atomic_write_table(sanity_table, run_dir / "explanation_sanity")
     atomic_write_table(summary, run_dir / "explanation_summary")
+    atomic_write_table(versus, run_dir / "explanation_vs_random")
     timings.add("explain", started)
-    return {"explanations": table, "explanation_sanity": sanity_table, "explanation_summary": summary}
+    return {"explanations": table, "explanation_sanity": sanity_table, "explanation_summary": summary, "explanation_vs_random": versus}
 
 
-def summarise_explanations(table: pd.DataFrame, sanity: pd.DataFrame) -> pd.DataFrame:
-    """Per model x method: mean drift over edited images, mean faithfulness AUCs, and the mean
-    similarity to the trained model's map once every layer is randomised (lower = the method
-    depends on the model, as it should)."""
+def summarise_explanations(table: pd.DataFrame, sanity: pd.DataFrame, versus: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per model x method: mean drift over edited images, mean faithfulness AUCs (of the target's
+    probability and of its log-odds), the mean similarity to the trained model's map once every
+    layer is randomised (lower = the method depends on the model, as it should), and the verdicts
+    against `random` on the log-odds AUCs over all explained images (see explanations_vs_random)."""
     if table.empty:
         return pd.DataFrame()
     edited = table[table["variant"] != IDENTITY]
     keys = ["model", "method"]
-    summary = table.groupby(keys, sort=False).agg(maps=("variant", "size"), deletion_auc=("deletion_auc", "mean"), insertion_auc=("insertion_auc", "mean"))
+    summary = table.groupby(keys, sort=False).agg(
+        maps=("variant", "size"), deletion_auc=("deletion_auc", "mean"), insertion_auc=("insertion_auc", "mean"),
+        deletion_auc_logit=("deletion_auc_logit", "mean"), insertion_auc_logit=("insertion_auc_logit", "mean"),
+    )  # fmt: skip
     summary = summary.join(edited.groupby(keys, sort=False).agg(drift_spearman=("drift_spearman", "mean"), drift_top_iou=("drift_top_iou", "mean")))
     if len(sanity):
         deepest = sanity[sanity["randomised_layers"] == sanity.groupby(keys)["randomised_layers"].transform("max")]
         summary = summary.join(deepest.groupby(keys).agg(sanity_spearman_all_random=("spearman", "mean"), sanity_top_iou_all_random=("top_iou", "mean")))
+    if versus is not None and len(versus):
+        overall = versus[versus["images"] == "all"].set_index([*keys, "metric"])["vs_random"]
+        for metric in ("deletion_auc_logit", "insertion_auc_logit"):
+            name = f"{metric.removesuffix('_auc_logit')}_vs_random"
+            summary[name] = [overall.get((m, method, metric), "") for m, method in summary.index]
     return summary.reset_index()
+
+
+# metric -> (which images, which direction is better); see explanations_vs_random
+VERSUS_RANDOM = {
+    "deletion_auc_logit": "lower",
+    "insertion_auc_logit": "higher",
+    "deletion_auc": "lower",
+    "insertion_auc": "higher",
+}
+VERSUS_COLUMNS = [
+    "model", "method", "metric", "images", "better", "n", "n_maps", "exploratory", "method_mean", "random_mean",
+    "difference", "ci_low", "ci_high", "ci_method", "vs_random",
+]  # fmt: skip
+
+
+def _spearman_along(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    rx, ry = rankdata(x, axis=-1), rankdata(y, axis=-1)
+    rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(-1) / np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
+
+
+def _drift_tracking_difference(change: np.ndarray, random_change: np.ndarray, shift: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman(method's map change, |delta margin|) - the same for random's maps."""
+    return _spearman_along(change, shift) - _spearman_along(random_change, shift)
+
+
+def explanations_vs_random(table: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Each method against the `random` baseline on the same images, as a paired difference with
+    a bootstrap interval and a verdict (`vs_random`: better / no_difference / worse).
+
+    Faithfulness (deletion / insertion AUC, of the target's log-odds and of its probability): the
+    method's AUC minus random's on the same (sample, variant), averaged per sample, bootstrapped
+    over samples (an artwork's edits are not independent of each other); on all explained images
+    and on the unedited ones alone (`images`). Drift (`drift_margin_spearman`, on edited images):
+    how well the change of a method's map (1 - drift_spearman) tracks the change of the score
+    (|delta margin|), as a Spearman correlation, minus the same for random's maps, bootstrapped
+    over the edited images."""
+    if table.empty or "random" not in set(table["method"]):
+        return pd.DataFrame(columns=VERSUS_COLUMNS)
+    from experiments.statistics import bootstrap_ci, exploratory, paired_difference_ci, verdict
+
+    rows = []
+    keys = ["model", "sample", "variant"]
+    for model, mine in table.groupby("model", sort=False):
+        random = mine[mine["method"] == "random"].set_index(keys[1:])
+        for method, m in mine[mine["method"] != "random"].groupby("method", sort=False):
+            m = m.set_index(keys[1:])
+            both = m.index.intersection(random.index)
+            for metric, better in VERSUS_RANDOM.items():
+                for images, keep in (("all", both), ("unedited", both[both.get_level_values("variant") == IDENTITY])):
+                    diff = (m.loc[keep, metric] - random.loc[keep, metric]).dropna()
+                    per_sample = diff.groupby(level="sample", sort=False).mean()
+                    found = paired_difference_ci(per_sample.to_numpy(), np.zeros(len(per_sample)), resamples=resamples, seed=seed)
+                    rows.append({
+                        "model": model, "method": method, "metric": metric, "images": images, "better": better, "n": found["n"],
+                        "n_maps": len(diff), "method_mean": float(m.loc[diff.index, metric].mean()), "random_mean": float(random.loc[diff.index, metric].mean()),
+                        "difference": found["difference"], "ci_low": found["ci_low"], "ci_high": found["ci_high"], "ci_method": found["ci_method"],
+                        "vs_random": verdict(found["ci_low"], found["ci_high"], better),
+                    })  # fmt: skip
+            edited = [i for i in both if i[1] != IDENTITY]
+            pair = pd.DataFrame({
+                "change": 1 - m.loc[edited, "drift_spearman"], "random_change": 1 - random.loc[edited, "drift_spearman"],
+                "shift": m.loc[edited, "delta_margin"].abs() if "delta_margin" in m else np.nan,
+            }).dropna()  # fmt: skip
+            arrays = [pair[c].to_numpy() for c in ("change", "random_change", "shift")]
+            point = float(_drift_tracking_difference(*arrays)) if len(pair) > 2 else np.nan
+            low, high, method_used = bootstrap_ci(arrays, _drift_tracking_difference, resamples=resamples, seed=seed) if len(pair) > 2 else (np.nan, np.nan, "none")
+            rows.append({
+                "model": model, "method": method, "metric": "drift_margin_spearman", "images": "edited", "better": "higher", "n": len(pair),
+                "n_maps": len(pair), "method_mean": float(_spearman_along(arrays[0], arrays[2])) if len(pair) > 2 else np.nan,
+                "random_mean": float(_spearman_along(arrays[1], arrays[2])) if len(pair) > 2 else np.nan,
+                "difference": point, "ci_low": low, "ci_high": high, "ci_method": method_used, "vs_random": verdict(low, high, "higher"),
+            })  # fmt: skip
+    out = pd.DataFrame(rows, columns=VERSUS_COLUMNS)
+    out["exploratory"] = exploratory(out["n"].astype(int))
+    return out

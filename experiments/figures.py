@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from augment import base_variant_id  # noqa: E402
 from experiments.atomic import atomic_write  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def group_accuracy(groups: pd.DataFrame, model: str, by: str, path: Path) -> Pat
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(df) + 1.2), layout="constrained")
     ax.barh(df["group"], df["accuracy"], xerr=[df["accuracy"] - df["ci_low"], df["ci_high"] - df["accuracy"]], color="tab:blue", alpha=0.8, capsize=3)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("accuracy (95% bootstrap CI)")
+    ax.set_xlabel("accuracy (95% Wilson CI)")
     ax.set_title(f"{model}: accuracy per {by}")
     return save(fig, path)
 
@@ -75,6 +76,7 @@ def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
     """Edit x subject, coloured by delta p_ai (red: towards AI, blue: towards human). Edits are
     rows, so their long names read left to right."""
     df = scores[(scores["model"] == model) & (scores["variant"] != "identity")]
+    df = df.assign(variant=df["variant"].map(base_variant_id))  # replicates of an edit averaged
     table = df.pivot_table(index="variant", columns="subject", values="delta_p_ai", aggfunc="mean", sort=False)
     short = lambda names, n: [str(v) if len(str(v)) <= n else str(v)[: n - 3] + "..." for v in names]  # noqa: E731
     table.index, table.columns = short(table.index, 64), short(table.columns, 32)
@@ -86,6 +88,23 @@ def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
     ax.set_ylabel("edit")
     ax.tick_params(labelsize=7)
     return save(fig, path)
+
+
+def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Path:
+    """Observed share of AI images against mean p_ai per bin (Wilson intervals), the diagonal
+    where a calibrated model lies, and how many images each bin holds."""
+    df = calibration[(calibration["model"] == model) & (calibration["n"] > 0)]
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(4.2, 4.8), height_ratios=[3, 1], sharex=True, layout="constrained")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="calibrated")
+    ax.errorbar(df["mean_p_ai"], df["share_ai"], yerr=[df["share_ai"] - df["ci_low"], df["ci_high"] - df["share_ai"]], marker="o", capsize=3, label=model)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("observed share of AI images (95% Wilson CI)", fontsize=8)
+    ax.set_title(f"{model}: reliability of p(AI)")
+    ax.legend(fontsize=7)
+    bars.bar((df["bin_low"] + df["bin_high"]) / 2, df["n"], width=df["bin_high"] - df["bin_low"], color="tab:blue", alpha=0.6, edgecolor="white")
+    bars.set_xlabel("p(AI), binned")
+    bars.set_ylabel("images", fontsize=8)
 
 
 def audit_shifts(audit: pd.DataFrame, model: str, min_shift: float, path: Path) -> Path:

@@ -7,7 +7,10 @@ order (index 0 = AI, 1 = human, as the study trained it) and the name of its pre
 
 from __future__ import annotations
 
+import json
+import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,38 @@ class Detector:
         ]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(self.class_names)))
 
+    @cached_property
+    def _with_logits(self) -> keras.Model | None:
+        return probabilities_and_logits(self.model)
+
+    @cached_property
+    def log_odds(self) -> keras.Model | None:
+        """The network with outputs log p_c - log p_other per class c (pre-softmax logit
+        differences; None without a softmax ending): a score that does not saturate, for
+        deletion / insertion curves."""
+        return log_odds_model(self.model)
+
+    def predict_proba_and_margin(self, batch: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities (exactly as `predict_proba`) and the margin log p_ai - log p_human
+        per image, in one forward pass. The margin is the difference of the final layer's
+        pre-softmax outputs, which equals the log-ratio exactly and does not saturate where
+        float32 probabilities round to 0 or 1. A model without a softmax ending gets the
+        log-ratio of its probabilities, clipped at float32's smallest normal number."""
+        ai, human = self.class_names.index("ai"), self.class_names.index("human")
+        net = self._with_logits
+        if net is None:
+            probs = self.predict_proba(batch, batch_size)
+            return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
+        probs, logits = [], []
+        for i in range(0, len(batch), batch_size):
+            p, z = net(batch[i : i + batch_size], training=False)
+            probs.append(keras.ops.convert_to_numpy(p))
+            logits.append(keras.ops.convert_to_numpy(z))
+        if not probs:
+            return np.zeros((0, len(self.class_names))), np.zeros(0)
+        z = np.concatenate(logits).astype(np.float64)
+        return np.concatenate(probs).astype(np.float64), z[:, ai] - z[:, human]
+
     def metadata(self) -> dict[str, object]:
         return {
             "name": self.name,
@@ -64,6 +99,42 @@ class Detector:
             "source": self.source,
             "params": int(self.model.count_params()),
         }
+
+
+def probabilities_and_logits(model: keras.Model) -> keras.Model | None:
+    """The same network with two outputs, (probabilities, pre-softmax logits), sharing the
+    model's layers and weights; None when the model does not end in a softmax."""
+    last = model.layers[-1] if model.layers else None
+    activation = getattr(last, "activation", None)
+    if last is None or getattr(activation, "__name__", "") != "softmax" or not hasattr(last, "get_config"):
+        return None
+    inputs = keras.Input(model.input_shape[1:])
+    x = inputs
+    for layer in model.layers[:-1]:
+        x = layer(x)
+    linear = type(last).from_config(last.get_config() | {"activation": "linear", "name": f"{last.name}_logits"})
+    logits = linear(x)
+    linear.set_weights(last.get_weights())
+    return keras.Model(inputs, [activation(logits), logits], name=f"{model.name}_with_logits")
+
+
+def log_odds_model(model: keras.Model) -> keras.Model | None:
+    """For a two-class softmax model: outputs (z_0 - z_1, z_1 - z_0) from its logits, i.e. each
+    class's log-odds log(p_c / p_other), sharing the model's layers; None otherwise."""
+    net = probabilities_and_logits(model)
+    if net is None or net.outputs[1].shape[-1] != 2:
+        return None
+    difference = keras.layers.Dense(2, use_bias=False, trainable=False, name="log_odds")
+    out = difference(net.outputs[1])
+    difference.set_weights([np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)])
+    return keras.Model(net.input, out, name=f"{model.name}_log_odds")
+
+
+def margin_from_probabilities(p_ai: np.ndarray, p_human: np.ndarray) -> np.ndarray:
+    """log p_ai - log p_human from probabilities, in float64, each clipped at float32's smallest
+    normal number (|margin| <= 174.7): the fallback when no logits can be had."""
+    tiny = float(np.finfo(np.float32).tiny)
+    return np.log(np.clip(np.asarray(p_ai, np.float64), tiny, None)) - np.log(np.clip(np.asarray(p_human, np.float64), tiny, None))
 
 
 def card_path(model_path: Path) -> Path:
@@ -76,17 +147,55 @@ def training_dir(model_path: Path) -> Path:
     return Path(model_path).with_name(Path(model_path).stem + ".training")
 
 
+class ModelLoadError(ValueError):
+    """A model file that cannot be used; the message is one line naming the file and the cause."""
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    """An error's message on one line: its first sentence when it is long (Keras appends advice
+    and the whole object config)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    if len(text) > limit:
+        text = text.split(". ")[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_model(path: Path) -> keras.Model:
+    """`keras.models.load_model` (safe mode: no code from the file runs), with every failure one
+    ModelLoadError line naming the file: missing, not a .keras archive, a broken config.json
+    inside it, a class Keras does not know, or whatever else the loader raises."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: not found")
+    if path.suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(f"{path}: not a .keras archive (corrupt, truncated or another format)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                json.loads(archive.read("config.json"))
+        except KeyError:
+            raise ModelLoadError(f"{path}: no config.json inside (not a Keras 3 .keras file)") from None
+        except Exception as e:  # bad JSON, bad UTF-8, a damaged zip member
+            raise ModelLoadError(f"{path}: its config.json is broken ({_one_line(e)})") from None
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises TypeError, ValueError, OSError, KeyError... for bad files
+        raise ModelLoadError(f"{path}: cannot be loaded ({type(e).__name__}: {_one_line(e)})") from None
+
+
 def load_detector(path: Path, name: str, input_size: int | None = None) -> Detector:
     """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model and check its shape."""
     path = Path(path)
     if path.suffix not in (".h5", ".keras"):
-        raise ValueError(f"{path}: expected a .h5 or .keras model file")
-    model = keras.models.load_model(path, compile=False)
-    shape = tuple(model.input_shape[1:])
+        raise ModelLoadError(f"{path}: expected a .h5 or .keras model file")
+    model = read_model(path)
+    try:
+        shape, outputs = tuple(model.input_shape[1:]), model.output_shape[-1]
+    except Exception as e:  # not a model with one input and one output (a bare layer, a multi-input model)
+        raise ModelLoadError(f"{path}: not a model with one image input and one output ({_one_line(e)})") from None
     if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
-        raise ValueError(f"{path}: expected a square RGB input, the model takes {shape}")
+        raise ModelLoadError(f"{path}: expected a square RGB input, the model takes {shape}")
     if input_size is not None and shape[0] != input_size:
-        raise ValueError(f"{path}: config says input_size {input_size}, the model takes {shape[0]}")
-    if model.output_shape[-1] != len(CLASS_NAMES):
-        raise ValueError(f"{path}: expected {len(CLASS_NAMES)} outputs (ai, human), got {model.output_shape[-1]}")
+        raise ModelLoadError(f"{path}: config says input_size {input_size}, the model takes {shape[0]}")
+    if outputs != len(CLASS_NAMES):
+        raise ModelLoadError(f"{path}: expected {len(CLASS_NAMES)} outputs (ai, human), got {outputs}")
     return Detector(name=name, model=model, input_size=shape[0], source=str(path))

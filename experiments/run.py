@@ -1,12 +1,14 @@
 """The experiment runner: `python -m experiments.run CONFIG.yaml [--out DIR] [--resume|--force]`.
 
-Steps: validate the config, resolve the study's files, load the models, then for each sample
+Steps: validate the config, list the samples, resolve the study's files and load the models
+before anything is created (`preflight`); then, holding the run folder's lock, for each sample
 decode it once, apply every variant, score every model in batches and write that sample's rows
-to `parts/` atomically (so a killed run resumes where it stopped); finally assemble the tables:
-scores, summary, the study's table, skipped inputs, and a manifest of what ran.
+to `parts/` atomically with their checksums (so a killed run resumes where it stopped); finally
+assemble the tables from verified parts: scores, summary, the study's table, skipped inputs,
+and a manifest of what ran.
 
-Exit status: 0 when something was scored, 1 when nothing could be, 2 for a config or asset
-problem (one line on stderr, no traceback).
+Exit status: 0 when something was scored, 1 when nothing could be or a part is missing or
+damaged, 2 for a config, asset or run-folder problem (one line on stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm
@@ -32,16 +36,19 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, compile_variant
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
-from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text
+from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
+from experiments.executors import run_units
 from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy, ImageRejected, decode_image
 from experiments.models import Detector, card_path, load_detector, training_dir
+from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
+from experiments.runfolder import clear, ensure_free, folder_action, remove_leftovers, run_lock
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_image
-from experiments.tables import finish_scores, study_table, study_table_wide, summarise
+from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 
 log = logging.getLogger("artxai")
 
@@ -58,7 +65,8 @@ class RunPaths:
 
     def part(self, chunk: list[Sample]) -> Path:
         """The file holding a chunk of samples' rows, named by a hash of their ids."""
-        return self.parts / (hashlib.sha1("\n".join(s.id for s in chunk).encode()).hexdigest()[:16] + ".parquet")
+        ids = "\n".join(s.id for s in chunk).encode("utf-8", "surrogateescape")  # any name, even not UTF-8
+        return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
 
 
 def chunks(samples: list[Sample], size: int) -> list[list[Sample]]:
@@ -78,7 +86,7 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
 def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False) -> tuple[list[Detector], dict[str, str]]:
     """The models of the config that can be had, trained first where a config says so and the
     file is not there (or retraining is asked for); a missing optional one is one warning line."""
-    detectors, blob_ids = [], {}
+    detectors, blob_ids, failures = [], {}, []
     for m in cfg.models:
         try:
             if m.seed_asset is not None:
@@ -97,6 +105,9 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
             if m.required:
                 raise AssetError(f"model {m.name}: {e}") from None
             log.warning("model %s skipped: %s", m.name, e)
+            failures.append(f"model {m.name}: {e}")
+    if not detectors:
+        raise AssetError(f"no model could be loaded: {'; '.join(failures)}")
     return detectors, blob_ids
 
 
@@ -124,6 +135,7 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
     fig_dir, groups, robust = run_dir / "figures", tables["evaluation_groups"], tables["robustness_metrics"]
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
+        figures.reliability_diagram(tables["calibration"], model, fig_dir / f"reliability_{model}.png")
         for by in ("style", "generator"):
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
@@ -133,18 +145,30 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
     return tables
 
 
+def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool) -> tuple[list[Sample], list[Detector], dict[str, str]]:
+    """Everything that can be checked before the run folder is touched: the folder can be used
+    as asked, the samples can be listed, the study's files are there, a model loads."""
+    ensure_free(paths.root)
+    folder_action(paths.root, cfg.fingerprint(), resume, force)
+    if cfg.assets.mirror is not None and not cfg.assets.mirror.is_dir():
+        raise ConfigError(f"assets.mirror: {cfg.assets.mirror} is not a folder")
+    resolver = resolver_for(cfg)
+    samples = load_samples(cfg.samples, resolver)
+    unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
+    if unavailable and not cfg.samples.allow_missing:
+        raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
+    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
+    return samples, detectors, model_blob_ids
+
+
 def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) -> None:
+    """Under the run folder's lock: clear it or keep it as the policy says, and remove what
+    killed writes left behind."""
     snapshot = paths.root / "config.json"
-    if paths.root.exists() and any(paths.root.iterdir()):
-        if force:
-            shutil.rmtree(paths.root)
-        elif not resume:
-            raise ConfigError(f"{paths.root} already holds a run: pass --resume to finish it, or --force to start over")
-        elif snapshot.is_file() and json.loads(snapshot.read_text()).get("fingerprint") != cfg.fingerprint():
-            raise ConfigError(
-                f"{paths.root} holds a run of a different config; --resume needs the same config "
-                "(use --out for a new folder, or --force to start over)"
-            )
+    if folder_action(paths.root, cfg.fingerprint(), resume, force) == "clear":
+        clear(paths.root)
+    if leftovers := remove_leftovers(paths.root):
+        log.info("removed %d unfinished temporary files of an earlier run", leftovers)
     paths.parts.mkdir(parents=True, exist_ok=True)
     atomic_write_json(snapshot, {"fingerprint": cfg.fingerprint(), "config": cfg.model_dump(mode="json")})
     atomic_write_text(paths.root / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -154,32 +178,69 @@ def decode_policy(cfg: RunConfig) -> DecodePolicy:
     return DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
 
 
-def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[list[dict], int]:
-    """Score every chunk of samples not already in parts/; return skip records and how many
-    samples were resumed."""
-    pipelines = [compile_variant(v) for v in variants]
-    policy = decode_policy(cfg)
-    skipped, resumed = [], 0
-    with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool, tqdm(
-        total=len(samples), desc="scoring samples", unit="image", file=sys.stderr
-    ) as bar:
-        for chunk in chunks(samples, cfg.part_size):
-            part = paths.part(chunk)
-            skips_path = part.with_suffix(".skips.json")
-            if part.is_file():
+@dataclass
+class ScoringWorker:
+    """What scoring a part needs, built once per worker (experiments.executors)."""
+
+    cfg: RunConfig
+    variants: list
+    pipelines: list
+    detectors: list[Detector]
+    pool: ThreadPoolExecutor
+
+
+def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None) -> ScoringWorker:
+    """A worker's state: the driver's models (source file, name, input size) loaded from their
+    files, never trained here, unless the driver hands over its own `detectors`."""
+    if detectors is None:
+        detectors = [load_detector(Path(source), name, size) for source, name, size in models]
+    variants = cfg.variants()
+    return ScoringWorker(cfg, variants, [compile_variant(v) for v in variants], detectors, ThreadPoolExecutor(cfg.workers or os.cpu_count()))
+
+
+def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float]]:
+    """One unit of work: a chunk of samples' rows, their skip records and the time per stage."""
+    timings, rows, failures = Timings(), [], []
+    policy = decode_policy(worker.cfg)
+    for sample in chunk:
+        rows += score_sample(sample, worker.variants, worker.pipelines, worker.detectors, worker.cfg, policy, worker.pool, timings, failures)
+    return pd.DataFrame(rows), failures, dict(timings.seconds)
+
+
+def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
+    """Score every chunk of samples not already in parts/, on the config's executor; return skip
+    records and how many samples were resumed. Parts are written here, by the driver, as they
+    come back, so workers never write the run folder."""
+    skipped, resumed, todo = [], 0, []
+    for chunk in chunks(samples, cfg.part_size):
+        part = paths.part(chunk)
+        if finished(part):
+            try:
+                skipped += read_part(part, [s.id for s in chunk])[1]
                 resumed += len(chunk)
-                if skips_path.is_file():
-                    skipped += json.loads(skips_path.read_text())
-                bar.update(len(chunk))
                 continue
-            rows, failures = [], []
-            for sample in chunk:
-                rows += score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures)
-                bar.update()
+            except PartDamaged as e:
+                log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
+        todo.append(chunk)
+    if cfg.executor.kind == "local":  # this process's models, already loaded
+        setup = partial(scoring_worker, cfg, [], detectors)
+    else:
+        setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors])
+        log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
+    with logging_redirect_tqdm(), tqdm(total=len(samples), initial=resumed, desc="scoring samples", unit="image", file=sys.stderr, mininterval=progress_interval()) as bar:
+        for index, (rows, failures, seconds) in run_units(cfg.executor, setup, work or score_part, todo):
+            chunk = todo[index]
             skipped += failures
-            atomic_write_json(skips_path, failures)  # before the part: a part on disk means done
-            atomic_write(part, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
+            write_part(paths.part(chunk), rows, failures, [s.id for s in chunk])
+            for stage, value in seconds.items():
+                timings.seconds[stage] += value
+            bar.update(len(chunk))
     return skipped, resumed
+
+
+def progress_interval() -> float:
+    """Seconds between progress-bar redraws: often on a terminal, rarely into a log file."""
+    return 0.1 if sys.stderr.isatty() else 30.0
 
 
 def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures: list[dict]) -> list[dict]:
@@ -203,8 +264,16 @@ def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timi
 
 
 def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
-    files = [paths.part(c) for c in chunks(samples, part_size)]
-    parts = [pd.read_parquet(f) for f in files if f.is_file()]
+    """Every part's rows, each verified; IncompleteRun naming those missing or damaged (a run
+    never reports on samples it did not score)."""
+    parts, problems = [], []
+    for chunk in chunks(samples, part_size):
+        try:
+            parts.append(read_part(paths.part(chunk), [s.id for s in chunk])[0])
+        except PartDamaged as e:
+            problems.append(f"{paths.part(chunk).name}: {e} (samples {', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})")
+    if problems:
+        raise IncompleteRun(f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first {problems[0]}; run again with --resume")
     parts = [p for p in parts if len(p)]
     return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
 
@@ -222,16 +291,19 @@ def versions() -> dict[str, str]:
 def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False) -> int:
     started = time.perf_counter()
     paths = RunPaths(run_dir)
-    prepare_run_dir(paths, cfg, resume, force)
-    resolver = resolver_for(cfg)
     timings = Timings()
 
     t = time.perf_counter()
-    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
-    if not detectors:
-        raise AssetError("no model could be loaded: nothing to score with")
-    samples = load_samples(cfg.samples, resolver)
+    samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain)  # nothing created before it passes
     timings.add("setup", t)
+    with run_lock(paths.root):
+        prepare_run_dir(paths, cfg, resume, force)
+        return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
+
+
+def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors: list[Detector], model_blob_ids: dict[str, str], timings: Timings, started: float, retrain: bool = False) -> int:
+    """Score, assemble and report, holding the run folder's lock."""
+    run_dir = paths.root
     variants = cfg.variants()
     log.info(
         "%d samples x %d variants x %d models (%s) -> %s",
@@ -250,13 +322,17 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         log.error("nothing could be scored (%d skipped; see %s)", len(skipped_df), run_dir / "skipped.csv")
         return 1
     atomic_write_table(scores, run_dir / "scores")
-    summary = summarise(scores)
+    summary = summarise(scores, cfg.bootstrap, cfg.seed)
     atomic_write_table(summary, run_dir / "summary")
+    flips = minimal_flip(scores)
+    flip_curve = minimal_flip_curve(flips, scores)
+    atomic_write_table(flips, run_dir / "minimal_flip")
+    atomic_write_table(flip_curve, run_dir / "minimal_flip_curve")
     wrote_study = cfg.study_table and (scores["edit"] == "original").any() and scores["edit"].nunique() > 1
     if wrote_study:
         table = study_table(scores)
         atomic_write_table(table, run_dir / "study_table")
-        atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
+        atomic_write(run_dir / "study_table_wide.csv", lambda tmp: neutralise_formulas(study_table_wide(table)).to_csv(tmp, index=False, float_format="%.2f"))
     dataset_tables = write_dataset_tables(scores, run_dir, cfg)
     cards = model_cards(detectors, model_blob_ids)
     evaluation = dataset_tables.get("evaluation_metrics", pd.DataFrame())
@@ -272,11 +348,11 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
     audited = {}
     if cfg.audit is not None:
         audited = run_audit(cfg.audit, samples, detectors, run_dir, decode_policy(cfg), cfg.seed, cfg.bootstrap, cfg.batch_size, cfg.workers or None, timings)
-    audited |= run_eval_sets(cfg, samples, detectors, resolver, run_dir, decode_policy(cfg), retrain, timings)
+    audited |= run_eval_sets(cfg, samples, detectors, resolver_for(cfg), run_dir, decode_policy(cfg), retrain, timings)
 
     explained = {}
     if cfg.explain is not None:
-        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings)
+        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings, cfg.bootstrap)
 
     atomic_write_json(
         run_dir / "manifest.json",
@@ -286,7 +362,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
             "fingerprint": cfg.fingerprint(),
             "versions": versions(),
             "models": [d.metadata() | {"git_blob_sha1": model_blob_ids.get(d.name)} for d in detectors],
-            "tables": ["scores", "summary", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *audited, *explained],
+            "tables": ["scores", "summary", "minimal_flip", "minimal_flip_curve", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *audited, *explained],
             "models_unavailable": [m.name for m in cfg.models if m.name not in {d.name for d in detectors}],
             "sample_blob_ids": {s.id: known_blob_ids().get(s.id) for s in samples} if cfg.samples.from_seed_assets else {},
             "sample_paths": {s.id: str(s.path) if s.path else None for s in samples},
@@ -302,6 +378,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         },
     )
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
+    print_fooling(summary, flip_curve)
     if dataset_tables:
         print_evaluation(run_dir, dataset_tables["evaluation_metrics"])
     if explained:
@@ -318,13 +395,34 @@ def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, ski
     for model, group in base.groupby("model", sort=False):
         log.info("%s: accuracy on unedited samples %.3f (n=%d)", model, group["correct"].mean(), len(group))
     edited = summary[summary["op"] != "identity"]
-    worst = edited.sort_values("mean_abs_delta_p_ai", ascending=False).head(5)
+    worst = edited.sort_values("mean_abs_delta_margin", ascending=False).head(5)
     if len(worst):
-        log.info("largest mean |delta p_ai|:")
+        log.info("largest mean |delta margin| (log p_ai - log p_human), signed mean delta p_ai, fooled and corrected:")
         for row in worst.itertuples():
-            log.info("  %-10s %-50s %.3f (flip rate %.2f)", row.model, row.variant[:50], row.mean_abs_delta_p_ai, row.flip_rate)
+            log.info(
+                "  %-10s %-50s |dm| %.2f  dp %+.3f  fooled %.2f of %d, corrected %.2f of %d", row.model, row.variant[:50],
+                row.mean_abs_delta_margin, row.mean_delta_p_ai, row.fooling_rate, row.n_correct, row.correction_rate, row.n_wrong,
+            )  # fmt: skip
     log.info("skipped inputs: %d", len(skipped))
     log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
+
+
+def print_fooling(summary: pd.DataFrame, curve: pd.DataFrame) -> None:
+    """Per model x series at its harshest severity: the fooling rate with its interval and n, and
+    the mildest severity that fools at least half of the images the model gets right unedited."""
+    if curve.empty:
+        return
+    medians = median_fooling_severity(curve).set_index(["model", "series"])["median_fooling_severity"]
+    rates = summary.set_index(["model", "variant"])
+    log.info("fooled (right when unedited, wrong when edited) at each series' harshest severity; the mildest that fools half:")
+    for (model, series), g in curve.groupby(["model", "series"], sort=False):
+        r = rates.loc[(model, g["variant"].iloc[-1])]
+        median = medians[(model, series)]
+        log.info(
+            "  %-8s %-44s at %-5g %.2f [%.2f, %.2f] of %d; half from %s",
+            model, series[:44], g["severity"].iloc[-1], r["fooling_rate"], r["fooling_ci_low"], r["fooling_ci_high"], r["n_correct"],
+            "not reached" if np.isnan(median) else f"{median:g}",
+        )  # fmt: skip
 
 
 def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
@@ -340,11 +438,12 @@ def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
 
 def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
     log.info("explanations (mean over maps; drift over edited images; sanity after randomising every layer):")
-    log.info("  %-8s %-16s %9s %9s %9s %9s %9s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho")
+    log.info("  %-8s %-16s %9s %9s %9s %9s %9s  %s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho", "vs random (logit del / ins)")
     for r in summary.itertuples():
         sanity = getattr(r, "sanity_spearman_all_random", float("nan"))
-        log.info("  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f", r.model, r.method, r.drift_spearman, r.drift_top_iou, r.deletion_auc, r.insertion_auc, sanity)
-    log.info("pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary", run_dir)
+        versus = f"{getattr(r, 'deletion_vs_random', '')} / {getattr(r, 'insertion_vs_random', '')}" if r.method != "random" else ""
+        log.info("  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f  %s", r.model, r.method, r.drift_spearman, r.drift_top_iou, r.deletion_auc, r.insertion_auc, sanity, versus)
+    log.info("pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary, explanation_vs_random", run_dir)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -355,6 +454,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--resume", action="store_true", help="finish an interrupted run in the same folder")
     group.add_argument("--force", action="store_true", help="delete the run folder's contents and start over")
     parser.add_argument("--retrain", action="store_true", help="train every model that has a train block, even if its file exists")
+    parser.add_argument("--executor", choices=["local", "processes", "ray"], help="where units run (overrides the config's executor.kind)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser.parse_args(argv)
 
@@ -368,10 +468,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         cfg = load_config(args.config)
+        if args.executor:
+            cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
         return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except IncompleteRun as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,24 +5,29 @@ Two sources:
   paths are relative to the manifest's folder, or paths in the study's repository when
   `from_seed_assets` is set. `variant` names the hand-made edit a file stands for
   (original, noise, blur, colour, combined, watermark); it becomes the `edit` column of tables.
-- a folder: every image file below it, sorted. Truth comes from a parent folder named `ai` or
-  `human`, else from the filename rule (`ai_` prefix -> AI, anything else -> human).
+- a folder: every image file below it, sorted. Truth comes from the class folder patterns of
+  `samples.classes` when given (experiments.labels: a file matching neither class or both is an
+  error), else from a parent folder named `ai` or `human`, else from the filename rule (`ai_`
+  prefix -> AI, anything else -> human).
+- one split of a dataset (experiments.datasets), which may hold only that split.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.assets import AssetError, AssetResolver
 from experiments.config import BUILTIN_MANIFESTS, ConfigError, DatasetConfig, SamplesConfig
+from experiments.datasets import limit_per_class, scan
+from experiments.folders import list_images, shown_name
+from experiments.labels import CLASSES as TRUTHS
+from experiments.labels import IMAGE_SUFFIXES, LabelError, label_from_folders, patterns
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-TRUTHS = ("ai", "human")
 
 
 @dataclass(frozen=True)
@@ -44,28 +49,47 @@ def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
     return "ai" if path.name.lower().startswith(ai_prefix.lower()) else "human"
 
 
-def samples_from_folder(folder: Path, ai_prefix: str = "ai_") -> list[Sample]:
+def truth_in_folder(rel: Path, classes: dict[str, str | list[str]] | None, ai_prefix: str) -> str:
+    """A folder sample's class: from the `classes` folder patterns when given, else the default rule."""
+    if classes is None:
+        return truth_from_name(rel, ai_prefix)
+    try:
+        label = label_from_folders(rel, {k: patterns(v) for k, v in classes.items()})
+    except LabelError as e:
+        raise ConfigError(f"samples.classes: {e}") from None
+    if label is None:
+        raise ConfigError(f"samples.classes: {rel} is in no folder matching a class pattern ({classes})")
+    return label
+
+
+def samples_from_folder(
+    folder: Path, ai_prefix: str = "ai_", classes: dict[str, str | list[str]] | None = None, follow_symlinks: bool = False
+) -> list[Sample]:
+    """Every image file below `folder`; entries that cannot be scored (links not followed,
+    FIFOs, folders named like images) come as samples with their `problem` (see folders.py)."""
     if not folder.is_dir():
         raise ConfigError(f"samples.folder: {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
+    listing = list_images(folder, IMAGE_SUFFIXES, follow_symlinks)
+    if not listing.files and not listing.skipped:
         raise ConfigError(f"samples.folder: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) below {folder}")
     return [
-        Sample(str(p.relative_to(folder)), p, p.stem, "original", truth_from_name(p.relative_to(folder), ai_prefix))
-        for p in files
+        Sample(shown_name(p.relative_to(folder)), p, shown_name(p.stem), "original", truth_in_folder(p.relative_to(folder), classes, ai_prefix))
+        for p in listing.files
+    ] + [  # listed with the reason they are not scored (their truth is not used)
+        Sample(shown_name(p.relative_to(folder)), None, shown_name(p.stem), "original", truth_from_name(p.relative_to(folder), ai_prefix), problem)
+        for p, problem in listing.skipped
     ]
 
 
 def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> list[Sample]:
-    """One split of a dataset (limit_per_class applied, seeded) with label, style and generator."""
-    from experiments.datasets import limit_per_class, scan
-
-    records = scan(dataset)
+    """One split of a dataset (limit_per_class applied, seeded) with label, style and generator;
+    the dataset needs only that split (a test-only folder evaluates)."""
+    records = scan(dataset, [split])
     records = limit_per_class(records[records["split"] == split].reset_index(drop=True), dataset.limit_per_class, seed)
     if records.empty:
         raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
     return [
-        Sample(str(Path(r.path).relative_to(dataset.root)), Path(r.path), Path(r.path).stem, "original", r.label, style=r.style, generator=r.generator)
+        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), Path(r.path).stem, "original", r.label, style=r.style, generator=r.generator)
         for r in records.itertuples()
     ]
 
@@ -74,7 +98,13 @@ def read_manifest(path: Path, ai_prefix: str = "ai_") -> list[dict[str, str]]:
     """Rows of a manifest CSV with every column filled in and checked."""
     if not path.is_file():
         raise ConfigError(f"samples.manifest: {path} not found")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save the manifest as UTF-8") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "path" not in reader.fieldnames:
             raise ConfigError(f"{path}: a manifest needs a 'path' column (got {reader.fieldnames})")
@@ -104,7 +134,7 @@ def load_samples(cfg: SamplesConfig, resolver: AssetResolver) -> list[Sample]:
     if cfg.dataset is not None:
         samples = samples_from_dataset(cfg.dataset, cfg.split)
     elif cfg.folder is not None:
-        samples = samples_from_folder(cfg.folder, cfg.ai_prefix)
+        samples = samples_from_folder(cfg.folder, cfg.ai_prefix, cfg.classes, cfg.follow_symlinks)
     else:
         manifest = BUILTIN_MANIFESTS.get(cfg.manifest) or Path(cfg.manifest)
         samples = []

@@ -87,16 +87,16 @@ def score_image(
     pool: ThreadPoolExecutor,
     timings: Timings,
 ) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
-    """Rows (variant x model) of p_ai / p_human for one decoded image, and variant failures."""
+    """Rows (variant x model) of p_ai / p_human / margin for one decoded image, and variant failures."""
     sizes = {d.input_size for d in detectors}
     inputs, done, failed = model_inputs(pixels, sample_id, variants, pipelines, sizes, seed, pool, timings)
     rows = []
     for detector in detectors:
         t = time.perf_counter()
-        probs = detector.predict_proba(inputs[detector.input_size], batch_size)
+        probs, margins = detector.predict_proba_and_margin(inputs[detector.input_size], batch_size)
         timings.add("predict", t)
         ai, human = detector.class_names.index("ai"), detector.class_names.index("human")
-        for variant, p in zip(done, probs):
+        for variant, p, margin in zip(done, probs, margins):
             rows.append(
                 {
                     "variant": variant.id,
@@ -106,6 +106,8 @@ def score_image(
                     "model": detector.name,
                     "p_ai": float(p[ai]),
                     "p_human": float(p[human]),
+                    "margin": float(margin),
+                    "replicate": variant.replicate,
                 }
             )
     return rows, failed

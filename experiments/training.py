@@ -34,6 +34,43 @@ from experiments.pipeline import SkipLog, image_dataset
 log = logging.getLogger("artxai")
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """A log line every `every_s` seconds inside each epoch (steps, images/s, ETA), for output
+    that is not a terminal, where Keras prints nothing until the epoch ends."""
+
+    def __init__(self, name: str, epochs: int, steps: int, batch_size: int, every_s: float = 30.0):
+        super().__init__()
+        self.name, self.epochs, self.steps, self.batch_size, self.every_s = name, epochs, steps, batch_size, every_s
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.started = epoch, time.perf_counter()
+        self.last = self.started
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self.last < self.every_s:
+            return
+        self.last, done = now, batch + 1
+        rate = done / (now - self.started)
+        log.info(
+            "%s: epoch %d/%d, step %d/%d (%.0f%%), %.0f images/s, ETA %.0f s, loss %.4f, accuracy %.3f",
+            self.name, self.epoch + 1, self.epochs, done, self.steps, 100 * done / self.steps, rate * self.batch_size,
+            max(self.steps - done, 0) / rate, (logs or {}).get("loss", float("nan")), (logs or {}).get("accuracy", float("nan")),
+        )  # fmt: skip
+
+
+def chance_warning(best_val_accuracy: float, val_labels: pd.Series, margin: float = 0.03) -> str:
+    """A warning when the best validation accuracy is within `margin` of always predicting the
+    majority class (the model learnt nothing usable), else an empty string."""
+    majority = float(val_labels.value_counts(normalize=True).max())
+    if best_val_accuracy > majority + margin:
+        return ""
+    return (
+        f"best validation accuracy {best_val_accuracy:.3f} is within {margin:.2f} of always predicting the majority class "
+        f"({majority:.3f}): the model has not learnt the task; check the data, labels and training settings"
+    )
+
+
 def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
     kinds = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     return kinds[cfg.optimizer.name](learning_rate=cfg.optimizer.learning_rate)
@@ -116,7 +153,12 @@ def train(
         keras.callbacks.BackupAndRestore(str(backup)),
         *(extra_callbacks or []),
     ]
+    if not sys.stderr.isatty():
+        steps = -(-len(splits["train"]) // cfg.batch_size)
+        callbacks.append(EpochProgress(name, cfg.epochs, steps, cfg.batch_size, cfg.progress_every_s))
+    fit_started = time.perf_counter()
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False, callbacks=callbacks, verbose=1 if sys.stderr.isatty() else 2)
+    fit_seconds = time.perf_counter() - fit_started
 
     history = read_history(history_csv)
     best = keras.models.load_model(best_path, compile=False)
@@ -126,6 +168,8 @@ def train(
     if skips.reasons:
         log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), work / "skipped_files.json")
     best_row = history.loc[history["val_accuracy"].idxmax()]
+    epochs_now = len(history) - len(previous)
+    warning = chance_warning(float(best_row["val_accuracy"]), splits["val"]["label"])
     card = {
         "name": name,
         "file": model_path.name,
@@ -146,7 +190,10 @@ def train(
             "best_epoch": int(best_row["epoch"]) + 1,
             "best_val_accuracy": float(best_row["val_accuracy"]),
             "final_train_accuracy": float(history["accuracy"].iloc[-1]),
+            "majority_class_val_accuracy": round(float(splits["val"]["label"].value_counts(normalize=True).max()), 4),
+            "warning": warning,
             "seconds_this_session": round(time.perf_counter() - started, 1),
+            "fit_images_per_second": round(epochs_now * len(splits["train"]) / fit_seconds, 1) if epochs_now else None,
             "backend": keras.backend.backend(),
             "config": cfg.model_dump(mode="json"),
         },
@@ -156,4 +203,6 @@ def train(
     atomic_write_json(card_path(model_path), card)
     shutil.rmtree(work / "cache", ignore_errors=True)  # the resized-image cache is only for this training
     log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, card["training"]["best_val_accuracy"], card["training"]["best_epoch"], model_path)
+    if warning:
+        log.warning("%s: %s", name, warning)
     return card

@@ -59,6 +59,16 @@ def real_mini() -> Path:
     pytest.fail("real-mini is needed: set ARTXAI_REAL_MINI to ../shared/real-mini")
 
 
+@pytest.fixture(scope="session")
+def cifake() -> Path:
+    """10,000 real CIFAKE images in train|test/{ai,human} ($ARTXAI_CIFAKE or ../shared/cifake)."""
+    env = os.environ.get("ARTXAI_CIFAKE", "").strip()
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "cifake"]:
+        if (candidate / "train").is_dir():
+            return candidate.resolve()
+    pytest.fail("CIFAKE is needed: set ARTXAI_CIFAKE to ../shared/cifake")
+
+
 REPORT_ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "dan_village.jpg", "ai_oil_painting_civitai.jpg", "ai_portrait_civitai.jpg"]
 
 

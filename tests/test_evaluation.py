@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from experiments import run as runner
-from experiments.evaluation import draw_counts, evaluate, metrics_with_ci, robustness, weighted_auc
+from experiments.evaluation import evaluate, metrics_with_ci, robustness, weighted_auc
+from experiments.statistics import draw_counts
+from experiments.tables import finish_scores
 
 
 def fake_predictions(n, seed=0):
@@ -32,11 +34,19 @@ def test_point_values_match_scikit_learn_and_intervals_cover_them():
         "f1_human": f1_score(~y, ~pred),
         "macro_f1": f1_score(y, pred, average="macro"),
         "roc_auc": roc_auc_score(y, p_ai),
+        "average_precision": average_precision_score(y, p_ai),
+        "false_positive_rate": ((~y) & pred).sum() / (~y).sum(),
+        "false_negative_rate": (y & ~pred).sum() / y.sum(),
     }
     for k, v in expected.items():
         assert m.at[k, "value"] == pytest.approx(v, abs=1e-12), k
         assert m.at[k, "ci_low"] < v < m.at[k, "ci_high"], k
-    assert (m["n"] == 400).all()
+    # every proportion at the n of its own denominator, with a Wilson interval; the rest bootstrapped (BCa)
+    denominators = {"accuracy": 400, "precision_ai": pred.sum(), "recall_ai": y.sum(), "false_positive_rate": (~y).sum(), "false_negative_rate": y.sum()}
+    for k, n in denominators.items():
+        assert m.at[k, "n"] == n and m.at[k, "ci_method"] == "wilson", k
+    assert set(m.loc[["f1_ai", "macro_f1", "roc_auc", "average_precision", "expected_calibration_error"], "ci_method"]) == {"bca"}
+    assert not m["exploratory"].any()
     # more data, narrower intervals; same seed, same table
     big = metrics_with_ci(*fake_predictions(4000), resamples=500, seed=1).set_index("metric")
     assert (big["ci_high"] - big["ci_low"] < (m["ci_high"] - m["ci_low"]) * 0.6).all()
@@ -54,16 +64,13 @@ def scores_frame():
     truth, p_ai = fake_predictions(200, seed=3)
     rows = []
     for variant, shift in (("identity", 0.0), ("gaussian_noise(std=0.1)", 0.3)):
+        p = np.clip(p_ai + shift, 0, 1)
         rows.append(pd.DataFrame({
-            "sample": range(200), "model": "m", "variant": variant, "op": variant.split("(")[0], "severity": np.nan if shift == 0 else 0.1,
-            "truth": truth, "p_ai": np.clip(p_ai + shift, 0, 1), "style": np.where(np.arange(200) % 2, "baroque", "ukiyo_e"), "generator": "",
+            "sample": range(200), "subject": "", "edit": "original", "model": "m", "variant": variant, "op": variant.split("(")[0],
+            "params": "{}", "severity": np.nan if shift == 0 else 0.1, "truth": truth, "p_ai": p, "p_human": 1 - p,
+            "style": np.where(np.arange(200) % 2, "baroque", "ukiyo_e"), "generator": "",
         }))  # fmt: skip
-    df = pd.concat(rows, ignore_index=True)
-    df["predicted"] = np.where(df["p_ai"] >= 0.5, "ai", "human")
-    df["correct"] = df["predicted"] == df["truth"]
-    df["delta_p_ai"] = df["p_ai"] - np.tile(df["p_ai"][:200].to_numpy(), 2)
-    df["flipped"] = df["predicted"] != np.tile(df["predicted"][:200].to_numpy(), 2)
-    return df
+    return finish_scores(pd.concat(rows, ignore_index=True))
 
 
 def test_evaluation_groups_confusion_and_robustness():
@@ -95,7 +102,11 @@ def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     assert metrics.at["accuracy", "n"] == 20
     robust = pd.read_parquet(run_dir / "robustness_metrics.parquet")
     assert robust["variant"].tolist() == ["identity", "gaussian_noise(std=0.1)", "gaussian_noise(std=0.2)"]
-    for figure in ("confusion_cnn32.png", "robustness_accuracy.png", "history_cnn32.png", "accuracy_by_generator_cnn32.png"):
+    calibration = pd.read_parquet(run_dir / "calibration.parquet")
+    assert calibration["n"].sum() == 20 and len(calibration) == 10
+    assert {"false_positive_rate", "average_precision", "expected_calibration_error"} <= set(metrics.index) and metrics["exploratory"].all()
+    assert robust["n"].tolist() == [20, 20, 20] and {"fooling_rate", "n_correct", "fooling_ci_low"} <= set(robust.columns)
+    for figure in ("confusion_cnn32.png", "reliability_cnn32.png", "robustness_accuracy.png", "history_cnn32.png", "accuracy_by_generator_cnn32.png"):
         assert (run_dir / "figures" / figure).stat().st_size > 1000, figure
     card = json.loads((run_dir / "models" / "cnn32.model_card.json").read_text())
     assert card["data"]["train"]["images"] == 20 and card["training"]["epochs_run"] == 2

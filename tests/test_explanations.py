@@ -113,6 +113,14 @@ def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
     assert edited_rows[["drift_spearman", "drift_top_iou"]].notna().all().all()
     assert edited_rows.loc[edited_rows["method"] == "random", "drift_spearman"].abs().max() < 0.2  # noise vs noise
     assert table[["deletion_auc", "insertion_auc"]].apply(lambda c: c.between(0, 1)).all().all()
+    # the same curves in log-odds of the target (unsaturated); at zero pixels deleted, the image's own
+    merged = table.merge(scores[["sample", "variant", "margin"]], on=["sample", "variant"])
+    np.testing.assert_allclose(merged["target_logit"], merged["margin"], atol=1e-3)  # target: ai
+    assert table[["deletion_auc_logit", "insertion_auc_logit"]].notna().all().all()
+    versus = pd.read_parquet(run_dir / "explanation_vs_random.parquet")
+    assert set(versus["method"]) == {"gradcam", "lime"} and set(versus["vs_random"]) <= {"better", "no_difference", "worse"}
+    assert set(versus["images"]) == {"all", "unedited", "edited"} and (versus.loc[versus["images"] == "all", "n"] == 2).all()
+    assert {"deletion_vs_random", "insertion_vs_random"} <= set(summary.columns)
     assert (table["target"] == "ai").all()
 
     assert len(sanity) == 2 * 3 * 4  # samples x methods x weighted layers randomised in turn

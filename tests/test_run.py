@@ -44,7 +44,7 @@ def write_config(tmp_path, seed_mirror, **overrides):
 
 
 def read_tables(run_dir):
-    return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("scores", "summary", "skipped")}
+    return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("scores", "summary", "skipped", "minimal_flip", "minimal_flip_curve")}
 
 
 def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
@@ -70,11 +70,25 @@ def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
     assert set(scores.loc[scores["op"] == "gaussian_noise", "severity"]) == {0.05, 0.2}
     assert json.loads(scores.loc[scores["op"] == "jpeg", "params"].iloc[0]) == {"quality": 10}
 
+    # margins: the logits' difference, equal to log p_ai - log p_human where float32 does not saturate
+    unsaturated = scores[scores["p_ai"].between(1e-4, 1 - 1e-4)]
+    np.testing.assert_allclose(unsaturated["margin"], np.log(unsaturated["p_ai"]) - np.log(unsaturated["p_human"]), atol=1e-4)
+    merged = scores.merge(ident[["sample", "margin", "correct"]], on="sample", suffixes=("", "_0"))
+    np.testing.assert_allclose(merged["delta_margin"], merged["margin"] - merged["margin_0"])
+    signs = np.sign(merged["delta_margin"].where(merged["delta_margin"].abs() > 1e-4, 0))
+    assert (signs.map({1.0: "towards_ai", -1.0: "towards_human", 0.0: "none"}) == merged["direction"]).all()
+    assert (merged["fooled"] == (merged["correct_0"] & ~merged["correct"])).all()
+    assert (merged["corrected"] == (~merged["correct_0"] & merged["correct"])).all()
+    assert (scores["flipped"] == (scores["fooled"] | scores["corrected"])).all() and (scores["replicate"] == 0).all()
+
     summary = tables["summary"]
     noisy = summary[summary["variant"] == "gaussian_noise(std=0.2)"].iloc[0]
     sub = scores[scores["variant"] == "gaussian_noise(std=0.2)"]
     assert noisy["n"] == 3 and noisy["max_abs_delta_p_ai"] == pytest.approx(sub["delta_p_ai"].abs().max())
     assert noisy["flip_rate"] == pytest.approx(sub["flipped"].mean())
+    assert noisy["fooling_rate"] == pytest.approx(sub["fooled"].sum() / ident["correct"].sum()) and noisy["n_correct"] == ident["correct"].sum()
+    assert noisy["mean_delta_margin_ci_low"] <= noisy["mean_delta_margin"] <= noisy["mean_delta_margin_ci_high"] and noisy["exploratory"]
+    assert (run_dir / "minimal_flip.parquet").is_file() and (run_dir / "minimal_flip_curve.parquet").is_file()
 
     skipped = tables["skipped"]
     assert skipped["sample"].tolist() == ["images/ai_broken.jpg"] and "not an image" in skipped["reason"][0]
@@ -187,8 +201,11 @@ def test_shipped_configs_are_valid():
     ops = {v.op for v in robustness.variants()}
     assert ops >= {"identity", "gaussian_noise", "gaussian_blur", "motion_blur", "hue_shift", "saturation",
                    "brightness_contrast", "gamma", "jpeg", "downscale", "occlusion", "text_watermark", "combined"}  # fmt: skip
-    per_op = pd.Series([v.op for v in robustness.variants()]).value_counts()
+    per_op = pd.Series([v.op for v in robustness.variants() if v.replicate == 0]).value_counts()
     assert per_op.drop(["identity", "combined"]).between(3, 5).all()
+    drawn = pd.Series([v.base_id for v in robustness.variants()]).value_counts()  # 3 draws where placement or noise is random
+    assert set(drawn[drawn == 3].index.map(lambda i: i.split("(")[0])) == {"gaussian_noise", "occlusion", "combined"}
+    assert (drawn[drawn.index.str.startswith(("gaussian_blur", "jpeg", "text_watermark"))] == 1).all()
     assert [m.input_size for m in robustness.models] == [32, 128]
     assert load_config("study_table.yaml").variants()[0].id == "identity"
 

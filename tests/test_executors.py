@@ -1,0 +1,150 @@
+"""The executors: every unit runs once and comes back with its index, whatever the executor; a
+worker killed mid-unit is replaced and the unit retried; worker state is built once per worker."""
+
+import os
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.config import ExecutorConfig
+from experiments.executors import run_units
+
+
+def make_state(tag: str) -> dict:
+    return {"tag": tag, "pid": os.getpid()}
+
+
+def square(state: dict, unit: int) -> tuple[str, int, int]:
+    return state["tag"], unit * unit, state["pid"]
+
+
+def die_once(marker_dir: str, state: dict, unit: int) -> int:
+    """Kills its own worker process the first time it sees unit 3, as an OOM kill would."""
+    marker = Path(marker_dir) / f"seen-{unit}"
+    if unit == 3 and not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return unit + 100
+
+
+@pytest.mark.parametrize("kind", ["local", "processes"])
+def test_every_unit_once_with_its_index(kind):
+    results = dict(run_units(ExecutorConfig(kind=kind, workers=2), partial(make_state, "t"), square, range(7)))
+    assert sorted(results) == list(range(7))
+    assert all(results[i][:2] == ("t", i * i) for i in range(7))
+    pids = {r[2] for r in results.values()}
+    assert (pids == {os.getpid()}) if kind == "local" else (os.getpid() not in pids and 1 <= len(pids) <= 2)
+
+
+def test_a_killed_process_worker_is_replaced_and_its_unit_retried(tmp_path):
+    results = dict(run_units(ExecutorConfig(kind="processes", workers=2), partial(make_state, "t"), partial(die_once, str(tmp_path)), range(6)))
+    assert results == {i: i + 100 for i in range(6)}
+    assert (tmp_path / "seen-3").exists()  # it did die once
+
+
+def test_unknown_kind_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="kind"):
+        ExecutorConfig(kind="threads")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_runs_every_unit_on_actors_built_once(ray_cluster):
+    results = dict(run_units(ExecutorConfig(kind="ray", workers=2), partial(make_state, "r"), square, range(9)))
+    assert {i: r[:2] for i, r in results.items()} == {i: ("r", i * i) for i in range(9)}
+    assert len({r[2] for r in results.values()}) == 2  # two actors, each set up once
+
+
+def test_ray_retries_a_unit_whose_actor_was_killed(ray_cluster, tmp_path):
+    results = dict(run_units(ExecutorConfig(kind="ray", workers=2), partial(make_state, "r"), partial(die_once, str(tmp_path)), range(6)))
+    assert results == {i: i + 100 for i in range(6)}
+    assert (tmp_path / "seen-3").exists()
+
+
+# ---- the runner on every executor ---------------------------------------------------------------
+
+RUN_GRID = {"gaussian_noise": {"std": 0.1}, "occlusion": {"area": 0.1, "colour": "red"}}
+
+
+def die_on_first_part(marker_dir: str, work, state, unit):
+    """The runner's own unit of work, but the first worker to start a part dies mid-part."""
+    marker = Path(marker_dir) / "died"
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return work(state, unit)
+
+
+@pytest.fixture(scope="module")
+def cifake_run_config(tmp_path_factory, seed_mirror, cifake):
+    import yaml
+
+    from tests.conftest import MODEL_32
+
+    tmp = tmp_path_factory.mktemp("executors")
+    cfg = {
+        "name": "ex", "seed": 5, "out_dir": str(tmp / "results"), "report": "none", "part_size": 4,
+        "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
+        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 11}, "split": "test"},
+        "augment": RUN_GRID,
+    }  # fmt: skip
+    (tmp / "ex.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp / "ex.yaml"
+
+
+def tables_of(run_dir):
+    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in ("scores", "summary", "robustness_metrics", "evaluation_metrics")}
+
+
+@pytest.fixture(scope="module")
+def local_tables(cifake_run_config):
+    from experiments import run as runner
+
+    out = cifake_run_config.parent / "local"
+    assert runner.main([str(cifake_run_config), "--out", str(out)]) == 0
+    tables = tables_of(out)
+    assert len(tables["scores"]) == 22 * 3 and tables["scores"]["sample"].nunique() == 22  # 6 parts, the last short
+    return tables
+
+
+@pytest.mark.parametrize("kind", ["processes", "ray"])
+def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, local_tables, kind, request):
+    from experiments import run as runner
+
+    if kind == "ray":
+        request.getfixturevalue("ray_cluster")
+    out = cifake_run_config.parent / kind
+    assert runner.main([str(cifake_run_config), "--out", str(out), "--executor", kind]) == 0
+    for name, table in tables_of(out).items():
+        pd.testing.assert_frame_equal(table, local_tables[name], check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize("kind", ["processes", "ray"])
+def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
+    from experiments import run as runner
+    from experiments.config import load_config
+    from experiments.scoring import Timings
+
+    if kind == "ray":
+        request.getfixturevalue("ray_cluster")
+    cfg = load_config(cifake_run_config)
+    cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": kind, "workers": 2})})
+    samples, detectors, _ = runner.preflight(cfg, runner.RunPaths(tmp_path / "run"), False, False, False)
+    paths = runner.RunPaths(tmp_path / "run")
+    paths.parts.mkdir(parents=True)
+    work = partial(die_on_first_part, str(tmp_path), runner.score_part)
+    runner.score_samples(cfg, samples, cfg.variants(), detectors, paths, Timings(), work=work)
+    assert (tmp_path / "died").exists()
+    scores = runner.assemble(samples, paths, cfg.part_size)
+    pd.testing.assert_frame_equal(scores, local_tables["scores"], check_exact=True)
