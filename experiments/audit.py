@@ -5,16 +5,17 @@
   scaled numbers) predicts the label from the file's facts alone (experiments.file_factors:
   pixel size, aspect, format, estimated JPEG quality, file size, EXIF / ICC), cross-validated
   (stratified, seeded folds); its ROC-AUC on the out-of-fold probabilities, with a 95 %
-  stratified bootstrap interval, says how much of the task is solvable without the pixels.
-  One row for all features together, then one per feature alone.
+  bootstrap interval, says how much of the task is solvable without the pixels. One row for
+  all features together, then one per feature alone.
 - `audit`: per model, factor and class, every image scored as it is and with that factor
   normalised (experiments.file_factors.normalise), through the runner's own decoding and
   resize. The paired shift (normalised minus as-is p_ai, its mean over the class's images) and
-  the paired change in the class's accuracy each have a 95 % percentile-bootstrap interval over
-  images; the verdict is `depends` when either moves by at least `min_shift` with an interval
-  that excludes 0, else `no_evidence`. (Accuracy counts because a model whose scores sit near
-  0.5 can flip every prediction with a small shift.) `mean_abs_shift` (the mean of |shift|)
-  shows movement that cancels out in the mean.
+  the paired change in the class's accuracy each have a 95 % bootstrap interval over images
+  (experiments.statistics: BCa where it can be computed); the verdict is `depends` when either
+  moves by at least `min_shift` with an interval that excludes 0, else `no_evidence`.
+  (Accuracy counts because a model whose scores sit near 0.5 can flip every prediction with a
+  small shift.) `mean_abs_shift` (the mean of |shift|) shows movement that cancels out in the
+  mean. Rows with fewer than 30 images are marked `exploratory`.
 
 `score_files` is the scorer for unedited files here and in experiments.eval_sets.
 """
@@ -40,7 +41,8 @@ from experiments.atomic import atomic_write_table
 from experiments.config import AuditConfig
 from experiments.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.images import DecodePolicy, ImageRejected, decode_image, resize_for_model
-from experiments.intervals import mean_with_ci, metric_with_ci, wilson
+from experiments.intervals import metric_with_ci, wilson
+from experiments.statistics import exploratory, paired_difference_ci
 from experiments.models import Detector
 from experiments.samples import Sample
 from experiments.scoring import Timings
@@ -51,9 +53,9 @@ AS_IS = "as_is"
 SCORE_COLUMNS = ["sample", "path", "truth", "generator", "model", "p_ai"]
 AUDIT_COLUMNS = [
     "model", "factor", "class", "n", "p_ai_as_is", "p_ai_normalised", "shift", "shift_ci_low", "shift_ci_high", "mean_abs_shift",
-    "accuracy_as_is", "accuracy_normalised", "accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high", "flip_rate", "verdict",
+    "accuracy_as_is", "accuracy_normalised", "accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high", "flip_rate", "ci_method", "exploratory", "verdict",
 ]  # fmt: skip
-PROBE_COLUMNS = ["probe", "features", "n", "n_ai", "n_human", "folds", "roc_auc", "ci_low", "ci_high", "accuracy", "accuracy_ci_low", "accuracy_ci_high"]
+PROBE_COLUMNS = ["probe", "features", "n", "n_ai", "n_human", "folds", "roc_auc", "ci_low", "ci_high", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "exploratory"]
 
 
 def score_files(
@@ -175,7 +177,8 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
         acc = wilson(int(((p_ai >= 0.5) == y).sum()), len(y))
         rows.append(
             {"probe": name, "features": ", ".join(numeric + categorical), "n": len(y), "n_ai": n_ai, "n_human": n_human, "folds": folds,
-             "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc[0], "accuracy_ci_low": acc[1], "accuracy_ci_high": acc[2]}
+             "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc[0], "accuracy_ci_low": acc[1], "accuracy_ci_high": acc[2],
+             "exploratory": exploratory(len(y))}
         )  # fmt: skip
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)
 
@@ -212,15 +215,18 @@ def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: in
             if g.empty:
                 continue
             before, after = g["p_ai_as_is"].to_numpy(), g["p_ai"].to_numpy()
-            shift = mean_with_ci(after - before, resamples, seed)
+            found = paired_difference_ci(after, before, resamples=resamples, seed=seed)
+            shift = (found["difference"], found["ci_low"], found["ci_high"])
             correct_before, correct_after = (before >= 0.5) == (truth == "ai"), (after >= 0.5) == (truth == "ai")
-            change = mean_with_ci(correct_after.astype(float) - correct_before, resamples, seed)
+            moved_acc = paired_difference_ci(correct_after.astype(float), correct_before.astype(float), resamples=resamples, seed=seed)
+            change = (moved_acc["difference"], moved_acc["ci_low"], moved_acc["ci_high"])
             rows.append(
                 {"model": model, "factor": factor, "class": truth, "n": len(g), "p_ai_as_is": float(before.mean()), "p_ai_normalised": float(after.mean()),
                  "shift": shift[0], "shift_ci_low": shift[1], "shift_ci_high": shift[2], "mean_abs_shift": float(np.abs(after - before).mean()),
                  "accuracy_as_is": float(correct_before.mean()), "accuracy_normalised": float(correct_after.mean()),
                  "accuracy_change": change[0], "accuracy_change_ci_low": change[1], "accuracy_change_ci_high": change[2],
-                 "flip_rate": float((correct_before != correct_after).mean()), "verdict": verdict(shift, change, min_shift)}
+                 "flip_rate": float((correct_before != correct_after).mean()), "ci_method": found["ci_method"], "exploratory": exploratory(len(g)),
+                 "verdict": verdict(shift, change, min_shift)}
             )  # fmt: skip
     return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
 

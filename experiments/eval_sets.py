@@ -3,10 +3,11 @@
 `cross_generator`): train on one generator's images plus the humans, test on every generator.
 
 Per set and model: accuracy, FPR (humans called AI) and FNR (AI called human) with 95 % Wilson
-intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % stratified
-bootstrap intervals; and the drop in accuracy and AUC from the first set. The drop is paired
-(the same bootstrap draws of images for both, over the files scored in both) when the two sets
-hold the same files, e.g. a set and its normalised copy, else unpaired (independent draws).
+intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % bootstrap
+intervals (experiments.intervals); and the drop in accuracy and AUC from the first set. The drop
+is paired (the same bootstrap draws of images for both, over the files scored in both) when the
+two sets hold the same files, e.g. a set and its normalised copy, else unpaired (independent
+draws of each set). Rows with fewer than 30 images are marked `exploratory`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from experiments.images import DecodePolicy
 from experiments.intervals import metric_with_ci, paired_difference, unpaired_difference, wilson
 from experiments.models import Detector, load_detector
 from experiments.samples import Sample, load_samples, samples_from_dataset
+from experiments.statistics import exploratory
 from experiments.scoring import Timings
 
 log = logging.getLogger("artxai")
@@ -39,18 +41,18 @@ SET_COLUMNS = [
     "set", "model", "n", "n_ai", "n_human",
     *[f"{m}{suffix}" for m in (*RATES, *CURVES) for suffix in ("", "_ci_low", "_ci_high")],
     *[f"{m}_drop{suffix}" for m in DROPS for suffix in ("", "_ci_low", "_ci_high")],
-    "paired", "n_paired",
+    "paired", "n_paired", "exploratory",
 ]  # fmt: skip
 MATRIX_COLUMNS = [
     "model", "trained_on", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
-    "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high",
+    "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high", "exploratory",
 ]  # fmt: skip
 
 
 def set_metrics(y: np.ndarray, p_ai: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
     """Accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap intervals."""
     pred = p_ai >= 0.5
-    out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum())}
+    out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum()), "exploratory": exploratory(len(y))}
     counts = {"accuracy": ((pred == y).sum(), len(y)), "fpr": ((pred & ~y).sum(), (~y).sum()), "fnr": ((~pred & y).sum(), y.sum())}
     for name, (count, n) in counts.items():
         out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), wilson(int(count), int(n))))
@@ -178,7 +180,8 @@ def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: De
                     {"model": m.name, "trained_on": trained_on, "tested_on": tested_on, "n_ai": len(ai), "n_human": len(humans),
                      "roc_auc": metrics["roc_auc"], "roc_auc_ci_low": metrics["roc_auc_ci_low"], "roc_auc_ci_high": metrics["roc_auc_ci_high"],
                      "recall_ai": recall[0], "recall_ai_ci_low": recall[1], "recall_ai_ci_high": recall[2],
-                     "fpr": metrics["fpr"], "fpr_ci_low": metrics["fpr_ci_low"], "fpr_ci_high": metrics["fpr_ci_high"]}
+                     "fpr": metrics["fpr"], "fpr_ci_low": metrics["fpr_ci_low"], "fpr_ci_high": metrics["fpr_ci_high"],
+                     "exploratory": exploratory(min(len(ai), len(humans)))}
                 )  # fmt: skip
     return pd.DataFrame(rows, columns=MATRIX_COLUMNS)
 
