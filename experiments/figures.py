@@ -105,6 +105,7 @@ def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Pa
     bars.bar((df["bin_low"] + df["bin_high"]) / 2, df["n"], width=df["bin_high"] - df["bin_low"], color="tab:blue", alpha=0.6, edgecolor="white")
     bars.set_xlabel("p(AI), binned")
     bars.set_ylabel("images", fontsize=8)
+    return save(fig, path)
 
 
 def audit_shifts(audit: pd.DataFrame, model: str, min_shift: float, path: Path) -> Path:
