@@ -156,9 +156,39 @@ def build_report(run_dir: Path, resamples: int = 1000) -> Path:
         "subjects": subjects,
         "subjects_note": note,
     }
+    context |= shortcut_context(run_dir, report)
     index = report / "index.html"
     atomic_write_text(index, env.get_template("index.html.j2").render(**context))
     return index
+
+
+def shortcut_context(run_dir: Path, report: Path) -> dict[str, object]:
+    """The shortcut audit, the cross-set evaluation and the cross-generator matrix, when the
+    run has them: tables for the page and the figures drawn from them."""
+    audit, probe = read_table(run_dir, "audit"), read_table(run_dir, "audit_probe")
+    sets, matrix = read_table(run_dir, "eval_sets"), read_table(run_dir, "cross_generator")
+    snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
+    min_shift = (snapshot.get("audit") or {}).get("min_shift", 0.05)
+    img = report / "img"
+    audit_figures = [] if audit is None else [
+        figure(figures.audit_shifts(audit, m, min_shift, img / f"audit_{m}.png"), report, f"Shift in p(AI) per normalised factor and class, {m}")
+        for m in audit["model"].unique()
+    ]  # fmt: skip
+    matrix_figures = [] if matrix is None or matrix.empty else [
+        figure(figures.cross_generator_matrix(matrix, m, img / f"cross_generator_{m}.png"), report, f"Cross-generator ROC-AUC, {m}")
+        for m in matrix["model"].unique()
+    ]  # fmt: skip
+    set_cols = ["set", "model", "n", "n_ai", "n_human", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
+                "average_precision", "fpr", "fnr", "accuracy_drop", "accuracy_drop_ci_low", "accuracy_drop_ci_high", "roc_auc_drop", "paired"]  # fmt: skip
+    return {
+        "audit_table": html_table(audit),
+        "audit_min_shift": min_shift,
+        "audit_figures": audit_figures,
+        "probe_table": html_table(None if probe is None else probe.drop(columns="features")),
+        "eval_sets_table": html_table(None if sets is None else sets.reindex(columns=set_cols)),
+        "cross_generator_table": html_table(matrix),
+        "cross_generator_figures": matrix_figures,
+    }
 
 
 def _copy(src: Path, dst: Path) -> Path:

@@ -47,5 +47,6 @@ def test_training_notebook(trained_run, monkeypatch):
     run_dir, _, _ = trained_run
     nb = execute("03_training_and_evaluation.ipynb", run_dir, monkeypatch)
     assert "cnn32: trained on 20 images" in text_of(nb)
+    assert "metadata-only probe: ROC-AUC 1.000" in text_of(nb) and "test_resized cnn32: accuracy" in text_of(nb)  # the audit cells
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 2  # the training history and the evaluation plot
+    assert len(images) >= 3  # the training history, the evaluation plot, the audit's shifts
