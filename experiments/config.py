@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augment import GridError, Variant, expand_grid
+from experiments.file_factors import FACTORS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 BUILTIN_MANIFESTS = {"study": Path(__file__).parent / "data" / "study_samples.csv"}
@@ -163,6 +164,41 @@ class ExecutorConfig(_Strict):
     max_retries: Annotated[int, Field(ge=0)] = 3  # a unit whose worker died is run again at most this often
 
 
+class AuditConfig(_Strict):
+    """The shortcut audit: does a model's score move when the file, not the picture, changes?
+    (experiments.audit; the factors are described in experiments.file_factors)"""
+
+    factors: Annotated[list[Literal[FACTORS]], Field(min_length=1)] = list(FACTORS)  # type: ignore[valid-type]
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] | None = None  # the one quality; default: the lowest in the set
+    short_side: Annotated[int, Field(ge=8)] | None = None  # the common short side; default: the smallest in the set
+    min_shift: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a mean p_ai shift smaller than this is not a dependence
+    probe_folds: Annotated[int, Field(ge=2)] = 5  # cross-validation folds of the metadata probe
+    max_samples: Annotated[int, Field(ge=2)] | None = None  # audit a seeded, class-stratified subset
+
+    @field_validator("factors")
+    @classmethod
+    def _unique_factors(cls, factors):
+        if len(set(factors)) != len(factors):
+            raise ValueError(f"factors must not repeat, got {factors}")
+        return factors
+
+
+class EvalSetConfig(_Strict):
+    """One named sample set of a cross-set evaluation (experiments.eval_sets)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    samples: SamplesConfig | None = None  # default: the run's own samples
+    normalise: Literal[FACTORS] | None = None  # type: ignore[valid-type]  # score a normalised copy (audit settings)
+
+
+class CrossGeneratorConfig(_Strict):
+    """Train each chosen model once per generator (its images plus the humans) and test it on
+    every generator: needs a train dataset in the artbench layout (experiments.eval_sets)."""
+
+    models: Annotated[list[str], Field(min_length=1)] | None = None  # default: every model with a train block
+    epochs: Annotated[int, Field(ge=1)] | None = None  # default: each model's own train.epochs
+
+
 class RunConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     seed: int = 0
@@ -181,6 +217,9 @@ class RunConfig(_Strict):
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
     max_variants: Annotated[int, Field(ge=1)] = 10_000  # a grid that expands to more is refused (counted first)
     executor: ExecutorConfig = ExecutorConfig()  # local, processes or ray; `--executor` overrides the kind
+    audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
+    eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
+    cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
 
     @field_validator("models")
     @classmethod
@@ -190,14 +229,34 @@ class RunConfig(_Strict):
             raise ValueError(f"model names must be unique, got {names}")
         return models
 
+    @field_validator("eval_sets")
+    @classmethod
+    def _unique_set_names(cls, sets):
+        names = [s.name for s in sets or []]
+        if len(set(names)) != len(names):
+            raise ValueError(f"eval set names must be unique, got {names}")
+        return sets
+
+    @field_validator("cross_generator")
+    @classmethod
+    def _trainable_models(cls, cross, info):
+        if cross is None or "models" not in info.data:
+            return cross
+        trainable = [m.name for m in info.data["models"] if m.train is not None]
+        unknown = [name for name in cross.models or [] if name not in trainable]
+        if unknown or not trainable:
+            raise ValueError(f"needs models with a train block; trainable: {trainable}, asked for: {cross.models}")
+        return cross
+
     def variants(self) -> list[Variant]:
         return expand_grid(self.augment, max_variants=self.max_variants)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
-        adding a method to a finished run computes only that method."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor"})
+        adding a method to a finished run computes only that method. The audit, eval_sets and
+        cross_generator sections are left out too: they are computed again at each run."""
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -236,6 +295,12 @@ def _resolve_paths(cfg: RunConfig, base: Path, path: Path) -> RunConfig:
     def dataset(d: DatasetConfig | None) -> DatasetConfig | None:
         return d if d is None else d.model_copy(update={"root": rel(d.root)})
 
+    def sample_set(s: SamplesConfig | None) -> SamplesConfig | None:
+        if s is None:
+            return None
+        listed = s.manifest if s.manifest is None or s.manifest in BUILTIN_MANIFESTS else str(rel(Path(s.manifest)))
+        return s.model_copy(update={"manifest": listed, "folder": rel(s.folder), "dataset": dataset(s.dataset)})
+
     def model(m: ModelConfig) -> ModelConfig:
         train = m.train if m.train is None else m.train.model_copy(update={"dataset": dataset(m.train.dataset)})
         return m.model_copy(update={"path": rel(m.path), "train": train})
@@ -246,6 +311,7 @@ def _resolve_paths(cfg: RunConfig, base: Path, path: Path) -> RunConfig:
             "assets": assets.model_copy(update={"mirror": rel(assets.mirror), "cache_dir": rel(assets.cache_dir)}),
             "models": [model(m) for m in cfg.models],
             "samples": samples.model_copy(update={"manifest": manifest, "folder": rel(samples.folder), "dataset": dataset(samples.dataset)}),
+            "eval_sets": None if cfg.eval_sets is None else [e.model_copy(update={"samples": sample_set(e.samples)}) for e in cfg.eval_sets],
         }
     )
 

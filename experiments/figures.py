@@ -291,3 +291,40 @@ def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Pa
     bars.set_xlabel("p(AI), binned")
     bars.set_ylabel("images", fontsize=8)
     return save(fig, path)
+
+
+def audit_shifts(audit: pd.DataFrame, model: str, min_shift: float, path: Path) -> Path:
+    """Per factor and class: the mean shift in p_ai when that factor is normalised, with its 95 %
+    interval; the grey band is +-min_shift, inside which no shift counts as a dependence."""
+    df = audit[audit["model"] == model].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(df) + 1.4), layout="constrained")
+    ax.axvspan(-min_shift, min_shift, color="0.9")
+    ax.axvline(0, color="0.5", linewidth=0.8)
+    colours = {"ai": "tab:red", "human": "tab:blue"}
+    labels = [f"{f} ({c})" for f, c in zip(df["factor"], df["class"])]
+    for i, r in enumerate(df.to_dict("records")):
+        ax.errorbar(r["shift"], i, xerr=[[r["shift"] - r["shift_ci_low"]], [r["shift_ci_high"] - r["shift"]]], fmt="o", capsize=3,
+                    color=colours.get(r["class"], "k"), markerfacecolor="none" if r["verdict"] != "depends" else colours.get(r["class"], "k"))  # fmt: skip
+    ax.set_yticks(range(len(df)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("shift in mean p(AI), normalised - as is (95% CI); filled: depends")
+    ax.set_title(f"{model}: does the score follow the file?")
+    return save(fig, path)
+
+
+def cross_generator_matrix(matrix: pd.DataFrame, model: str, path: Path) -> Path:
+    """Trained-on x tested-on ROC-AUC (the test set's humans against one generator's images),
+    each cell annotated with its 95 % interval."""
+    df = matrix[matrix["model"] == model]
+    table = df.pivot(index="trained_on", columns="tested_on", values="roc_auc")
+    order = [g for g in dict.fromkeys(df["trained_on"]) if g in table.index]
+    table = table.loc[order]
+    notes = df.assign(note=[f"{v:.2f}\n[{lo:.2f}, {hi:.2f}]" for v, lo, hi in zip(df["roc_auc"], df["roc_auc_ci_low"], df["roc_auc_ci_high"])])
+    notes = notes.pivot(index="trained_on", columns="tested_on", values="note").loc[order, table.columns]
+    fig, ax = plt.subplots(figsize=(1.9 * table.shape[1] + 3.6, 0.8 * table.shape[0] + 1.6), layout="constrained")
+    sns.heatmap(table, annot=notes.to_numpy(), fmt="", cmap="RdYlGn", vmin=0, vmax=1, center=0.5, ax=ax, cbar_kws={"label": "ROC-AUC (0.5: chance)"})
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_xlabel("tested on (humans + this generator)")
+    ax.set_ylabel("trained on (+ humans)")
+    ax.set_title(f"{model}: cross-generator ROC-AUC")
+    return save(fig, path)

@@ -19,6 +19,7 @@ Policy for what comes in (each rejection is recorded in the run's `skipped` tabl
 from __future__ import annotations
 
 import functools
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +51,20 @@ class DecodedImage:
     note: str = ""  # what the policy changed, if anything
 
 
-def decode_image(path: Path, policy: DecodePolicy = DecodePolicy()) -> DecodedImage:
-    path = Path(path)
-    if not path.is_file():
-        raise ImageRejected("file not found")
-    if path.stat().st_size == 0:
-        raise ImageRejected("empty file")
+def decode_image(path: Path | bytes, policy: DecodePolicy = DecodePolicy()) -> DecodedImage:
+    """Decode a file, or a file's bytes (the same policy and the same pixels either way)."""
+    if isinstance(path, bytes):
+        source = io.BytesIO(path)
+        if not path:
+            raise ImageRejected("empty file")
+    else:
+        path = source = Path(path)
+        if not path.is_file():
+            raise ImageRejected("file not found")
+        if path.stat().st_size == 0:
+            raise ImageRejected("empty file")
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             width, height = im.size
             if width * height > policy.max_pixels:
                 raise ImageRejected(

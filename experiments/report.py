@@ -324,9 +324,40 @@ def build_report(run_dir: Path, resamples: int = 1000) -> Path:
         "config_yaml": (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else "",
         "sample_ids": table_block(pd.DataFrame(manifest.get("sample_blob_ids", {}).items(), columns=["sample", "git blob sha1"]), "sample_ids", {}) if manifest.get("sample_blob_ids") else None,
     }
+    context |= shortcut_context(run_dir, report)
     index = report / "index.html"
     atomic_write_text(index, env.get_template("index.html.j2").render(**context))
     return index
+
+
+def shortcut_context(run_dir: Path, report: Path) -> dict[str, object]:
+    """The shortcut audit, the cross-set evaluation and the cross-generator matrix, when the
+    run has them: tables for the page and the figures drawn from them."""
+    audit, probe = read_table(run_dir, "audit"), read_table(run_dir, "audit_probe")
+    sets, matrix = read_table(run_dir, "eval_sets"), read_table(run_dir, "cross_generator")
+    snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
+    min_shift = (snapshot.get("audit") or {}).get("min_shift", 0.05)
+    img = report / "img"
+    audit_figures = [] if audit is None else [
+        figure(figures.audit_shifts(audit, m, min_shift, img / f"audit_{m}.png"), report, f"Shift in p(AI) per normalised factor and class, {m}")
+        for m in audit["model"].unique()
+    ]  # fmt: skip
+    matrix_figures = [] if matrix is None or matrix.empty else [
+        figure(figures.cross_generator_matrix(matrix, m, img / f"cross_generator_{m}.png"), report, f"Cross-generator ROC-AUC, {m}")
+        for m in matrix["model"].unique()
+    ]  # fmt: skip
+    set_cols = ["set", "model", "n", "n_ai", "n_human", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
+                "average_precision", "fpr", "fnr", "accuracy_drop", "accuracy_drop_ci_low", "accuracy_drop_ci_high", "roc_auc_drop", "paired"]  # fmt: skip
+    present = lambda df: df is not None and len(df) > 0  # noqa: E731
+    return {
+        "audit_table": table_block(audit, "audit", {"shift": Tint("signed")}, verdicts=()) if present(audit) else None,
+        "audit_min_shift": min_shift,
+        "audit_figures": audit_figures,
+        "probe_table": table_block(probe.drop(columns="features"), "probe", {"roc_auc": Tint("rate")}) if present(probe) else None,
+        "eval_sets_table": table_block(sets.reindex(columns=set_cols), "eval_sets", {"accuracy": Tint("rate")}) if present(sets) else None,
+        "cross_generator_table": table_block(matrix, "cross_generator", {"roc_auc": Tint("rate")}) if present(matrix) else None,
+        "cross_generator_figures": matrix_figures,
+    }
 
 
 def study_block(run_dir: Path) -> dict | None:

@@ -38,6 +38,8 @@ from augment import IDENTITY, compile_variant
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
 from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
+from experiments.audit import run_audit
+from experiments.eval_sets import run_eval_sets
 from experiments.executors import run_units
 from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy, ImageRejected, decode_image
@@ -296,10 +298,10 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
     timings.add("setup", t)
     with run_lock(paths.root):
         prepare_run_dir(paths, cfg, resume, force)
-        return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started)
+        return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
 
 
-def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors: list[Detector], model_blob_ids: dict[str, str], timings: Timings, started: float) -> int:
+def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors: list[Detector], model_blob_ids: dict[str, str], timings: Timings, started: float, retrain: bool = False) -> int:
     """Score, assemble and report, holding the run folder's lock."""
     run_dir = paths.root
     variants = cfg.variants()
@@ -343,6 +345,11 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
             atomic_write(run_dir / "figures" / f"history_{d.name}.png", lambda tmp, h=history: shutil.copyfile(h, tmp))
     timings.add("tables", t)
 
+    audited = {}
+    if cfg.audit is not None:
+        audited = run_audit(cfg.audit, samples, detectors, run_dir, decode_policy(cfg), cfg.seed, cfg.bootstrap, cfg.batch_size, cfg.workers or None, timings)
+    audited |= run_eval_sets(cfg, samples, detectors, resolver_for(cfg), run_dir, decode_policy(cfg), retrain, timings)
+
     explained = {}
     if cfg.explain is not None:
         explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings, cfg.bootstrap)
@@ -355,7 +362,7 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
             "fingerprint": cfg.fingerprint(),
             "versions": versions(),
             "models": [d.metadata() | {"git_blob_sha1": model_blob_ids.get(d.name)} for d in detectors],
-            "tables": ["scores", "summary", "minimal_flip", "minimal_flip_curve", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *explained],
+            "tables": ["scores", "summary", "minimal_flip", "minimal_flip_curve", "skipped", *(["study_table"] if wrote_study else []), *dataset_tables, *audited, *explained],
             "models_unavailable": [m.name for m in cfg.models if m.name not in {d.name for d in detectors}],
             "sample_blob_ids": {s.id: known_blob_ids().get(s.id) for s in samples} if cfg.samples.from_seed_assets else {},
             "sample_paths": {s.id: str(s.path) if s.path else None for s in samples},

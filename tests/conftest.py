@@ -100,6 +100,7 @@ def reported_run(tmp_path_factory, seed_mirror):
         },  # fmt: skip
         "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
         "bootstrap": 200,
+        "audit": {"factors": ["size", "jpeg"]},  # so the browser test sees the audit section too
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert runner.main([str(tmp / "c.yaml")]) == 0
@@ -125,6 +126,8 @@ def trained_run(tmp_path_factory, real_mini):
         "augment": {"gaussian_noise": {"std": [0.1, 0.2]}},
         "part_size": 8,
         "bootstrap": 200,
+        "audit": {"factors": ["size"]},  # the shortcut audit on real pixels (tests/test_audit.py)
+        "eval_sets": [{"name": "test"}, {"name": "test_resized", "normalise": "size"}],
     }
     path = tmp / "mini.yaml"
     path.write_text(yaml.safe_dump(cfg))

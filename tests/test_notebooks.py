@@ -89,10 +89,11 @@ def test_training_notebook(trained_run, monkeypatch):
     nb = execute("03_training_and_evaluation.ipynb", run_dir, monkeypatch)
     out = text_of(nb)
     assert "cnn32: trained on 20 images" in out
+    assert "metadata-only probe: ROC-AUC 1.000" in out and "test_resized cnn32: accuracy" in out  # the audit cells
     history = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Training history")) + 1
     assert nb.cells[history].outputs and "cnn32:" in text_of_cell(nb.cells[history])  # says which model, then shows its plot
     assert any("image/png" in o.get("data", {}) for o in nb.cells[history].outputs)
-    assert len(images_of(nb)) >= 3  # the training history, the evaluation plot, the robustness curves
+    assert len(images_of(nb)) >= 4  # the training history, the evaluation plot, the robustness curves, the audit's shifts
     check_pictures(nb)
 
 

@@ -29,7 +29,7 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     run_dir = reported_run
     index = run_dir / "report" / "index.html"
     html = index.read_text()
-    assert sections(html) == ["findings", "fooling", "shifts", "comparison", "explanations", "evaluation", "subjects", "run"]  # findings first, run details last
+    assert sections(html) == ["findings", "fooling", "shifts", "comparison", "explanations", "evaluation", "audit", "subjects", "run"]  # findings first, run details last
     assert html.count('<article class="card">') == 2  # one findings card per model
     assert re.search(r'<section id="run">\s*<h2>Run details</h2>\s*<details>', html)  # collapsed
     assert "<thead>" in html and html.count("<table") == html.count("<thead>")  # every table has headers
@@ -92,7 +92,7 @@ def test_report_of_one_model_says_what_it_cannot_show(trained_run, tmp_path):
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["models"][0].pop("train", None)  # the trained file is loaded
-    cfg |= {"name": "unedited", "out_dir": str(tmp_path), "augment": {}, "explain": None}
+    cfg |= {"name": "unedited", "out_dir": str(tmp_path), "augment": {}, "explain": None, "audit": None, "eval_sets": None}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     from experiments import run as runner
 
