@@ -24,10 +24,18 @@ from experiments.models import Detector
 
 @dataclass
 class Timings:
+    """Wall seconds per stage of a run (they add up to the run's time), and seconds per part
+    inside a stage (explanations: per method family, faithfulness, pictures; scoring: decode,
+    edit, predict), which may overlap where parts run on threads."""
+
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    parts: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, stage: str, started: float) -> None:
         self.seconds[stage] += time.perf_counter() - started
+
+    def part(self, name: str, started: float) -> None:
+        self.parts[name] += time.perf_counter() - started
 
 
 def edited_image(
