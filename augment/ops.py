@@ -27,10 +27,14 @@ Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "
 
 class Op:
     """Base of every op. `name` is the YAML key; `severity` names the parameter that grows
-    with the strength of the edit (used to order and plot variants)."""
+    with the strength of the edit (used to order and plot variants). `pointwise` ops map each
+    pixel's colour through the same function, whatever the image around it: they commute with
+    a resampling that only picks pixels (a nearest-neighbour resize), so they can run on the
+    rows a resize keeps instead of the full image (tests/test_scoring.py holds them to it)."""
 
     name: ClassVar[str]
     severity: ClassVar[str | None] = None
+    pointwise: ClassVar[bool] = False
 
     def transform(self) -> A.BasicTransform:
         raise NotImplementedError
@@ -138,6 +142,7 @@ class HueShift(Op):
 
     name: ClassVar[str] = "hue_shift"
     severity: ClassVar[str] = "degrees"
+    pointwise: ClassVar[bool] = True
     degrees: Annotated[float, Field(ge=-180, le=180)]
 
     def transform(self):
@@ -152,6 +157,7 @@ class Saturation(Op):
 
     name: ClassVar[str] = "saturation"
     severity: ClassVar[str] = "factor"
+    pointwise: ClassVar[bool] = True
     factor: Annotated[float, Field(ge=0, le=10)]
 
     def transform(self):
@@ -165,6 +171,7 @@ class BrightnessContrast(Op):
 
     name: ClassVar[str] = "brightness_contrast"
     severity: ClassVar[str] = "brightness"
+    pointwise: ClassVar[bool] = True
     brightness: Annotated[float, Field(ge=-1, le=1)] = 0.0
     contrast: Annotated[float, Field(ge=-1, le=1)] = 0.0
 
@@ -179,6 +186,7 @@ class Gamma(Op):
 
     name: ClassVar[str] = "gamma"
     severity: ClassVar[str] = "gamma"
+    pointwise: ClassVar[bool] = True
     gamma: Annotated[float, Field(gt=0, le=10)]
 
     def transform(self):

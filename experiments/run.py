@@ -30,15 +30,15 @@ import yaml
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from augment import IDENTITY, compile_variant
+from augment import IDENTITY
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
 from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.explanations import run_explanations
-from experiments.images import DecodePolicy, ImageRejected, decode_image
+from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.samples import Sample, load_samples
-from experiments.scoring import Timings, score_image
+from experiments.scoring import Timings, score_chunk
 from experiments.tables import finish_scores, study_table, study_table_wide, summarise
 
 log = logging.getLogger("artxai")
@@ -73,7 +73,7 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
     )
 
 
-def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False) -> tuple[list[Detector], dict[str, str]]:
+def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None) -> tuple[list[Detector], dict[str, str]]:
     """The models of the config that can be had, trained first where a config says so and the
     file is not there (or retraining is asked for); a missing optional one is one warning line."""
     detectors, blob_ids = [], {}
@@ -87,7 +87,10 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
                 if m.train is not None and (retrain or m.train.retrain or not path.is_file()):
                     from experiments.training import train  # TensorFlow's tf.data, only when training
 
+                    t = time.perf_counter()
                     train(m.name, m.train, m.input_size, path, cfg.seed, decode_policy(cfg), cfg.model_dump(mode="json"))
+                    if timings is not None:
+                        timings.add("training", t)
                 if not path.is_file():
                     raise AssetError(f"models[{m.name}].path: {path} not found")
             detectors.append(load_detector(path, m.name, m.input_size))
@@ -108,7 +111,7 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
     return cards
 
 
-def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) -> dict[str, pd.DataFrame]:
+def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig, timings: Timings | None = None) -> dict[str, pd.DataFrame]:
     """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
     figures, when the scored images include both classes; returns the tables written."""
     from experiments import figures
@@ -116,9 +119,15 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
 
     if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
         return {}
+    timings = timings or Timings()
+    t = time.perf_counter()
     tables = evaluate(scores, cfg.bootstrap, cfg.seed) | {"robustness_metrics": robustness(scores, cfg.bootstrap, cfg.seed)}
+    timings.add("evaluation", t)
+    t = time.perf_counter()
     for name, table in tables.items():
         atomic_write_table(table, run_dir / name)
+    timings.add("tables", t)
+    t = time.perf_counter()
     fig_dir, groups, robust = run_dir / "figures", tables["evaluation_groups"], tables["robustness_metrics"]
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
@@ -128,6 +137,7 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
     if robust["severity"].notna().any():
         figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
         figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
+    timings.add("figures", t)
     return tables
 
 
@@ -153,12 +163,12 @@ def decode_policy(cfg: RunConfig) -> DecodePolicy:
 
 
 def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[list[dict], int]:
-    """Score every chunk of samples not already in parts/; return skip records and how many
-    samples were resumed."""
-    pipelines = [compile_variant(v) for v in variants]
-    policy = decode_policy(cfg)
+    """Score every chunk of samples not already in parts/ (experiments.scoring.score_chunk);
+    return skip records and how many samples were resumed."""
+    started = time.perf_counter()
+    policy, workers = decode_policy(cfg), cfg.workers or os.cpu_count() or 1
     skipped, resumed = [], 0
-    with logging_redirect_tqdm(), ThreadPoolExecutor(cfg.workers or os.cpu_count()) as pool, tqdm(
+    with logging_redirect_tqdm(), ThreadPoolExecutor(workers) as pool, tqdm(
         total=len(samples), desc="scoring samples", unit="image", file=sys.stderr
     ) as bar:
         for chunk in chunks(samples, cfg.part_size):
@@ -170,34 +180,13 @@ def score_samples(cfg, samples, variants, detectors, paths, timings) -> tuple[li
                     skipped += json.loads(skips_path.read_text())
                 bar.update(len(chunk))
                 continue
-            rows, failures = [], []
-            for sample in chunk:
-                rows += score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures)
-                bar.update()
+            rows, failures = score_chunk(chunk, variants, detectors, cfg.seed, cfg.batch_size, policy, pool, workers, timings)
+            bar.update(len(chunk))
             skipped += failures
             atomic_write_json(skips_path, failures)  # before the part: a part on disk means done
             atomic_write(part, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
+    timings.add("scoring", started)
     return skipped, resumed
-
-
-def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures: list[dict]) -> list[dict]:
-    """One sample's rows (every variant x model); problems are appended to `failures`."""
-    if sample.problem:
-        failures.append({"sample": sample.id, "variant": "", "reason": sample.problem})
-        return []
-    t = time.perf_counter()
-    try:
-        decoded = decode_image(sample.path, policy)
-    except ImageRejected as e:
-        log.warning("skipped %s: %s", sample.id, e)
-        failures.append({"sample": sample.id, "variant": "", "reason": str(e)})
-        return []
-    finally:
-        timings.add("decode", t)
-    rows, failed = score_image(decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, pool, timings)
-    failures += [{"sample": sample.id, "variant": v, "reason": r} for v, r in failed]
-    meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth, "style": sample.style, "generator": sample.generator}
-    return [{**meta, **r} for r in rows]
 
 
 def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
@@ -217,19 +206,23 @@ def versions() -> dict[str, str]:
     return found
 
 
-def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False) -> int:
-    started = time.perf_counter()
+def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False, started: float | None = None) -> int:
+    """Run a config. `started`: when the process started (perf_counter), to time its start-up."""
+    timings = Timings()
+    if started is not None:
+        timings.seconds["start-up"] = time.perf_counter() - started
+    started = started if started is not None else time.perf_counter()
+    t = time.perf_counter()
     paths = RunPaths(run_dir)
     prepare_run_dir(paths, cfg, resume, force)
     resolver = resolver_for(cfg)
-    timings = Timings()
-
-    t = time.perf_counter()
-    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
+    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain, timings)
     if not detectors:
         raise AssetError("no model could be loaded: nothing to score with")
+    timings.add("models", t + timings.seconds.get("training", 0.0))  # loading; training is its own stage
+    t = time.perf_counter()
     samples = load_samples(cfg.samples, resolver)
-    timings.add("setup", t)
+    timings.add("samples", t)
     variants = cfg.variants()
     log.info(
         "%d samples x %d variants x %d models (%s) -> %s",
@@ -255,7 +248,9 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         table = study_table(scores)
         atomic_write_table(table, run_dir / "study_table")
         atomic_write(run_dir / "study_table_wide.csv", lambda tmp: study_table_wide(table).to_csv(tmp, index=False, float_format="%.2f"))
-    dataset_tables = write_dataset_tables(scores, run_dir, cfg)
+    timings.add("tables", t)
+    dataset_tables = write_dataset_tables(scores, run_dir, cfg, timings)
+    t = time.perf_counter()
     cards = model_cards(detectors, model_blob_ids)
     evaluation = dataset_tables.get("evaluation_metrics", pd.DataFrame())
     for d in detectors:
@@ -291,9 +286,10 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
                 "resumed_samples": resumed,
                 "explanation_maps": len(explained.get("explanations", [])),
             },
-            "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"total": round(time.perf_counter() - started, 3)},
-        },
+        }
+        | stage_timings(timings, started),
     )
+    t = time.perf_counter()
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
     if dataset_tables:
         print_evaluation(run_dir, dataset_tables["evaluation_metrics"])
@@ -303,7 +299,27 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         from experiments.report import build_report
 
         log.info("report: %s", build_report(run_dir, cfg.bootstrap))
+    timings.add("report", t)
+    manifest = json.loads((run_dir / "manifest.json").read_text())  # again, with the report's time
+    atomic_write_json(run_dir / "manifest.json", manifest | stage_timings(timings, started))
+    print_timings(timings, time.perf_counter() - started)
     return 0
+
+
+def stage_timings(timings: Timings, started: float) -> dict[str, dict[str, float]]:
+    """Manifest fields: each stage's wall seconds so far, what no stage accounts for and the
+    total (they add up to the run's time), and the parts inside stages."""
+    total = time.perf_counter() - started
+    other = max(0.0, total - sum(timings.seconds.values()))
+    return {
+        "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"other": round(other, 3), "total": round(total, 3)},
+        "stage_parts_s": {k: round(v, 3) for k, v in timings.parts.items()},
+    }
+
+
+def print_timings(timings: Timings, total: float) -> None:
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in timings.seconds.items())
+    log.info("time (s): %s; other %.1f; total %.1f", stages, max(0.0, total - sum(timings.seconds.values())), total)
 
 
 def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, skipped: pd.DataFrame, wrote_study: bool) -> None:
@@ -352,7 +368,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="artxai: %(message)s")
     for noisy in ("absl", "h5py", "matplotlib", "PIL"):
@@ -361,11 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         cfg = load_config(args.config)
-        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain)
+        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments import STARTED
+
+    sys.exit(main(started=STARTED))

@@ -4,9 +4,10 @@ Explanation methods call a model thousands of times on small batches. Called eag
 pays Python and dispatch overhead. Here each pass is a `tf.function` traced once, for any batch
 size, and fed a few fixed batch shapes: a batch of n images runs as chunks of `batch_size` with
 the last one zero-padded to the next *bucket* (a power of two), so a run sees at most
-log2(batch_size) + 1 shapes whatever its sizes (oneDNN sets up its kernels once per shape), an
-image's result does not depend on how many others share its call beyond its bucket, and padding
-wastes under half a chunk.
+log2(batch_size) shapes whatever its sizes (oneDNN sets up its kernels once per shape) and
+padding wastes under half a chunk. On this CPU an image's output is the same bit for bit in any
+batch of two or more (tests/test_scoring.py checks it), so results do not depend on how images
+are grouped into calls.
 
 Every pass reads the model's variables when it runs: changing a model's weights (a sanity copy
 being randomised) never needs a new trace. Passes are cached per model object.
@@ -25,8 +26,9 @@ BATCH_SIZE = 256
 
 
 def bucket(n: int, batch_size: int = BATCH_SIZE) -> int:
-    """The padded size a chunk of n <= batch_size rows runs at: the next power of two."""
-    return min(batch_size, 1 << max(0, int(n) - 1).bit_length())
+    """The padded size a chunk of n <= batch_size rows runs at: the next power of two, and at
+    least two (a batch of one takes a matrix-vector kernel that rounds differently)."""
+    return min(batch_size, max(2, 1 << max(0, int(n) - 1).bit_length()))
 
 
 def signature(model: keras.Model, *extra: tf.TensorSpec) -> list[tf.TensorSpec]:
