@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 SEED_MIRROR := $(wildcard $(abspath ../shared/seed-assets))
 export ARTXAI_SEED_MIRROR ?= $(SEED_MIRROR)
 export ARTXAI_REAL_MINI ?= $(wildcard $(abspath ../shared/real-mini))
+export ARTXAI_CIFAKE ?= $(wildcard $(abspath ../shared/cifake))
 
 .PHONY: demo test study mini notebooks bench clean
 
@@ -37,6 +38,8 @@ notebooks: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.benchmark_explain
+	$(PY) -m experiments.benchmark_demo
+	$(PY) -m experiments.benchmark_dataset
 	$(PY) -m experiments.benchmark_training
 
 clean:

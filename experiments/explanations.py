@@ -196,7 +196,7 @@ def write_overlays(prep: PreparedSample, model: str, method: str, maps: np.ndarr
         rel = Path("explain", "overlays", model, slug(prep.sample.id), f"{slug(variant.id)}__{method}.png")
         if not (root / rel).is_file():
             picture = Image.fromarray(overlay(prep.display[variant.id], m))
-            atomic_write(root / rel, lambda tmp: picture.save(tmp, format="PNG"))
+            atomic_write(root / rel, lambda tmp: picture.save(tmp, format="PNG", compress_level=1))  # 2x faster, 10 % larger
         paths.append(rel.as_posix())
     return paths
 

@@ -115,10 +115,11 @@ def _expand(cam: np.ndarray, images: np.ndarray) -> np.ndarray:
     return normalize(zoom(cam, zoom_factor(cam.shape, images.shape), order=1))
 
 
-def _saliency(logits: keras.Model, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float) -> np.ndarray:
+def _saliency(logits: keras.Model, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float, seed: int) -> np.ndarray:
     """tf-keras-vis' Saliency: |d logit / d input|, max over channels, normalised. SmoothGrad
-    draws its noise exactly as tf-keras-vis does (NumPy's global generator, seeded by the caller)
-    and runs all noisy copies through one batched pass, averaging in the same order."""
+    draws the noise tf-keras-vis draws after `keras.utils.set_random_seed(seed)` (NumPy's legacy
+    generator with that seed, here a local one) and runs all noisy copies through one batched
+    pass, averaging in the same order."""
     import tensorflow as tf
     from tf_keras_vis.utils import normalize
 
@@ -128,7 +129,7 @@ def _saliency(logits: keras.Model, images: np.ndarray, targets: list[int], smoot
     x = tf.constant(images)
     x = tf.reshape(tf.tile(x, (smooth_samples, 1, 1, 1)), (smooth_samples, -1, *x.shape[1:]))
     spread = tf.math.reduce_max(x, axis=(2, 3, 4), keepdims=True) - tf.math.reduce_min(x, axis=(2, 3, 4), keepdims=True)
-    noisy = np.asarray(x + np.random.normal(0.0, smooth_noise * spread, x.shape), np.float32)
+    noisy = np.asarray(x + np.random.RandomState(seed).normal(0.0, smooth_noise * spread, x.shape), np.float32)
     _, grads = compiled.gradients(logits, None, noisy.reshape(-1, *images.shape[1:]), np.tile(targets, smooth_samples))
     grads = np.abs(grads.reshape(noisy.shape))
     total = np.zeros_like(grads[0])
@@ -193,12 +194,14 @@ def _faster_score_cam(logits: keras.Model, images, targets, layer: str, max_n: i
 
 def _maps(model: keras.Model, images: np.ndarray, targets: list[int], method: str, seed: int, options: dict) -> np.ndarray:
     logits = logit_model(model)
-    keras.utils.set_random_seed(seed)  # SmoothGrad noise and Faster-ScoreCAM sampling
     if method in GRADIENT_METHODS:
         samples = options.get("smooth_samples", 20) if method == "smoothgrad" else 0
-        return _saliency(logits, images, targets, samples, options.get("smooth_noise", 0.2))
+        return _saliency(logits, images, targets, samples, options.get("smooth_noise", 0.2), seed)
     layer = _layer_index(model, logits, options.get("layer"))
     if method == "faster_scorecam":
+        # its sampling reads the global generators. Seeding TensorFlow's clears its kernel caches
+        # (the next compiled calls are slow), so only this method does it.
+        keras.utils.set_random_seed(seed)
         return _faster_score_cam(logits, images, targets, logits.layers[layer].name, options.get("max_n", 10))
     if method == "scorecam":
         cam = _score_cam(logits, images, targets, layer, options.get("batch_size", compiled.BATCH_SIZE))
