@@ -68,7 +68,7 @@ def tf_keras_vis_maps(model, images, targets, method, seed):
 
 @pytest.mark.parametrize("method", ["saliency", "smoothgrad", "gradcam", "gradcam++", "layercam", "scorecam"])
 def test_compiled_methods_give_tf_keras_vis_maps(cnn32, cnn128, seed_mirror, method):
-    for model, images, targets in ((cnn32.model, images_at(seed_mirror, 32), [0, 1]), (cnn128, images_at(seed_mirror, 128, 1), [0])):
+    for model, images, targets in ((cnn32.model, images_at(seed_mirror, 32), [0, 1]), (cnn128, images_at(seed_mirror, 128), [0, 1])):
         ours = explain(model, images, method, targets, seed=3)
         theirs = _normalise(tf_keras_vis_maps(model, images, targets, method, seed=3))
         assert ours.shape == theirs.shape
