@@ -31,6 +31,25 @@ def bucket(n: int, batch_size: int = BATCH_SIZE) -> int:
     return min(batch_size, max(2, 1 << max(0, int(n) - 1).bit_length()))
 
 
+_copiers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """`target` (a model of the same architecture) takes `source`'s weights, variable to
+    variable in one compiled call (no copy through NumPy, no per-layer checks)."""
+    per_source = _copiers.setdefault(source, {})
+    if id(target) not in per_source:
+        pairs = list(zip(source.weights, target.weights, strict=True))
+
+        @tf.function
+        def copy():
+            for a, b in pairs:
+                b.assign(a.value)
+
+        per_source[id(target)] = (target, copy)  # holds the target: its id stays its own
+    per_source[id(target)][1]()
+
+
 def signature(model: keras.Model, *extra: tf.TensorSpec) -> list[tf.TensorSpec]:
     """A batch of the model's inputs of any size (one trace serves every bucket)."""
     return [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32), *extra]
@@ -71,24 +90,14 @@ def forward(model: keras.Model, x: np.ndarray, batch_size: int = BATCH_SIZE) -> 
     return run_batched(fn, [x], batch_size)[0]
 
 
-_submodels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def activations(model: keras.Model, layer_index: int, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """The output of `model.layers[layer_index]` for x (a compiled forward of the model cut there)."""
-    per_model = _submodels.setdefault(model, {})
-    if layer_index not in per_model:
-        per_model[layer_index] = keras.Model(model.inputs, model.layers[layer_index].output)
-    return forward(per_model[layer_index], x, batch_size)
-
-
 _gradients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def gradients(model: keras.Model, layer_index: int | None, x: np.ndarray, targets: np.ndarray, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, ...]:
     """One forward and backward pass for a batch: (outputs, d score / d x) and, with a layer,
     (that layer's output A, d score / d A). score_i = outputs[i, targets[i]]: each image's
-    gradient comes from its own score only."""
+    gradient comes from its own score only. Saliency, SmoothGrad, the CAMs and Score-CAM's
+    activations all read the same pass (one trace per model and layer)."""
     key = (layer_index,)
     per_model = _gradients.setdefault(model, {})
     fn = per_model.get(key)

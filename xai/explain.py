@@ -21,6 +21,7 @@ import contextlib
 import io
 import json
 import warnings
+import weakref
 from collections.abc import Sequence
 
 import keras
@@ -36,13 +37,16 @@ METHODS = (*GRADIENT_METHODS, *CAM_METHODS, "lime", *BASELINE_METHODS)
 Target = int | str | Sequence[int]
 
 _logit_models: dict[str, tuple[keras.Model, list[keras.layers.Layer]]] = {}
+_architectures: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def architecture(model: keras.Model) -> str:
     """The model's layer types and settings (names left out): models with the same one can share
     a copy whose weights are refreshed."""
-    layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}) for layer in model.layers]
-    return json.dumps([list(model.input_shape[1:]), layers], sort_keys=True, default=str)
+    if model not in _architectures:
+        layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}) for layer in model.layers]
+        _architectures[model] = json.dumps([list(model.input_shape[1:]), layers], sort_keys=True, default=str)
+    return _architectures[model]
 
 
 def logit_model(model: keras.Model) -> keras.Model:
@@ -65,13 +69,15 @@ def logit_model(model: keras.Model) -> keras.Model:
             clones.append(clone)
         _logit_models[key] = (keras.Model(inputs, x, name=f"{model.name}_logits"), clones)
     copy, clones = _logit_models[key]
-    for layer, clone in zip(model.layers, clones):
-        clone.set_weights(layer.get_weights())
+    compiled.copy_weights(model, copy)
     return copy
 
 
-def _layer_index(model: keras.Model, logits: keras.Model, name: str | None) -> int:
-    """Index in `logits.layers` of the copy of `model`'s layer `name` (default: the last Conv2D)."""
+def _layer_index(model: keras.Model, logits: keras.Model, name: str | None) -> int | None:
+    """Index in `logits.layers` of the copy of `model`'s layer `name` (default: the last Conv2D;
+    None for a model without one, which only the gradient methods can explain)."""
+    if name is None and not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers):
+        return None
     name = name or last_conv_layer(model)
     position = [layer.name for layer in model.layers].index(name)
     return logits.layers.index(_logit_models[architecture(model)][1][position])
@@ -115,7 +121,7 @@ def _expand(cam: np.ndarray, images: np.ndarray) -> np.ndarray:
     return normalize(zoom(cam, zoom_factor(cam.shape, images.shape), order=1))
 
 
-def _saliency(logits: keras.Model, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float, seed: int) -> np.ndarray:
+def _saliency(logits: keras.Model, layer: int | None, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float, seed: int) -> np.ndarray:
     """tf-keras-vis' Saliency: |d logit / d input|, max over channels, normalised. SmoothGrad
     draws the noise tf-keras-vis draws after `keras.utils.set_random_seed(seed)` (NumPy's legacy
     generator with that seed, here a local one) and runs all noisy copies through one batched
@@ -124,13 +130,13 @@ def _saliency(logits: keras.Model, images: np.ndarray, targets: list[int], smoot
     from tf_keras_vis.utils import normalize
 
     if not smooth_samples:
-        _, grads = compiled.gradients(logits, None, images, np.asarray(targets))
+        grads = compiled.gradients(logits, layer, images, np.asarray(targets))[1]
         return normalize(np.max(np.abs(grads), axis=-1))
     x = tf.constant(images)
     x = tf.reshape(tf.tile(x, (smooth_samples, 1, 1, 1)), (smooth_samples, -1, *x.shape[1:]))
     spread = tf.math.reduce_max(x, axis=(2, 3, 4), keepdims=True) - tf.math.reduce_min(x, axis=(2, 3, 4), keepdims=True)
     noisy = np.asarray(x + np.random.RandomState(seed).normal(0.0, smooth_noise * spread, x.shape), np.float32)
-    _, grads = compiled.gradients(logits, None, noisy.reshape(-1, *images.shape[1:]), np.tile(targets, smooth_samples))
+    grads = compiled.gradients(logits, layer, noisy.reshape(-1, *images.shape[1:]), np.tile(targets, smooth_samples))[1]
     grads = np.abs(grads.reshape(noisy.shape))
     total = np.zeros_like(grads[0])
     for g in grads:  # summed one copy after another, as tf-keras-vis does
@@ -172,7 +178,7 @@ def _score_cam(logits: keras.Model, images: np.ndarray, targets: list[int], laye
     from scipy.ndimage import zoom
     from tf_keras_vis.utils import zoom_factor
 
-    a = compiled.activations(logits, layer, images, batch_size)  # (N, h, w, C)
+    a = compiled.gradients(logits, layer, images, np.asarray(targets), batch_size)[2]  # (N, h, w, C)
     up = zoom(a, (1, *zoom_factor(a.shape[1:-1], images.shape[1:-1]), 1), order=1, mode="nearest")
     low, high = up.min(axis=(1, 2), keepdims=True), up.max(axis=(1, 2), keepdims=True)
     masks = (up - low) / (high - low + keras.backend.epsilon())  # (N, H, W, C)
@@ -194,10 +200,12 @@ def _faster_score_cam(logits: keras.Model, images, targets, layer: str, max_n: i
 
 def _maps(model: keras.Model, images: np.ndarray, targets: list[int], method: str, seed: int, options: dict) -> np.ndarray:
     logits = logit_model(model)
+    layer = _layer_index(model, logits, options.get("layer"))
     if method in GRADIENT_METHODS:
         samples = options.get("smooth_samples", 20) if method == "smoothgrad" else 0
-        return _saliency(logits, images, targets, samples, options.get("smooth_noise", 0.2), seed)
-    layer = _layer_index(model, logits, options.get("layer"))
+        return _saliency(logits, layer, images, targets, samples, options.get("smooth_noise", 0.2), seed)
+    if layer is None:
+        last_conv_layer(model)  # raises: CAM methods need a Conv2D layer
     if method == "faster_scorecam":
         # its sampling reads the global generators. Seeding TensorFlow's clears its kernel caches
         # (the next compiled calls are slow), so only this method does it.

@@ -58,7 +58,7 @@ def cascading_randomisation(model: keras.Model, seed: int = 0) -> Iterator[tuple
     randomised one layer further each time: use it before advancing. The model passed in is not
     changed."""
     copy = sanity_copy(model)
-    copy.set_weights(model.get_weights())
+    compiled.copy_weights(model, copy)
     for index, name, weights in randomised_weights(model, seed):
         copy.layers[index].set_weights(weights)
         yield name, copy
@@ -73,14 +73,14 @@ def cascade_predict(model: keras.Model, seed: int = 0, batch_size: int = compile
     `cascading_randomisation`'s order and with its weights, from one compiled pass per batch."""
     draws = randomised_weights(model, seed)
     copy = sanity_copy(model)
-    copy.set_weights(model.get_weights())
+    compiled.copy_weights(model, copy)
     for index, _, weights in draws:  # every weighted layer random: each depth takes its top part
         copy.layers[index].set_weights(weights)
     names, cuts = [name for _, name, _ in draws], [index for index, _, _ in draws]
     if not isinstance(model, keras.Sequential):  # no layer chain to branch off: one full pass per depth
         def predict(x: np.ndarray) -> list[np.ndarray]:
             outputs = [compiled.forward(model, x, batch_size)]
-            copy.set_weights(model.get_weights())
+            compiled.copy_weights(model, copy)
             for index, _, weights in draws:
                 copy.layers[index].set_weights(weights)
                 outputs.append(compiled.forward(copy, x, batch_size))
