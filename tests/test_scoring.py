@@ -133,7 +133,7 @@ def test_compiled_outputs_do_not_depend_on_the_batch_around_an_image(two_models)
     for d, total in zip(two_models, (300, 40)):  # at 32 px across a batch of 256
         x = np.random.default_rng(0).random((total, d.input_size, d.input_size, 3), dtype=np.float32)
         whole = compiled.forward(d.model, x)
-        for start, n in ((0, 2), (5, 3), (17, 20), (40, 256)):
+        for start, n in ((0, 2), (5, 3), (1, 9), (17, 20), (3, 41), (40, 256)):
             if start + n > total:
                 continue
             assert np.array_equal(compiled.forward(d.model, x[start : start + n]), whole[start : start + n]), (d.name, start, n)

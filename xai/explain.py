@@ -171,15 +171,32 @@ def _grad_cam(method: str, a: np.ndarray, grads: np.ndarray, score: np.ndarray) 
     return relu(tf.reduce_sum(weights * a, axis=-1)).numpy()
 
 
+def _linear(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of scipy.ndimage.zoom's order-1 interpolation along one axis
+    (output i samples input i * (n_in - 1) / (n_out - 1), between its two neighbours)."""
+    x = np.arange(n_out) * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(1)
+    low = np.minimum(np.floor(x).astype(int), n_in - 1)
+    weights = np.zeros((n_out, n_in))
+    np.add.at(weights, (np.arange(n_out), low), 1 - (x - low))
+    np.add.at(weights, (np.arange(n_out), np.minimum(low + 1, n_in - 1)), x - low)
+    return weights
+
+
+def _upsample(a: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`zoom(a, (1, height / h, width / w, 1), order=1)` for a (N, h, w, C), as two matrix
+    products in float64, four times faster: the same float32 values but for a rare last-bit
+    rounding (tested)."""
+    rows, cols = _linear(a.shape[1], height), _linear(a.shape[2], width)
+    return np.einsum("jq,niqc->nijc", cols, np.einsum("ip,npqc->niqc", rows, a.astype(np.float64), optimize=True), optimize=True).astype(a.dtype)
+
+
 def _score_cam(logits: keras.Model, images: np.ndarray, targets: list[int], layer: int, batch_size: int) -> np.ndarray:
     """tf-keras-vis' Scorecam: each channel of the layer, upsampled and scaled to [0, 1], masks
     the input; the channel's weight is the softmax score of the target class on that input."""
     import tensorflow as tf
-    from scipy.ndimage import zoom
-    from tf_keras_vis.utils import zoom_factor
 
     a = compiled.gradients(logits, layer, images, np.asarray(targets), batch_size)[2]  # (N, h, w, C)
-    up = zoom(a, (1, *zoom_factor(a.shape[1:-1], images.shape[1:-1]), 1), order=1, mode="nearest")
+    up = _upsample(a, *images.shape[1:3])
     low, high = up.min(axis=(1, 2), keepdims=True), up.max(axis=(1, 2), keepdims=True)
     masks = (up - low) / (high - low + keras.backend.epsilon())  # (N, H, W, C)
     channels = a.shape[-1]
