@@ -163,11 +163,16 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
     if cfg.assets.mirror is not None and not cfg.assets.mirror.is_dir():
         raise ConfigError(f"assets.mirror: {cfg.assets.mirror} is not a folder")
     resolver = resolver_for(cfg)
+    timings = timings if timings is not None else Timings()
+    t = time.perf_counter()
     samples = load_samples(cfg.samples, resolver)
+    timings.add("samples", t)
     unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
+    t = time.perf_counter()
     detectors, model_blob_ids = load_detectors(cfg, resolver, retrain, timings)
+    timings.add("models", t + timings.seconds.get("training", 0.0))  # loading; training is its own stage
     return samples, detectors, model_blob_ids
 
 
@@ -286,9 +291,7 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         timings.seconds["start-up"] = time.perf_counter() - started
     started = started if started is not None else time.perf_counter()
     paths = RunPaths(run_dir)
-    t = time.perf_counter()
     samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings)  # nothing created before it passes
-    timings.add("models", t + timings.seconds.get("training", 0.0))  # listing samples, loading models; training is its own stage
     with run_lock(paths.root):
         prepare_run_dir(paths, cfg, resume, force)
         return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
