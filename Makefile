@@ -41,6 +41,8 @@ notebooks: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark
 	$(PY) -m experiments.benchmark_explain
+	$(PY) -m experiments.benchmark_demo
+	$(PY) -m experiments.benchmark_dataset
 	$(PY) -m experiments.benchmark_training
 	$(PY) -m experiments.benchmark_executors
 

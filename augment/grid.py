@@ -71,6 +71,11 @@ class Variant:
         return self.steps[0].params() if self.steps else {}
 
     @property
+    def pointwise(self) -> bool:
+        """Every step changes each pixel on its own (see Op.pointwise); identity is not an edit."""
+        return bool(self.steps) and all(step.pointwise for step in self.steps)
+
+    @property
     def severity(self) -> float:
         """The value of the op's severity parameter, NaN where there is none."""
         if len(self.steps) != 1 or self.steps[0].severity is None:

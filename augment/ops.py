@@ -29,11 +29,15 @@ class Op:
     """Base of every op. `name` is the YAML key; `severity` names the parameter that grows
     with the strength of the edit (used to order and plot variants); `neutral` is the value of
     that parameter at which the edit would leave the image as it is, so the distance from it says
-    how mild an edit is (and on which side of it, for ops that go both ways)."""
+    how mild an edit is (and on which side of it, for ops that go both ways). `pointwise` ops map
+    each pixel's colour through the same function, whatever the image around it: they commute
+    with a resampling that only picks pixels (a nearest-neighbour resize), so they can run on the
+    rows a resize keeps instead of the full image (tests/test_scoring.py holds them to it)."""
 
     name: ClassVar[str]
     severity: ClassVar[str | None] = None
     neutral: ClassVar[float | None] = None
+    pointwise: ClassVar[bool] = False
     # when the op draws something at random (a noise field, a placement): always (True), never
     # (False), or when a parameter has a value, e.g. ("position", "random")
     random_when: ClassVar[bool | tuple[str, object]] = False
@@ -155,6 +159,7 @@ class HueShift(Op):
     name: ClassVar[str] = "hue_shift"
     severity: ClassVar[str] = "degrees"
     neutral: ClassVar[float] = 0
+    pointwise: ClassVar[bool] = True
     degrees: Annotated[float, Field(ge=-180, le=180)]
 
     def transform(self):
@@ -170,6 +175,7 @@ class Saturation(Op):
     name: ClassVar[str] = "saturation"
     severity: ClassVar[str] = "factor"
     neutral: ClassVar[float] = 1
+    pointwise: ClassVar[bool] = True
     factor: Annotated[float, Field(ge=0, le=10)]
 
     def transform(self):
@@ -184,6 +190,7 @@ class BrightnessContrast(Op):
     name: ClassVar[str] = "brightness_contrast"
     severity: ClassVar[str] = "brightness"
     neutral: ClassVar[float] = 0
+    pointwise: ClassVar[bool] = True
     brightness: Annotated[float, Field(ge=-1, le=1)] = 0.0
     contrast: Annotated[float, Field(ge=-1, le=1)] = 0.0
 
@@ -199,6 +206,7 @@ class Gamma(Op):
     name: ClassVar[str] = "gamma"
     severity: ClassVar[str] = "gamma"
     neutral: ClassVar[float] = 1
+    pointwise: ClassVar[bool] = True
     gamma: Annotated[float, Field(gt=0, le=10)]
 
     def transform(self):

@@ -40,7 +40,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from experiments.atomic import atomic_write_table
 from experiments.config import AuditConfig
 from experiments.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
-from experiments.images import DecodePolicy, ImageRejected, decode_image, resize_for_model
+from experiments.images import DecodePolicy, decode_image, resize_for_model
 from experiments.intervals import metric_with_ci, wilson
 from experiments.statistics import exploratory, paired_difference_ci
 from experiments.models import Detector

@@ -16,7 +16,6 @@ import logging
 import os
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import pandas as pd

@@ -121,6 +121,14 @@ def resize_nearest(pixels: np.ndarray, size: int) -> np.ndarray:
     return pixels[_nearest_index(h, size, 0)][:, _nearest_index(w, size, 1)]
 
 
+def nearest_rows(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The full-width rows that `resize_nearest(pixels, size)` picks from: resizing this strip
+    picks the same pixels. A pointwise edit of the strip gives the same pixels as the edit of the
+    whole image, as every pixel keeps its own row and column (OpenCV's colour conversions round
+    a row's last pixels differently from the rest, so a strip of only the picked pixels would not)."""
+    return pixels[_nearest_index(pixels.shape[0], size, 0)]
+
+
 def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
     """The study's preprocessing after decoding: nearest resize to size x size, then /255.
     Bit-identical to img_to_array(load_img(path, target_size=(size, size))) / 255."""

@@ -34,7 +34,7 @@ import yaml
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from augment import IDENTITY, compile_variant
+from augment import IDENTITY
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
 from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
@@ -42,12 +42,12 @@ from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
 from experiments.executors import run_units
 from experiments.explanations import run_explanations
-from experiments.images import DecodePolicy, ImageRejected, decode_image
+from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
 from experiments.runfolder import clear, ensure_free, folder_action, remove_leftovers, run_lock
 from experiments.samples import Sample, load_samples
-from experiments.scoring import Timings, score_image
+from experiments.scoring import Timings, score_chunk
 from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 
 log = logging.getLogger("artxai")
@@ -83,7 +83,7 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
     )
 
 
-def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False) -> tuple[list[Detector], dict[str, str]]:
+def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None) -> tuple[list[Detector], dict[str, str]]:
     """The models of the config that can be had, trained first where a config says so and the
     file is not there (or retraining is asked for); a missing optional one is one warning line."""
     detectors, blob_ids, failures = [], {}, []
@@ -97,7 +97,10 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
                 if m.train is not None and (retrain or m.train.retrain or not path.is_file()):
                     from experiments.training import train  # TensorFlow's tf.data, only when training
 
+                    t = time.perf_counter()
                     train(m.name, m.train, m.input_size, path, cfg.seed, decode_policy(cfg), cfg.model_dump(mode="json"))
+                    if timings is not None:
+                        timings.add("training", t)
                 if not path.is_file():
                     raise AssetError(f"models[{m.name}].path: {path} not found")
             detectors.append(load_detector(path, m.name, m.input_size))
@@ -121,7 +124,7 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
     return cards
 
 
-def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) -> dict[str, pd.DataFrame]:
+def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig, timings: Timings | None = None) -> dict[str, pd.DataFrame]:
     """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
     figures, when the scored images include both classes; returns the tables written."""
     from experiments import figures
@@ -129,9 +132,15 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
 
     if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
         return {}
+    timings = timings or Timings()
+    t = time.perf_counter()
     tables = evaluate(scores, cfg.bootstrap, cfg.seed) | {"robustness_metrics": robustness(scores, cfg.bootstrap, cfg.seed)}
+    timings.add("evaluation", t)
+    t = time.perf_counter()
     for name, table in tables.items():
         atomic_write_table(table, run_dir / name)
+    timings.add("tables", t)
+    t = time.perf_counter()
     fig_dir, groups, robust = run_dir / "figures", tables["evaluation_groups"], tables["robustness_metrics"]
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
@@ -142,10 +151,11 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig) ->
     if robust["severity"].notna().any():
         figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
         figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
+    timings.add("figures", t)
     return tables
 
 
-def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool) -> tuple[list[Sample], list[Detector], dict[str, str]]:
+def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool, timings: Timings | None = None) -> tuple[list[Sample], list[Detector], dict[str, str]]:
     """Everything that can be checked before the run folder is touched: the folder can be used
     as asked, the samples can be listed, the study's files are there, a model loads."""
     ensure_free(paths.root)
@@ -153,11 +163,16 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
     if cfg.assets.mirror is not None and not cfg.assets.mirror.is_dir():
         raise ConfigError(f"assets.mirror: {cfg.assets.mirror} is not a folder")
     resolver = resolver_for(cfg)
+    timings = timings if timings is not None else Timings()
+    t = time.perf_counter()
     samples = load_samples(cfg.samples, resolver)
+    timings.add("samples", t)
     unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
-    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain)
+    t = time.perf_counter()
+    detectors, model_blob_ids = load_detectors(cfg, resolver, retrain, timings)
+    timings.add("models", t + timings.seconds.get("training", 0.0))  # loading; training is its own stage
     return samples, detectors, model_blob_ids
 
 
@@ -184,9 +199,9 @@ class ScoringWorker:
 
     cfg: RunConfig
     variants: list
-    pipelines: list
     detectors: list[Detector]
     pool: ThreadPoolExecutor
+    threads: int
 
 
 def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None) -> ScoringWorker:
@@ -194,23 +209,23 @@ def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors
     files, never trained here, unless the driver hands over its own `detectors`."""
     if detectors is None:
         detectors = [load_detector(Path(source), name, size) for source, name, size in models]
-    variants = cfg.variants()
-    return ScoringWorker(cfg, variants, [compile_variant(v) for v in variants], detectors, ThreadPoolExecutor(cfg.workers or os.cpu_count()))
+    threads = cfg.workers or os.cpu_count() or 1
+    return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads)
 
 
 def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float]]:
-    """One unit of work: a chunk of samples' rows, their skip records and the time per stage."""
-    timings, rows, failures = Timings(), [], []
-    policy = decode_policy(worker.cfg)
-    for sample in chunk:
-        rows += score_sample(sample, worker.variants, worker.pipelines, worker.detectors, worker.cfg, policy, worker.pool, timings, failures)
-    return pd.DataFrame(rows), failures, dict(timings.seconds)
+    """One unit of work (experiments.scoring.score_chunk): a chunk of samples' rows, their skip
+    records and the seconds of each part of scoring."""
+    timings, cfg = Timings(), worker.cfg
+    rows, failures = score_chunk(chunk, worker.variants, worker.detectors, cfg.seed, cfg.batch_size, decode_policy(cfg), worker.pool, worker.threads, timings)
+    return pd.DataFrame(rows), failures, dict(timings.parts)
 
 
 def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
     """Score every chunk of samples not already in parts/, on the config's executor; return skip
     records and how many samples were resumed. Parts are written here, by the driver, as they
     come back, so workers never write the run folder."""
+    started = time.perf_counter()
     skipped, resumed, todo = [], 0, []
     for chunk in chunks(samples, cfg.part_size):
         part = paths.part(chunk)
@@ -232,35 +247,16 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
             chunk = todo[index]
             skipped += failures
             write_part(paths.part(chunk), rows, failures, [s.id for s in chunk])
-            for stage, value in seconds.items():
-                timings.seconds[stage] += value
+            for part, value in seconds.items():
+                timings.parts[part] += value
             bar.update(len(chunk))
+    timings.add("scoring", started)
     return skipped, resumed
 
 
 def progress_interval() -> float:
     """Seconds between progress-bar redraws: often on a terminal, rarely into a log file."""
     return 0.1 if sys.stderr.isatty() else 30.0
-
-
-def score_sample(sample, variants, pipelines, detectors, cfg, policy, pool, timings, failures: list[dict]) -> list[dict]:
-    """One sample's rows (every variant x model); problems are appended to `failures`."""
-    if sample.problem:
-        failures.append({"sample": sample.id, "variant": "", "reason": sample.problem})
-        return []
-    t = time.perf_counter()
-    try:
-        decoded = decode_image(sample.path, policy)
-    except ImageRejected as e:
-        log.warning("skipped %s: %s", sample.id, e)
-        failures.append({"sample": sample.id, "variant": "", "reason": str(e)})
-        return []
-    finally:
-        timings.add("decode", t)
-    rows, failed = score_image(decoded.pixels, sample.id, variants, pipelines, detectors, cfg.seed, cfg.batch_size, pool, timings)
-    failures += [{"sample": sample.id, "variant": v, "reason": r} for v, r in failed]
-    meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth, "style": sample.style, "generator": sample.generator}
-    return [{**meta, **r} for r in rows]
 
 
 def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
@@ -288,14 +284,14 @@ def versions() -> dict[str, str]:
     return found
 
 
-def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False) -> int:
-    started = time.perf_counter()
-    paths = RunPaths(run_dir)
+def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False, started: float | None = None) -> int:
+    """Run a config. `started`: when the process started (perf_counter), to time its start-up."""
     timings = Timings()
-
-    t = time.perf_counter()
-    samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain)  # nothing created before it passes
-    timings.add("setup", t)
+    if started is not None:
+        timings.seconds["start-up"] = time.perf_counter() - started
+    started = started if started is not None else time.perf_counter()
+    paths = RunPaths(run_dir)
+    samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings)  # nothing created before it passes
     with run_lock(paths.root):
         prepare_run_dir(paths, cfg, resume, force)
         return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
@@ -333,7 +329,9 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
         table = study_table(scores)
         atomic_write_table(table, run_dir / "study_table")
         atomic_write(run_dir / "study_table_wide.csv", lambda tmp: neutralise_formulas(study_table_wide(table)).to_csv(tmp, index=False, float_format="%.2f"))
-    dataset_tables = write_dataset_tables(scores, run_dir, cfg)
+    timings.add("tables", t)
+    dataset_tables = write_dataset_tables(scores, run_dir, cfg, timings)
+    t = time.perf_counter()
     cards = model_cards(detectors, model_blob_ids)
     evaluation = dataset_tables.get("evaluation_metrics", pd.DataFrame())
     for d in detectors:
@@ -374,9 +372,10 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
                 "resumed_samples": resumed,
                 "explanation_maps": len(explained.get("explanations", [])),
             },
-            "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"total": round(time.perf_counter() - started, 3)},
-        },
+        }
+        | stage_timings(timings, started),
     )
+    t = time.perf_counter()
     print_result(run_dir, scores, summary, skipped_df, wrote_study)
     print_fooling(summary, flip_curve)
     if dataset_tables:
@@ -387,7 +386,27 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
         from experiments.report import build_report
 
         log.info("report: %s", build_report(run_dir, cfg.bootstrap))
+    timings.add("report", t)
+    manifest = json.loads((run_dir / "manifest.json").read_text())  # again, with the report's time
+    atomic_write_json(run_dir / "manifest.json", manifest | stage_timings(timings, started))
+    print_timings(timings, time.perf_counter() - started)
     return 0
+
+
+def stage_timings(timings: Timings, started: float) -> dict[str, dict[str, float]]:
+    """Manifest fields: each stage's wall seconds so far, what no stage accounts for and the
+    total (they add up to the run's time), and the parts inside stages."""
+    total = time.perf_counter() - started
+    other = max(0.0, total - sum(timings.seconds.values()))
+    return {
+        "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"other": round(other, 3), "total": round(total, 3)},
+        "stage_parts_s": {k: round(v, 3) for k, v in timings.parts.items()},
+    }
+
+
+def print_timings(timings: Timings, total: float) -> None:
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in timings.seconds.items())
+    log.info("time (s): %s; other %.1f; total %.1f", stages, max(0.0, total - sum(timings.seconds.values())), total)
 
 
 def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, skipped: pd.DataFrame, wrote_study: bool) -> None:
@@ -459,7 +478,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="artxai: %(message)s")
     for noisy in ("absl", "h5py", "matplotlib", "PIL"):
@@ -470,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.executor:
             cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
-        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain)
+        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -480,4 +499,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments import STARTED
+
+    sys.exit(main(started=STARTED))

@@ -119,15 +119,15 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, seed_mirror, monkeypa
     config = write_config(tmp_path, seed_mirror)
     assert runner.main([str(config), "--out", str(tmp_path / "whole")]) == 0
 
-    real, calls = runner.score_image, []
+    real, calls = runner.score_chunk, []
 
-    def dies_on_third_image(*args, **kwargs):
-        calls.append(args[1])
+    def dies_on_third_image(chunk, *args, **kwargs):  # part_size 1: a chunk is one image
+        calls.append(chunk[0].id)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the process is killed mid-run
-        return real(*args, **kwargs)
+        return real(chunk, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "score_image", dies_on_third_image)
+    monkeypatch.setattr(runner, "score_chunk", dies_on_third_image)
     with pytest.raises(KeyboardInterrupt):
         runner.main([str(config), "--out", str(tmp_path / "cut")])
     parts = sorted((tmp_path / "cut" / "parts").glob("*.parquet"))
@@ -137,7 +137,7 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, seed_mirror, monkeypa
     stamps = {p: p.stat().st_mtime_ns for p in parts}
     calls.clear()
     assert runner.main([str(config), "--out", str(tmp_path / "cut"), "--resume"]) == 0
-    assert calls == ["images/ai_oil_painting_civitai.jpg"]  # only the unfinished image is scored
+    assert calls == ["images/ai_oil_painting_civitai.jpg", "images/ai_broken.jpg"]  # only the chunks not done yet
     assert {p: p.stat().st_mtime_ns for p in parts} == stamps
     whole, resumed = read_tables(tmp_path / "whole"), read_tables(tmp_path / "cut")
     for name in whole:

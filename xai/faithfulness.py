@@ -5,15 +5,19 @@ model's probability for the target class; a faithful map makes it fall fast (low
 Insertion: start from a blurred copy and put the original pixels back, most important first; a
 faithful map makes the probability rise fast (high AUC). Ties in a map (flat CAM regions, LIME
 superpixels) are broken in a seeded random order, so a flat map is not read in raster order.
+`curves_for_methods` scores every method's curves for a set of images in one batched pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
 import keras
 import numpy as np
+
+from xai import compiled
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,25 @@ def _steps(image: np.ndarray, start: np.ndarray, end: np.ndarray, order: np.ndar
     return np.where(switched, end[None], start[None]).astype(np.float32)
 
 
+def curve_images(images: np.ndarray, maps: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """The deletion then insertion steps of each image, (N * 2 * (steps + 1), H, W, C); ties in
+    each map broken by one generator seeded with `seed`, drawn image after image."""
+    if images.shape[:3] != maps.shape:
+        raise ValueError(f"maps {maps.shape} do not match images {images.shape[:3]}")
+    rng = np.random.default_rng(seed)
+    batches = []
+    for image, m in zip(images, maps):
+        order = pixel_order(m, rng)
+        batches.append(_steps(image, image, np.zeros_like(image), order, steps))
+        batches.append(_steps(image, blurred(image), image, order, steps))
+    return np.concatenate(batches) if batches else np.zeros((0, *images.shape[1:]), np.float32)
+
+
+def _curves(probs: np.ndarray, n: int, targets: list[int], steps: int) -> Curves:
+    target_p = probs.reshape(n, 2 * (steps + 1), -1)[np.arange(n), :, targets]
+    return Curves(np.linspace(0, 1, steps + 1), target_p[:, : steps + 1], target_p[:, steps + 1 :])
+
+
 def deletion_insertion(
     model: keras.Model,
     images: np.ndarray,
@@ -65,17 +88,21 @@ def deletion_insertion(
     batch_size: int = 256,
 ) -> Curves:
     """Deletion and insertion curves for each (image, map, target class)."""
-    if images.shape[:3] != maps.shape:
-        raise ValueError(f"maps {maps.shape} do not match images {images.shape[:3]}")
-    rng = np.random.default_rng(seed)
-    batches, per_image = [], 2 * (steps + 1)
-    for image, m in zip(images, maps):
-        order = pixel_order(m, rng)
-        batches.append(_steps(image, image, np.zeros_like(image), order, steps))
-        batches.append(_steps(image, blurred(image), image, order, steps))
-    x = np.concatenate(batches) if batches else np.zeros((0, *images.shape[1:]), np.float32)
-    probs = np.concatenate(
-        [keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
-    ) if len(x) else np.zeros((0, 2))
-    target_p = probs.reshape(len(images), per_image, -1)[np.arange(len(images)), :, targets]
-    return Curves(np.linspace(0, 1, steps + 1), target_p[:, : steps + 1], target_p[:, steps + 1 :])
+    return curves_for_methods(model, images, {None: maps}, targets, {None: seed}, steps=steps, batch_size=batch_size)[None]
+
+
+def curves_for_methods(
+    model: keras.Model,
+    images: np.ndarray,
+    maps: Mapping[object, np.ndarray],
+    targets: list[int],
+    seeds: Mapping[object, int],
+    *,
+    steps: int = 16,
+    batch_size: int = 256,
+) -> dict[object, Curves]:
+    """`deletion_insertion` for several maps of the same images (one per method, each with its
+    own tie-breaking seed) with every step image of every method in one batched pass."""
+    x = np.concatenate([curve_images(images, m, steps, seeds[key]) for key, m in maps.items()]) if maps else np.zeros((0, *images.shape[1:]), np.float32)
+    probs = compiled.forward(model, x, batch_size).reshape(len(maps), -1, model.output_shape[-1]) if len(x) else np.zeros((len(maps), 0, 2))
+    return {key: _curves(probs[k], len(images), targets, steps) for k, key in enumerate(maps)}

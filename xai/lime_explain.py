@@ -8,12 +8,16 @@ lime's own `explain_instance` would then build every perturbed copy at display r
 resize it back. Because the preprocessing is a nearest-neighbour resize (a pure gather of
 pixels), hiding superpixels and then resizing equals resizing and then hiding the same
 superpixels at model resolution, pixel for pixel. So the perturbed batch is built directly at
-model resolution with one masked multiply, the model is called directly in batches of 256, and
-lime's own sampling, kernel and ridge fit (`LimeImageExplainer.base`) turn the predictions into
-superpixel weights: lime's algorithm, without its per-image Python loop.
+model resolution with one masked multiply, the model runs compiled in batches of 256
+(xai.compiled), and lime's own sampling, kernel and ridge fit (`LimeImageExplainer.base`) turn the
+predictions into superpixel weights: lime's algorithm, without its per-image Python loop.
+`image_maps` fits one image's samples against several models' predictions at once (the trained
+model and its randomised copies in a sanity check share the samples, see xai.sanity).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import cv2
 import keras
@@ -21,6 +25,8 @@ import numpy as np
 import sklearn.metrics
 from lime import lime_image
 from skimage.segmentation import slic
+
+from xai import compiled
 
 
 def display_copy(image: np.ndarray, display_size: int) -> np.ndarray:
@@ -55,6 +61,48 @@ def perturbed_batch(image: np.ndarray, segments: np.ndarray, keep: np.ndarray, h
     return image[None] * visible + hide_value * (1 - visible)
 
 
+def image_maps(
+    image: np.ndarray,
+    labels: np.ndarray,
+    target: int,
+    predict: Callable[[np.ndarray], list[np.ndarray]],
+    *,
+    seed: int = 0,
+    num_samples: int = 1000,
+    batch_size: int = 256,
+) -> list[np.ndarray]:
+    """LIME maps of one image (H, W, C) with superpixel `labels` (H, W) at model resolution: one
+    map per output of `predict`, which maps a batch of perturbed copies to a list of prediction
+    arrays (one per model explained). Every model sees the same samples."""
+    height, width = labels.shape
+    labels = np.unique(labels, return_inverse=True)[1].reshape(height, width)  # labels 0..K-1, none empty
+    features = labels.max() + 1
+    explainer = lime_image.LimeImageExplainer(random_state=seed)
+    # lime_image.data_labels' sampling: each superpixel on or off at random, row 0 = all on.
+    data = explainer.random_state.randint(0, 2, num_samples * features).reshape(num_samples, features)
+    data[0, :] = 1
+    chunks = [predict(perturbed_batch(image, labels, data[j : j + batch_size])) for j in range(0, num_samples, batch_size)]
+    distances = sklearn.metrics.pairwise_distances(data, data[:1], metric="cosine").ravel()
+    maps = []
+    for k in range(len(chunks[0])):
+        predictions = np.concatenate([c[k] for c in chunks])
+        _, weights, _, _ = explainer.base.explain_instance_with_data(
+            data, predictions, distances, target, num_features=100_000, feature_selection=explainer.feature_selection
+        )
+        per_segment = np.zeros(features)
+        for segment, weight in weights:
+            per_segment[segment] = weight
+        maps.append(per_segment[labels])
+    return maps
+
+
+def model_labels(image: np.ndarray, display_size: int = 256, n_segments: int = 50) -> np.ndarray:
+    """Superpixels for a model input that has no full-resolution display copy: SLIC on a
+    nearest-enlarged copy, carried back down."""
+    height, width = image.shape[:2]
+    return segments_at(superpixels(display_copy(image, display_size), n_segments), height, width)
+
+
 def lime_maps(
     model: keras.Model,
     images: np.ndarray,
@@ -72,28 +120,9 @@ def lime_maps(
     `segments`: per image, superpixel labels at model resolution (computed by the caller on a
     full-resolution display copy and carried down with its own preprocessing). Without them,
     SLIC runs on a nearest-enlarged copy of the model input."""
-    n, height, width = images.shape[:3]
-    maps = np.zeros((n, height, width))
-    for i in range(n):
-        labels = segments[i] if segments is not None else segments_at(superpixels(display_copy(images[i], display_size), n_segments), height, width)
-        labels = np.unique(labels, return_inverse=True)[1].reshape(height, width)  # labels 0..K-1, none empty
-        features = labels.max() + 1
-        explainer = lime_image.LimeImageExplainer(random_state=seed)
-        # lime_image.data_labels' sampling: each superpixel on or off at random, row 0 = all on.
-        data = explainer.random_state.randint(0, 2, num_samples * features).reshape(num_samples, features)
-        data[0, :] = 1
-        predictions = np.concatenate(
-            [
-                keras.ops.convert_to_numpy(model(perturbed_batch(images[i], labels, data[j : j + batch_size]), training=False))
-                for j in range(0, num_samples, batch_size)
-            ]
-        )
-        distances = sklearn.metrics.pairwise_distances(data, data[:1], metric="cosine").ravel()
-        _, weights, _, _ = explainer.base.explain_instance_with_data(
-            data, predictions, distances, targets[i], num_features=100_000, feature_selection=explainer.feature_selection
-        )
-        per_segment = np.zeros(features)
-        for segment, weight in weights:
-            per_segment[segment] = weight
-        maps[i] = per_segment[labels]
+    predict = lambda x: [compiled.forward(model, x, batch_size)]
+    maps = np.zeros(images.shape[:3])
+    for i, image in enumerate(images):
+        labels = segments[i] if segments is not None else model_labels(image, display_size, n_segments)
+        maps[i] = image_maps(image, labels, targets[i], predict, seed=seed, num_samples=num_samples, batch_size=batch_size)[0]
     return maps

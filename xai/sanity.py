@@ -4,14 +4,22 @@ Copies of a trained model with its weighted layers re-initialised cumulatively f
 (output layer first). A method whose maps stay the same while the model it explains is
 destroyed is not explaining the model. Compare each copy's maps with the trained model's maps
 (xai.similarity): similarity should fall as more layers are randomised.
+
+One copy per model is made (`sanity_copy`) and its weights are set for each check. LIME's
+randomised copies share everything below their first randomised layer with the trained model:
+`cascade_predict` runs the trained layers once per batch and branches off each depth's random
+layers from there, so the depths that randomise only the dense layers cost no convolution.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
+
+from xai import compiled
 
 
 def _glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -22,17 +30,111 @@ def _glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndar
     return rng.uniform(-limit, limit, shape).astype(np.float32)
 
 
+def randomised_weights(model: keras.Model, seed: int = 0) -> list[tuple[int, str, list[np.ndarray]]]:
+    """(layer index, layer name, new weights) for each weighted layer, output layer first:
+    kernels Glorot-uniform, biases zero, drawn from one generator seeded with `seed`."""
+    rng = np.random.default_rng(seed)
+    draws = []
+    for index in reversed(range(len(model.layers))):
+        weights = model.layers[index].get_weights()
+        if weights:
+            draws.append((index, model.layers[index].name, [_glorot_uniform(w.shape, rng) if w.ndim > 1 else np.zeros_like(w) for w in weights]))
+    return draws
+
+
+_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sanity_copy(model: keras.Model) -> keras.Model:
+    """The one copy of `model` (same architecture, its own variables) that checks randomise."""
+    if model not in _copies:
+        _copies[model] = keras.models.clone_model(model)
+    return _copies[model]
+
+
 def cascading_randomisation(model: keras.Model, seed: int = 0) -> Iterator[tuple[str, keras.Model]]:
     """(name of the last layer randomised, model copy) with 1, 2, ... weighted layers
-    re-initialised from the top; kernels Glorot-uniform, biases zero, seeded. One copy is
-    yielded again and again, randomised one layer further each time: use it before advancing.
-    The model passed in is not changed."""
-    rng = np.random.default_rng(seed)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    for layer in reversed(copy.layers):
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        layer.set_weights([_glorot_uniform(w.shape, rng) if w.ndim > 1 else np.zeros_like(w) for w in weights])
-        yield layer.name, copy
+    re-initialised from the top (see `randomised_weights`). One copy is yielded again and again,
+    randomised one layer further each time: use it before advancing. The model passed in is not
+    changed."""
+    copy = sanity_copy(model)
+    compiled.copy_weights(model, copy)
+    for index, name, weights in randomised_weights(model, seed):
+        copy.layers[index].set_weights(weights)
+        yield name, copy
+
+
+_cascades: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cascade_predict(model: keras.Model, seed: int = 0, batch_size: int = compiled.BATCH_SIZE) -> tuple[list[str], Callable[[np.ndarray], list[np.ndarray]]]:
+    """(names of the last layer randomised at each depth, predict) where predict(x) returns the
+    trained model's outputs followed by those of each cascading-randomisation depth, in
+    `cascading_randomisation`'s order and with its weights, from one compiled pass per batch."""
+    draws = randomised_weights(model, seed)
+    copy = sanity_copy(model)
+    compiled.copy_weights(model, copy)
+    for index, _, weights in draws:  # every weighted layer random: each depth takes its top part
+        copy.layers[index].set_weights(weights)
+    names, cuts = [name for _, name, _ in draws], [index for index, _, _ in draws]
+    if not isinstance(model, keras.Sequential):  # no layer chain to branch off: one full pass per depth
+        def predict(x: np.ndarray) -> list[np.ndarray]:
+            outputs = [compiled.forward(model, x, batch_size)]
+            compiled.copy_weights(model, copy)
+            for index, _, weights in draws:
+                copy.layers[index].set_weights(weights)
+                outputs.append(compiled.forward(copy, x, batch_size))
+            return outputs
+
+        return names, predict
+    if model not in _cascades:
+        import tensorflow as tf
+
+        @tf.function(input_signature=compiled.signature(model))
+        def run(x):
+            branches, a = {}, x
+            for index, layer in enumerate(model.layers):
+                if index in cuts:
+                    h = a
+                    for random_layer in copy.layers[index:]:
+                        h = random_layer(h, training=False)
+                    branches[index] = h
+                a = layer(a, training=False)
+            return [a] + [branches[index] for index in cuts]
+
+        _cascades[model] = run
+    run = _cascades[model]
+    return names, lambda x: compiled.run_batched(run, [np.asarray(x, np.float32)], batch_size)
+
+
+def sanity_maps(
+    model: keras.Model,
+    images: np.ndarray,
+    method: str,
+    targets: Sequence[int],
+    *,
+    seed: int = 0,
+    **options,
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """Maps of `images` by `method` for the trained model, and for each cascading-randomisation
+    depth (seeded with `seed`) the map of images[0]: (maps (N, H, W), [(layer, map (H, W))]).
+    Every map is what `xai.explain` gives with the same seed and options."""
+    from xai.explain import _normalise, explain
+
+    targets = list(targets)
+    if method != "lime":
+        maps = explain(model, images, method, targets, seed=seed, **options)
+        first = {k: v[:1] if k == "segments" and v is not None else v for k, v in options.items()}
+        randomised = [(name, explain(copy, images[:1], method, targets[:1], seed=seed, **first)[0]) for name, copy in cascading_randomisation(model, seed)]
+        return maps, randomised
+    from xai.lime_explain import image_maps, model_labels
+
+    known = {k: options[k] for k in ("num_samples", "batch_size") if k in options}
+    segments = options.get("segments")
+    labels = [segments[i] if segments is not None else model_labels(image, options.get("display_size", 256), options.get("n_segments", 50)) for i, image in enumerate(images)]
+    names, predict = cascade_predict(model, seed, options.get("batch_size", compiled.BATCH_SIZE))
+    first = image_maps(images[0], labels[0], targets[0], predict, seed=seed, **known)
+    single = lambda x: [compiled.forward(model, x, options.get("batch_size", compiled.BATCH_SIZE))]
+    rest = [image_maps(image, labels[i], targets[i], single, seed=seed, **known)[0] for i, image in enumerate(images[1:], start=1)]
+    maps = _normalise(np.stack([first[0], *rest]))
+    return maps, [(name, _normalise(m[None])[0]) for name, m in zip(names, first[1:])]

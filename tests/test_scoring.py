@@ -1,0 +1,139 @@
+"""Scoring a chunk of samples at once gives the rows of scoring them one by one, the old way."""
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from augment import apply, expand_grid, variant_seed
+from experiments import run as runner
+from experiments.config import load_config
+from experiments.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
+from experiments.models import Detector, build_cnn, keras
+from experiments.samples import Sample
+from experiments.scoring import Timings, score_chunk, variant_inputs
+from tests.conftest import REPO, SAMPLES_DIR
+from xai import compiled
+
+GRID = {
+    "gaussian_noise": {"std": [0.1]},
+    "occlusion": {"area": 0.1, "colour": "red"},
+    "hue_shift": {"degrees": [90]},
+    "saturation": {"factor": [0, 2.5]},
+    "brightness_contrast": {"brightness": [-0.4], "contrast": [0, 0.3]},
+    "gamma": {"gamma": [0.5]},
+    "combined": [[{"hue_shift": {"degrees": 45}}, {"gamma": {"gamma": 2}}], [{"hue_shift": {"degrees": 45}}, {"jpeg": {"quality": 20}}]],
+}
+
+
+@pytest.fixture(scope="module")
+def cifake() -> Path:
+    env = os.environ.get("ARTXAI_CIFAKE", "").strip()
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "cifake"]:
+        if (candidate / "test").is_dir():
+            return candidate.resolve()
+    pytest.fail("CIFAKE is needed: set ARTXAI_CIFAKE to ../shared/cifake")
+
+
+def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(seed_mirror):
+    """Every pointwise variant of the default study, on real artworks of different shapes, gives
+    the same pixels at 32 and 128 px whether it runs before or after the resize."""
+    variants = [v for v in load_config("robustness.yaml").variants() if v.pointwise]
+    assert len(variants) == 16 and {v.op for v in variants} == {"hue_shift", "saturation", "brightness_contrast", "gamma"}
+    variants += [v for v in expand_grid(GRID) if v.pointwise and v.op == "combined"]
+    for name in ("mona lisa.JPG", "starry_night.jpg", "ai_portrait_civitai.jpg"):
+        pixels = decode_image(seed_mirror / SAMPLES_DIR / name).pixels
+        for variant in variants:
+            fast, problem = variant_inputs(pixels, name, variant, [32, 128], seed=3)
+            assert problem == ""
+            full = apply(pixels, variant, variant_seed(3, name, variant.id))
+            for size in (32, 128):
+                np.testing.assert_array_equal(fast[size], resize_nearest(full, size), err_msg=f"{name} {variant.id} {size}")
+    assert not any(v.pointwise for v in expand_grid({"gaussian_noise": {"std": [0.1]}, "jpeg": {"quality": [50]}}))
+
+
+@pytest.fixture(scope="module")
+def two_models(cnn32):
+    keras.utils.set_random_seed(3)
+    return [cnn32, Detector("cnn128", build_cnn(128), 128, "random weights")]
+
+
+def study_samples(seed_mirror, tmp_path):
+    names = ["mona lisa.JPG", "ai_oil_painting_civitai.jpg", "starry_night.jpg"]
+    samples = [Sample(n, seed_mirror / SAMPLES_DIR / n, n, "original", "ai" if n.startswith("ai_") else "human") for n in names]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    return [*samples[:2], Sample("broken.jpg", broken, "broken", "original", "human"), samples[2]]
+
+
+def old_rows(samples, variants, detectors, seed):
+    """Scoring as it was: each variant on the full image, resized, the model called eagerly per sample."""
+    rows = []
+    for sample in samples:
+        try:
+            pixels = decode_image(sample.path).pixels
+        except ValueError:
+            continue
+        edited = [apply(pixels, v, variant_seed(seed, sample.id, v.id)) for v in variants]
+        for d in detectors:
+            probs = d.predict_proba(np.stack([resize_for_model(e, d.input_size) for e in edited]))
+            rows += [{"sample": sample.id, "model": d.name, "variant": v.id, "p_ai": p[0], "p_human": p[1]} for v, p in zip(variants, probs)]
+    return pd.DataFrame(rows)
+
+
+def test_a_chunk_scores_as_its_samples_one_by_one(seed_mirror, tmp_path, two_models):
+    samples, variants = study_samples(seed_mirror, tmp_path), expand_grid(GRID)
+    with ThreadPoolExecutor(2) as pool:
+        score = lambda chunk, batch: score_chunk(chunk, variants, two_models, 5, batch, DecodePolicy(), pool, 2, Timings())
+        together, failures = score(samples, 16)  # 3 images x 12 variants: batches cross samples
+        alone = [score([s], 256) for s in samples]
+    assert pd.DataFrame(together).equals(pd.DataFrame([r for rows, _ in alone for r in rows]))  # bit for bit
+    assert failures == [f for _, fs in alone for f in fs] and [f["sample"] for f in failures] == ["broken.jpg"]
+    table = pd.DataFrame(together)
+    assert len(table) == 3 * 2 * len(variants) and list(table["sample"].unique()) == [s.id for s in samples if s.id != "broken.jpg"]
+    assert json.loads(table.loc[table["op"] == "gamma", "params"].iloc[0]) == {"gamma": 0.5}
+    old = old_rows(samples, variants, two_models, 5)
+    np.testing.assert_allclose(table["p_ai"], old["p_ai"], atol=1e-6)
+    assert (table[["sample", "model", "variant"]].to_numpy() == old[["sample", "model", "variant"]].to_numpy()).all()
+
+
+def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
+    """300 real CIFAKE images (more than one batch of 256) in one part or in parts of 7."""
+    tables = {}
+    for part_size in (300, 7):
+        cfg = {
+            "name": f"parts{part_size}",
+            "out_dir": str(tmp_path),
+            "models": [{"name": "cnn32", "input_size": 32, "seed_asset": "Models/AI-artbench/model 1 32px/best_model.h5"}],
+            "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 150}, "split": "test"},
+            "augment": {"gamma": {"gamma": [2.0]}},
+            "part_size": part_size,
+            "report": "none",
+        }
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+        t0 = time.perf_counter() - 2.0  # as if the process had started two seconds ago
+        assert runner.main([str(tmp_path / "c.yaml")], started=t0) == 0
+        tables[part_size] = pd.read_parquet(tmp_path / f"parts{part_size}" / "scores.parquet")
+        timings = json.loads((tmp_path / f"parts{part_size}" / "manifest.json").read_text())["timings_s"]
+        stages = {k: v for k, v in timings.items() if k != "total"}
+        assert timings["start-up"] >= 2.0 and {"models", "samples", "scoring", "tables", "evaluation", "figures"} <= set(stages)
+        assert sum(stages.values()) == pytest.approx(timings["total"], abs=0.01)  # the stages add up to the run
+        assert stages["other"] < 0.05 * timings["total"]
+    assert len(tables[300]) == 600 and tables[300]["truth"].value_counts().to_dict() == {"ai": 300, "human": 300}
+    pd.testing.assert_frame_equal(tables[300], tables[7], check_exact=True)
+
+
+def test_compiled_outputs_do_not_depend_on_the_batch_around_an_image(two_models):
+    for d, total in zip(two_models, (300, 40)):  # at 32 px across a batch of 256
+        x = np.random.default_rng(0).random((total, d.input_size, d.input_size, 3), dtype=np.float32)
+        whole = compiled.forward(d.model, x)
+        for start, n in ((0, 2), (5, 3), (1, 9), (17, 20), (3, 41), (40, 256)):
+            if start + n > total:
+                continue
+            assert np.array_equal(compiled.forward(d.model, x[start : start + n]), whole[start : start + n]), (d.name, start, n)
