@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.figure
 import matplotlib.ticker
 
 if not matplotlib.get_backend().startswith("module://"):  # a notebook keeps its inline backend
@@ -17,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id  # noqa: E402
 from experiments.atomic import atomic_write  # noqa: E402
@@ -127,6 +130,11 @@ def _palette(models) -> dict:
     return dict(zip(models, sns.color_palette("colorblind")))
 
 
+PANEL_INCHES = (3.5, 2.7)  # one severity panel: small enough for four across, readable alone on a phone
+PANEL_MARGINS = (0.8, 0.12, 0.62, 0.32)  # inches inside a panel for the y label, right edge, x label, title
+PANEL_DPI = 150
+
+
 def severity_panels(
     points: pd.DataFrame,
     metric: str,
@@ -148,10 +156,16 @@ def severity_panels(
     order = order or series_order(points, metric, unedited)
     palette = _palette(points["model"].unique())
     ylim = ylim or shared_ylim(points, metric, unedited, replicates)
-    out = []
+    # every panel drawn on one canvas in fixed cells, then cut out: one render instead of one per panel
+    (width, height), (left, right, bottom, top) = PANEL_INCHES, PANEL_MARGINS
+    cols = min(4, len(order))
+    rows = -(-len(order) // cols)
+    fig = matplotlib.figure.Figure(figsize=(width * cols, height * rows), dpi=PANEL_DPI)
     for i, series in enumerate(order):
+        r, c = divmod(i, cols)
+        box = [(c * width + left) / (width * cols), 1 - ((r + 1) * height - bottom) / (height * rows), (width - left - right) / (width * cols), (height - top - bottom) / (height * rows)]
+        ax = fig.add_axes(box)
         df = points[points["series"] == series]
-        fig, ax = plt.subplots(figsize=(3.5, 2.7), layout="constrained")
         draw_series(ax, df, metric, unedited, palette, replicates)
         ax.set_ylim(*ylim)
         ax.set_title(df["title"].iloc[0], fontsize=10)
@@ -160,8 +174,17 @@ def severity_panels(
         ax.tick_params(labelsize=8)
         if len(palette) > 1:
             ax.legend(fontsize=8, frameon=False)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+    cell_w, cell_h = pixels.shape[1] // cols, pixels.shape[0] // rows
+    out = []
+    for i, series in enumerate(order):
+        r, c = divmod(i, cols)
+        panel = Image.fromarray(np.ascontiguousarray(pixels[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w]))
         path = out_dir / f"{name}_{i:02d}.png"
-        out.append({"path": save(fig, path, dpi=150), "series": series, "title": df["title"].iloc[0]})
+        atomic_write(path, lambda tmp, panel=panel: panel.save(tmp, format="PNG"))
+        out.append({"path": path, "series": series, "title": points.loc[points["series"] == series, "title"].iloc[0]})
     return out
 
 

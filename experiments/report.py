@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -375,21 +377,30 @@ def study_block(run_dir: Path) -> dict | None:
 
 def variant_gallery(pixels, sample: str, variants: list[Variant], seed: int, rows: pd.DataFrame, out_dir: Path) -> list[dict]:
     """A small picture of every edit the run scored, made again with the run's own seeds (so it
-    is the image that was scored), captioned with each model's p_ai."""
+    is the image that was scored), captioned with each model's p_ai. Edits at full resolution
+    cost as much as in scoring: they run on threads (OpenCV releases the GIL)."""
     p_ai = rows.pivot_table(index="variant", columns="model", values="p_ai", aggfunc="first")
-    gallery = []
-    for variant in variants[:MAX_GALLERY]:
-        if variant.id not in p_ai.index:
-            continue  # the edit failed for this image (see skipped)
-        name = f"{slug(variant.id)}.jpg"
-        if not (out_dir / name).is_file():
+    shown = [v for v in variants[:MAX_GALLERY] if v.id in p_ai.index]  # an edit that failed for this image is in skipped
+
+    def make(variant: Variant) -> bool:
+        out = out_dir / f"{slug(variant.id)}.jpg"
+        if not out.is_file():
             edited, _ = edited_image(pixels, sample, variant, compile_variant(variant), seed)  # as the scorer made it
             if edited is None:
-                continue
-            save_thumbnail(edited, out_dir / name, 200)
+                return False
+            save_thumbnail(edited, out, 200)
+        return True
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        made = list(pool.map(make, shown))
+    gallery = []
+    for variant, ok in zip(shown, made):
+        if not ok:
+            continue
         scores = ", ".join(f"{m} {v:.2f}" for m, v in p_ai.loc[variant.id].items())
         label = describe(variant.id) + (f" (draw {variant.replicate + 1})" if variant.replicate else "")
-        gallery.append({"src": f"../img/variants/{out_dir.name}/{name}", "caption": f"{label}: p(AI) {scores}", "alt": f"{rows['subject'].iloc[0]}, {label}"})
+        src = f"../img/variants/{out_dir.name}/{slug(variant.id)}.jpg"
+        gallery.append({"src": src, "caption": f"{label}: p(AI) {scores}", "alt": f"{rows['subject'].iloc[0]}, {label}"})
     return gallery
 
 
