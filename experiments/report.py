@@ -93,7 +93,7 @@ def fooling_table(summary: pd.DataFrame, families: pd.DataFrame) -> pd.DataFrame
         "fooled": [with_interval(v, lo, hi) for v, lo, hi in zip(rows["fooling_rate"], rows["fooling_ci_low"], rows["fooling_ci_high"])],
         "of right answers": [count_of(v * n, n) if np.isfinite(v) else "" for v, n in zip(rows["fooling_rate"], rows["n_correct"])],
         "corrected": [with_interval(v, lo, hi) for v, lo, hi in zip(rows["correction_rate"], rows["correction_ci_low"], rows["correction_ci_high"])],
-        "of wrong answers": rows["n_wrong"].astype(int),
+        "wrong when unedited": rows["n_wrong"].astype(int),
         "mean Δ margin": [with_interval(v, lo, hi, 1, signed=True) for v, lo, hi in zip(rows["mean_delta_margin"], rows["mean_delta_margin_ci_low"], rows["mean_delta_margin_ci_high"])],
         "moved towards AI": [f"{v:.0%}" for v in rows["share_towards_ai"]],
         "mean Δ p(AI)": rows["mean_delta_p_ai"],
@@ -192,7 +192,8 @@ def severity_figures(scores: pd.DataFrame, summary: pd.DataFrame, img: Path, rep
 
 
 def not_in_run(scores: pd.DataFrame, tables: dict, models: dict, manifest: dict) -> list[str]:
-    """One line per section this run has nothing for, saying why."""
+    """One line per section this run has nothing for, saying why (a model that was not
+    available is said in the line under the title)."""
     lines = []
     if not (scores["variant"] != IDENTITY).any():
         lines.append("Edits: this run scored the images unedited only (its augment grid is empty), so nothing can be fooled or shifted.")
@@ -200,8 +201,6 @@ def not_in_run(scores: pd.DataFrame, tables: dict, models: dict, manifest: dict)
         lines.append("Explanations: the config has no explain: section.")
     if tables.get("evaluation_metrics") is None:
         lines.append("Evaluation: the unedited images hold one class only; precision, recall and AUC need both.")
-    if manifest.get("models_unavailable"):
-        lines.append(f"Models not available in this run: {', '.join(manifest['models_unavailable'])}.")
     return lines
 
 
