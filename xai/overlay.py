@@ -8,7 +8,6 @@ pasted, titles drawn, about a hundredth of a Matplotlib figure's time).
 from __future__ import annotations
 
 import functools
-import textwrap
 from pathlib import Path
 
 import cv2
