@@ -8,7 +8,6 @@ pasted, titles drawn, about a hundredth of a Matplotlib figure's time).
 from __future__ import annotations
 
 import functools
-import textwrap
 from pathlib import Path
 
 import cv2
@@ -61,6 +60,25 @@ def _fit(image: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """Lines of at most `width` pixels, broken at spaces only (a word longer than that stands
+    alone on its line)."""
+    lines: list[str] = []
+    for part in text.split("\n"):
+        line = ""
+        for word in part.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if line and font.getlength(candidate) > width:
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+    return lines
+
+
+BAR_COLOURS = 32  # palette entries kept for the colour bar, so it stays smooth
+
+
 def overlay_grid(
     images: list[np.ndarray],
     maps: dict[str, np.ndarray],
@@ -70,20 +88,21 @@ def overlay_grid(
     alpha: float = 0.45,
     cmap: str = "jet",
     cell: int = 180,
+    min_width: int = 150,
     font_size: int = 12,
 ) -> Image.Image:
     """A PIL image: one column per image (titled), one row per method (labelled), each cell the
-    image (long side `cell` px) with that method's map over it, one colour bar for all.
-    `maps[method]` is (len(images), h, w) in [0, 1]. Reduced to a 256-colour palette (a PNG of
-    8 methods x 6 images stays under 1 MB)."""
+    image (long side `cell` px, centred in a column at least `min_width` wide) with that method's
+    map over it, one colour bar for all. `maps[method]` is (len(images), h, w) in [0, 1].
+    A 256-colour palette image, so that a PNG of 8 methods x 6 images stays under 1 MB: 224
+    colours for the pictures, 32 for the colour bar."""
     methods = list(maps)
     pictures = [_fit(np.asarray(image, np.uint8), cell) for image in images]
     cell_h = max(p.shape[0] for p in pictures)
-    cell_w = max(p.shape[1] for p in pictures)
+    cell_w = max(min_width, max(p.shape[1] for p in pictures))
     font, small = _font(font_size), _font(font_size - 1)
     line = font_size + 3
-    lines = [t.split("\n") for t in column_titles]
-    lines = [[w for part in t for w in (textwrap.wrap(part, max(8, cell_w // (font_size // 2 + 1))) or [""])] for t in lines]
+    lines = [_wrap(t, small, cell_w - 4) for t in column_titles]
     header = (line + 6 if title else 0) + line * max((len(t) for t in lines), default=0) + 6
     label_w = max((round(font.getlength(m)) for m in methods), default=0) + 14
     gap, bar_w = 4, 64
@@ -94,17 +113,27 @@ def overlay_grid(
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((width // 2, 4), title, fill="black", font=font, anchor="ma")
-    top = header
     for c, text in enumerate(lines):
         x = label_w + c * (cell_w + gap) + cell_w // 2
         for k, row in enumerate(text):
             draw.text((x, header - 6 - line * (len(text) - k)), row, fill="black", font=small, anchor="ma")
     for r, method in enumerate(methods):
-        y = top + r * (cell_h + gap)
+        y = header + r * (cell_h + gap)
         draw.text((label_w - 8, y + cell_h // 2), method, fill="black", font=font, anchor="rm")
         for c, picture in enumerate(pictures):
-            x = label_w + c * (cell_w + gap)
-            canvas.paste(Image.fromarray(overlay(picture, maps[method][c], alpha=alpha, cmap=cmap, bar=False)), (x, y))
-    canvas.paste(Image.fromarray(colour_bar(bar_h, cmap)), (width - bar_w + 6, header))
-    draw.text((width - bar_w + 6, header + bar_h + 4), "per map,\n0 to 1", fill="black", font=small)
-    return canvas.quantize(256, method=Image.Quantize.FASTOCTREE)
+            x = label_w + c * (cell_w + gap) + (cell_w - picture.shape[1]) // 2
+            canvas.paste(Image.fromarray(overlay(picture, maps[method][c], alpha=alpha, cmap=cmap, bar=False)), (x, y + (cell_h - picture.shape[0]) // 2))
+    bar_x = width - bar_w + 6
+    draw.text((bar_x, header + bar_h + 4), "per map,\n0 to 1", fill="black", font=small)
+    return _with_smooth_bar(canvas.quantize(256 - BAR_COLOURS, method=Image.Quantize.FASTOCTREE), colour_bar(bar_h, cmap), (bar_x, header))
+
+
+def _with_smooth_bar(picture: Image.Image, bar: np.ndarray, at: tuple[int, int]) -> Image.Image:
+    """Paste the colour bar into a palette image using palette entries of its own: the bar's
+    colours quantised to BAR_COLOURS levels instead of to the pictures' palette."""
+    used = len(picture.getpalette()) // 3
+    levels = Image.fromarray(bar).quantize(BAR_COLOURS, method=Image.Quantize.MEDIANCUT)
+    picture.putpalette(picture.getpalette()[: 3 * used] + [0, 0, 0] * (256 - BAR_COLOURS - used) + levels.getpalette()[: 3 * BAR_COLOURS])
+    indices = np.asarray(levels, np.uint8) + (256 - BAR_COLOURS)
+    picture.paste(Image.fromarray(indices, mode="P"), at)
+    return picture
