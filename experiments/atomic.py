@@ -1,7 +1,9 @@
 """Atomic file writes: write beside the target, fsync, then rename over it.
 
 A reader (or a resumed run) sees either the old file or the complete new one, never a
-half-written file, whatever moment the process is killed at.
+half-written file, whatever moment the process is killed at. The file gets the mode any other
+new file would (0666 less the umask: 0644 under the usual 022), not mkstemp's private 0600, so a
+report served from a shared folder or a web server can be read; folders follow the umask too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,24 @@ from pathlib import Path
 import pandas as pd
 
 
+def _read_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (/proc/self/status);
+    elsewhere by setting and restoring it once, at import, before any thread writes files."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()  # read once: a file's mode is 0o666 & ~UMASK, as open() would give it
+FILE_MODE = 0o666 & ~UMASK
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` and move the result to `path` in one rename."""
     path = Path(path)
@@ -24,6 +44,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     try:
         write(Path(tmp))
         with open(tmp, "rb") as fh:
+            os.fchmod(fh.fileno(), FILE_MODE)  # mkstemp made it 0600
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -140,6 +140,7 @@ def unit_key(sample: Sample, detector_digest: str, detector: Detector, method: s
         "steps": cfg.faithfulness_steps,
         "sanity": cfg.sanity,
         "faithfulness": "probability+logit",  # rows record both curves' AUCs
+        "maps": "raw",  # each method's own values (LIME signed), not normalised per image
         "lime": [cfg.lime_samples, cfg.lime_segments, cfg.display_size] if method == "lime" else None,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
@@ -175,10 +176,11 @@ def explain_units(prep: PreparedSample, detector: Detector, methods: list[str], 
         if method == "lime":
             options["segments"] = [prep.segments[size][i] for i in ids]
         seeds[method] = variant_seed(seed, prep.sample.id, f"explain/{detector.name}/{method}")
+        # unnormalised, so a grid can draw a method's maps of every variant on one scale
         if cfg.sanity:
-            maps[method], randomised[method] = sanity_maps(detector.model, images, method, targets, seed=seeds[method], **options)
+            maps[method], randomised[method] = sanity_maps(detector.model, images, method, targets, seed=seeds[method], normalise=False, **options)
         else:
-            maps[method] = explain(detector.model, images, method, targets, seed=seeds[method], **options)
+            maps[method] = explain(detector.model, images, method, targets, seed=seeds[method], normalise=False, **options)
         timings.part(method_part(method), t)
     t = time.perf_counter()
     scorer = detector.log_odds or detector.model
@@ -214,31 +216,64 @@ def explain_units(prep: PreparedSample, detector: Detector, methods: list[str], 
 
 
 def write_overlays(prep: PreparedSample, model: str, method: str, maps: np.ndarray, root: Path) -> list[str]:
-    """One PNG per chosen variant; returns their paths relative to the run folder."""
+    """One PNG per chosen variant, the method's maps of the sample on one scale; returns their
+    paths relative to the run folder."""
     from xai import overlay
+    from xai.explain import SIGNED_METHODS
+    from xai.overlay import row_scale
 
     paths = []
+    scale = row_scale(maps)
     for variant, m in zip(prep.variants, maps):
         rel = Path("explain", "overlays", model, slug(prep.sample.id), f"{slug(variant.id)}__{method}.png")
         if not (root / rel).is_file():
-            picture = Image.fromarray(overlay(prep.display[variant.id], m))
+            picture = Image.fromarray(overlay(prep.display[variant.id], m, signed=method in SIGNED_METHODS, scale=scale))
             atomic_write(root / rel, lambda tmp: picture.save(tmp, format="PNG", compress_level=1))  # 2x faster, 10 % larger
         paths.append(rel.as_posix())
     return paths
 
 
-def write_grid(prep: PreparedSample, model: str, maps: dict[str, np.ndarray], scores: pd.DataFrame, root: Path) -> str:
-    """The figure a person reads first: methods as rows, variants as columns, scores in titles."""
+# ops that paint a region of the image (the rest change every pixel): their region is outlined
+REGION_OPS = {"occlusion": lambda step: True, "text_watermark": lambda step: step.position != "tiled"}
+REGION_THRESHOLD = 40  # grey levels: a display pixel that changed more than this was painted by the edit
+TARGET_WORDS = {"ai": "AI", "human": "human", "predicted": "the predicted class"}
+GRID_NOTE = (
+    "Each map over a grey copy of its image; one colour scale per row (its 99th percentile of |value| at full colour), so the "
+    "columns of a row compare. LIME is signed: red for {target}, blue against. Outlined: the pixels the edit painted."
+)
+
+
+def edited_region(prep: PreparedSample, variant: Variant) -> np.ndarray | None:
+    """Where an edit that paints a region (occlusion, placed text) changed the display copy:
+    the ops do not record where they drew, so the region is read from the pixels that changed.
+    None for an edit that changes the whole image (noise, blur, colour, tiled text)."""
+    if variant.id == IDENTITY or not variant.steps or not all(REGION_OPS.get(s.name, lambda _: False)(s) for s in variant.steps):
+        return None
+    before, after = prep.display[IDENTITY].astype(np.int16), prep.display[variant.id].astype(np.int16)
+    changed = np.abs(after - before).max(axis=2) > REGION_THRESHOLD
+    return changed if changed.any() else None
+
+
+def write_grid(prep: PreparedSample, model: str, maps: dict[str, np.ndarray], scores: pd.DataFrame, root: Path, input_size: int, target: str) -> str:
+    """The figure a person reads first: the model's own input per variant as the first row, then
+    methods as rows (one colour scale per row), variants as columns, scores in titles."""
+    from experiments.naming import describe
+    from xai.explain import SIGNED_METHODS
     from xai.overlay import overlay_grid
 
     rel = Path("explain", "grids", model, f"{slug(prep.sample.id)}.png")
     rows = scores[(scores["sample"] == prep.sample.id) & (scores["model"] == model)].set_index("variant")
     titles = []
     for v in prep.variants:
-        name = "unedited" if v.id == IDENTITY else v.id
-        titles.append(f"{name}\np_ai {rows.at[v.id, 'p_ai']:.2f} (Δ {rows.at[v.id, 'delta_p_ai']:+.2f})")
+        name = "unedited" if v.id == IDENTITY else describe(v.id) + (f" (draw {v.replicate + 1})" if v.replicate else "")
+        titles.append(f"{name}\np(AI) {rows.at[v.id, 'p_ai']:.2f} (Δ {rows.at[v.id, 'delta_p_ai']:+.2f})")
     title = f"{prep.sample.subject} ({prep.sample.truth}) — {model}"
-    picture = overlay_grid([prep.display[v.id] for v in prep.variants], maps, titles, title=title)
+    inputs = [np.rint(np.asarray(prep.inputs[input_size][v.id]) * 255).astype(np.uint8) for v in prep.variants]
+    picture = overlay_grid(
+        [prep.display[v.id] for v in prep.variants], maps, titles, title=title, signed=set(SIGNED_METHODS), inputs=inputs,
+        input_label=f"model input\n{input_size} × {input_size} px", regions=[edited_region(prep, v) for v in prep.variants],
+        target=TARGET_WORDS.get(target, target), note=GRID_NOTE.format(target=TARGET_WORDS.get(target, target)),
+    )  # fmt: skip
     atomic_write(root / rel, lambda tmp: picture.save(tmp, format="PNG", optimize=False, compress_level=6))
     return rel.as_posix()
 
@@ -322,7 +357,7 @@ def run_explanations(
                     bar.update()
                 if cfg.pictures:
                     t = time.perf_counter()
-                    write_grid(view, detector.name, grid_maps, scores, run_dir)
+                    write_grid(view, detector.name, grid_maps, scores, run_dir, detector.input_size, cfg.target)
                     timings.part("grids", t)
     log.info("explanations: %d map sets computed, %d from the cache", computed, cached)
 

@@ -9,19 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.figure
+import matplotlib.ticker
 
-matplotlib.use("Agg")
+if not matplotlib.get_backend().startswith("module://"):  # a notebook keeps its inline backend
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from augment import base_variant_id  # noqa: E402
+from augment import IDENTITY, SINGLE_OPS, base_variant_id  # noqa: E402
 from experiments.atomic import atomic_write  # noqa: E402
+from experiments.naming import axis_label, describe, parse_variant, series_title  # noqa: E402
 
 
-def save(fig, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+def save(fig, path: Path, dpi: int = 100) -> Path:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
     plt.close(fig)
     return path
 
@@ -44,50 +50,252 @@ def group_accuracy(groups: pd.DataFrame, model: str, by: str, path: Path) -> Pat
     return save(fig, path)
 
 
-def severity_curves(robust: pd.DataFrame, metric: str, path: Path) -> Path:
-    """One panel per op: `metric` against severity, one line per model, CI band when present.
-    The unedited score is drawn as a dashed line per model."""
-    edited = robust[(robust["op"] != "identity") & (robust["op"] != "combined") & robust["severity"].notna()]
-    ops = sorted(edited["op"].unique())
-    cols = min(4, max(1, len(ops)))
-    rows = int(np.ceil(len(ops) / cols)) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False, layout="constrained")
-    palette = dict(zip(robust["model"].unique(), sns.color_palette("tab10")))
-    for ax, op in zip(axes.flat, ops):
-        for model, df in edited[edited["op"] == op].groupby("model", sort=False):
-            df = df.sort_values("severity")
-            ax.plot(df["severity"], df[metric], marker="o", color=palette[model], label=model)
-            if f"{metric}_ci_low" in df:
-                ax.fill_between(df["severity"], df[f"{metric}_ci_low"], df[f"{metric}_ci_high"], color=palette[model], alpha=0.2)
-            base = robust[(robust["model"] == model) & (robust["op"] == "identity")]
-            if len(base):
-                ax.axhline(base[metric].iloc[0], color=palette[model], linestyle="--", linewidth=0.8)
-        ax.set_title(op, fontsize=9)
-        ax.set_xlabel("severity", fontsize=8)
-        ax.set_ylabel(metric.replace("_", " "), fontsize=8)
-    for ax in list(axes.flat)[len(ops) :]:
+# --- severity curves -------------------------------------------------------------------------
+#
+# One panel per series: an op with its fixed parameters, on one side of the value that leaves
+# the image unchanged (`saturation, desaturated` and `saturation, more saturated` are two
+# panels). The x-axis is the op's own parameter with its unit, oriented so that the unedited
+# value is on the left and the harshest edit on the right (JPEG quality and downscale factor run
+# from 100 and 1 down); the unedited image is drawn as a point there; all panels of a figure share
+# one y-scale; panels are ordered by effect, largest first.
+
+
+def add_series(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of single ops with a severity, with their series key (as in `minimal_flip`), side
+    (`decrease` / `increase` of the severity against its neutral value), strength (distance from
+    neutral), neutral value and panel title; other rows are dropped. Parameters come from the
+    variant id, so any table with `variant`, `op` and `severity` columns works."""
+    df = table[table["op"].isin(list(SINGLE_OPS)) & table["severity"].notna()].copy()
+    cols = ["series", "side", "strength", "neutral", "title"]
+    if df.empty:
+        return df.assign(**{c: pd.Series(dtype=object) for c in cols})
+    steps = df["variant"].map(parse_variant)
+    params = [s[0][1] if s else {} for s in steps]
+    df["neutral"] = df["op"].map(lambda op: float(SINGLE_OPS[op].neutral))
+    df["side"] = np.where(df["severity"] < df["neutral"], "decrease", "increase")
+    df["strength"] = (df["severity"] - df["neutral"]).abs()
+    fixed = [{k: v for k, v in p.items() if k != SINGLE_OPS[op].severity} for op, p in zip(df["op"], params)]
+    df["series"] = [_series_key(op, f, side) for op, f, side in zip(df["op"], fixed, df["side"])]
+    two_sided = df.groupby("op")["side"].nunique() > 1
+    df["title"] = [series_title(op, f, side, bool(two_sided[op])) for op, f, side in zip(df["op"], fixed, df["side"])]
+    return df
+
+
+def _series_key(op: str, fixed: dict, side: str) -> str:
+    cls = SINGLE_OPS[op]
+    neutral = float(cls.neutral)
+    show = lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else repr(v)  # noqa: E731 (as variant ids write them)
+    parts = [f"{cls.severity}{'<' if side == 'decrease' else '>'}{int(neutral) if neutral.is_integer() else neutral}", *(f"{k}={show(v)}" for k, v in fixed.items())]
+    return f"{op}({', '.join(parts)})"
+
+
+def series_order(table: pd.DataFrame, metric: str, unedited: dict[str, tuple] | None = None) -> list[str]:
+    """Series keys, largest effect first: the largest |metric - unedited value| over the
+    series' severities and models."""
+    base = table["model"].map({m: v[0] for m, v in (unedited or {}).items()}).fillna(0.0)
+    effect = (table[metric] - base).abs().groupby(table["series"], sort=False).max()
+    return list(effect.sort_values(ascending=False, kind="stable").index)
+
+
+def draw_series(ax, points: pd.DataFrame, metric: str, unedited: dict[str, tuple], palette: dict, replicates: pd.DataFrame | None = None) -> None:
+    """One series on `ax`: per model, the unedited value (open diamond) at the neutral severity,
+    then `metric` at each severity, joined, with its interval band (`<metric>_ci_low/_high` when
+    present) and each replicate's value as a small dot. `unedited[model]` is (value, ci_low,
+    ci_high). Milder to harsher left to right, whichever way the parameter runs."""
+    decreasing = (points["side"] == "decrease").all()
+    neutral = float(points["neutral"].iloc[0])
+    for model, df in points.groupby("model", sort=False):
+        df = df.sort_values("strength")
+        colour = palette[model]
+        value, low, high = (tuple(unedited.get(model, ())) + (np.nan,) * 3)[:3]
+        x = np.r_[neutral, df["severity"].to_numpy(float)]
+        ax.plot(x, np.r_[value, df[metric].to_numpy(float)], color=colour, marker="o", markersize=4, linewidth=1.6, label=model)
+        ax.plot([neutral], [value], linestyle="none", marker="D", markersize=6, markerfacecolor="white", markeredgecolor=colour, markeredgewidth=1.5)
+        if f"{metric}_ci_low" in df and df[f"{metric}_ci_low"].notna().any():
+            band_low = np.r_[low if np.isfinite(low) else value, df[f"{metric}_ci_low"].to_numpy(float)]
+            band_high = np.r_[high if np.isfinite(high) else value, df[f"{metric}_ci_high"].to_numpy(float)]
+            ax.fill_between(x, band_low, band_high, color=colour, alpha=0.18, linewidth=0)
+        if replicates is not None and len(replicates):
+            mine = replicates[(replicates["model"] == model) & replicates["variant"].isin(df["variant"])]
+            ax.plot(mine["severity"], mine[metric], linestyle="none", marker="o", markersize=2.5, color=colour, alpha=0.55)
+    low, high = min(neutral, points["severity"].min()), max(neutral, points["severity"].max())
+    pad = 0.06 * (high - low or 1)
+    ax.set_xlim((high + pad, low - pad) if decreasing else (low - pad, high + pad))  # the unedited value on the left
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+    ax.grid(True, color="#e3e3e3", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _palette(models) -> dict:
+    return dict(zip(models, sns.color_palette("colorblind")))
+
+
+PANEL_INCHES = (3.5, 2.7)  # one severity panel: small enough for four across, readable alone on a phone
+PANEL_MARGINS = (0.8, 0.12, 0.62, 0.32)  # inches inside a panel for the y label, right edge, x label, title
+PANEL_DPI = 150
+
+
+def severity_panels(
+    points: pd.DataFrame,
+    metric: str,
+    ylabel: str,
+    out_dir: Path,
+    name: str,
+    *,
+    unedited: dict[str, tuple] | None = None,
+    replicates: pd.DataFrame | None = None,
+    order: list[str] | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> list[dict]:
+    """One small PNG per series (the report lays them out in a grid that reflows on a phone),
+    all with the same y-limits, in `order` (default: by effect). `points` come from
+    `add_series`; `unedited[model]` is (value, ci_low, ci_high), 0 when not given (a shift or a
+    fooling rate is 0 on the unedited image by definition). Returns [{path, series, title}] in
+    that order."""
+    unedited = unedited or {m: (0.0, 0.0, 0.0) for m in points["model"].unique()}
+    order = order or series_order(points, metric, unedited)
+    palette = _palette(points["model"].unique())
+    ylim = ylim or shared_ylim(points, metric, unedited, replicates)
+    # every panel drawn on one canvas in fixed cells, then cut out: one render instead of one per panel
+    (width, height), (left, right, bottom, top) = PANEL_INCHES, PANEL_MARGINS
+    cols = min(4, len(order))
+    rows = -(-len(order) // cols)
+    fig = matplotlib.figure.Figure(figsize=(width * cols, height * rows), dpi=PANEL_DPI)
+    for i, series in enumerate(order):
+        r, c = divmod(i, cols)
+        box = [(c * width + left) / (width * cols), 1 - ((r + 1) * height - bottom) / (height * rows), (width - left - right) / (width * cols), (height - top - bottom) / (height * rows)]
+        ax = fig.add_axes(box)
+        df = points[points["series"] == series]
+        draw_series(ax, df, metric, unedited, palette, replicates)
+        ax.set_ylim(*ylim)
+        ax.set_title(df["title"].iloc[0], fontsize=10)
+        ax.set_xlabel(f"{axis_label(df['op'].iloc[0])}\nharsher →", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=8)
+        if len(palette) > 1:
+            ax.legend(fontsize=8, frameon=False)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+    cell_w, cell_h = pixels.shape[1] // cols, pixels.shape[0] // rows
+    out = []
+    for i, series in enumerate(order):
+        r, c = divmod(i, cols)
+        panel = Image.fromarray(np.ascontiguousarray(pixels[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w]))
+        path = out_dir / f"{name}_{i:02d}.png"
+        atomic_write(path, lambda tmp, panel=panel: panel.save(tmp, format="PNG"))
+        out.append({"path": path, "series": series, "title": points.loc[points["series"] == series, "title"].iloc[0]})
+    return out
+
+
+def replicate_points(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per model x variant x replicate, for variants drawn more than once: the fooling rate
+    (among the images right when unedited) and the mean Δ margin of that one draw, with the
+    variant's series (`add_series`): the spread between placements or noise fields."""
+    cols = ["model", "op", "variant", "severity", "replicate", "fooling_rate", "mean_delta_margin"]
+    df = scores[scores["variant"] != IDENTITY].assign(variant=scores["variant"].map(base_variant_id))
+    drawn = df.groupby(["model", "variant"])["replicate"].transform("nunique") > 1
+    df = df[drawn]
+    if df.empty:
+        return add_series(pd.DataFrame(columns=cols))
+    ok = scores[scores["variant"] == IDENTITY].set_index(["sample", "model"])["correct"]
+    df = df.assign(_ok=pd.MultiIndex.from_frame(df[["sample", "model"]]).map(ok).astype("boolean").fillna(False).astype(bool))
+    keys = ["model", "op", "variant", "severity", "replicate"]
+    out = df.groupby(keys, sort=False).agg(mean_delta_margin=("delta_margin", "mean")).reset_index()
+    fooling = df[df["_ok"]].groupby(keys, sort=False)["fooled"].mean().rename("fooling_rate").reset_index()
+    return add_series(out.merge(fooling, on=keys, how="left")[cols])
+
+
+def shared_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple], replicates: pd.DataFrame | None = None) -> tuple[float, float]:
+    """One y-range for every panel of a figure: all values, intervals, unedited values and
+    replicate draws, with 0, padded by 6 %."""
+    columns = [c for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in points]
+    values = np.concatenate([points[c].to_numpy(float) for c in columns] + [np.array([v for u in unedited.values() for v in u], float)])
+    if replicates is not None and len(replicates):
+        values = np.r_[values, replicates[metric].to_numpy(float)]
+    values = values[np.isfinite(values)]
+    low, high = (min(values.min(), 0.0), max(values.max(), 0.0)) if len(values) else (0.0, 1.0)
+    pad = 0.06 * (high - low or 1)
+    return low - pad, high + pad
+
+
+def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel: str | None = None, cols: int = 4):
+    """All series of a per-variant table (robustness_metrics: accuracy, roc_auc; summary:
+    fooling_rate with `fooling_rate_ci_low/_high`) in one figure, one panel each with the
+    unedited value drawn at the neutral severity, one y-scale for all panels, ordered by effect,
+    one legend. Saved to `path` (returned), or returned as a figure when `path` is None."""
+    points = add_series(robust)
+    identity = robust[robust["op"] == IDENTITY]
+    unedited = {r["model"]: (r.get(metric, 0.0), r.get(f"{metric}_ci_low", np.nan), r.get(f"{metric}_ci_high", np.nan)) for _, r in identity.iterrows()}
+    order = series_order(points, metric, unedited) if len(points) else []
+    cols = min(cols, max(1, len(order)))
+    rows = int(np.ceil(len(order) / cols)) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows + 0.5), squeeze=False, sharey=True, layout="constrained")
+    palette = _palette(robust["model"].unique())
+    for ax, series in zip(axes.flat, order):
+        df = points[points["series"] == series]
+        draw_series(ax, df, metric, unedited, palette)
+        ax.set_title(df["title"].iloc[0], fontsize=10)
+        ax.set_xlabel(f"{axis_label(df['op'].iloc[0])}, harsher →", fontsize=8)
+        ax.tick_params(labelsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel or metric.replace("_", " "), fontsize=9)
+    for ax in list(axes.flat)[len(order) :]:
         ax.set_visible(False)
-    if ops:
-        axes.flat[0].legend(fontsize=7)
-    return save(fig, path)
+    handles = [plt.Line2D([], [], color=c, marker="o", label=m) for m, c in palette.items()]
+    handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="white", linestyle="none", label="unedited"))
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=10, frameon=False)
+    return fig if path is None else save(fig, path)
+
+
+# --- heatmap ---------------------------------------------------------------------------------
+
+SATURATED = 0.05  # p_ai this close to 0 or 1 on the unedited image: Δ p cannot show a move
+HIDDEN_MOVE = 1.0  # |Δ margin| (log-odds) at least this, with |Δ p| under 0.1, is written in the cell
 
 
 def delta_heatmap(scores: pd.DataFrame, model: str, path: Path) -> Path:
-    """Edit x subject, coloured by delta p_ai (red: towards AI, blue: towards human). Edits are
-    rows, so their long names read left to right."""
-    df = scores[(scores["model"] == model) & (scores["variant"] != "identity")]
-    df = df.assign(variant=df["variant"].map(base_variant_id))  # replicates of an edit averaged
-    table = df.pivot_table(index="variant", columns="subject", values="delta_p_ai", aggfunc="mean", sort=False)
-    short = lambda names, n: [str(v) if len(str(v)) <= n else str(v)[: n - 3] + "..." for v in names]  # noqa: E731
-    table.index, table.columns = short(table.index, 64), short(table.columns, 32)
-    label_room = 0.075 * max(len(c) for c in table.columns)  # subject names stand vertically below
-    fig, ax = plt.subplots(figsize=(0.45 * table.shape[1] + 6.5, 0.22 * table.shape[0] + 2.8 + label_room), layout="constrained")
-    sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax, cbar_kws={"label": "Δ p_ai", "shrink": 0.6})
-    ax.set_title(f"{model}: change in p(AI) per edit and subject")
+    """The heatmap of `heatmap_figure`, saved as PNG."""
+    return save(heatmap_figure(scores, model), path)
+
+
+def heatmap_figure(scores: pd.DataFrame, model: str):
+    """Edit x subject, coloured by the signed Δ p_ai (red: towards AI, blue: towards human;
+    replicates averaged). Subjects the model already got wrong unedited are marked ✗ and framed
+    (a flip there is a correction, not a fooling); a dot marks cells where the edit fooled the
+    model; where p_ai was saturated unedited and Δ p hides a move, the cell gives Δ margin."""
+    df = scores[(scores["model"] == model) & (scores["variant"] != IDENTITY)]
+    df = df.assign(variant=df["variant"].map(base_variant_id), fooled=df["fooled"].astype(float))
+    order = list(dict.fromkeys(df["variant"]))
+    subjects = list(dict.fromkeys(df["subject"]))
+    table = lambda col: df.pivot_table(index="variant", columns="subject", values=col, aggfunc="mean").reindex(index=order, columns=subjects)  # noqa: E731
+    delta, margin, fooled = table("delta_p_ai"), table("delta_margin"), table("fooled")
+    base = scores[(scores["model"] == model) & (scores["variant"] == IDENTITY)].drop_duplicates("subject").set_index("subject")
+    wrong = [not bool(base["correct"].get(s, True)) for s in subjects]
+    p_base = base["p_ai"].reindex(subjects).to_numpy(float)
+    short = lambda text, n: text if len(text) <= n else text[: n - 1] + "…"  # noqa: E731
+    rows = [short(describe(v), 48) for v in order]
+    cols = [("✗ " if w else "") + short(str(s), 28) for s, w in zip(subjects, wrong)]
+    label_room = 0.075 * max(len(c) for c in cols)
+    fig, ax = plt.subplots(figsize=(0.5 * len(cols) + 4.6, 0.24 * len(rows) + 2.4 + label_room), layout="constrained")
+    sns.heatmap(delta.set_axis(rows, axis=0).set_axis(cols, axis=1), cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax,
+                cbar_kws={"label": "Δ p(AI)  (red: towards AI, blue: towards human)", "shrink": 0.5})  # fmt: skip
+    for j, w in enumerate(wrong):
+        if w:
+            ax.add_patch(plt.Rectangle((j + 0.04, 0.04), 0.92, len(rows) - 0.08, fill=False, edgecolor="black", linestyle=(0, (3, 2)), linewidth=1.1))
+    saturated = (p_base <= SATURATED) | (p_base >= 1 - SATURATED)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            d, m, f = delta.iat[i, j], margin.iat[i, j], fooled.iat[i, j]
+            if np.isfinite(f) and f >= 0.5:
+                ax.text(j + 0.5, i + 0.5, "●", ha="center", va="center", fontsize=7, color="black")
+            elif saturated[j] and np.isfinite(m) and abs(d) < 0.1 and abs(m) >= HIDDEN_MOVE:
+                ax.text(j + 0.5, i + 0.5, f"{m:+.0f}", ha="center", va="center", fontsize=6.5, color="#222222")
+    ax.set_title(f"{model}: change in p(AI) per edit and subject\n● fooled   ✗ framed: wrong when unedited   numbers: Δ margin where p(AI) was saturated", fontsize=9)
     ax.set_xlabel("subject")
     ax.set_ylabel("edit")
-    ax.tick_params(labelsize=7)
-    return save(fig, path)
+    ax.tick_params(labelsize=8)
+    return fig
 
 
 def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Path:

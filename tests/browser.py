@@ -1,6 +1,7 @@
 """Opening a report in headless Chromium (Debian's chromium + chromedriver, installed by .ci/run)
 through Selenium, and collecting what a reader would hit: console errors, images that did not
-load, local links that lead nowhere."""
+load or weigh too much, figures that do not open full size, local links that lead nowhere, a page
+wider than the screen, and which section comes first."""
 
 from __future__ import annotations
 
@@ -44,6 +45,16 @@ def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
         if url.scheme == "file" and not Path(unquote(url.path)).exists():
             broken_links.append(href)
     errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    # a figure opens full size: its picture is wrapped in a link to the picture's own file
+    unlinked = driver.execute_script(
+        "return Array.from(document.querySelectorAll('figure img'))"
+        ".filter(i => !(i.parentElement.tagName === 'A' && i.parentElement.href === i.src)).map(i => i.getAttribute('src'))"
+    )
+    sizes = {}
+    for src in driver.execute_script("return Array.from(document.images).map(i => i.src)"):
+        url = urlparse(src)
+        if url.scheme == "file" and Path(unquote(url.path)).is_file():
+            sizes[src] = Path(unquote(url.path)).stat().st_size
     return {
         "images": len(images),
         "broken_images": [src for src, ok, _ in images if not ok],
@@ -53,4 +64,14 @@ def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
         "console_errors": errors,
         "external": [h for h in links if urlparse(h).scheme in ("http", "https")],
         "page_width": driver.execute_script("return document.documentElement.scrollWidth"),
+        "figures_not_linked": unlinked,
+        "image_bytes": sizes,
+        "first_section": driver.execute_script("const s = document.querySelector('main section'); return s ? s.id : null"),
     }
+
+
+def save_screenshot(driver: webdriver.Chrome, page: Path, out: Path) -> Path:
+    """What a reader sees on the first screen of `page`, as PNG."""
+    driver.get(page.resolve().as_uri())
+    driver.save_screenshot(str(out))
+    return out

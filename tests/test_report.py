@@ -14,20 +14,33 @@ from experiments import report as report_cli
 from experiments.claims import CLAIMS, verdicts
 from experiments.explanations import slug
 from experiments.images import decode_image, resize_for_model
+from experiments.atomic import FILE_MODE, UMASK
 from tests import browser
 from tests.conftest import REPORT_ORIGINALS
+
+MAX_IMAGE_BYTES = 1_500_000  # no picture in a report heavier than this (a phone downloads it)
+
+
+def sections(html: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)"', html)
+
 
 def test_report_pages_tables_and_claims(reported_run, cnn32):
     run_dir = reported_run
     index = run_dir / "report" / "index.html"
     html = index.read_text()
-    for section in ("summary", "shifts", "comparison", "explanations", "evaluation", "subjects"):
-        assert f'id="{section}"' in html, section
+    assert sections(html) == ["findings", "fooling", "shifts", "comparison", "explanations", "evaluation", "audit", "subjects", "run"]  # findings first, run details last
+    assert html.count('<article class="card">') == 2  # one findings card per model
+    assert re.search(r'<section id="run">\s*<h2>Run details</h2>\s*<details>', html)  # collapsed
     assert "<thead>" in html and html.count("<table") == html.count("<thead>")  # every table has headers
     assert not re.search(r"<img(?![^>]*\balt=\"[^\"]+\")[^>]*>", html)  # every image has alt text
     assert "http://" not in html and "https://" not in html  # nothing from the network
+    figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, re.S)
+    assert len(figures) > 10 and all(re.match(r'<a href="([^"]+)"><img src="\1"', f) for f in figures)  # each opens its own file
     pages = sorted((run_dir / "report" / "subjects").glob("*.html"))
     assert len(pages) == len(REPORT_ORIGINALS)
+    images = [f for f in (run_dir / "report").rglob("*") if f.suffix in (".png", ".jpg")]
+    assert images and max(f.stat().st_size for f in images) < MAX_IMAGE_BYTES
 
     scores = pd.read_parquet(run_dir / "scores.parquet")
     claims = pd.read_csv(run_dir / "report" / "claims.csv").set_index("claim")
@@ -41,7 +54,7 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     # each subject page shows every scored edit, remade with the run's seeds: the very image scored
     sample = next(s for s in scores["sample"].unique() if "mona lisa" in s)
     page = (run_dir / "report" / "subjects" / f"{slug(sample)}.html").read_text()
-    assert page.count('<li><figure><img src="../img/variants/') == scores["variant"].nunique()
+    assert page.count('<li><figure><a href="../img/variants/') == scores["variant"].nunique()
     variant = next(v for v in expand_grid(yaml.safe_load((run_dir / "config.yaml").read_text())["augment"]) if v.id == "gaussian_noise(std=0.2)")
     pixels = decode_image(run_dir.parents[1] / "images" / "mona lisa.JPG").pixels
     remade = resize_for_model(apply(pixels, variant, variant_seed(2, sample, variant.id)), 32)
@@ -52,6 +65,42 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     before = html
     assert report_cli.main([str(run_dir)]) == 0
     assert index.read_text() == before
+
+
+def test_report_files_follow_the_umask(reported_run):
+    """Served from a shared folder or a web server, the report must be readable: files 0644 and
+    folders 0755 under the usual umask (mkstemp alone would leave every file 0600)."""
+    report = reported_run / "report"
+    files = [f for f in report.rglob("*") if f.is_file()]
+    folders = [d for d in report.rglob("*") if d.is_dir()]
+    assert len(files) > 20 and folders
+    assert {f.stat().st_mode & 0o777 for f in files} == {FILE_MODE}
+    assert {d.stat().st_mode & 0o777 for d in folders} == {0o777 & ~UMASK}
+    assert {f.stat().st_mode & 0o777 for f in reported_run.glob("*.parquet")} == {FILE_MODE}
+
+
+def test_report_of_one_model_says_what_it_cannot_show(trained_run, tmp_path):
+    """One model, no explain: section: the comparison is one sentence and the explanations a
+    line saying why. Then the same model on the unedited test split alone (no grid): no
+    empty figure frames, no empty heading, one line saying why."""
+    run_dir, _, _ = trained_run
+    html = (run_dir / "report" / "index.html").read_text()
+    assert sections(html)[0] == "findings" and "explanations" not in sections(html)
+    comparison = html.split('<section id="comparison">')[1].split("</section>")[0]
+    assert "<table" not in comparison and comparison.count("<p>") == 1 and "cannot be tested" in comparison
+    assert "Explanations: the config has no explain: section." in html
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["models"][0].pop("train", None)  # the trained file is loaded
+    cfg |= {"name": "unedited", "out_dir": str(tmp_path), "augment": {}, "explain": None, "audit": None, "eval_sets": None}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    from experiments import run as runner
+
+    assert runner.main([str(tmp_path / "c.yaml")]) == 0
+    html = (tmp_path / "unedited" / "report" / "index.html").read_text()
+    assert sections(html) == ["findings", "comparison", "evaluation", "subjects", "run"]
+    assert "scored the images unedited only" in html and "Edits that fool it most" not in html
+    assert "<figure><a href=\"\"" not in html and not re.search(r"<h3>[^<]*</h3>\s*(<h3|</section>)", html)
 
 
 def fake_scores(small_shift, large_shift, n=12, seed=0):
@@ -76,15 +125,21 @@ def test_claim_verdicts_follow_the_evidence(small, large, expected):
 
 
 def test_report_in_a_real_browser(reported_run):
+    """Every page at 1280 px and on a 390 px phone: no console error, every image loads and has
+    alt text and stays under 1.5 MB, every figure opens its own file, every local link resolves,
+    nothing comes from the network, nothing is wider than the screen, the findings come first.
+    Sorting a table by a header works. Screenshots of the main page and one subject page, at
+    both widths, are saved into the run's report folder."""
     run_dir = reported_run
     if not browser.available():
         if os.environ.get("CI"):
             pytest.fail("chromium and chromedriver are needed (.ci/run installs them)")
         pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
     report = run_dir / "report"
-    pages = [report / "index.html", *sorted((report / "subjects").glob("*.html"))]
+    subjects = sorted((report / "subjects").glob("*.html"))
+    pages = [report / "index.html", *subjects]
     for width in (1280, 390):  # a desktop and a phone
-        driver = browser.open_browser(width=width)
+        driver = browser.open_browser(width=width, height=900 if width > 600 else 844)
         try:
             for page in pages:
                 found = browser.inspect_page(driver, page)
@@ -92,10 +147,25 @@ def test_report_in_a_real_browser(reported_run):
                 assert found["broken_links"] == [] and found["external"] == [], page.name
                 assert found["console_errors"] == [], (page.name, found["console_errors"])
                 assert found["missing_alt"] == [], page.name
+                assert found["figures_not_linked"] == [], (page.name, found["figures_not_linked"])
+                assert max(found["image_bytes"].values()) < MAX_IMAGE_BYTES, page.name
                 assert found["page_width"] <= width, (page.name, width)  # wide tables scroll inside their box
-            driver.get(pages[0].resolve().as_uri())
-            driver.save_screenshot(str(report / f"screenshot_{width}px.png"))
+            assert browser.inspect_page(driver, pages[0])["first_section"] == "findings"
+            browser.save_screenshot(driver, pages[0], report / f"screenshot_{width}px.png")
+            browser.save_screenshot(driver, subjects[0], report / f"screenshot_subject_{width}px.png")
+            if width == 1280:  # the inline script sorts: "fooled" ascending, then descending
+                driver.get(pages[0].resolve().as_uri())
+                column = "Array.from(document.querySelectorAll('#T_fooling_top tbody tr')).map(r => parseFloat(r.cells[HEAD].textContent))"
+                head = driver.execute_script("return Array.from(document.querySelectorAll('#T_fooling_top thead th')).findIndex(h => h.textContent === 'fooled')")
+                before = driver.execute_script("return " + column.replace("HEAD", str(head)))
+                driver.execute_script(f"document.querySelectorAll('#T_fooling_top thead th')[{head}].click()")
+                ascending = driver.execute_script("return " + column.replace("HEAD", str(head)))
+                assert ascending == sorted(before)
+                driver.execute_script(f"document.querySelectorAll('#T_fooling_top thead th')[{head}].click()")
+                assert driver.execute_script("return " + column.replace("HEAD", str(head))) == sorted(before, reverse=True)
+                assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
         finally:
             driver.quit()
-    with Image.open(report / "screenshot_1280px.png") as shot:
-        assert shot.format == "PNG" and shot.width >= 1000
+    for name in ("screenshot_1280px", "screenshot_390px", "screenshot_subject_1280px", "screenshot_subject_390px"):
+        with Image.open(report / f"{name}.png") as shot:
+            assert shot.format == "PNG" and shot.width in (1280, 390), name

@@ -120,10 +120,13 @@ def test_pixel_order_is_most_important_first_with_random_ties():
 def test_overlay_puts_heat_where_the_map_is_high():
     m = np.zeros((32, 32))
     m[:8, :8] = 1
-    picture = overlay(np.full((128, 256, 3), 128, np.uint8), m)
-    assert picture.shape == (128, 256 + 44, 3) and picture.dtype == np.uint8
+    picture = overlay(np.full((128, 256, 3), (40, 60, 200), np.uint8), m)  # a blue image
+    assert picture.shape == (128, 256 + 64, 3) and picture.dtype == np.uint8
     hot, cold = picture[5, 5].astype(int), picture[120, 250].astype(int)
-    assert hot[0] > hot[2] + 50 and cold[2] > cold[0] + 50  # jet: red where 1, blue where 0
+    assert hot[0] > hot[2] + 50 and hot.sum() > cold.sum() + 200  # inferno: bright yellow where the map is high
+    assert np.ptp(cold) == 0  # grey where it is 0: the image's own blue cannot pass for attribution
+    signed = overlay(np.full((128, 256, 3), 128, np.uint8), np.where(m > 0, 1.0, -1.0), signed=True)
+    assert signed[5, 5, 0] > signed[5, 5, 2] + 60 and signed[120, 250, 2] > signed[120, 250, 0] + 60  # red for, blue against
 
 
 def quadrant_model():

@@ -8,7 +8,11 @@ batched pass. The tests hold each map equal to tf-keras-vis' own within float to
 Faster-ScoreCAM runs through tf-keras-vis itself; LIME through `lime` (xai.lime_explain); `random`
 is a seeded-noise baseline that faithfulness and sanity numbers are read against. Callers never
 branch on the method: every one returns maps of shape (N, H, W) at the images' resolution,
-scaled to [0, 1] per image (higher = more important for the target class).
+scaled to [0, 1] per image (higher = more important for the target class). With
+`normalise=False` each method's own values come back instead, which a picture needs to put
+several maps on one scale: gradient magnitudes, ReLU'd CAMs (both >= 0), and LIME's signed
+weights (SIGNED_METHODS: above 0 for the target class, below 0 against it). The order of the
+pixels, all that faithfulness and drift read, is the same either way.
 
 Maps explain pre-softmax scores (logits). tf-keras-vis' own `ReplaceToLinear` modifier fails on
 Keras 3 Sequential models (they have no `output_names`), so `logit_model` rebuilds the network
@@ -33,6 +37,7 @@ GRADIENT_METHODS = ("saliency", "smoothgrad")
 CAM_METHODS = ("gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam")
 BASELINE_METHODS = ("random",)  # seeded noise: the floor any method must beat in faithfulness
 METHODS = (*GRADIENT_METHODS, *CAM_METHODS, "lime", *BASELINE_METHODS)
+SIGNED_METHODS = ("lime",)  # unnormalised maps with a sign: evidence for (> 0) and against (< 0) the target
 
 Target = int | str | Sequence[int]
 
@@ -113,22 +118,31 @@ def _normalise(maps: np.ndarray) -> np.ndarray:
     return np.where(high > low, (maps - low) / np.where(high > low, high - low, 1), 0.0)
 
 
-def _expand(cam: np.ndarray, images: np.ndarray) -> np.ndarray:
+def _raw(maps: np.ndarray) -> np.ndarray:
+    """A method's own values, as float64 with NaN and inf made finite (as _normalise does)."""
+    return np.nan_to_num(np.asarray(maps, dtype=np.float64))
+
+
+def _expand(cam: np.ndarray, images: np.ndarray, normalise: bool = True) -> np.ndarray:
     """tf-keras-vis' last step for every CAM: bilinear zoom to the input size, then normalise."""
     from scipy.ndimage import zoom
     from tf_keras_vis.utils import normalize, zoom_factor
 
-    return normalize(zoom(cam, zoom_factor(cam.shape, images.shape), order=1))
+    zoomed = zoom(cam, zoom_factor(cam.shape, images.shape), order=1)
+    return normalize(zoomed) if normalise else zoomed
 
 
-def _saliency(logits: keras.Model, layer: int | None, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float, seed: int) -> np.ndarray:
+def _saliency(
+    logits: keras.Model, layer: int | None, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float, seed: int, normalise: bool = True
+) -> np.ndarray:
     """tf-keras-vis' Saliency: |d logit / d input|, max over channels, normalised. SmoothGrad
     draws the noise tf-keras-vis draws after `keras.utils.set_random_seed(seed)` (NumPy's legacy
     generator with that seed, here a local one) and runs all noisy copies through one batched
     pass, averaging in the same order."""
     import tensorflow as tf
-    from tf_keras_vis.utils import normalize
+    from tf_keras_vis.utils import normalize as tf_keras_vis_normalize
 
+    normalize = tf_keras_vis_normalize if normalise else np.asarray
     if not smooth_samples:
         grads = compiled.gradients(logits, layer, images, np.asarray(targets))[1]
         return normalize(np.max(np.abs(grads), axis=-1))
@@ -207,33 +221,33 @@ def _score_cam(logits: keras.Model, images: np.ndarray, targets: list[int], laye
     return np.maximum(np.einsum("nhwc,nc->nhw", a, weights), 0)
 
 
-def _faster_score_cam(logits: keras.Model, images, targets, layer: str, max_n: int) -> np.ndarray:
+def _faster_score_cam(logits: keras.Model, images, targets, layer: str, max_n: int, normalise: bool = True) -> np.ndarray:
     from tf_keras_vis.scorecam import Scorecam
     from tf_keras_vis.utils.scores import CategoricalScore
 
     with contextlib.redirect_stdout(io.StringIO()):  # its model.predict calls print progress bars
-        return Scorecam(logits, clone=False)(CategoricalScore(targets), images, penultimate_layer=layer, max_N=max_n, batch_size=256)
+        return Scorecam(logits, clone=False)(CategoricalScore(targets), images, penultimate_layer=layer, max_N=max_n, batch_size=256, normalize_cam=normalise)
 
 
-def _maps(model: keras.Model, images: np.ndarray, targets: list[int], method: str, seed: int, options: dict) -> np.ndarray:
+def _maps(model: keras.Model, images: np.ndarray, targets: list[int], method: str, seed: int, options: dict, normalise: bool = True) -> np.ndarray:
     logits = logit_model(model)
     layer = _layer_index(model, logits, options.get("layer"))
     if method in GRADIENT_METHODS:
         samples = options.get("smooth_samples", 20) if method == "smoothgrad" else 0
-        return _saliency(logits, layer, images, targets, samples, options.get("smooth_noise", 0.2), seed)
+        return _saliency(logits, layer, images, targets, samples, options.get("smooth_noise", 0.2), seed, normalise)
     if layer is None:
         last_conv_layer(model)  # raises: CAM methods need a Conv2D layer
     if method == "faster_scorecam":
         # its sampling reads the global generators. Seeding TensorFlow's clears its kernel caches
         # (the next compiled calls are slow), so only this method does it.
         keras.utils.set_random_seed(seed)
-        return _faster_score_cam(logits, images, targets, logits.layers[layer].name, options.get("max_n", 10))
+        return _faster_score_cam(logits, images, targets, logits.layers[layer].name, options.get("max_n", 10), normalise)
     if method == "scorecam":
         cam = _score_cam(logits, images, targets, layer, options.get("batch_size", compiled.BATCH_SIZE))
     else:
         out, _, a, grads = compiled.gradients(logits, layer, images, np.asarray(targets))
         cam = _grad_cam(method, a, grads, out[np.arange(len(images)), targets])
-    return _expand(cam, images)
+    return _expand(cam, images, normalise)
 
 
 def explain(
@@ -244,9 +258,11 @@ def explain(
     *,
     class_names: Sequence[str] | None = None,
     seed: int = 0,
+    normalise: bool = True,
     **options,
 ) -> np.ndarray:
-    """Attribution maps (N, H, W) in [0, 1] for float32 model inputs `images` (N, H, W, 3).
+    """Attribution maps (N, H, W) in [0, 1] for float32 model inputs `images` (N, H, W, 3);
+    each method's own values with `normalise=False` (see the module's docstring).
 
     Options by method: smoothgrad `smooth_samples`, `smooth_noise`; CAMs `layer`;
     faster_scorecam `max_n`; lime `num_samples`, `segments`, `display_size`, `n_segments`,
@@ -258,14 +274,15 @@ def explain(
     if images.ndim != 4:
         raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")
     targets = resolve_targets(model, images, target, class_names)
+    scale = _normalise if normalise else _raw
     if method == "random":
-        return _normalise(np.random.default_rng(seed).random(images.shape[:3]))
+        return scale(np.random.default_rng(seed).random(images.shape[:3]))
     if method == "lime":
         from xai.lime_explain import lime_maps
 
         known = ("num_samples", "segments", "display_size", "n_segments", "batch_size")
-        return _normalise(lime_maps(model, images, targets, seed=seed, **{k: v for k, v in options.items() if k in known}))
+        return scale(lime_maps(model, images, targets, seed=seed, **{k: v for k, v in options.items() if k in known}))
     with warnings.catch_warnings():  # tf-keras-vis passes inputs as a list; Keras 3 notes it
         warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
-        maps = _maps(model, images, targets, method, seed, options)
-    return _normalise(maps)
+        maps = _maps(model, images, targets, method, seed, options, normalise)
+    return scale(maps)

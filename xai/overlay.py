@@ -1,8 +1,18 @@
-"""Pictures of attribution maps: a heatmap over the image with a colour bar, as an RGB array.
+"""Pictures of attribution maps: each map over a grey copy of its image, as an RGB array, and
+grids of many maps (`overlay_grid`: one PIL canvas, cells pasted, titles drawn).
 
-Drawn with NumPy, a Matplotlib colormap and PIL (no figure per picture), so a run can write
-hundreds of them in seconds; the grids of many maps too (`overlay_grid`: one PIL canvas, cells
-pasted, titles drawn, about a hundredth of a Matplotlib figure's time).
+How a map is drawn, so that it cannot be misread:
+- over a dimmed greyscale copy of the image, so the only colour in a cell is the map's (a red
+  occlusion square or a blue painting cannot pass for attribution or hide it);
+- the colour's opacity grows with |value|: where the map is near 0 the image shows through;
+- perceptually uniform colour maps: `inferno` (sequential) for maps that rank pixels (saliency,
+  CAMs: 0 = no evidence), `berlin` (diverging around 0) for signed maps (LIME: red for the target
+  class, blue against it);
+- one scale per row of a grid (`row_scale`: the 99th percentile of |value| over every map of the
+  row, as Captum's visualisation clips its outliers), so the columns of a row can be compared:
+  a map that is weaker under an edit looks weaker.
+Drawn with NumPy, a Matplotlib colour map and PIL (no Matplotlib figure), so a run writes hundreds
+of them in seconds.
 """
 
 from __future__ import annotations
@@ -15,35 +25,50 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-
-def heat(m: np.ndarray, size: tuple[int, int], cmap: str = "jet") -> np.ndarray:
-    """A map in [0, 1] resized (bilinear) to size = (height, width) and coloured, uint8 RGB."""
-    resized = cv2.resize(np.asarray(m, np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    return (matplotlib.colormaps[cmap](np.clip(resized, 0, 1))[..., :3] * 255).astype(np.uint8)
-
-
-@functools.lru_cache(maxsize=64)
-def colour_bar(height: int, cmap: str = "jet", width: int = 44) -> np.ndarray:
-    """A vertical colour bar (1 at the top, 0 at the bottom) with tick labels, uint8 RGB
-    (read-only: one array per size, shared)."""
-    bar_w, pad = 12, 4
-    values = np.linspace(1, 0, height - 2 * pad)[:, None]
-    strip = (matplotlib.colormaps[cmap](np.repeat(values, bar_w, axis=1))[..., :3] * 255).astype(np.uint8)
-    canvas = Image.new("RGB", (width, height), "white")
-    canvas.paste(Image.fromarray(strip), (pad, pad))
-    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
-    for value, y in ((1.0, pad), (0.5, height // 2), (0.0, height - pad)):
-        draw.text((pad + bar_w + 3, y), f"{value:g}", fill="black", font=font, anchor="lm")
-    return np.asarray(canvas)
+SEQUENTIAL = "inferno"  # perceptually uniform, dark to bright
+DIVERGING = "berlin"  # perceptually uniform (Crameri), blue below 0, red above, dark at 0
+MAX_ALPHA = 0.9  # opacity of the colour where |value| is at the top of the scale
+CLIP_PERCENTILE = 99.0  # a row's scale: this percentile of |value| is full colour
 
 
-def overlay(image: np.ndarray, m: np.ndarray, *, alpha: float = 0.45, cmap: str = "jet", bar: bool = True) -> np.ndarray:
-    """`image` (uint8 RGB, any size) blended with the coloured map, plus a colour bar."""
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    image = np.asarray(image, np.uint8)
-    blended = cv2.addWeighted(image, 1 - alpha, heat(m, image.shape[:2], cmap), alpha, 0)
-    return np.concatenate([blended, colour_bar(image.shape[0], cmap)], axis=1) if bar else blended
+def row_scale(maps: np.ndarray) -> float:
+    """The value drawn at full colour for a set of maps drawn together: the 99th percentile of
+    their |values| (1 when they are all 0)."""
+    top = float(np.percentile(np.abs(np.asarray(maps, np.float64)), CLIP_PERCENTILE)) if np.size(maps) else 0.0
+    return top if top > 0 else 1.0
+
+
+def scaled(m: np.ndarray, scale: float, signed: bool) -> np.ndarray:
+    """A map divided by its scale and clipped: [-1, 1] when signed, else [0, 1]."""
+    v = np.nan_to_num(np.asarray(m, np.float32)) / np.float32(scale)
+    return np.clip(v, -1.0, 1.0) if signed else np.clip(v, 0.0, 1.0)
+
+
+def _resize(v: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(np.asarray(v, np.float32), (size[1], size[0]), interpolation=interpolation)
+
+
+def colours(v: np.ndarray, signed: bool) -> np.ndarray:
+    """RGB in [0, 1] for scaled values: `inferno` on [0, 1], `berlin` on [-1, 1]."""
+    if signed:
+        return matplotlib.colormaps[DIVERGING]((v + 1) / 2)[..., :3]
+    return matplotlib.colormaps[SEQUENTIAL](v)[..., :3]
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """A dimmed greyscale copy (levels 30-183) of a uint8 RGB image, as float RGB in [0, 255]:
+    the background every map is drawn on."""
+    g = np.asarray(image, np.float32)[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat((30 + 0.6 * g)[..., None], 3, axis=2)
+
+
+def tint(image: np.ndarray, v: np.ndarray, signed: bool) -> np.ndarray:
+    """`image` (uint8 RGB) in grey with the scaled map `v` (same height and width) coloured over
+    it, opaque in proportion to |v|; uint8 RGB."""
+    alpha = (MAX_ALPHA * np.abs(v))[..., None]
+    out = grey(image) * (1 - alpha) + colours(v, signed) * 255 * alpha
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=8)
@@ -52,31 +77,61 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
 
 
-def _fit(image: np.ndarray, long_side: int) -> np.ndarray:
+@functools.lru_cache(maxsize=64)
+def colour_bar(height: int, signed: bool = False, labels: tuple[str, str, str] | None = None, width: int = 64) -> np.ndarray:
+    """A vertical colour bar, top = full colour, over the same grey the maps are drawn on, with
+    three labels (top, middle, bottom), uint8 RGB (read-only: one array per size, shared)."""
+    bar_w, pad = 12, 6
+    values = np.linspace(1, -1 if signed else 0, max(2, height - 2 * pad))[:, None].repeat(bar_w, axis=1)
+    strip = tint(np.full(values.shape + (3,), 110, np.uint8), values, signed)
+    canvas = Image.new("RGB", (width, height), "white")
+    canvas.paste(Image.fromarray(strip), (pad, pad))
+    draw, font = ImageDraw.Draw(canvas), _font(10)
+    top, middle, bottom = labels or (("+ max", "0", "− max") if signed else ("max", "", "0"))
+    for text, y in ((top, pad), (middle, height // 2), (bottom, height - pad)):
+        if text:
+            draw.text((pad + bar_w + 3, y), text, fill="black", font=font, anchor="lm")
+    return np.asarray(canvas)
+
+
+def overlay(image: np.ndarray, m: np.ndarray, *, signed: bool = False, scale: float | None = None, bar: bool = True) -> np.ndarray:
+    """`image` (uint8 RGB, any size) in grey with the map over it (scaled by `scale`, default
+    its own |max|), plus a colour bar."""
+    image = np.asarray(image, np.uint8)
+    v = scaled(_resize(m, image.shape[:2]), row_scale(m) if scale is None else scale, signed)
+    picture = tint(image, v, signed)
+    return np.concatenate([picture, colour_bar(image.shape[0], signed)], axis=1) if bar else picture
+
+
+def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """`text` broken into lines no wider than `width` px in `font` (a word longer than that
+    keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _fit(image: np.ndarray, long_side: int, nearest: bool = False) -> np.ndarray:
     h, w = image.shape[:2]
     scale = long_side / max(h, w)
-    if scale >= 1:
+    if scale == 1 or (scale > 1 and not nearest):
         return image
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interpolation)
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """Lines of at most `width` pixels, broken at spaces only (a word longer than that stands
-    alone on its line)."""
-    lines: list[str] = []
-    for part in text.split("\n"):
-        line = ""
-        for word in part.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if line and font.getlength(candidate) > width:
-                lines.append(line)
-                candidate = word
-            line = candidate
-        lines.append(line)
-    return lines
-
-
-BAR_COLOURS = 32  # palette entries kept for the colour bar, so it stays smooth
+def outline(cell: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`cell` with the border of `mask` (resized to it) drawn in white on black, 3 px."""
+    region = (_resize(mask.astype(np.float32), cell.shape[:2], nearest=True) > 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.ascontiguousarray(cell)
+    cv2.drawContours(out, contours, -1, (0, 0, 0), 3)
+    cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
+    return out
 
 
 def overlay_grid(
@@ -85,30 +140,39 @@ def overlay_grid(
     column_titles: list[str],
     *,
     title: str = "",
-    alpha: float = 0.45,
-    cmap: str = "jet",
+    signed: frozenset[str] | set[str] = frozenset(),
+    inputs: list[np.ndarray] | None = None,
+    input_label: str = "model input",
+    regions: list[np.ndarray | None] | None = None,
+    target: str = "target",
+    note: str = "",
     cell: int = 180,
-    min_width: int = 150,
     font_size: int = 12,
 ) -> Image.Image:
     """A PIL image: one column per image (titled), one row per method (labelled), each cell the
-    image (long side `cell` px, centred in a column at least `min_width` wide) with that method's
-    map over it, one colour bar for all. `maps[method]` is (len(images), h, w) in [0, 1].
-    A 256-colour palette image, so that a PNG of 8 methods x 6 images stays under 1 MB: 224
-    colours for the pictures, 32 for the colour bar."""
+    image (long side `cell` px) in grey with that method's map over it, one colour scale per row
+    (`row_scale`) with its colour bar at the row's end; methods in `signed` on the diverging
+    scale (+ for `target`, − against). `maps[method]` is (len(images), h, w). `inputs`: the
+    model's own input for each column (uint8 RGB at model resolution), drawn as a first row,
+    enlarged without smoothing. `regions`: per column, a mask of the pixels the edit painted (or
+    None), outlined in every cell of the column. `note`: a line of explanation under the grid.
+    Reduced to a 256-colour palette (a PNG of 8
+    methods x 6 images stays under 1 MB)."""
     methods = list(maps)
     pictures = [_fit(np.asarray(image, np.uint8), cell) for image in images]
     cell_h = max(p.shape[0] for p in pictures)
-    cell_w = max(min_width, max(p.shape[1] for p in pictures))
+    cell_w = max(p.shape[1] for p in pictures)
     font, small = _font(font_size), _font(font_size - 1)
     line = font_size + 3
-    lines = [_wrap(t, small, cell_w - 4) for t in column_titles]
+    lines = [[w for part in t.split("\n") for w in wrap(part, small, cell_w - 4)] for t in column_titles]
     header = (line + 6 if title else 0) + line * max((len(t) for t in lines), default=0) + 6
-    label_w = max((round(font.getlength(m)) for m in methods), default=0) + 14
-    gap, bar_w = 4, 64
+    row_labels = ([input_label] if inputs is not None else []) + methods
+    label_w = max((round(font.getlength(w)) for label in row_labels for w in label.split("\n")), default=0) + 14
+    gap, bar_w = 4, 70
     width = label_w + len(pictures) * (cell_w + gap) + bar_w
-    bar_h = max(40, min(len(methods) * (cell_h + gap) - 2 * line, 2 * cell_h))
-    height = max(header + len(methods) * (cell_h + gap), header + bar_h + 2 * line + 8)
+    rows = len(row_labels)
+    notes = wrap(note, small, width - 16) if note else []
+    height = header + rows * (cell_h + gap) + 2 + line * len(notes) + (6 if notes else 0)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     if title:
@@ -117,23 +181,31 @@ def overlay_grid(
         x = label_w + c * (cell_w + gap) + cell_w // 2
         for k, row in enumerate(text):
             draw.text((x, header - 6 - line * (len(text) - k)), row, fill="black", font=small, anchor="ma")
-    for r, method in enumerate(methods):
-        y = header + r * (cell_h + gap)
-        draw.text((label_w - 8, y + cell_h // 2), method, fill="black", font=font, anchor="rm")
+
+    def place(r: int, c: int, picture: np.ndarray) -> None:
+        if regions is not None and regions[c] is not None:
+            picture = outline(picture, regions[c])
+        canvas.paste(Image.fromarray(picture), (label_w + c * (cell_w + gap), header + r * (cell_h + gap)))
+
+    def label(r: int, text: str) -> None:
+        y = header + r * (cell_h + gap) + cell_h // 2
+        draw.multiline_text((label_w - 8, y), text, fill="black", font=font, anchor="rm", align="right")
+
+    r = 0
+    if inputs is not None:
+        label(r, input_label)
+        for c, (source, picture) in enumerate(zip(inputs, pictures)):
+            place(r, c, cv2.resize(np.asarray(source, np.uint8), (picture.shape[1], picture.shape[0]), interpolation=cv2.INTER_NEAREST))
+        r += 1
+    for method in methods:
+        is_signed = method in signed
+        scale = row_scale(maps[method])
+        label(r, method)
         for c, picture in enumerate(pictures):
-            x = label_w + c * (cell_w + gap) + (cell_w - picture.shape[1]) // 2
-            canvas.paste(Image.fromarray(overlay(picture, maps[method][c], alpha=alpha, cmap=cmap, bar=False)), (x, y + (cell_h - picture.shape[0]) // 2))
-    bar_x = width - bar_w + 6
-    draw.text((bar_x, header + bar_h + 4), "per map,\n0 to 1", fill="black", font=small)
-    return _with_smooth_bar(canvas.quantize(256 - BAR_COLOURS, method=Image.Quantize.FASTOCTREE), colour_bar(bar_h, cmap), (bar_x, header))
-
-
-def _with_smooth_bar(picture: Image.Image, bar: np.ndarray, at: tuple[int, int]) -> Image.Image:
-    """Paste the colour bar into a palette image using palette entries of its own: the bar's
-    colours quantised to BAR_COLOURS levels instead of to the pictures' palette."""
-    used = len(picture.getpalette()) // 3
-    levels = Image.fromarray(bar).quantize(BAR_COLOURS, method=Image.Quantize.MEDIANCUT)
-    picture.putpalette(picture.getpalette()[: 3 * used] + [0, 0, 0] * (256 - BAR_COLOURS - used) + levels.getpalette()[: 3 * BAR_COLOURS])
-    indices = np.asarray(levels, np.uint8) + (256 - BAR_COLOURS)
-    picture.paste(Image.fromarray(indices, mode="P"), at)
-    return picture
+            place(r, c, tint(picture, scaled(_resize(maps[method][c], picture.shape[:2]), scale, is_signed), is_signed))
+        bar = colour_bar(cell_h, is_signed, (f"for {target}", "0", "against") if is_signed else ("row max", "", "0"))
+        canvas.paste(Image.fromarray(bar), (width - bar_w + 4, header + r * (cell_h + gap)))
+        r += 1
+    for k, text in enumerate(notes):
+        draw.text((8, header + rows * (cell_h + gap) + 4 + k * line), text, fill="#444444", font=small)
+    return canvas.quantize(256, method=Image.Quantize.FASTOCTREE)
