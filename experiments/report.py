@@ -35,7 +35,7 @@ from experiments.claims import verdicts
 from experiments.explanations import slug
 from experiments.findings import edit_families, model_findings, series_titles
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize
-from experiments.naming import describe, describe_params, number
+from experiments.naming import describe, number
 from experiments.report_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
 from experiments.scoring import edited_image
 from experiments.tables import graded_edits, median_fooling_severity

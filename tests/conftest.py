@@ -49,24 +49,26 @@ def cnn32(seed_mirror):
     return load_detector(seed_mirror / MODEL_32, "cnn32", 32)
 
 
+def shared_folder(env: str, name: str, inside: str) -> Path:
+    """A data folder of ../shared ($env, else ../shared/<name> beside the checkout), which must
+    hold `inside`; the test fails (never skips) without it: CI has it."""
+    value = os.environ.get(env, "").strip()
+    for candidate in ([Path(value)] if value else []) + [REPO.parent / "shared" / name]:
+        if (candidate / inside).is_dir():
+            return candidate.resolve()
+    pytest.fail(f"{name} is needed: set {env} to ../shared/{name}")
+
+
 @pytest.fixture(scope="session")
 def real_mini() -> Path:
     """Real images in train|val|test/{ai,human} ($ARTXAI_REAL_MINI or ../shared/real-mini)."""
-    env = os.environ.get("ARTXAI_REAL_MINI", "").strip()
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "real-mini"]:
-        if (candidate / "train").is_dir():
-            return candidate.resolve()
-    pytest.fail("real-mini is needed: set ARTXAI_REAL_MINI to ../shared/real-mini")
+    return shared_folder("ARTXAI_REAL_MINI", "real-mini", "train")
 
 
 @pytest.fixture(scope="session")
 def cifake() -> Path:
     """10,000 real CIFAKE images in train|test/{ai,human} ($ARTXAI_CIFAKE or ../shared/cifake)."""
-    env = os.environ.get("ARTXAI_CIFAKE", "").strip()
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "cifake"]:
-        if (candidate / "train").is_dir():
-            return candidate.resolve()
-    pytest.fail("CIFAKE is needed: set ARTXAI_CIFAKE to ../shared/cifake")
+    return shared_folder("ARTXAI_CIFAKE", "cifake", "train")
 
 
 REPORT_ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "dan_village.jpg", "ai_oil_painting_civitai.jpg", "ai_portrait_civitai.jpg"]

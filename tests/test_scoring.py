@@ -1,10 +1,8 @@
 """Scoring a chunk of samples at once gives the rows of scoring them one by one, the old way."""
 
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +16,7 @@ from experiments.images import DecodePolicy, decode_image, resize_for_model, res
 from experiments.models import Detector, build_cnn, keras
 from experiments.samples import Sample
 from experiments.scoring import Timings, score_chunk, variant_inputs
-from tests.conftest import REPO, SAMPLES_DIR
+from tests.conftest import SAMPLES_DIR
 from xai import compiled
 
 GRID = {
@@ -30,15 +28,6 @@ GRID = {
     "gamma": {"gamma": [0.5]},
     "combined": [[{"hue_shift": {"degrees": 45}}, {"gamma": {"gamma": 2}}], [{"hue_shift": {"degrees": 45}}, {"jpeg": {"quality": 20}}]],
 }
-
-
-@pytest.fixture(scope="module")
-def cifake() -> Path:
-    env = os.environ.get("ARTXAI_CIFAKE", "").strip()
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "cifake"]:
-        if (candidate / "test").is_dir():
-            return candidate.resolve()
-    pytest.fail("CIFAKE is needed: set ARTXAI_CIFAKE to ../shared/cifake")
 
 
 def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(seed_mirror):

@@ -17,7 +17,7 @@ from experiments.evaluation import average_precision_stat, calibration, calibrat
 from experiments.explanations import explanations_vs_random
 from experiments.models import Detector, keras, margin_from_probabilities
 from experiments.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
-from experiments.tables import finish_scores, minimal_flip, minimal_flip_curve, summarise
+from experiments.tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
 
