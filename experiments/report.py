@@ -33,7 +33,7 @@ from experiments import figures
 from experiments.atomic import atomic_write, atomic_write_text
 from experiments.claims import verdicts
 from experiments.explanations import slug
-from experiments.findings import edit_families, model_findings, series_titles
+from experiments.findings import model_findings, series_titles
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.naming import describe, number
 from experiments.report_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
@@ -82,7 +82,7 @@ def _copy(src: Path, dst: Path) -> Path:
 # --- the evidence, section by section -------------------------------------------------------
 
 
-def fooling_table(summary: pd.DataFrame, families: pd.DataFrame) -> pd.DataFrame:
+def fooling_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per model x edit (replicates pooled), most fooling first: the fooling and correction
     rates with their intervals and n, and how far and which way the scores moved."""
     rows = summary[summary["variant"] != IDENTITY].copy()
@@ -239,8 +239,7 @@ def build_report(run_dir: Path, resamples: int = 1000) -> Path:
     fooling = mildest = None
     heatmaps, severity, heatmap_note = [], {"fooling": [], "margin": []}, ""
     if edited:
-        families = edit_families(scores)
-        fooling_df, fooling_numbers = fooling_table(summary, families)
+        fooling_df, fooling_numbers = fooling_table(summary)
         fooling = {
             "top": table_block(fooling_df.head(TOP_EDITS_SHOWN), "fooling_top", FOOLING_TINTS, 3, numbers=fooling_numbers.head(TOP_EDITS_SHOWN)),
             "all": table_block(fooling_df, "fooling_all", FOOLING_TINTS, 3, numbers=fooling_numbers) if len(fooling_df) > TOP_EDITS_SHOWN else None,
