@@ -172,8 +172,10 @@ def weighted_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.nd
     order = np.argsort(score, kind="stable")
     _, starts = np.unique(score[order], return_index=True)
     w, positive = weights[:, order], y[order]
-    pos_w = np.add.reduceat(w * positive, starts, axis=1)  # (B, tie groups)
-    neg_w = np.add.reduceat(w * ~positive, starts, axis=1)
+    pos_w = w * positive
+    neg_w = w - pos_w
+    if len(starts) < len(score):  # ties: sum each tie group's weights (a tie counts one half)
+        pos_w, neg_w = np.add.reduceat(pos_w, starts, axis=1), np.add.reduceat(neg_w, starts, axis=1)  # (B, tie groups)
     below = np.cumsum(neg_w, axis=1) - neg_w  # negatives scored strictly lower
     with np.errstate(invalid="ignore", divide="ignore"):
         return (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1))
@@ -189,18 +191,32 @@ def _weighted_rates(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> dict[str,
     return {"macro_f1": (f1_ai + f1_human) / 2}
 
 
-def fast_metrics_with_ci(df: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float, float]]:
+BOOTSTRAP_BLOCK = 200  # resamples per count matrix: bounds its memory
+
+
+def count_blocks(n: int, resamples: int, seed: int, shared: dict | None = None) -> list[np.ndarray]:
+    """The bootstrap's draw counts over n images, in blocks of BOOTSTRAP_BLOCK resamples. Every
+    variant of a test set with the same n and seed draws the same counts, so `shared` (n -> blocks)
+    lets one draw serve them all: the intervals are those each variant would get on its own."""
+    if shared is not None and n in shared:
+        return shared[n]
+    rng = np.random.default_rng(seed)
+    blocks = [draw_counts(n, min(BOOTSTRAP_BLOCK, resamples - start), rng)[1].astype(np.int32) for start in range(0, resamples, BOOTSTRAP_BLOCK)]
+    if shared is not None:
+        shared[n] = blocks
+    return blocks
+
+
+def fast_metrics_with_ci(df: pd.DataFrame, resamples: int = 1000, seed: int = 0, shared: dict | None = None) -> dict[str, tuple[float, float, float]]:
     """accuracy (Wilson over images, replicates averaged), macro F1 and ROC-AUC (percentile
     bootstrap over images, each image drawn with all its replicates; vectorised over resamples)
-    for one model x variant: metric -> (value, ci_low, ci_high)."""
+    for one model x variant: metric -> (value, ci_low, ci_high). `shared`: see count_blocks."""
     y = df["truth"].to_numpy() == "ai"
     score = df["p_ai"].to_numpy(dtype=float)
     pred = score >= 0.5
     image, images = pd.factorize(df["sample"])
-    rng = np.random.default_rng(seed)
     f1s, aucs = [], []
-    for start in range(0, resamples, 200):  # blocks bound the memory of the count matrix
-        _, counts = draw_counts(len(images), min(200, resamples - start), rng)
+    for counts in count_blocks(len(images), resamples, seed, shared):
         weights = counts[:, image]  # an image's draws weigh each of its replicates
         f1s.append(_weighted_rates(y, pred, weights)["macro_f1"])
         aucs.append(weighted_auc(y, score, weights))
@@ -255,8 +271,9 @@ def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd
     rates = fooling_and_correction(images).set_index(["model", "variant"]).drop(columns="op")
     flips = images.groupby(["model", "variant"], sort=False)["flipped"].agg(["sum", "size"])
     keyed = scores.assign(variant=scores["variant"].map(base_variant_id))
+    shared: dict[int, list[np.ndarray]] = {}  # one bootstrap draw serves every variant (count_blocks)
     for (model, variant), df in keyed.groupby(["model", "variant"], sort=False):
-        m = fast_metrics_with_ci(df, resamples, seed)
+        m = fast_metrics_with_ci(df, resamples, seed, shared)
         q = df["delta_p_ai"].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).to_numpy()
         n = df["sample"].nunique()
         row = {"model": model, "variant": variant, "op": df["op"].iloc[0], "severity": df["severity"].iloc[0], "n": n, "exploratory": exploratory(n)}

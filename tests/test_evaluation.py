@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from experiments import run as runner
-from experiments.evaluation import evaluate, metrics_with_ci, robustness, weighted_auc
+from experiments.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness, weighted_auc
 from experiments.statistics import draw_counts
 from experiments.tables import finish_scores
 
@@ -89,6 +89,25 @@ def test_evaluation_groups_confusion_and_robustness():
     assert robust.at["gaussian_noise(std=0.1)", "delta_p_ai_median"] == pytest.approx(noisy["delta_p_ai"].median())
     assert robust.at["gaussian_noise(std=0.1)", "flip_rate"] == pytest.approx(noisy["flipped"].mean())
 
+
+
+def test_one_bootstrap_draw_serves_every_variant_with_the_intervals_each_would_get_alone():
+    """robustness() draws the resample counts once per test-set size and shares them across
+    variants; each variant's intervals must equal those of its own draw, across a block boundary
+    of the count matrices (resamples > BOOTSTRAP_BLOCK)."""
+    df = scores_frame()
+    resamples = BOOTSTRAP_BLOCK + 37
+    robust = robustness(df, resamples=resamples, seed=5).set_index("variant")
+    for variant, rows in df.groupby("variant"):
+        alone = fast_metrics_with_ci(rows, resamples, seed=5)
+        for metric in ("macro_f1", "roc_auc"):
+            assert (robust.at[variant, metric], robust.at[variant, f"{metric}_ci_low"], robust.at[variant, f"{metric}_ci_high"]) == alone[metric]
+    # and the shared draw really is per size: a variant with fewer images gets its own
+    shared = {}
+    fewer = df[(df["variant"] != "identity") & (df["sample"] < 150)]
+    fast_metrics_with_ci(df[df["variant"] == "identity"], resamples, 5, shared)
+    assert fast_metrics_with_ci(fewer, resamples, 5, shared) == fast_metrics_with_ci(fewer, resamples, 5)
+    assert sorted(shared) == [150, 200] and sum(b.shape[0] for b in shared[200]) == resamples
 
 def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     """The whole pipeline on real pixels: train from the config, evaluate on the test split with
