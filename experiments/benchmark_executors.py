@@ -3,8 +3,10 @@
     python -m experiments.benchmark_executors [--images 2000] [--part-size 100] [--workers N]
 
 CIFAKE's test split ($ARTXAI_CIFAKE, default ../shared/cifake) x a 10-variant grid x the
-study's 32 px model, run end to end (scoring parts, tables, no report) with `local`, `processes`
-and `ray`; each run's tables must equal the local run's. Then Ray's own cost per part: the
+study's 32 px model, plus explanations of 50 of its images (Grad-CAM, LIME, random; the unedited
+image, with faithfulness curves and pictures), run end to end (scoring parts, explanation units,
+tables, no report) with `local`, `processes` and `ray`; each run's tables must equal the local
+run's. Times per stage from each run's manifest. Then Ray's own cost per part: the
 round trip of an empty unit through an actor pool. Not a test: run on demand, numbers go in the
 README, with the machine they were measured on.
 """
@@ -12,6 +14,7 @@ README, with the machine they were measured on.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import tempfile
@@ -34,13 +37,18 @@ GRID = {
 }  # 9 edits + the unedited image = 10 variants
 
 
-def config(tmp: Path, cifake: Path, mirror: Path, images: int, part_size: int) -> Path:
+EXPLAIN = {"methods": ["gradcam", "lime", "random"], "images": "originals", "lime_samples": 300, "faithfulness_steps": 8, "sanity": False}
+TABLES = ("scores", "robustness_metrics", "explanations", "explanation_summary")
+
+
+def config(tmp: Path, cifake: Path, mirror: Path, images: int, part_size: int, explained: int) -> Path:
     cfg = {
         "name": "bench_executors", "seed": 0, "report": "none", "part_size": part_size,
         "assets": {"mirror": str(mirror), "base_url": ""},
         "models": [{"name": "cnn32", "input_size": 32, "seed_asset": "Models/AI-artbench/model 1 32px/best_model.h5"}],
         "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": images // 2}, "split": "test"},
         "augment": GRID,
+        "explain": EXPLAIN | {"max_samples": explained},
     }  # fmt: skip
     path = tmp / "bench_executors.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -71,29 +79,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--part-size", type=int, default=100)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--explained", type=int, default=50, help="images explained")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="artxai: %(message)s")
     cifake = Path(os.environ.get("ARTXAI_CIFAKE") or Path(__file__).resolve().parents[2] / "shared" / "cifake")
     mirror = Path(os.environ.get("ARTXAI_SEED_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "seed-assets")
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(config(Path(tmp), cifake, mirror, args.images, args.part_size))
-        times, tables = {}, {}
+        cfg = load_config(config(Path(tmp), cifake, mirror, args.images, args.part_size, args.explained))
+        times, stages, tables = {}, {}, {}
         for kind in ("local", "processes", "ray"):
             run_cfg = cfg.model_copy(update={"executor": ExecutorConfig(kind=kind, workers=args.workers)})
             t = time.perf_counter()
             execute(run_cfg, Path(tmp) / kind)
             times[kind] = time.perf_counter() - t
-            tables[kind] = pd.read_parquet(Path(tmp) / kind / "scores.parquet")
-        identical = all(tables[k].equals(tables["local"]) for k in tables)
+            stages[kind] = json.loads((Path(tmp) / kind / "manifest.json").read_text())["timings_s"]
+            tables[kind] = {name: pd.read_parquet(Path(tmp) / kind / f"{name}.parquet") for name in TABLES}
+        identical = all(tables[k][name].equals(tables["local"][name]) for k in tables for name in TABLES)
         overhead = ray_overhead(200, args.workers)
 
     n_parts = -(-args.images // args.part_size)
-    print(f"\n{args.images} CIFAKE test images x {len(cfg.variants())} variants x cnn32, {n_parts} parts of {args.part_size}, {args.workers} workers")
-    print(f"{'executor':<10} {'seconds':>8} {'images/s':>9} {'vs local':>9}")
+    print(f"\n{args.images} CIFAKE test images x {len(cfg.variants())} variants x cnn32, {n_parts} parts of {args.part_size}; {args.explained} images explained; {args.workers} workers")
+    print(f"{'executor':<10} {'total s':>8} {'vs local':>9} {'scoring s':>10} {'vs local':>9} {'explain s':>10} {'vs local':>9}")
     for kind, seconds in times.items():
-        print(f"{kind:<10} {seconds:8.1f} {args.images / seconds:9.0f} {times['local'] / seconds:8.2f}x")
-    print(f"tables identical across executors: {identical}")
+        score, explain = stages[kind]["scoring"], stages[kind]["explanations"]
+        print(
+            f"{kind:<10} {seconds:8.1f} {times['local'] / seconds:8.2f}x {score:10.1f} {stages['local']['scoring'] / score:8.2f}x "
+            f"{explain:10.1f} {stages['local']['explanations'] / explain:8.2f}x"
+        )
+    print(f"tables identical across executors ({', '.join(TABLES)}): {identical}")
     print(f"Ray round trip per part (empty unit, actors warm): {overhead * 1000:.1f} ms")
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -127,6 +128,12 @@ def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[i
     finally:
         if started_here:
             ray.shutdown()
+
+
+def progress_interval() -> float:
+    """Seconds between progress-bar redraws: often on a terminal, rarely into a log file (with
+    parallel units, the bar moves as each unit comes back to the driver)."""
+    return 0.1 if sys.stderr.isatty() else 30.0
 
 
 # ---- the door ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, Variant, compile_variant, variant_seed
 from experiments.atomic import atomic_write, atomic_write_table
-from experiments.config import ExplainConfig
+from experiments.config import ExecutorConfig, ExplainConfig
+from experiments.executors import progress_interval, run_units
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.models import Detector
 from experiments.samples import Sample
@@ -106,7 +108,9 @@ class PreparedSample:
     segments: dict[int, dict[str, np.ndarray]]
 
 
-def prepare_sample(sample: Sample, variants: list[Variant], sizes: set[int], cfg: ExplainConfig, seed: int, policy: DecodePolicy) -> PreparedSample:
+def prepare_sample(sample: Sample, variants: list[Variant], sizes: set[int], cfg: ExplainConfig, seed: int, policy: DecodePolicy, segments: bool = True) -> PreparedSample:
+    """Decode once, re-apply the chosen variants with the scoring seeds; `segments`: also the
+    LIME superpixels (when LIME is among the methods and will run)."""
     from xai.lime_explain import superpixels
 
     pixels = decode_image(sample.path, policy).pixels
@@ -119,7 +123,7 @@ def prepare_sample(sample: Sample, variants: list[Variant], sizes: set[int], cfg
             continue
         kept.append(variant)
         display[variant.id] = display_resize(edited, cfg.display_size)
-        labels = superpixels(display[variant.id], cfg.lime_segments) if "lime" in cfg.methods else None
+        labels = superpixels(display[variant.id], cfg.lime_segments) if segments and "lime" in cfg.methods else None
         for size in sizes:
             inputs[size][variant.id] = resize_for_model(edited, size)
             if labels is not None:
@@ -278,6 +282,97 @@ def write_grid(prep: PreparedSample, model: str, maps: dict[str, np.ndarray], sc
     return rel.as_posix()
 
 
+@dataclass
+class ExplainUnit:
+    """One unit of the stage, for an executor: a sample, the variants to prepare (every model's
+    chosen ones) and, per model, its chosen variant ids and the methods not already cached."""
+
+    sample: Sample
+    variants: list[Variant]
+    chosen: dict[str, list[str]]
+    methods: dict[str, list[str]]
+
+    def pick(self, ids: list[str]) -> list[Variant]:
+        by_id = {v.id: v for v in self.variants}
+        return [by_id[i] for i in ids]
+
+
+@dataclass
+class ExplainWorker:
+    """What explaining needs, built once per worker (experiments.executors)."""
+
+    cfg: ExplainConfig
+    seed: int
+    detectors: dict[str, Detector]
+    policy: DecodePolicy
+
+
+def explain_worker(cfg: ExplainConfig, seed: int, policy: DecodePolicy, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None) -> ExplainWorker:
+    """A worker's state: the driver's models (source file, name, input size) loaded from their
+    files, unless the driver hands over its own `detectors` (the local executor)."""
+    from experiments.models import load_detector
+
+    if detectors is None:
+        detectors = [load_detector(Path(source), name, size) for source, name, size in models]
+    return ExplainWorker(cfg, seed, {d.name: d for d in detectors}, policy)
+
+
+@dataclass
+class ExplainResult:
+    """What a unit sends back: the prepared sample (display copies and model inputs, for the
+    pictures the driver draws), per model the variants explained and the fresh units of
+    explain_units, the seconds of each part, or why the sample could not be prepared."""
+
+    prep: PreparedSample | None
+    explained: dict[str, list[str]]
+    fresh: dict[str, dict[str, tuple[np.ndarray, list[dict], list[dict]]]]
+    seconds: dict[str, float]
+    problem: str | None = None
+
+
+def explain_sample(worker: ExplainWorker, unit: ExplainUnit) -> ExplainResult:
+    """One unit of work: decode and edit the sample once, then every model's missing methods.
+    Pure: it reads the image and the models, writes nothing."""
+    cfg, timings = worker.cfg, Timings()
+    sizes = {worker.detectors[name].input_size for name in unit.chosen}
+    needs_segments = any("lime" in methods for methods in unit.methods.values())
+    t = time.perf_counter()
+    try:
+        prep = prepare_sample(unit.sample, unit.variants, sizes, cfg, worker.seed, worker.policy, needs_segments)
+    except ImageRejected as e:  # already recorded as skipped by the scoring stage
+        return ExplainResult(None, {}, {}, {}, str(e))
+    finally:
+        timings.part("prepare (decode, edit, superpixels)", t)
+    explained, fresh = {}, {}
+    for name, ids in unit.chosen.items():
+        kept = {v.id: v for v in prep.variants}
+        mine = [kept[i] for i in ids if i in kept]  # in the chosen order: the unedited image first
+        if not mine or mine[0].id != IDENTITY:
+            continue
+        explained[name] = [v.id for v in mine]
+        view = PreparedSample(prep.sample, mine, prep.display, prep.inputs, prep.segments)
+        fresh[name] = explain_units(view, worker.detectors[name], unit.methods.get(name, []), cfg, worker.seed, timings)
+    prep.segments = {}  # only LIME needs them, and it has run: not sent back
+    return ExplainResult(prep, explained, fresh, dict(timings.parts))
+
+
+def plan_units(cfg: ExplainConfig, samples: list[Sample], variants: list[Variant], detectors: list[Detector], scores: pd.DataFrame) -> list[ExplainUnit]:
+    """The samples to explain (explain.max_samples: those whose scores moved most), each with
+    every model's chosen variants, in the samples' order; `methods` is filled from the cache."""
+    todo = [s for s in samples if s.path is not None and (scores["sample"] == s.id).any()]
+    if cfg.max_samples is not None and len(todo) > cfg.max_samples:
+        fragility = scores.assign(a=scores["delta_p_ai"].abs()).groupby("sample")["a"].mean()
+        keep = set(fragility.sort_values(ascending=False, kind="stable").index[: cfg.max_samples])
+        todo = [s for s in todo if s.id in keep]
+        log.info("explaining the %d samples whose scores moved most (explain.max_samples)", len(todo))
+    units = []
+    for sample in todo:
+        chosen = {d.name: chosen_variants(scores, sample.id, d.name, variants, cfg) for d in detectors}
+        union = [v for v in variants if any(v in c for c in chosen.values())]
+        units.append(ExplainUnit(sample, union, {name: [v.id for v in c] for name, c in chosen.items() if c}, {}))
+    return units
+
+
 def run_explanations(
     cfg: ExplainConfig,
     seed: int,
@@ -289,80 +384,60 @@ def run_explanations(
     policy: DecodePolicy,
     timings: Timings,
     resamples: int = 1000,
+    executor: ExecutorConfig | None = None,
+    work=None,
 ) -> dict[str, pd.DataFrame]:
-    """Explain every chosen image with every model and method; write and return the tables."""
+    """Explain every chosen image with every model and method, one unit per sample on the
+    executor (cached units are read here and not sent); the driver writes the cache files and
+    pictures as units come back, then the tables, in the samples' order. `work`: the unit's
+    function (default explain_sample; tests wrap it)."""
     started = time.perf_counter()
-    parts = run_dir / "explain" / "parts"
+    executor = executor or ExecutorConfig()
+    parts, maps_dir = run_dir / "explain" / "parts", run_dir / "explain" / "maps"
     digests = {d.name: file_digest(Path(d.source)) for d in detectors}
-    sizes = {d.input_size for d in detectors}
-    meta_cols = ["sample", "subject", "edit", "truth", "model", "variant", "op", "severity", "p_ai", "delta_p_ai", "delta_margin"]
-    rows, sanity, computed, cached = [], [], 0, 0
-    todo = [s for s in samples if s.path is not None and (scores["sample"] == s.id).any()]
-    if cfg.max_samples is not None and len(todo) > cfg.max_samples:
-        fragility = scores.assign(a=scores["delta_p_ai"].abs()).groupby("sample")["a"].mean()
-        keep = set(fragility.sort_values(ascending=False, kind="stable").index[: cfg.max_samples])
-        todo = [s for s in todo if s.id in keep]
-        log.info("explaining the %d samples whose scores moved most (explain.max_samples)", len(todo))
-    with logging_redirect_tqdm(), tqdm(total=len(todo) * len(detectors) * len(cfg.methods), desc="explaining", unit="map set", file=sys.stderr) as bar:
-        for sample in todo:
-            chosen = {d.name: chosen_variants(scores, sample.id, d.name, variants, cfg) for d in detectors}
-            union = [v for v in variants if any(v in c for c in chosen.values())]
-            t = time.perf_counter()
-            try:
-                prep = prepare_sample(sample, union, sizes, cfg, seed, policy)
-            except ImageRejected as e:  # already recorded as skipped by the scoring stage
-                log.warning("explain: skipped %s: %s", sample.id, e)
-                bar.update(len(detectors) * len(cfg.methods))
-                continue
-            finally:
-                timings.part("prepare (decode, edit, superpixels)", t)
-            for detector in detectors:
-                mine = [v for v in chosen[detector.name] if v.id in prep.display]
-                if not mine or mine[0].id != IDENTITY:
-                    bar.update(len(cfg.methods))
-                    continue
-                view = PreparedSample(sample, mine, prep.display, prep.inputs, prep.segments)
-                keys = {m: unit_key(sample, digests[detector.name], detector, m, mine, cfg, seed) for m in cfg.methods}
-                cached_units = {
-                    m: load_cached_unit(parts / f"{keys[m]}.parquet", run_dir / "explain" / "maps" / f"{keys[m]}.npz", parts / f"{keys[m]}_sanity.parquet", len(mine))
-                    for m in cfg.methods
-                }
-                fresh = explain_units(view, detector, [m for m in cfg.methods if cached_units[m] is None], cfg, seed, timings)
-                grid_maps = {}
-                for method in cfg.methods:
-                    key = keys[method]
-                    part, maps_file = parts / f"{key}.parquet", run_dir / "explain" / "maps" / f"{key}.npz"
-                    sanity_part = parts / f"{key}_sanity.parquet"
-                    t = time.perf_counter()
-                    if cached_units[method] is not None:
-                        maps, unit, unit_sanity = cached_units[method]
-                        cached += 1
-                    else:
-                        maps, unit_rows, sanity_rows = fresh[method]
-                        ids = {"sample": sample.id, "model": detector.name, "method": method}
-                        unit = pd.DataFrame([ids | r for r in unit_rows])
-                        unit_sanity = pd.DataFrame([ids | r for r in sanity_rows], columns=SANITY_COLUMNS)
-                        atomic_write(maps_file, lambda tmp: save_maps(tmp, maps))
-                        atomic_write(sanity_part, lambda tmp: unit_sanity.to_parquet(tmp, index=False))
-                        atomic_write(part, lambda tmp: unit.to_parquet(tmp, index=False))  # last: the unit is done
-                        computed += 1
-                    timings.part("cache", t)
-                    if cfg.pictures:
-                        t = time.perf_counter()
-                        unit["overlay"] = write_overlays(view, detector.name, method, maps, run_dir)
-                        timings.part("overlays", t)
-                    rows.append(unit)
-                    sanity.append(unit_sanity)
-                    grid_maps[method] = maps
-                    bar.update()
-                if cfg.pictures:
-                    t = time.perf_counter()
-                    write_grid(view, detector.name, grid_maps, scores, run_dir, detector.input_size, cfg.target)
-                    timings.part("grids", t)
-    log.info("explanations: %d map sets computed, %d from the cache", computed, cached)
+    by_name = {d.name: d for d in detectors}
+    units = plan_units(cfg, samples, variants, detectors, scores)
 
-    meta = scores[meta_cols]
-    table = pd.concat(rows, ignore_index=True).merge(meta, on=["sample", "model", "variant"], how="left") if rows else pd.DataFrame()
+    def key(unit: ExplainUnit, name: str, method: str, ids: list[str]) -> str:
+        return unit_key(unit.sample, digests[name], by_name[name], method, unit.pick(ids), cfg, seed)
+
+    cached: dict[int, dict[tuple[str, str], tuple]] = {}
+    t = time.perf_counter()
+    for index, unit in enumerate(units):
+        cached[index] = {}
+        for name, ids in unit.chosen.items():
+            for method in cfg.methods:
+                k = key(unit, name, method, ids)
+                found = load_cached_unit(parts / f"{k}.parquet", maps_dir / f"{k}.npz", parts / f"{k}_sanity.parquet", len(ids))
+                if found is not None:
+                    cached[index][(name, method)] = found
+            unit.methods[name] = [m for m in cfg.methods if (name, m) not in cached[index]]
+    timings.part("cache", t)
+
+    if executor.kind == "local":  # this process's models, already loaded
+        setup = partial(explain_worker, cfg, seed, policy, [], detectors)
+    else:
+        setup = partial(explain_worker, cfg, seed, policy, [(d.source, d.name, d.input_size) for d in detectors])
+        log.info("explaining %d sample(s) on executor %s", len(units), executor.kind)
+    per_unit: dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame]]] = {}
+    computed = 0
+    with logging_redirect_tqdm(), tqdm(total=len(units) * len(detectors) * len(cfg.methods), desc="explaining", unit="map set", file=sys.stderr, mininterval=progress_interval()) as bar:
+        for index, result in run_units(executor, setup, work or explain_sample, units):
+            unit = units[index]
+            for part, value in result.seconds.items():
+                timings.parts[part] += value
+            if result.problem is not None:
+                log.warning("explain: skipped %s: %s", unit.sample.id, result.problem)
+            else:
+                computed += sum(len(fresh) for fresh in result.fresh.values())
+                per_unit[index] = collect_unit(unit, result, cached[index], key, cfg, scores, run_dir, by_name, timings)
+            bar.update(len(detectors) * len(cfg.methods))
+    log.info("explanations: %d map sets computed, %d from the cache", computed, sum(len(c) for c in cached.values()))
+
+    rows = [frame for i in sorted(per_unit) for frame in per_unit[i][0]]
+    sanity = [frame for i in sorted(per_unit) for frame in per_unit[i][1]]
+    meta_cols = ["sample", "subject", "edit", "truth", "model", "variant", "op", "severity", "p_ai", "delta_p_ai", "delta_margin"]
+    table = pd.concat(rows, ignore_index=True).merge(scores[meta_cols], on=["sample", "model", "variant"], how="left") if rows else pd.DataFrame()
     if len(table):
         front = [c for c in meta_cols if c in table] + ["method", "target"]
         table = table[front + [c for c in table.columns if c not in front]]
@@ -375,6 +450,46 @@ def run_explanations(
     atomic_write_table(versus, run_dir / "explanation_vs_random")
     timings.add("explanations", started)
     return {"explanations": table, "explanation_sanity": sanity_table, "explanation_summary": summary, "explanation_vs_random": versus}
+
+
+def collect_unit(unit: ExplainUnit, result: ExplainResult, cached: dict, key, cfg: ExplainConfig, scores: pd.DataFrame, run_dir: Path, detectors: dict[str, Detector], timings: Timings) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """On the driver, for one unit back from a worker: write each fresh map set to the cache (the
+    rows file last: its presence means the unit is done), draw overlays and grids, and return
+    the unit's rows and sanity rows, models and methods in the config's order."""
+    parts, maps_dir = run_dir / "explain" / "parts", run_dir / "explain" / "maps"
+    rows, sanity = [], []
+    for name in detectors:
+        if name not in result.explained:
+            continue
+        ids = result.explained[name]
+        view = PreparedSample(unit.sample, unit.pick(ids), result.prep.display, result.prep.inputs, {})
+        grid_maps = {}
+        for method in cfg.methods:
+            t = time.perf_counter()
+            if (name, method) in cached and method not in result.fresh[name]:
+                maps, frame, frame_sanity = cached[(name, method)]
+            else:
+                k = key(unit, name, method, ids)
+                maps, unit_rows, sanity_rows = result.fresh[name][method]
+                labels = {"sample": unit.sample.id, "model": name, "method": method}
+                frame = pd.DataFrame([labels | r for r in unit_rows])
+                frame_sanity = pd.DataFrame([labels | r for r in sanity_rows], columns=SANITY_COLUMNS)
+                atomic_write(maps_dir / f"{k}.npz", lambda tmp: save_maps(tmp, maps))
+                atomic_write(parts / f"{k}_sanity.parquet", lambda tmp: frame_sanity.to_parquet(tmp, index=False))
+                atomic_write(parts / f"{k}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))  # last: the unit is done
+            timings.part("cache", t)
+            if cfg.pictures:
+                t = time.perf_counter()
+                frame["overlay"] = write_overlays(view, name, method, maps, run_dir)
+                timings.part("overlays", t)
+            rows.append(frame)
+            sanity.append(frame_sanity)
+            grid_maps[method] = maps
+        if cfg.pictures:
+            t = time.perf_counter()
+            write_grid(view, name, grid_maps, scores, run_dir, detectors[name].input_size, cfg.target)
+            timings.part("grids", t)
+    return rows, sanity
 
 
 def summarise_explanations(table: pd.DataFrame, sanity: pd.DataFrame, versus: pd.DataFrame | None = None) -> pd.DataFrame:

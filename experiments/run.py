@@ -40,7 +40,7 @@ from experiments.atomic import atomic_write, atomic_write_json, atomic_write_tab
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
-from experiments.executors import run_units
+from experiments.executors import progress_interval, run_units
 from experiments.explanations import run_explanations
 from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
@@ -254,11 +254,6 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     return skipped, resumed
 
 
-def progress_interval() -> float:
-    """Seconds between progress-bar redraws: often on a terminal, rarely into a log file."""
-    return 0.1 if sys.stderr.isatty() else 30.0
-
-
 def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
     """Every part's rows, each verified; IncompleteRun naming those missing or damaged (a run
     never reports on samples it did not score)."""
@@ -350,7 +345,7 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
 
     explained = {}
     if cfg.explain is not None:
-        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings, cfg.bootstrap)
+        explained = run_explanations(cfg.explain, cfg.seed, samples, variants, detectors, scores, run_dir, decode_policy(cfg), timings, cfg.bootstrap, cfg.executor)
 
     atomic_write_json(
         run_dir / "manifest.json",

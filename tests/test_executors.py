@@ -98,13 +98,20 @@ def cifake_run_config(tmp_path_factory, seed_mirror, cifake):
         "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
         "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 11}, "split": "test"},
         "augment": RUN_GRID,
+        "explain": EXPLAIN,
     }  # fmt: skip
     (tmp / "ex.yaml").write_text(yaml.safe_dump(cfg))
     return tmp / "ex.yaml"
 
 
+# explanation units: 3 samples (more than the 2 workers), every kind of method, sanity on
+EXPLAIN = {"methods": ["gradcam", "smoothgrad", "lime", "random"], "max_samples": 3, "top_k": 1, "lime_samples": 40, "faithfulness_steps": 4, "display_size": 64}
+EXPLAIN_TABLES = ("explanations", "explanation_sanity", "explanation_summary", "explanation_vs_random")
+
+
 def tables_of(run_dir):
-    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in ("scores", "summary", "robustness_metrics", "evaluation_metrics")}
+    names = ("scores", "summary", "robustness_metrics", "evaluation_metrics", *EXPLAIN_TABLES)
+    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in names}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +122,9 @@ def local_tables(cifake_run_config):
     assert runner.main([str(cifake_run_config), "--out", str(out)]) == 0
     tables = tables_of(out)
     assert len(tables["scores"]) == 22 * 3 and tables["scores"]["sample"].nunique() == 22  # 6 parts, the last short
+    explained = tables["explanations"]
+    assert explained["sample"].nunique() == 3 and len(explained) == 3 * 2 * 4  # unedited + top edit, 4 methods
+    assert len(tables["explanation_sanity"]) > 0 and explained["deletion_auc"].notna().all()
     return tables
 
 
@@ -148,3 +158,24 @@ def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tabl
     assert (tmp_path / "died").exists()
     scores = runner.assemble(samples, paths, cfg.part_size)
     pd.testing.assert_frame_equal(scores, local_tables["scores"], check_exact=True)
+
+
+@pytest.mark.parametrize("kind", ["processes", "ray"])
+def test_an_explanation_worker_killed_mid_unit_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
+    """The run's explanation units on an executor whose first worker dies mid-unit: the unit
+    is retried, and the explanation tables equal the local run's."""
+    from experiments import run as runner
+    from experiments.config import load_config
+    from experiments.explanations import explain_sample, run_explanations
+    from experiments.scoring import Timings
+
+    if kind == "ray":
+        request.getfixturevalue("ray_cluster")
+    cfg = load_config(cifake_run_config)
+    cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": kind, "workers": 2})})
+    samples, detectors, _ = runner.preflight(cfg, runner.RunPaths(tmp_path / "run"), False, False, False)
+    work = partial(die_on_first_part, str(tmp_path), explain_sample)
+    tables = run_explanations(cfg.explain, cfg.seed, samples, cfg.variants(), detectors, local_tables["scores"], tmp_path / "run", runner.decode_policy(cfg), Timings(), cfg.bootstrap, cfg.executor, work=work)
+    assert (tmp_path / "died").exists()
+    for name in EXPLAIN_TABLES:
+        pd.testing.assert_frame_equal(tables[name].reset_index(drop=True), local_tables[name], check_exact=True, obj=name)
