@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.figure
+import matplotlib.font_manager
 import matplotlib.ticker
 
 if not matplotlib.get_backend().startswith("module://"):  # a notebook keeps its inline backend
@@ -26,8 +27,11 @@ from experiments.atomic import atomic_write  # noqa: E402
 from experiments.naming import axis_label, describe, parse_variant, series_title  # noqa: E402
 
 
+PNG_COMPRESSION = 1  # zlib level: files about a third larger than at the default 6, written several times faster
+
+
 def save(fig, path: Path, dpi: int = 100) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESSION}))
     plt.close(fig)
     return path
 
@@ -126,6 +130,16 @@ def draw_series(ax, points: pd.DataFrame, metric: str, unedited: dict[str, tuple
     ax.set_axisbelow(True)
 
 
+def fix_ticks(ax) -> None:
+    """Pin both axes' ticks to the ones their locators pick for the final limits, in view only:
+    the same ticks, without the out-of-view ones Matplotlib would make (each tick is several
+    artists) and without locating them again at every draw."""
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        low, high = sorted(limits)
+        slack = 1e-9 * (high - low)
+        axis.set_major_locator(matplotlib.ticker.FixedLocator([t for t in axis.get_major_locator()() if low - slack <= t <= high + slack]))
+
+
 def _palette(models) -> dict:
     return dict(zip(models, sns.color_palette("colorblind")))
 
@@ -168,7 +182,8 @@ def severity_panels(
         df = points[points["series"] == series]
         draw_series(ax, df, metric, unedited, palette, replicates)
         ax.set_ylim(*ylim)
-        ax.set_title(df["title"].iloc[0], fontsize=10)
+        fix_ticks(ax)
+        ax.set_title(df["title"].iloc[0], fontsize=10, y=1.0)  # a fixed y: no search for the tick labels above it at draw
         ax.set_xlabel(f"{axis_label(df['op'].iloc[0])}\nharsher →", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.tick_params(labelsize=8)
@@ -183,7 +198,7 @@ def severity_panels(
         r, c = divmod(i, cols)
         panel = Image.fromarray(np.ascontiguousarray(pixels[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w]))
         path = out_dir / f"{name}_{i:02d}.png"
-        atomic_write(path, lambda tmp, panel=panel: panel.save(tmp, format="PNG"))
+        atomic_write(path, lambda tmp, panel=panel: panel.save(tmp, format="PNG", compress_level=PNG_COMPRESSION))
         out.append({"path": path, "series": series, "title": points.loc[points["series"] == series, "title"].iloc[0]})
     return out
 
@@ -219,6 +234,11 @@ def shared_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple], r
     return low - pad, high + pad
 
 
+CURVE_CELL_INCHES = (3.4, 2.8)  # one panel of `severity_curves` with its share of the gaps
+CURVE_MARGINS = (0.7, 0.15, 0.75, 0.5)  # inches: y label and tick labels, right edge, legend and first titles, last x labels
+CURVE_GAPS = (0.3, 0.85)  # inches between panels: across (shared y, no tick labels), down (x labels, then the next titles)
+
+
 def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel: str | None = None, cols: int = 4):
     """All series of a per-variant table (robustness_metrics: accuracy, roc_auc; summary:
     fooling_rate with `fooling_rate_ci_low/_high`) in one figure, one panel each with the
@@ -230,21 +250,29 @@ def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel
     order = series_order(points, metric, unedited) if len(points) else []
     cols = min(cols, max(1, len(order)))
     rows = int(np.ceil(len(order) / cols)) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows + 0.5), squeeze=False, sharey=True, layout="constrained")
+    # a fixed layout (inches): a layout engine would measure every text and draw the figure twice
+    (cell_w, cell_h), (left, right, top, bottom) = CURVE_CELL_INCHES, CURVE_MARGINS
+    width, height = cell_w * cols + left + right, cell_h * rows + top + bottom
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey=True)
+    gap_w, gap_h = CURVE_GAPS
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=gap_w / (cell_w - gap_w), hspace=gap_h / (cell_h - gap_h))  # fmt: skip
     palette = _palette(robust["model"].unique())
     for ax, series in zip(axes.flat, order):
         df = points[points["series"] == series]
         draw_series(ax, df, metric, unedited, palette)
-        ax.set_title(df["title"].iloc[0], fontsize=10)
+        ax.set_title(df["title"].iloc[0], fontsize=10, y=1.0)
         ax.set_xlabel(f"{axis_label(df['op'].iloc[0])}, harsher →", fontsize=8)
         ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[: len(order)]:
+        fix_ticks(ax)  # once every panel is in: the shared y-range is final
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel or metric.replace("_", " "), fontsize=9)
     for ax in list(axes.flat)[len(order) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], color=c, marker="o", label=m) for m, c in palette.items()]
     handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="white", linestyle="none", label="unedited"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=10, frameon=False)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.04 / height), ncols=len(handles), fontsize=10, frameon=False)
     return fig if path is None else save(fig, path)
 
 
@@ -276,26 +304,45 @@ def heatmap_figure(scores: pd.DataFrame, model: str):
     short = lambda text, n: text if len(text) <= n else text[: n - 1] + "…"  # noqa: E731
     rows = [short(describe(v), 48) for v in order]
     cols = [("✗ " if w else "") + short(str(s), 28) for s, w in zip(subjects, wrong)]
-    label_room = 0.075 * max(len(c) for c in cols)
-    fig, ax = plt.subplots(figsize=(0.5 * len(cols) + 4.6, 0.24 * len(rows) + 2.4 + label_room), layout="constrained")
-    sns.heatmap(delta.set_axis(rows, axis=0).set_axis(cols, axis=1), cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax,
-                cbar_kws={"label": "Δ p(AI)  (red: towards AI, blue: towards human)", "shrink": 0.5})  # fmt: skip
+    # a fixed layout in inches, from the measured label widths: no layout engine, one draw
+    fig = plt.figure(dpi=100)
+    row_room, col_room = _text_inches(fig, rows, 8) + 0.55, _text_inches(fig, cols, 8) + 0.5  # labels, tick, axis label
+    cell_w, cell_h, top, right = 0.5, 0.24, 0.65, 1.4  # the colour bar and its label on the right
+    width, height = row_room + cell_w * len(cols) + right, top + cell_h * len(rows) + col_room
+    fig.set_size_inches(width, height)
+    ax = fig.add_axes((row_room / width, col_room / height, cell_w * len(cols) / width, cell_h * len(rows) / height))
+    image = ax.imshow(delta.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest", extent=(0, len(cols), len(rows), 0))
+    bar_h = min(0.5 * cell_h * len(rows), height - top - col_room)
+    cax = fig.add_axes(((width - right + 0.25) / width, (col_room + (cell_h * len(rows) - bar_h) / 2) / height, 0.18 / width, bar_h / height))
+    bar = fig.colorbar(image, cax=cax, label="Δ p(AI)  (red: towards AI, blue: towards human)")
+    bar.outline.set_linewidth(0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=90)
+    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, va="center")
     for j, w in enumerate(wrong):
         if w:
             ax.add_patch(plt.Rectangle((j + 0.04, 0.04), 0.92, len(rows) - 0.08, fill=False, edgecolor="black", linestyle=(0, (3, 2)), linewidth=1.1))
     saturated = (p_base <= SATURATED) | (p_base >= 1 - SATURATED)
+    d_all, m_all, f_all = (t.to_numpy(float) for t in (delta, margin, fooled))
     for i in range(len(rows)):
         for j in range(len(cols)):
-            d, m, f = delta.iat[i, j], margin.iat[i, j], fooled.iat[i, j]
+            d, m, f = d_all[i, j], m_all[i, j], f_all[i, j]
             if np.isfinite(f) and f >= 0.5:
                 ax.text(j + 0.5, i + 0.5, "●", ha="center", va="center", fontsize=7, color="black")
             elif saturated[j] and np.isfinite(m) and abs(d) < 0.1 and abs(m) >= HIDDEN_MOVE:
                 ax.text(j + 0.5, i + 0.5, f"{m:+.0f}", ha="center", va="center", fontsize=6.5, color="#222222")
-    ax.set_title(f"{model}: change in p(AI) per edit and subject\n● fooled   ✗ framed: wrong when unedited   numbers: Δ margin where p(AI) was saturated", fontsize=9)
+    ax.set_title(f"{model}: change in p(AI) per edit and subject\n● fooled   ✗ framed: wrong when unedited   numbers: Δ margin where p(AI) was saturated", fontsize=9, y=1.0)
     ax.set_xlabel("subject")
     ax.set_ylabel("edit")
     ax.tick_params(labelsize=8)
     return fig
+
+
+def _text_inches(fig, texts, size: float) -> float:
+    """The width of the widest of `texts` at font size `size`, in inches."""
+    renderer, font = fig.canvas.get_renderer(), matplotlib.font_manager.FontProperties(size=size)
+    return max((renderer.get_text_width_height_descent(t, font, ismath=False)[0] for t in texts), default=0.0) / fig.dpi
 
 
 def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Path:
