@@ -247,6 +247,18 @@ def shared_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple], r
     return low - pad, high + pad
 
 
+def autoscaled_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple]) -> tuple[float, float]:
+    """The y-range Matplotlib's autoscaling gives the panels `draw_series` draws (no replicates):
+    every value, interval end and unedited value drawn, with `axes.ymargin` on each side."""
+    columns = [c for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in points and (c == metric or points[f"{metric}_ci_low"].notna().any())]
+    drawn = [points[c].to_numpy(float) for c in columns] + [np.array(unedited[m], float)[: 3 if len(columns) > 1 else 1] for m in points["model"].unique() if m in unedited]
+    values = np.concatenate(drawn)
+    values = values[np.isfinite(values)]
+    low, high = (values.min(), values.max()) if len(values) else (0.0, 1.0)
+    margin = matplotlib.rcParams["axes.ymargin"] * (high - low)
+    return (low - margin, high + margin) if high > low else (low - 0.05, high + 0.05)
+
+
 CURVE_CELL_INCHES = (3.4, 2.8)  # one panel of `severity_curves` with its share of the gaps
 CURVE_MARGINS = (0.7, 0.15, 0.75, 0.5)  # inches: y label and tick labels, right edge, legend and first titles, last x labels
 CURVE_GAPS = (0.3, 0.85)  # inches between panels: across (shared y, no tick labels), down (x labels, then the next titles)
@@ -271,6 +283,8 @@ def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel
     fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
                         wspace=gap_w / (cell_w - gap_w), hspace=gap_h / (cell_h - gap_h))  # fmt: skip
     palette = _palette(robust["model"].unique())
+    if len(order):
+        axes[0, 0].set_ylim(*autoscaled_ylim(points, metric, unedited))  # set once: no autoscaling across the shared panels at each draw
     for ax, series in zip(axes.flat, order):
         df = points[points["series"] == series]
         draw_series(ax, df, metric, unedited, palette)
