@@ -39,7 +39,8 @@ def save(fig, path: Path, dpi: int = 100) -> Path:
 
 def confusion_matrix(confusion: pd.DataFrame, model: str, path: Path) -> Path:
     table = confusion[confusion["model"] == model].pivot(index="truth", columns="predicted", values="count")
-    fig, ax = plt.subplots(figsize=(3.6, 3), layout="constrained")
+    fig, ax = plt.subplots(figsize=(3.6, 3))
+    fig.subplots_adjust(left=0.2, right=0.96, bottom=0.16, top=0.9)  # fixed: a layout engine draws twice
     sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title(f"{model}: confusion matrix")
     return save(fig, path)
@@ -377,7 +378,8 @@ def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Pa
     """Observed share of AI images against mean p_ai per bin (Wilson intervals), the diagonal
     where a calibrated model lies, and how many images each bin holds."""
     df = calibration[(calibration["model"] == model) & (calibration["n"] > 0)]
-    fig, (ax, bars) = plt.subplots(2, 1, figsize=(4.2, 4.8), height_ratios=[3, 1], sharex=True, layout="constrained")
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(4.2, 4.8), height_ratios=[3, 1], sharex=True)
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.1, top=0.94, hspace=0.08)  # fixed: a layout engine draws twice
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="calibrated")
     ax.errorbar(df["mean_p_ai"], df["share_ai"], yerr=[df["share_ai"] - df["ci_low"], df["ci_high"] - df["share_ai"]], marker="o", capsize=3, label=model)
     ax.set_xlim(0, 1)
