@@ -45,6 +45,7 @@ bench: $(VENV)/.installed
 	$(PY) -m experiments.benchmark_dataset
 	$(PY) -m experiments.benchmark_training
 	$(PY) -m experiments.benchmark_executors
+	$(PY) -m experiments.benchmark_report
 
 clean:
 	rm -rf $(VENV) results/*/

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.figure
+import matplotlib.font_manager
 import matplotlib.ticker
+import matplotlib.transforms
 
 if not matplotlib.get_backend().startswith("module://"):  # a notebook keeps its inline backend
     matplotlib.use("Agg")
@@ -26,15 +28,19 @@ from experiments.atomic import atomic_write  # noqa: E402
 from experiments.naming import axis_label, describe, parse_variant, series_title  # noqa: E402
 
 
+PNG_COMPRESSION = 1  # zlib level: files about a third larger than at the default 6, written several times faster
+
+
 def save(fig, path: Path, dpi: int = 100) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESSION}))
     plt.close(fig)
     return path
 
 
 def confusion_matrix(confusion: pd.DataFrame, model: str, path: Path) -> Path:
     table = confusion[confusion["model"] == model].pivot(index="truth", columns="predicted", values="count")
-    fig, ax = plt.subplots(figsize=(3.6, 3), layout="constrained")
+    fig, ax = plt.subplots(figsize=(3.6, 3))
+    fig.subplots_adjust(left=0.2, right=0.96, bottom=0.16, top=0.9)  # fixed: a layout engine draws twice
     sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title(f"{model}: confusion matrix")
     return save(fig, path)
@@ -126,6 +132,32 @@ def draw_series(ax, points: pd.DataFrame, metric: str, unedited: dict[str, tuple
     ax.set_axisbelow(True)
 
 
+def fix_ticks(ax) -> None:
+    """Pin both axes' ticks to the ones their locators pick for the final limits, in view only:
+    the same ticks, without the out-of-view ones Matplotlib would make (each tick is several
+    artists) and without locating them again at every draw."""
+    for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        low, high = sorted(limits)
+        slack = 1e-9 * (high - low)
+        axis.set_major_locator(matplotlib.ticker.FixedLocator([t for t in axis.get_major_locator()() if low - slack <= t <= high + slack]))
+
+
+def pin_axis_labels(ax, size: float, y_tick_labels: bool = True) -> None:
+    """Put both axis labels where Matplotlib puts them (`axes.labelpad` beyond the tick labels of
+    font size `size`; `y_tick_labels` False where a shared y-axis hides them), measured once here:
+    otherwise every draw measures every tick label's box again to place them."""
+    fig, rc = ax.figure, matplotlib.rcParams
+    renderer, font, to_points = fig.canvas.get_renderer(), matplotlib.font_manager.FontProperties(size=size), 72 / fig.dpi
+    _, height, _ = renderer.get_text_width_height_descent("lp", font, ismath=False)  # a tick label's line height
+    labels = ax.yaxis.get_major_formatter().format_ticks(ax.yaxis.get_majorticklocs()) if y_tick_labels else []
+    width = max((renderer.get_text_width_height_descent(t, font, ismath=False)[0] for t in labels), default=0.0)
+    below = rc["xtick.major.size"] + rc["xtick.major.pad"] + height * to_points + rc["axes.labelpad"]
+    left = rc["ytick.major.size"] + rc["ytick.major.pad"] + width * to_points + rc["axes.labelpad"]
+    shifted = lambda dx, dy: ax.transAxes + matplotlib.transforms.ScaledTranslation(dx / 72, dy / 72, fig.dpi_scale_trans)  # noqa: E731
+    ax.xaxis.set_label_coords(0.5, 0, transform=shifted(0, -below))
+    ax.yaxis.set_label_coords(0, 0.5, transform=shifted(-left, 0))
+
+
 def _palette(models) -> dict:
     return dict(zip(models, sns.color_palette("colorblind")))
 
@@ -156,35 +188,32 @@ def severity_panels(
     order = order or series_order(points, metric, unedited)
     palette = _palette(points["model"].unique())
     ylim = ylim or shared_ylim(points, metric, unedited, replicates)
-    # every panel drawn on one canvas in fixed cells, then cut out: one render instead of one per panel
+    # one small figure whose one Axes is drawn again for each panel: its ticks, spines and texts
+    # are made once and only take new values (new Axes for each panel cost about half the time)
     (width, height), (left, right, bottom, top) = PANEL_INCHES, PANEL_MARGINS
-    cols = min(4, len(order))
-    rows = -(-len(order) // cols)
-    fig = matplotlib.figure.Figure(figsize=(width * cols, height * rows), dpi=PANEL_DPI)
+    fig = matplotlib.figure.Figure(figsize=(width, height), dpi=PANEL_DPI)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((left / width, bottom / height, (width - left - right) / width, (height - top - bottom) / height))
+    ax.tick_params(labelsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    out = []
     for i, series in enumerate(order):
-        r, c = divmod(i, cols)
-        box = [(c * width + left) / (width * cols), 1 - ((r + 1) * height - bottom) / (height * rows), (width - left - right) / (width * cols), (height - top - bottom) / (height * rows)]
-        ax = fig.add_axes(box)
+        for artist in [*ax.lines, *ax.collections, *([ax.get_legend()] if ax.get_legend() else [])]:
+            artist.remove()
         df = points[points["series"] == series]
         draw_series(ax, df, metric, unedited, palette, replicates)
         ax.set_ylim(*ylim)
-        ax.set_title(df["title"].iloc[0], fontsize=10)
+        fix_ticks(ax)
+        ax.set_title(df["title"].iloc[0], fontsize=10, y=1.0)  # a fixed y: no search for the tick labels above it at draw
         ax.set_xlabel(f"{axis_label(df['op'].iloc[0])}\nharsher →", fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.tick_params(labelsize=8)
+        pin_axis_labels(ax, 8)
         if len(palette) > 1:
             ax.legend(fontsize=8, frameon=False)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    pixels = np.asarray(canvas.buffer_rgba())[..., :3]
-    cell_w, cell_h = pixels.shape[1] // cols, pixels.shape[0] // rows
-    out = []
-    for i, series in enumerate(order):
-        r, c = divmod(i, cols)
-        panel = Image.fromarray(np.ascontiguousarray(pixels[r * cell_h : (r + 1) * cell_h, c * cell_w : (c + 1) * cell_w]))
+        canvas.draw()
+        panel = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
         path = out_dir / f"{name}_{i:02d}.png"
-        atomic_write(path, lambda tmp, panel=panel: panel.save(tmp, format="PNG"))
-        out.append({"path": path, "series": series, "title": points.loc[points["series"] == series, "title"].iloc[0]})
+        atomic_write(path, lambda tmp, panel=panel: panel.save(tmp, format="PNG", compress_level=PNG_COMPRESSION))
+        out.append({"path": path, "series": series, "title": df["title"].iloc[0]})
     return out
 
 
@@ -219,6 +248,23 @@ def shared_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple], r
     return low - pad, high + pad
 
 
+def autoscaled_ylim(points: pd.DataFrame, metric: str, unedited: dict[str, tuple]) -> tuple[float, float]:
+    """The y-range Matplotlib's autoscaling gives the panels `draw_series` draws (no replicates):
+    every value, interval end and unedited value drawn, with `axes.ymargin` on each side."""
+    columns = [c for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in points and (c == metric or points[f"{metric}_ci_low"].notna().any())]
+    drawn = [points[c].to_numpy(float) for c in columns] + [np.array(unedited[m], float)[: 3 if len(columns) > 1 else 1] for m in points["model"].unique() if m in unedited]
+    values = np.concatenate(drawn)
+    values = values[np.isfinite(values)]
+    low, high = (values.min(), values.max()) if len(values) else (0.0, 1.0)
+    margin = matplotlib.rcParams["axes.ymargin"] * (high - low)
+    return (low - margin, high + margin) if high > low else (low - 0.05, high + 0.05)
+
+
+CURVE_CELL_INCHES = (3.4, 2.8)  # one panel of `severity_curves` with its share of the gaps
+CURVE_MARGINS = (0.7, 0.15, 0.75, 0.5)  # inches: y label and tick labels, right edge, legend and first titles, last x labels
+CURVE_GAPS = (0.3, 0.85)  # inches between panels: across (shared y, no tick labels), down (x labels, then the next titles)
+
+
 def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel: str | None = None, cols: int = 4):
     """All series of a per-variant table (robustness_metrics: accuracy, roc_auc; summary:
     fooling_rate with `fooling_rate_ci_low/_high`) in one figure, one panel each with the
@@ -230,21 +276,32 @@ def severity_curves(robust: pd.DataFrame, metric: str, path: Path | None, ylabel
     order = series_order(points, metric, unedited) if len(points) else []
     cols = min(cols, max(1, len(order)))
     rows = int(np.ceil(len(order) / cols)) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows + 0.5), squeeze=False, sharey=True, layout="constrained")
+    # a fixed layout (inches): a layout engine would measure every text and draw the figure twice
+    (cell_w, cell_h), (left, right, top, bottom) = CURVE_CELL_INCHES, CURVE_MARGINS
+    width, height = cell_w * cols + left + right, cell_h * rows + top + bottom
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False, sharey=True)
+    gap_w, gap_h = CURVE_GAPS
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=gap_w / (cell_w - gap_w), hspace=gap_h / (cell_h - gap_h))  # fmt: skip
     palette = _palette(robust["model"].unique())
+    if len(order):
+        axes[0, 0].set_ylim(*autoscaled_ylim(points, metric, unedited))  # set once: no autoscaling across the shared panels at each draw
     for ax, series in zip(axes.flat, order):
         df = points[points["series"] == series]
         draw_series(ax, df, metric, unedited, palette)
-        ax.set_title(df["title"].iloc[0], fontsize=10)
+        ax.set_title(df["title"].iloc[0], fontsize=10, y=1.0)
         ax.set_xlabel(f"{axis_label(df['op'].iloc[0])}, harsher →", fontsize=8)
         ax.tick_params(labelsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel or metric.replace("_", " "), fontsize=9)
+    for i, ax in enumerate(list(axes.flat)[: len(order)]):
+        fix_ticks(ax)  # once every panel is in: the shared y-range is final
+        pin_axis_labels(ax, 8, y_tick_labels=i % cols == 0)
     for ax in list(axes.flat)[len(order) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], color=c, marker="o", label=m) for m, c in palette.items()]
     handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="white", linestyle="none", label="unedited"))
-    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=10, frameon=False)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.04 / height), ncols=len(handles), fontsize=10, frameon=False)
     return fig if path is None else save(fig, path)
 
 
@@ -276,33 +333,53 @@ def heatmap_figure(scores: pd.DataFrame, model: str):
     short = lambda text, n: text if len(text) <= n else text[: n - 1] + "…"  # noqa: E731
     rows = [short(describe(v), 48) for v in order]
     cols = [("✗ " if w else "") + short(str(s), 28) for s, w in zip(subjects, wrong)]
-    label_room = 0.075 * max(len(c) for c in cols)
-    fig, ax = plt.subplots(figsize=(0.5 * len(cols) + 4.6, 0.24 * len(rows) + 2.4 + label_room), layout="constrained")
-    sns.heatmap(delta.set_axis(rows, axis=0).set_axis(cols, axis=1), cmap="RdBu_r", center=0, vmin=-1, vmax=1, ax=ax,
-                cbar_kws={"label": "Δ p(AI)  (red: towards AI, blue: towards human)", "shrink": 0.5})  # fmt: skip
+    # a fixed layout in inches, from the measured label widths: no layout engine, one draw
+    fig = plt.figure(dpi=100)
+    row_room, col_room = _text_inches(fig, rows, 8) + 0.55, _text_inches(fig, cols, 8) + 0.5  # labels, tick, axis label
+    cell_w, cell_h, top, right = 0.5, 0.24, 0.65, 1.4  # the colour bar and its label on the right
+    width, height = row_room + cell_w * len(cols) + right, top + cell_h * len(rows) + col_room
+    fig.set_size_inches(width, height)
+    ax = fig.add_axes((row_room / width, col_room / height, cell_w * len(cols) / width, cell_h * len(rows) / height))
+    image = ax.imshow(delta.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest", extent=(0, len(cols), len(rows), 0))
+    bar_h = min(0.5 * cell_h * len(rows), height - top - col_room)
+    cax = fig.add_axes(((width - right + 0.25) / width, (col_room + (cell_h * len(rows) - bar_h) / 2) / height, 0.18 / width, bar_h / height))
+    bar = fig.colorbar(image, cax=cax, label="Δ p(AI)  (red: towards AI, blue: towards human)")
+    bar.outline.set_linewidth(0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=90)
+    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, va="center")
     for j, w in enumerate(wrong):
         if w:
             ax.add_patch(plt.Rectangle((j + 0.04, 0.04), 0.92, len(rows) - 0.08, fill=False, edgecolor="black", linestyle=(0, (3, 2)), linewidth=1.1))
     saturated = (p_base <= SATURATED) | (p_base >= 1 - SATURATED)
+    d_all, m_all, f_all = (t.to_numpy(float) for t in (delta, margin, fooled))
     for i in range(len(rows)):
         for j in range(len(cols)):
-            d, m, f = delta.iat[i, j], margin.iat[i, j], fooled.iat[i, j]
+            d, m, f = d_all[i, j], m_all[i, j], f_all[i, j]
             if np.isfinite(f) and f >= 0.5:
                 ax.text(j + 0.5, i + 0.5, "●", ha="center", va="center", fontsize=7, color="black")
             elif saturated[j] and np.isfinite(m) and abs(d) < 0.1 and abs(m) >= HIDDEN_MOVE:
                 ax.text(j + 0.5, i + 0.5, f"{m:+.0f}", ha="center", va="center", fontsize=6.5, color="#222222")
-    ax.set_title(f"{model}: change in p(AI) per edit and subject\n● fooled   ✗ framed: wrong when unedited   numbers: Δ margin where p(AI) was saturated", fontsize=9)
+    ax.set_title(f"{model}: change in p(AI) per edit and subject\n● fooled   ✗ framed: wrong when unedited   numbers: Δ margin where p(AI) was saturated", fontsize=9, y=1.0)
     ax.set_xlabel("subject")
     ax.set_ylabel("edit")
     ax.tick_params(labelsize=8)
     return fig
 
 
+def _text_inches(fig, texts, size: float) -> float:
+    """The width of the widest of `texts` at font size `size`, in inches."""
+    renderer, font = fig.canvas.get_renderer(), matplotlib.font_manager.FontProperties(size=size)
+    return max((renderer.get_text_width_height_descent(t, font, ismath=False)[0] for t in texts), default=0.0) / fig.dpi
+
+
 def reliability_diagram(calibration: pd.DataFrame, model: str, path: Path) -> Path:
     """Observed share of AI images against mean p_ai per bin (Wilson intervals), the diagonal
     where a calibrated model lies, and how many images each bin holds."""
     df = calibration[(calibration["model"] == model) & (calibration["n"] > 0)]
-    fig, (ax, bars) = plt.subplots(2, 1, figsize=(4.2, 4.8), height_ratios=[3, 1], sharex=True, layout="constrained")
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(4.2, 4.8), height_ratios=[3, 1], sharex=True)
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.1, top=0.94, hspace=0.08)  # fixed: a layout engine draws twice
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="calibrated")
     ax.errorbar(df["mean_p_ai"], df["share_ai"], yerr=[df["share_ai"] - df["ci_low"], df["ci_high"] - df["share_ai"]], marker="o", capsize=3, label=model)
     ax.set_xlim(0, 1)

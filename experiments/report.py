@@ -402,12 +402,18 @@ def variant_gallery(pixels, sample: str, variants: list[Variant], seed: int, row
     return gallery
 
 
-def subject_flips(flips: pd.DataFrame, scores: pd.DataFrame, sample: str) -> dict:
-    """Per model: the mildest severity of each edit family that fools it on this image."""
+def subject_flips(flips: pd.DataFrame, scores: pd.DataFrame, sample: str, titles: dict[frozenset, dict[str, str]] | None = None) -> dict:
+    """Per model: the mildest severity of each edit family that fools it on this image.
+    `titles` caches the family titles per set of edits scored (most images share one)."""
     mine = flips[flips["sample"] == sample] if "sample" in flips else flips.iloc[0:0]
     if mine.empty:
         return {"html": "", "constants": ""}
-    titles = series_titles(graded_edits(scores[scores["sample"] == sample]))
+    rows = scores[scores["sample"] == sample]
+    titles = {} if titles is None else titles
+    key = frozenset(rows["variant"])
+    if key not in titles:
+        titles[key] = series_titles(graded_edits(rows))
+    titles = titles[key]
     neutral = pd.Series([float(SINGLE_OPS[op].neutral) for op in mine["op"]], index=mine.index, dtype=float)
     relative = (mine["min_fooling_strength"] / (mine["harshest_severity"] - neutral).abs()).where(mine["correct_unedited"].astype(bool), 9)
     mine = mine.assign(_order=relative.fillna(2)).sort_values(["model", "_order"], kind="stable")  # mildest for its grid first
@@ -434,7 +440,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, flips:
     snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
     variants = expand_grid(snapshot.get("augment", {}))
     policy = DecodePolicy(**snapshot.get("preprocess", {}))  # decoded as the run decoded it
-    entries, pages = [], {}
+    entries, pages, family_titles = [], {}, {}
     for sample in [s for s in scores["sample"].unique() if s in set(chosen)]:
         rows = scores[scores["sample"] == sample]
         name = slug(sample)
@@ -476,7 +482,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, flips:
         page = env.get_template("subject.html.j2").render(
             root="../", run={"name": manifest["run"], "folder": str(run_dir), "versions": manifest["versions"]},
             subject=subject, scores_table=scores_block, grids=grids, drift_table=drift, gallery=gallery,
-            flips=subject_flips(flips, scores, sample),
+            flips=subject_flips(flips, scores, sample, family_titles),
         )  # fmt: skip
         atomic_write_text(report / "subjects" / f"{name}.html", page)
         pages[sample] = f"subjects/{name}.html"

@@ -2,8 +2,9 @@
 default parameters left out, columns that hold one value for every row said once above the
 table instead of repeated, numeric cells tinted by value, and sortable headers.
 
-Built on pandas' Styler (background tints from a Matplotlib colour map, HTML-escaped text,
-a fixed id per table so a report made again is byte-identical). A column is tinted by a `Tint`:
+Written as pandas' Styler writes them, byte for byte (background tints from a Matplotlib colour
+map, HTML-escaped text, a fixed id per table so a report made again is byte-identical), but
+straight from the rows: Styler's per-cell machinery cost most of the report's table time. A column is tinted by a `Tint`:
 `rate` (0 to 1, darker = more), `signed` (blue below 0, red above, symmetric), `p_ai` (blue
 towards human, red towards AI around 0.5). Every table gets class `sortable`; the report's few
 lines of script sort by a header's column on click.
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import matplotlib
+import matplotlib.colors
 import numpy as np
 import pandas as pd
+from markupsafe import escape
 
 from experiments.naming import number
 
@@ -95,11 +99,6 @@ TINTS = {"rate": ("Oranges", 0.0, 0.9), "signed": ("RdBu_r", 0.6, 0.6), "p_ai": 
 VERDICT_COLOURS = {"better": "#d6efd9", "worse": "#f7d4d4", "no difference": "#eeeeee", "supported": "#d6efd9", "contradicted": "#f7d4d4", "inconclusive": "#eeeeee"}
 
 
-def _verdict_css(text: object) -> str:
-    word = str(text).split(":")[0].strip()
-    return f"background-color: {VERDICT_COLOURS[word]}" if word in VERDICT_COLOURS else ""
-
-
 def render(
     df: pd.DataFrame, table_id: str, tints: dict[str, Tint] | None = None, digits: int = 3, numbers: pd.DataFrame | None = None, verdicts: tuple[str, ...] = ()
 ) -> str:
@@ -112,12 +111,15 @@ def render(
         return ""
     df = df.reset_index(drop=True)
     numbers = df if numbers is None else numbers.reset_index(drop=True)
-    shown = df.rename(columns=header)
-    style = shown.style.hide(axis="index").set_uuid(table_id).set_table_attributes('class="sortable"')
-    style = style.format(precision=digits, na_rep="", escape="html", thousands=None)
+    columns = list(df.columns)
+    styles: list[list[list[tuple[str, str]]]] = [[[] for _ in columns] for _ in range(len(df))]  # CSS (property, value) per cell
     for column in verdicts:
         if column in df:
-            style = style.map(_verdict_css, subset=[header(column)])
+            j = columns.index(column)
+            for i, text in enumerate(df[column]):
+                word = str(text).split(":")[0].strip()
+                if word in VERDICT_COLOURS:
+                    styles[i][j].append(("background-color", VERDICT_COLOURS[word]))
     for column, tint in (tints or {}).items():
         if column not in df:
             continue
@@ -125,17 +127,60 @@ def render(
         values = pd.to_numeric((numbers if source in numbers else df)[source], errors="coerce").to_numpy(float)
         if not np.isfinite(values).any():
             continue
-        cmap, low, high = TINTS[tint.kind]
-        if tint.kind == "rate":
-            vmin, vmax = 0.0, 1.0
-        elif tint.kind == "p_ai":
+        if tint.kind in ("rate", "p_ai"):
             vmin, vmax = 0.0, 1.0
         else:
             limit = tint.limit or float(np.nanmax(np.abs(values))) or 1.0
             vmin, vmax = -limit, limit
         rows = np.flatnonzero(np.isfinite(values))  # a missing number stays untinted
-        style = style.background_gradient(cmap=cmap, vmin=vmin, vmax=vmax, low=low, high=high, subset=pd.IndexSlice[rows, [header(column)]], gmap=values[rows])
-    return style.to_html()
+        j = columns.index(column)
+        for i, css in zip(rows, tint_css(values[rows], *TINTS[tint.kind], vmin, vmax)):
+            styles[i][j].extend(css)
+    return _html(table_id, [header(c) for c in columns], df, styles, digits)
+
+
+def tint_css(values: np.ndarray, cmap: str, low: float, high: float, vmin: float, vmax: float) -> list[list[tuple[str, str]]]:
+    """Background and text colour per value, as pandas' Styler.background_gradient gives them:
+    the colour map over [vmin, vmax] widened by `low` and `high` of its range; light text on a
+    dark background (relative luminance under 0.408)."""
+    span = vmax - vmin
+    rgba = matplotlib.colormaps[cmap](matplotlib.colors.Normalize(vmin - span * low, vmax + span * high)(values))
+    linear = np.where(rgba[:, :3] <= 0.04045, rgba[:, :3] / 12.92, ((rgba[:, :3] + 0.055) / 1.055) ** 2.4)
+    luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
+    return [[("background-color", matplotlib.colors.rgb2hex(c)), ("color", "#f1f1f1" if y < 0.408 else "#000000")] for c, y in zip(rgba, luminance)]
+
+
+def cell_text(value: object, digits: int) -> str:
+    """A cell as pandas' Styler.format(precision=digits, na_rep="", escape="html") writes it."""
+    if isinstance(value, str):
+        return str(escape(value))
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return ""
+    if pd.api.types.is_float(value):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _html(uid: str, headers: list[str], df: pd.DataFrame, styles: list[list[list[tuple[str, str]]]], digits: int) -> str:
+    """The markup pandas' Styler writes for a table with its index hidden (ids `T_<uid>_row<r>_col<c>`,
+    one CSS rule per distinct cell style, listing its cells in order), byte for byte."""
+    rules: dict[tuple, list[str]] = {}
+    for r, row in enumerate(styles):
+        for c, props in enumerate(row):
+            if props:
+                rules.setdefault(tuple(props), []).append(f"#T_{uid}_row{r}_col{c}")
+    out = ['<style type="text/css">\n']
+    for props, selectors in rules.items():
+        out.append(", ".join(selectors) + " {\n" + "".join(f"  {p}: {v};\n" for p, v in props) + "}\n")
+    out.append(f'</style>\n<table id="T_{uid}" class="sortable">\n  <thead>\n    <tr>\n')
+    out.extend(f'      <th id="T_{uid}_level0_col{c}" class="col_heading level0 col{c}" >{h}</th>\n' for c, h in enumerate(headers))
+    out.append("    </tr>\n  </thead>\n  <tbody>\n")
+    for r, row in enumerate(df.itertuples(index=False, name=None)):
+        out.append("    <tr>\n")
+        out.extend(f'      <td id="T_{uid}_row{r}_col{c}" class="data row{r} col{c}" >{cell_text(v, digits)}</td>\n' for c, v in enumerate(row))
+        out.append("    </tr>\n")
+    out.append("  </tbody>\n</table>\n")
+    return "".join(out)
 
 
 def table_block(

@@ -177,6 +177,51 @@ def test_heatmap_marks_fooled_cells_wrong_subjects_and_hidden_moves():
     plt.close(fig)
 
 
+def test_each_severity_panel_shows_its_own_series_alone(tmp_path):
+    """The panels are drawn one after another on one reused Axes: a panel made in the sequence
+    is pixel for pixel the panel made alone (nothing left over from the one before), and the
+    panels differ from each other."""
+    from PIL import Image
+
+    points = toy_points()
+    panels = figures.severity_panels(points, "fooling_rate", "fooled", tmp_path / "all", "p", ylim=(-0.03, 1.03))
+    assert len(panels) == points["series"].nunique() == 4
+    pictures = [np.asarray(Image.open(p["path"]).convert("RGB")) for p in panels]
+    assert len({p.tobytes() for p in pictures}) == 4
+    for k in (1, 3):
+        alone = figures.severity_panels(points, "fooling_rate", "fooled", tmp_path / f"alone{k}", "p", order=[panels[k]["series"]], ylim=(-0.03, 1.03))
+        assert np.array_equal(np.asarray(Image.open(alone[0]["path"]).convert("RGB")), pictures[k])
+
+
+def test_heatmap_cells_are_coloured_by_the_change_in_p_ai(tmp_path):
+    """The saved heatmap: each cell has the colour of its Δ p(AI) on the RdBu_r scale
+    from -1 to 1 (red towards AI, blue towards human), where no marker is drawn on it."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    scores = toy_scores()
+    fig = figures.heatmap_figure(scores, "m")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    edited = scores[scores["variant"] != "identity"]
+    delta = edited.pivot_table(index="variant", columns="subject", values="delta_p_ai").reindex(index=list(dict.fromkeys(edited["variant"])), columns=list(dict.fromkeys(edited["subject"])))
+    fooled = edited.pivot_table(index="variant", columns="subject", values="fooled").reindex_like(delta)
+    checked = 0
+    for i in range(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            if fooled.iat[i, j] >= 0.5:
+                continue  # a dot covers the centre
+            x, y = ax.transData.transform((j + 0.3, i + 0.3))  # off the centre, inside the cell
+            want = np.array(colormaps["RdBu_r"]((delta.iat[i, j] + 1) / 2)[:3]) * 255
+            assert np.abs(picture[picture.shape[0] - int(y), int(x)] - want).max() <= 3, (i, j)
+            checked += 1
+    assert checked == delta.size - int((fooled >= 0.5).to_numpy().sum()) and checked >= 10
+    path = figures.delta_heatmap(scores, "m", tmp_path / "h.png")
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), picture)  # the file is that picture
+    plt.close(fig)
+
+
 def test_written_files_follow_the_umask(tmp_path):
     """mkstemp makes 0600 files; atomic writes give what open() would under the umask."""
     code = (
