@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from experiments.config import ExecutorConfig, ExplainConfig
 from experiments.executors import progress_interval, run_units
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.models import Detector
+from experiments.naming import slug
 from experiments.samples import Sample
 from experiments.scoring import Timings, edited_image
 
@@ -63,12 +63,6 @@ def chosen_variants(scores: pd.DataFrame, sample: str, model: str, variants: lis
         ids = ranked["variant"].head(cfg.top_k).tolist()
     by_id = {v.id: v for v in variants}
     return [by_id[IDENTITY], *(by_id[i] for i in ids)]
-
-
-def slug(text: str) -> str:
-    """A file-name-safe, collision-free name for a sample or variant id."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(text).stem if "/" in text else text).strip("_")[:48]
-    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
 def save_maps(path: Path, maps: np.ndarray) -> None:

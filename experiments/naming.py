@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
 import json
+import re
+from pathlib import Path
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
 
@@ -179,3 +182,10 @@ def severity_name(op: str) -> str:
     """What the severity parameter of `op` is, in words: 'area covered', 'JPEG quality'."""
     cls = SINGLE_OPS.get(op)
     return SEVERITY_AXES.get(op, (cls.severity if cls else "severity", ""))[0]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe, collision-free name for a sample or variant id (any id, even one from a
+    file name that is not UTF-8)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(text).stem if "/" in text else text).strip("_")[:48]
+    return f"{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogateescape')).hexdigest()[:6]}"

@@ -30,10 +30,11 @@ from PIL import Image
 
 from augment import IDENTITY, SINGLE_OPS, Variant, base_variant_id, compile_variant, expand_grid
 from experiments import figures
-from experiments.atomic import atomic_write, atomic_write_text
+from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from experiments.claims import verdicts
-from experiments.explanations import slug
+from experiments.naming import slug
 from experiments.findings import model_findings, series_titles
+from experiments.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.naming import describe, number
 from experiments.report_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
@@ -43,8 +44,6 @@ from experiments.tables import graded_edits, median_fooling_severity
 log = logging.getLogger("artxai")
 
 TEMPLATES = Path(__file__).parent / "templates"
-MAX_SUBJECT_PAGES = 50  # a dataset run gets pages for its most fragile samples only
-MAX_GALLERY = 80  # pictures of edits per subject page
 MAX_HEATMAP_SUBJECTS = 40  # more columns than this and a heatmap cannot be read
 TOP_EDITS_SHOWN = 12  # rows of the fooling table shown before "all edits"
 PANELS_SHOWN = 8  # severity panels shown before "more edit families" (two rows on a desktop)
@@ -382,11 +381,11 @@ def variant_gallery(pixels, sample: str, variants: list[Variant], seed: int, row
 
     def make(variant: Variant) -> bool:
         out = out_dir / f"{slug(variant.id)}.jpg"
-        if not out.is_file():
+        if not out.is_file():  # small runs: scoring made it already (experiments.gallery)
             edited, _ = edited_image(pixels, sample, variant, compile_variant(variant), seed)  # as the scorer made it
             if edited is None:
                 return False
-            save_thumbnail(edited, out, 200)
+            atomic_write_bytes(out, picture_bytes(edited))
         return True
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -454,7 +453,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, flips:
             save_thumbnail(pixels, report / "img" / "subjects" / f"{name}.jpg", 320)
             img_rel = f"img/subjects/{name}.jpg"
             thumb = f"../{img_rel}"
-            gallery = variant_gallery(pixels, sample, variants, manifest.get("seed", 0), rows, report / "img" / "variants" / name)
+            gallery = variant_gallery(pixels, sample, variants, manifest.get("seed", 0), rows, gallery_dir(report, sample))
         grids = []
         for model in models:
             grid = run_dir / "explain" / "grids" / model / f"{name}.png"

@@ -34,14 +34,15 @@ import yaml
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from augment import IDENTITY
+from augment import IDENTITY, expand_grid
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
-from experiments.atomic import atomic_write, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
+from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
 from experiments.executors import progress_interval, run_units
 from experiments.explanations import run_explanations
+from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
@@ -202,23 +203,29 @@ class ScoringWorker:
     detectors: list[Detector]
     pool: ThreadPoolExecutor
     threads: int
+    pictures: frozenset[str] = frozenset()  # variant ids whose gallery JPEGs this run makes while scoring
 
 
-def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None) -> ScoringWorker:
+def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None, gallery: bool = False) -> ScoringWorker:
     """A worker's state: the driver's models (source file, name, input size) loaded from their
-    files, never trained here, unless the driver hands over its own `detectors`."""
+    files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
+    make the report's gallery pictures (experiments.gallery) of the grid's first edits."""
     if detectors is None:
         detectors = [load_detector(Path(source), name, size) for source, name, size in models]
     threads = cfg.workers or os.cpu_count() or 1
-    return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads)
+    pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
+    return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads, pictures)
 
 
-def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float]]:
+def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
     """One unit of work (experiments.scoring.score_chunk): a chunk of samples' rows, their skip
-    records and the seconds of each part of scoring."""
-    timings, cfg = Timings(), worker.cfg
-    rows, failures = score_chunk(chunk, worker.variants, worker.detectors, cfg.seed, cfg.batch_size, decode_policy(cfg), worker.pool, worker.threads, timings)
-    return pd.DataFrame(rows), failures, dict(timings.parts)
+    records, the seconds of each part of scoring and the gallery pictures made."""
+    timings, cfg, gallery = Timings(), worker.cfg, {}
+    rows, failures = score_chunk(
+        chunk, worker.variants, worker.detectors, cfg.seed, cfg.batch_size, decode_policy(cfg), worker.pool, worker.threads, timings,
+        worker.pictures, gallery if worker.pictures else None,
+    )  # fmt: skip
+    return pd.DataFrame(rows), failures, dict(timings.parts), gallery
 
 
 def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
@@ -237,15 +244,20 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
             except PartDamaged as e:
                 log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
         todo.append(chunk)
+    gallery = gallery_made_while_scoring(len(samples), cfg.report)
     if cfg.executor.kind == "local":  # this process's models, already loaded
-        setup = partial(scoring_worker, cfg, [], detectors)
+        setup = partial(scoring_worker, cfg, [], detectors, gallery)
     else:
-        setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors])
+        setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors], None, gallery)
         log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
     with logging_redirect_tqdm(), tqdm(total=len(samples), initial=resumed, desc="scoring samples", unit="image", file=sys.stderr, mininterval=progress_interval()) as bar:
-        for index, (rows, failures, seconds) in run_units(cfg.executor, setup, work or score_part, todo):
+        for index, (rows, failures, seconds, pictures) in run_units(cfg.executor, setup, work or score_part, todo):
             chunk = todo[index]
             skipped += failures
+            t = time.perf_counter()
+            for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
+                atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
+            timings.part("gallery pictures", t)
             write_part(paths.part(chunk), rows, failures, [s.id for s in chunk])
             for part, value in seconds.items():
                 timings.parts[part] += value

@@ -26,6 +26,7 @@ import albumentations as A
 import numpy as np
 
 from augment import Variant, apply_variant, compile_variant, variant_seed
+from experiments.gallery import picture_bytes
 from experiments.images import DecodePolicy, ImageRejected, decode_image, nearest_rows, resize_nearest
 from experiments.models import Detector, margin_from_probabilities
 
@@ -73,35 +74,40 @@ def _pipeline(variant: Variant) -> A.Compose | None:
     return cache[variant.id]
 
 
-def variant_inputs(pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int) -> tuple[dict[int, np.ndarray] | None, str]:
-    """The edited image resized to each model size (uint8), or (None, reason). Pointwise edits
-    run on the rows the resize keeps (experiments.images.nearest_rows): the same pixels, from a
-    strip of the image instead of all of it."""
-    if variant.pointwise:
+def variant_inputs(pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
+    """The edited image resized to each model size (uint8), or (None, reason), and with
+    `picture` the report's gallery JPEG of it (experiments.gallery). Pointwise edits run on the
+    rows the resize keeps (experiments.images.nearest_rows): the same pixels, from a strip of the
+    image instead of all of it (and on all of it only for the picture: they are cheap)."""
+    if variant.pointwise and not picture:
         out = {}
         for size in sizes:
             edited, problem = edited_image(nearest_rows(pixels, size), sample_id, variant, _pipeline(variant), seed)
             if edited is None:
-                return None, problem
+                return None, problem, None
             out[size] = resize_nearest(edited, size)
-        return out, ""
+        return out, "", None
     edited, problem = edited_image(pixels, sample_id, variant, _pipeline(variant), seed)
-    return (None, problem) if edited is None else ({size: resize_nearest(edited, size) for size in sizes}, "")
+    if edited is None:
+        return None, problem, None
+    return {size: resize_nearest(edited, size) for size in sizes}, "", picture_bytes(edited) if picture else None
 
 
 @dataclass
 class SampleInputs:
-    """One sample's edited, resized inputs: (done variants, uint8 (V, s, s, 3) per size) and
-    failure records."""
+    """One sample's edited, resized inputs: (done variants, uint8 (V, s, s, 3) per size),
+    failure records, and the gallery JPEGs asked for (variant id -> bytes)."""
 
     variants: list[Variant]
     inputs: dict[int, np.ndarray]
     failures: list[dict]
+    pictures: dict[str, bytes] = field(default_factory=dict)
 
 
-def sample_inputs(sample, variants: list[Variant], sizes: list[int], seed: int, policy: DecodePolicy, mapper: Callable = map) -> SampleInputs:
+def sample_inputs(sample, variants: list[Variant], sizes: list[int], seed: int, policy: DecodePolicy, mapper: Callable = map, pictures: frozenset[str] = frozenset()) -> SampleInputs:
     """Decode the sample and make every variant's inputs (`mapper` runs the variants: map, or a
-    thread pool's map); a sample that cannot be decoded gives no inputs and one failure."""
+    thread pool's map), and the gallery JPEGs of the variant ids in `pictures`; a sample that
+    cannot be decoded gives no inputs and one failure."""
     empty = {size: np.zeros((0, size, size, 3), np.uint8) for size in sizes}
     if sample.problem:
         return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": sample.problem}])
@@ -110,16 +116,19 @@ def sample_inputs(sample, variants: list[Variant], sizes: list[int], seed: int, 
     except ImageRejected as e:
         log.warning("skipped %s: %s", sample.id, e)
         return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": str(e)}])
-    done, failures, per_size = [], [], {size: [] for size in sizes}
-    for variant, (inputs, problem) in zip(variants, mapper(lambda v: variant_inputs(pixels, sample.id, v, sizes, seed), variants)):
+    done, failures, per_size, jpegs = [], [], {size: [] for size in sizes}, {}
+    made = mapper(lambda v: variant_inputs(pixels, sample.id, v, sizes, seed, v.id in pictures), variants)
+    for variant, (inputs, problem, picture) in zip(variants, made):
         if inputs is None:
             failures.append({"sample": sample.id, "variant": variant.id, "reason": problem})
             continue
+        if picture is not None:
+            jpegs[variant.id] = picture
         done.append(variant)
         for size in sizes:
             per_size[size].append(inputs[size])
     stacked = {size: np.stack(per_size[size]) if done else empty[size] for size in sizes}
-    return SampleInputs(done, stacked, failures)
+    return SampleInputs(done, stacked, failures, jpegs)
 
 
 def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
@@ -194,20 +203,27 @@ def score_chunk(
     pool: ThreadPoolExecutor,
     workers: int,
     timings: Timings,
+    pictures: frozenset[str] = frozenset(),
+    gallery: dict[tuple[str, str], bytes] | None = None,
 ) -> tuple[list[dict[str, object]], list[dict]]:
     """Rows (sample x model x variant, in that order) of p_ai / p_human / margin for a chunk of
-    samples, and the records of what could not be scored."""
+    samples, and the records of what could not be scored. With `gallery`, the report's gallery
+    JPEG of every edit whose variant id is in `pictures` goes into it under (sample, variant)."""
     sizes = sorted({d.input_size for d in detectors})
     t = time.perf_counter()
+    if gallery is None:
+        pictures = frozenset()
     if len(samples) < workers:  # few samples: their variants share the threads
-        prepared = (sample_inputs(s, variants, sizes, seed, policy, pool.map) for s in samples)
+        prepared = (sample_inputs(s, variants, sizes, seed, policy, pool.map, pictures) for s in samples)
     else:
-        prepared = in_order(pool, lambda s: sample_inputs(s, variants, sizes, seed, policy), samples, 4 * workers)
+        prepared = in_order(pool, lambda s: sample_inputs(s, variants, sizes, seed, policy, pictures=pictures), samples, 4 * workers)
     predictions = BatchedPredictions(detectors, batch_size, timings)
     kept, failures, predicting = [], [], timings.parts["predict"]
     for sample, result in zip(samples, prepared):
         failures += result.failures
         kept.append((sample, result.variants))
+        if gallery is not None:
+            gallery.update({(sample.id, v): jpeg for v, jpeg in result.pictures.items()})
         predictions.add(result.inputs)
     timings.part("decode+edit+resize", t + timings.parts["predict"] - predicting)  # the wait for inputs
     probs = predictions.results()

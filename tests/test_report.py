@@ -1,7 +1,9 @@
 """The HTML report: built from a real run, checked as data and in a real browser."""
 
+import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,8 @@ from PIL import Image
 from augment import apply, expand_grid, variant_seed
 from experiments import report as report_cli
 from experiments.claims import CLAIMS, verdicts
-from experiments.explanations import slug
+from experiments.gallery import gallery_dir
+from experiments.naming import slug
 from experiments.images import decode_image, resize_for_model
 from experiments.atomic import FILE_MODE, UMASK
 from tests import browser
@@ -65,6 +68,15 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     before = html
     assert report_cli.main([str(run_dir)]) == 0
     assert index.read_text() == before
+
+    # the gallery pictures were made while scoring (a small run); the report's own remake of them is byte for byte the same
+    assert "gallery pictures" in json.loads((run_dir / "manifest.json").read_text())["stage_parts_s"]
+    folder = gallery_dir(run_dir / "report", sample)
+    made_while_scoring = {f.name: f.read_bytes() for f in folder.glob("*.jpg")}
+    assert len(made_while_scoring) == scores["variant"].nunique()
+    shutil.rmtree(folder)
+    assert report_cli.main([str(run_dir)]) == 0
+    assert {f.name: f.read_bytes() for f in folder.glob("*.jpg")} == made_while_scoring
 
 
 def test_report_files_follow_the_umask(reported_run):

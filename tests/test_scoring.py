@@ -15,6 +15,7 @@ from experiments.config import load_config
 from experiments.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
 from experiments.models import Detector, build_cnn, keras
 from experiments.samples import Sample
+from experiments.gallery import picture_bytes
 from experiments.scoring import Timings, score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
@@ -39,11 +40,17 @@ def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(see
     for name in ("mona lisa.JPG", "starry_night.jpg", "ai_portrait_civitai.jpg"):
         pixels = decode_image(seed_mirror / SAMPLES_DIR / name).pixels
         for variant in variants:
-            fast, problem = variant_inputs(pixels, name, variant, [32, 128], seed=3)
-            assert problem == ""
+            fast, problem, picture = variant_inputs(pixels, name, variant, [32, 128], seed=3)
+            assert problem == "" and picture is None
             full = apply(pixels, variant, variant_seed(3, name, variant.id))
             for size in (32, 128):
                 np.testing.assert_array_equal(fast[size], resize_nearest(full, size), err_msg=f"{name} {variant.id} {size}")
+    # with the report's gallery picture asked for: the same inputs, and the picture of the full-resolution edit
+    for variant in (variants[0], *expand_grid({"gaussian_noise": {"std": [0.1]}})):
+        fast, _, picture = variant_inputs(pixels, name, variant, [32], seed=3)
+        with_picture, _, picture = variant_inputs(pixels, name, variant, [32], seed=3, picture=True)
+        np.testing.assert_array_equal(with_picture[32], fast[32])
+        assert picture == picture_bytes(apply(pixels, variant, variant_seed(3, name, variant.id)))
     assert not any(v.pointwise for v in expand_grid({"gaussian_noise": {"std": [0.1]}, "jpeg": {"quality": [50]}}))
 
 
