@@ -6,10 +6,11 @@ Without `--run` it first runs the default study scoring-only (robustness.yaml wi
 model alone and no explain: section, as `make demo` runs offline) into a temporary folder. Then,
 on a copy of the run folder, `repeat` times each: the `figures` stage (the runner's
 `write_dataset_tables`: confusion matrix, reliability diagram, accuracy per group, the two
-robustness curve figures) and `build_report` from scratch (its report/ folder removed first, as
-a run makes it). Prints wall seconds per part (each part's fastest repeat): the severity panels, the
-heatmaps, the tables (pandas -> HTML), the thumbnails (the subject pictures and the gallery of
-every scored edit, remade at full resolution on threads), and everything else (reading tables,
+robustness curve figures) and `build_report` from scratch (its report/ folder emptied first but
+for the gallery pictures scoring made, as a run leaves it). Prints wall seconds per part (each
+part's fastest repeat): the severity panels, the heatmaps, the tables (pandas -> HTML), the
+thumbnails (the subject pictures, and any gallery picture of a scored edit that scoring did not
+make: remade at full resolution on threads), and everything else (reading tables,
 findings, claims with their bootstrap, the templates, copying figures). Not a test: run on
 demand, figures go in the README.
 """
@@ -86,8 +87,20 @@ class PartTimer:
         self._undo.clear()
 
 
+def as_the_run_left_it(report_dir: Path) -> None:
+    """Empty the report folder but for the gallery pictures scoring made (experiments.gallery)."""
+    for child in sorted(report_dir.rglob("*"), reverse=True):  # a folder's files before the folder
+        if "variants" in child.relative_to(report_dir).parts[:2]:
+            continue
+        if child.is_file():
+            child.unlink()
+        elif not any(child.iterdir()):
+            child.rmdir()
+
+
 def time_report(run_dir: Path) -> dict[str, float]:
-    shutil.rmtree(run_dir / "report", ignore_errors=True)
+    if (run_dir / "report").is_dir():
+        as_the_run_left_it(run_dir / "report")
     timer = PartTimer()
     timer.wrap(figures, "severity_panels", "severity panels")
     timer.wrap(figures, "delta_heatmap", "heatmaps")
@@ -137,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         source = args.run.resolve() if args.run else scoring_only_run(tmp / "scoreonly")
         run_dir = tmp / "copy"
-        shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns("report"))
+        shutil.copytree(source, run_dir)
         manifest = json.loads((run_dir / "manifest.json").read_text())
         stages = manifest.get("timings_s", {})
         dataset = fastest([time_dataset_figures(run_dir) for _ in range(args.repeat)])

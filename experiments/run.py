@@ -254,10 +254,11 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
         for index, (rows, failures, seconds, pictures) in run_units(cfg.executor, setup, work or score_part, todo):
             chunk = todo[index]
             skipped += failures
-            t = time.perf_counter()
-            for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
-                atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
-            timings.part("gallery pictures", t)
+            if pictures:
+                t = time.perf_counter()
+                for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
+                    atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
+                timings.part("gallery pictures", t)
             write_part(paths.part(chunk), rows, failures, [s.id for s in chunk])
             for part, value in seconds.items():
                 timings.parts[part] += value
