@@ -181,3 +181,30 @@ def test_report_in_a_real_browser(reported_run):
     for name in ("screenshot_1280px", "screenshot_390px", "screenshot_subject_1280px", "screenshot_subject_390px"):
         with Image.open(report / f"{name}.png") as shot:
             assert shot.format == "PNG" and shot.width in (1280, 390), name
+
+
+@pytest.mark.parametrize("per_class, while_scoring", [(25, True), (26, False)])
+def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(tmp_path, seed_mirror, cifake, per_class, while_scoring):
+    """Up to MAX_SUBJECT_PAGES samples every sample gets a page, so scoring makes the gallery
+    pictures; above the limit the report makes them for the pages it draws. Either way every
+    page shows every scored edit. Real CIFAKE images, 50 and 52 of them."""
+    from experiments import run as runner
+    from experiments.gallery import MAX_SUBJECT_PAGES
+    from tests.conftest import MODEL_32
+
+    cfg = {
+        "name": "gallery", "seed": 4, "out_dir": str(tmp_path / "results"), "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
+        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": per_class}, "split": "test"},
+        "augment": {"gaussian_noise": {"std": 0.1}},
+    }  # fmt: skip
+    (tmp_path / "gallery.yaml").write_text(yaml.safe_dump(cfg))
+    assert runner.main([str(tmp_path / "gallery.yaml")]) == 0
+    run_dir = tmp_path / "results" / "gallery"
+    assert ("gallery pictures" in json.loads((run_dir / "manifest.json").read_text())["stage_parts_s"]) == while_scoring
+    pages = sorted((run_dir / "report" / "subjects").glob("*.html"))
+    assert len(pages) == min(2 * per_class, MAX_SUBJECT_PAGES) == 50
+    for page in pages:
+        links = re.findall(r'<li><figure><a href="\.\./(img/variants/[^"]+)"', page.read_text())
+        assert len(links) == 2 and all((run_dir / "report" / link).is_file() for link in links)  # unedited and noise
+    assert len(list((run_dir / "report" / "img" / "variants").iterdir())) == 50  # no pictures of samples without a page
