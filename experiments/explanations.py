@@ -13,6 +13,11 @@ one *unit*, cached under a key of everything that changes its result:
 The rows file is written last: its presence means the unit is done, so a rerun or a resumed run
 skips it. Then a grid per sample x model (methods x variants) and the tables:
 explanations (one row per map), explanation_sanity, explanation_summary (per model x method).
+
+Where it runs: each sample is one unit of work on the run's executor (experiments.executors):
+`explain_sample` decodes, edits and computes the maps and numbers of every model's uncached
+methods, writing nothing; the driver (`collect_unit`) writes the cache files, overlays and grids
+as units come back, and the tables in the samples' order, whatever the executor.
 """
 
 from __future__ import annotations
