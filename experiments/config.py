@@ -23,6 +23,13 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 BUILTIN_MANIFESTS = {"study": Path(__file__).parent / "data" / "study_samples.csv"}
 
 
+def no_repeats(field: str, values: list) -> list:
+    """A list field whose entries must be distinct (methods, factors)."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"{field} must not repeat, got {values}")
+    return values
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the file and the field."""
 
@@ -148,9 +155,7 @@ class ExplainConfig(_Strict):
     @field_validator("methods")
     @classmethod
     def _unique_methods(cls, methods):
-        if len(set(methods)) != len(methods):
-            raise ValueError(f"methods must not repeat, got {methods}")
-        return methods
+        return no_repeats("methods", methods)
 
 
 class ExecutorConfig(_Strict):
@@ -178,9 +183,7 @@ class AuditConfig(_Strict):
     @field_validator("factors")
     @classmethod
     def _unique_factors(cls, factors):
-        if len(set(factors)) != len(factors):
-            raise ValueError(f"factors must not repeat, got {factors}")
-        return factors
+        return no_repeats("factors", factors)
 
 
 class EvalSetConfig(_Strict):
