@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import REPO
 
-PAGES = sorted([REPO / "README.md", REPO / "notebooks" / "README.md", REPO / "results" / "README.md", *(REPO / "docs").glob("*.md")])
+FOLDER_READMES = [REPO / "README.md", REPO / "notebooks" / "README.md", REPO / "results" / "README.md"]
+PAGES = sorted([*FOLDER_READMES, *(REPO / "docs").glob("*.md")])
 README_MAX_LINES = 150
 PICTURE_MAX_BYTES = 300_000
 
