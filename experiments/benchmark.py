@@ -12,7 +12,7 @@ that the study's workflow also did (scoring and the score tables, from the stage
 run with `report: none`, which also makes no gallery pictures), and against the whole run as
 shipped (which also evaluates, draws figures, makes the gallery pictures while scoring and
 writes the report).
-Not a test: run on demand, numbers go in the README.
+Not a test: run on demand, numbers go in docs/benchmarks.md.
 """
 
 from __future__ import annotations

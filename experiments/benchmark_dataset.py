@@ -7,8 +7,8 @@ The runner scores a folder of images unedited with the study's 32 px model (CIFA
 them (metrics with bootstrap intervals, figures; no report): images per second of its scoring
 stage and of the whole run (start-up not counted). The baseline, measured in the same process on
 the first `--baseline` images: what scoring did per sample before it batched across samples
-(decode, resize, one eager model call per image). Not a test: run on demand, figures go in the
-README.
+(decode, resize, one eager model call per image). Not a test: run on demand, figures go in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ is exactly what `make demo` runs here; the second puts a random-weight stand-in 
 architecture in their place (the same passes, so the same time; the demo itself never scores or
 explains with a stand-in). Prints wall seconds and the run's own stage timings, and, measured in
 this process before and after, the compiled batch-256 forward throughput at 32 and 128 px, so a
-reader can tell how busy the machine was. Not a test: run on demand, figures go in the README.
+reader can tell how busy the machine was. Not a test: run on demand, figures go in docs/benchmarks.md.
 """
 
 from __future__ import annotations

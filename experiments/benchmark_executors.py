@@ -7,8 +7,8 @@ study's 32 px model, plus explanations of 50 of its images (Grad-CAM, LIME, rand
 image, with faithfulness curves and pictures), run end to end (scoring parts, explanation units,
 tables, no report) with `local`, `processes` and `ray`; each run's tables must equal the local
 run's. Times per stage from each run's manifest. Then Ray's own cost per part: the
-round trip of an empty unit through an actor pool. Not a test: run on demand, numbers go in the
-README, with the machine they were measured on.
+round trip of an empty unit through an actor pool. Not a test: run on demand, numbers go in
+docs/benchmarks.md, with the machine they were measured on.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ this machine's compiled batched throughput (measured in the same process, batch 
 after the stage; the faster reading counts), and the ratio seconds / floor. Passes are counted as the stage defines its work (one per method, image,
 LIME sample, randomised depth, Score-CAM channel, faithfulness step), for every code version
 alike. Parts without model passes (pictures, preparation) show their seconds only.
-Not a test: run on demand, figures go in the README.
+Not a test: run on demand, figures go in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ part's fastest repeat): the severity panels, the heatmaps, the tables (pandas ->
 thumbnails (the subject pictures, and any gallery picture of a scored edit that scoring did not
 make: remade at full resolution on threads), and everything else (reading tables,
 findings, claims with their bootstrap, the templates, copying figures). Not a test: run on
-demand, figures go in the README.
+demand, figures go in docs/benchmarks.md.
 """
 
 from __future__ import annotations

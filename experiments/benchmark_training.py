@@ -9,7 +9,7 @@
 2. Training steps/s for both input sizes (batch 64, data already in memory).
 3. FLOPs per image of both models (counted from the layers) and the floor they imply given this
    machine's measured matrix-multiply throughput.
-Not a test: run on demand, figures go in the README.
+Not a test: run on demand, figures go in docs/benchmarks.md.
 """
 
 from __future__ import annotations
