@@ -106,6 +106,8 @@ class ModelConfig(_Strict):
         if (self.output == "sigmoid") != (self.positive is not None):
             raise ValueError("output: sigmoid needs positive: ai or human (what its one output is the probability of); "
                              "only it takes one")
+        if self.train is not None and self.output != "softmax":
+            raise ValueError("a model with a train block is artxai's CNN, whose output is a softmax: leave output out")
         if self.train is not None and (self.path is None or self.path.suffix != ".keras"):
             raise ValueError("a model with a train block needs a path ending in .keras (where it is saved)")
         return self

@@ -270,3 +270,21 @@ def test_the_progress_rate_comes_from_recent_steps_never_from_an_epochs_first_st
     # a steady 4 steps/s for 60 s: the last 30 s give 4 steps/s
     ends = [100 + k * 0.25 for k in range(241)]
     assert recent_rate(ends, window_s=30) == pytest.approx(4.0)
+
+
+def test_output_declarations_are_checked_with_the_config(tmp_path, seed_mirror):
+    from experiments.config import ConfigError, load_config
+
+    base = {"name": "m", "input_size": 32, "path": str(tmp_path / "m.keras")}
+    train = {"dataset": {"root": str(tmp_path)}}
+    for model, words in (
+        ({"output": "sigmoid"}, "output: sigmoid needs positive: ai or human"),
+        ({"output": "logits", "positive": "ai"}, "only it takes one"),
+        ({"output": "logits", "train": train}, "a model with a train block is artxai's CNN"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            load_config(write_config(tmp_path, seed_mirror, models=[base | model]))
+    declared = load_config(write_config(tmp_path, seed_mirror, models=[base | {"output": "sigmoid", "positive": "human"}]))
+    assert (declared.models[0].output, declared.models[0].positive) == ("sigmoid", "human")
+    plain = load_config(write_config(tmp_path, seed_mirror, models=[base]))
+    assert "output" not in plain.model_dump(mode="json")["models"][0]  # configs without it keep their fingerprints
