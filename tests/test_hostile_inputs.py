@@ -112,7 +112,8 @@ def test_a_name_starting_with_a_carriage_return_draws_as_an_escape_in_the_grid()
     images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(2)]
     maps = {"random": rng.random((2, 40, 40))}
     picture = overlay_grid(images, maps, ["\runedited", "b\u202e"], title="\rname.jpg (ai) \u202e cnn32", note="\r")
-    assert picture.size[0] > 80 and picture.size[1] > 80
+    escaped = overlay_grid(images, maps, ["\\runedited", "b\\u202e"], title="\\rname.jpg (ai) \\u202e cnn32", note="\\r")
+    assert np.array_equal(np.asarray(picture), np.asarray(escaped))  # drawn as the visible escapes
 
 
 def test_control_characters_in_names_reach_no_text_layout_in_a_run_with_grids_and_report(tmp_path, seed_mirror, cifake):
