@@ -40,6 +40,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from experiments.atomic import atomic_write_table
 from experiments.config import AuditConfig
 from experiments.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
+from experiments.folders import read_regular, shown_name
 from experiments.images import DecodePolicy, decode_image, resize_for_model
 from experiments.intervals import metric_with_ci, wilson
 from experiments.statistics import exploratory, paired_difference_ci
@@ -76,7 +77,7 @@ def score_files(
         if sample.path is None:
             return None, sample.problem or "no file"
         try:
-            data = Path(sample.path).read_bytes()
+            data = read_regular(Path(sample.path))
             if transform is not None:
                 data = transform(data)
             pixels = decode_image(data, policy).pixels
@@ -97,7 +98,7 @@ def score_files(
                 probs = detector.predict_proba(np.stack([x[detector.input_size] for _, x in done]), batch_size)
                 ai = detector.class_names.index("ai")
                 rows += [
-                    {"sample": s.id, "path": str(s.path), "truth": s.truth, "generator": s.generator, "model": detector.name, "p_ai": float(p[ai])}
+                    {"sample": s.id, "path": shown_name(s.path), "truth": s.truth, "generator": s.generator, "model": detector.name, "p_ai": float(p[ai])}
                     for (s, _), p in zip(done, probs)
                 ]
     order, model_order = {s.id: i for i, s in enumerate(samples)}, {d.name: i for i, d in enumerate(detectors)}
@@ -130,7 +131,7 @@ def metadata_table(samples: list[Sample]) -> pd.DataFrame:
     for s in samples:
         row = {"sample": s.id, "truth": s.truth, "problem": ""}
         try:
-            row |= file_metadata(Path(s.path).read_bytes()) if s.path is not None else {"problem": s.problem or "no file"}
+            row |= file_metadata(read_regular(Path(s.path))) if s.path is not None else {"problem": s.problem or "no file"}
         except (OSError, ValueError) as e:
             row["problem"] = str(e)
         rows.append(row)

@@ -93,11 +93,21 @@ class ModelConfig(_Strict):
     path: Path | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
     required: bool = False  # when False, an unavailable model is a warning, not an error
     train: TrainConfig | None = None  # train the model into `path` when the file is not there
+    # what the model's last layer gives (experiments.models.as_probabilities): softmax = (p_ai, p_human);
+    # logits = two raw scores, artxai applies the softmax; sigmoid = one unit, the probability of `positive`.
+    # Left out of dumps at their defaults, so configs without them keep their fingerprints.
+    output: Literal["softmax", "logits", "sigmoid"] = Field("softmax", exclude_if=lambda v: v == "softmax")
+    positive: Literal["ai", "human"] | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _one_source(self):
         if (self.seed_asset is None) == (self.path is None):
             raise ValueError("give exactly one of seed_asset or path")
+        if (self.output == "sigmoid") != (self.positive is not None):
+            raise ValueError("output: sigmoid needs positive: ai or human (what its one output is the probability of); "
+                             "only it takes one")
+        if self.train is not None and self.output != "softmax":
+            raise ValueError("a model with a train block is artxai's CNN, whose output is a softmax: leave output out")
         if self.train is not None and (self.path is None or self.path.suffix != ".keras"):
             raise ValueError("a model with a train block needs a path ending in .keras (where it is saved)")
         return self

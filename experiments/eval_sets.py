@@ -7,7 +7,9 @@ intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 %
 intervals (experiments.intervals); and the drop in accuracy and AUC from the first set. The drop
 is paired (the same bootstrap draws of images for both, over the files scored in both) when the
 two sets hold the same files, e.g. a set and its normalised copy, else unpaired (independent
-draws of each set). Rows with fewer than 30 images are marked `exploratory`.
+draws of each set). Rows with fewer than 30 images are marked `exploratory`. Every configured set
+has its rows, even one none of whose files could be scored: n = 0, no metrics, and `note` says
+why (how many files, the first reason).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ SET_COLUMNS = [
     "set", "model", "n", "n_ai", "n_human",
     *[f"{m}{suffix}" for m in (*RATES, *CURVES) for suffix in ("", "_ci_low", "_ci_high")],
     *[f"{m}_drop{suffix}" for m in DROPS for suffix in ("", "_ci_low", "_ci_high")],
-    "paired", "n_paired", "exploratory",
+    "paired", "n_paired", "exploratory", "note",
 ]  # fmt: skip
 MATRIX_COLUMNS = [
     "model", "trained_on", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
@@ -81,25 +83,39 @@ def drops(first: pd.DataFrame, this: pd.DataFrame, resamples: int, seed: int) ->
     return out
 
 
-def eval_set_table(scores: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
-    """One row per set x model (sets in their order), from the per-image scores of every set."""
-    rows = []
-    sets = list(dict.fromkeys(scores["set"]))
-    for model in dict.fromkeys(scores["model"]):
+def eval_set_table(
+    scores: pd.DataFrame, resamples: int, seed: int,
+    sets: list[str] | None = None, models: list[str] | None = None, notes: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """One row per set x model (sets in their order), from the per-image scores of every set;
+    a set in `sets` with no scores gets a row with n = 0 and its note (`notes`: set -> why)."""
+    rows, notes = [], notes or {}
+    sets = sets or list(dict.fromkeys(scores["set"]))
+    for model in models or dict.fromkeys(scores["model"]):
         first = scores[(scores["set"] == sets[0]) & (scores["model"] == model)]
         for name in sets:
             df = scores[(scores["set"] == name) & (scores["model"] == model)]
             if df.empty:
+                why = notes.get(name, "no image of this set was scored")
+                empty = {"n": 0, "n_ai": 0, "n_human": 0, "paired": False, "n_paired": 0, "exploratory": True}
+                rows.append({"set": name, "model": model} | empty | {"note": why})
                 continue
             row = {"set": name, "model": model} | set_metrics((df["truth"] == "ai").to_numpy(), df["p_ai"].to_numpy(), resamples, seed)
-            rows.append(row | (drops(first, df, resamples, seed) if name != sets[0] else {"paired": True, "n_paired": len(df)}))
+            if name == sets[0]:
+                row |= {"paired": True, "n_paired": len(df)}
+            elif not first.empty:
+                row |= drops(first, df, resamples, seed)
+            rows.append(row | {"note": notes.get(name, "")})
     return pd.DataFrame(rows).reindex(columns=SET_COLUMNS)
 
 
-def score_sets(cfg: RunConfig, run_samples: list[Sample], detectors: list[Detector], resolver: AssetResolver, policy: DecodePolicy) -> pd.DataFrame:
-    """Per-image p_ai of every model on every set (each set's normalised copy where asked)."""
+def score_sets(
+    cfg: RunConfig, run_samples: list[Sample], detectors: list[Detector], resolver: AssetResolver, policy: DecodePolicy
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per-image p_ai of every model on every set (each set's normalised copy where asked), and
+    a note per set of the files not scored (how many, the first reason)."""
     audit = cfg.audit
-    parts = []
+    parts, notes = [], {}
     for entry in cfg.eval_sets:
         try:
             samples = run_samples if entry.samples is None else load_samples(entry.samples, resolver)
@@ -112,9 +128,11 @@ def score_sets(cfg: RunConfig, run_samples: list[Sample], detectors: list[Detect
             transform = partial(normalise, factor=entry.normalise, quality=quality, short_side=side, policy=policy)
         scored, skipped = score_files(samples, detectors, policy, transform, cfg.batch_size, cfg.workers or None)
         if skipped:
-            log.warning("eval_sets[%s]: %d file(s) not scored (first: %s: %s)", entry.name, len(skipped), skipped[0]["sample"], skipped[0]["reason"])
+            first = f"{skipped[0]['sample']}: {skipped[0]['reason']}"
+            notes[entry.name] = f"{len(skipped)} of {len(samples)} files not scored (first: {first})"
+            log.warning("eval_sets[%s]: %s", entry.name, notes[entry.name])
         parts.append(scored.assign(set=entry.name))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True), notes
 
 
 # --- the cross-generator matrix ---------------------------------------------------------------
@@ -200,8 +218,10 @@ def run_eval_sets(
     started = time.perf_counter()
     tables = {}
     if cfg.eval_sets:
-        scores = score_sets(cfg, samples, detectors, resolver, policy)
-        tables |= {"eval_sets": eval_set_table(scores, cfg.bootstrap, cfg.seed), "eval_set_scores": scores}
+        scores, notes = score_sets(cfg, samples, detectors, resolver, policy)
+        sets, models = [e.name for e in cfg.eval_sets], [d.name for d in detectors]
+        table = eval_set_table(scores, cfg.bootstrap, cfg.seed, sets, models, notes)
+        tables |= {"eval_sets": table, "eval_set_scores": scores}
     if cfg.cross_generator is not None:
         tables["cross_generator"] = cross_generator_matrix(cfg, detectors, policy, retrain)
     for name, table in tables.items():
@@ -215,5 +235,8 @@ def run_eval_sets(
 
 def print_sets(table: pd.DataFrame) -> None:
     for r in table.to_dict("records"):
+        if r["n"] == 0:
+            log.warning("eval set %-16s %-8s n=0: %s", r["set"], r["model"], r["note"])
+            continue
         drop = "" if r["set"] == table["set"].iloc[0] else f"; accuracy drop {r['accuracy_drop']:+.3f} [{r['accuracy_drop_ci_low']:+.3f}, {r['accuracy_drop_ci_high']:+.3f}] ({'paired' if r['paired'] else 'unpaired'})"
         log.info("eval set %-16s %-8s n=%-5d accuracy %.3f [%.3f, %.3f], AUC %.3f%s", r["set"], r["model"], r["n"], r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"], r["roc_auc"], drop)

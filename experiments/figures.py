@@ -26,9 +26,16 @@ from PIL import Image  # noqa: E402
 from augment import IDENTITY, SINGLE_OPS, base_variant_id  # noqa: E402
 from experiments.atomic import atomic_write  # noqa: E402
 from experiments.naming import axis_label, describe, parse_variant, series_title  # noqa: E402
+from xai.text import printable  # noqa: E402
 
 
 PNG_COMPRESSION = 1  # zlib level: files about a third larger than at the default 6, written several times faster
+
+
+def plain_label(text: object) -> str:
+    """A name from outside (subject, style, generator) as a Matplotlib label: control and bidi
+    characters as visible escapes (xai.text.printable), `$` never starting mathtext."""
+    return printable(text).replace("$", r"\$")
 
 
 def save(fig, path: Path, dpi: int = 100) -> Path:
@@ -49,7 +56,7 @@ def confusion_matrix(confusion: pd.DataFrame, model: str, path: Path) -> Path:
 def group_accuracy(groups: pd.DataFrame, model: str, by: str, path: Path) -> Path:
     df = groups[(groups["model"] == model) & (groups["by"] == by)].sort_values("accuracy")
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(df) + 1.2), layout="constrained")
-    ax.barh(df["group"], df["accuracy"], xerr=[df["accuracy"] - df["ci_low"], df["ci_high"] - df["accuracy"]], color="tab:blue", alpha=0.8, capsize=3)
+    ax.barh(df["group"].map(plain_label), df["accuracy"], xerr=[df["accuracy"] - df["ci_low"], df["ci_high"] - df["accuracy"]], color="tab:blue", alpha=0.8, capsize=3)
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy (95% Wilson CI)")
     ax.set_title(f"{model}: accuracy per {by}")
@@ -332,7 +339,7 @@ def heatmap_figure(scores: pd.DataFrame, model: str):
     p_base = base["p_ai"].reindex(subjects).to_numpy(float)
     short = lambda text, n: text if len(text) <= n else text[: n - 1] + "…"  # noqa: E731
     rows = [short(describe(v), 48) for v in order]
-    cols = [("✗ " if w else "") + short(str(s), 28) for s, w in zip(subjects, wrong)]
+    cols = [("✗ " if w else "") + short(plain_label(s), 28) for s, w in zip(subjects, wrong)]
     # a fixed layout in inches, from the measured label widths: no layout engine, one draw
     fig = plt.figure(dpi=100)
     row_room, col_room = _text_inches(fig, rows, 8) + 0.55, _text_inches(fig, cols, 8) + 0.5  # labels, tick, axis label

@@ -2,7 +2,11 @@
 
 - Files keep the name the file system gives them (a `Path`, so a name that is not valid UTF-8
   still opens); `shown_name` is the text tables, logs and the report carry: undecodable bytes
-  written as `\\xff`, so the text is valid UTF-8 and says which bytes the name has.
+  written as `\\xff` and a backslash of the name as `\\\\`, so the text is valid UTF-8, says
+  which bytes the name has, and two names never show alike (`caf\\xe9.jpg` from the bytes
+  b"caf\\xe9.jpg", `caf\\\\xe9.jpg` from a name holding a backslash).
+- `open_regular` opens a file for reading only when it is a regular file (a FIFO is never
+  opened blocking, so it cannot hang a run; a device is never read).
 - Symbolic links are not followed unless `samples.follow_symlinks: true`: a link can lead out of
   the folder (another user's files, /etc/passwd). A link with an image suffix, or one to a
   folder, is listed as skipped with that reason.
@@ -26,9 +30,40 @@ NOT_FOLLOWED = "symbolic link, not followed (samples.follow_symlinks is false)"
 
 
 def shown_name(name: str | os.PathLike) -> str:
-    """The name as valid text: bytes that are not UTF-8 written as `\\xNN` (the bytes Python
-    carries as surrogates in a str decoded from the file system)."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    """The name as valid text, one text per name: bytes that are not UTF-8 written as `\\xNN`
+    (the bytes Python carries as surrogates in a str decoded from the file system), and a
+    backslash of the name doubled, so no name shows as another's escaped bytes."""
+    return os.fsencode(name).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+class NotRegularFile(OSError):
+    """A path that is not a regular file (FIFO, socket, device, folder); the message says which."""
+
+
+def _refuse_unless_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(f"{'a folder' if stat.S_ISDIR(mode) else _kind(mode)}, not an image file")
+
+
+def open_regular(path: Path):
+    """`path` opened for binary reading when it is a regular file: a FIFO or device is never
+    opened (checked before), and the open file is checked again (nothing swapped in between;
+    opened without blocking, so a FIFO swapped in cannot hang the run)."""
+    _refuse_unless_regular(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _refuse_unless_regular(os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file (NotRegularFile for anything else, see `open_regular`)."""
+    with open_regular(path) as fh:
+        return fh.read()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Decoding images safely, and the study's preprocessing.
 
 Policy for what comes in (each rejection is recorded in the run's `skipped` table, never fatal):
-- not a file, empty, unrecognised format, truncated or corrupt data: rejected;
+- not a regular file (a FIFO, a device: never opened for reading), empty, unrecognised format,
+  truncated or corrupt data, or anything else the decoder raises for this one file
+  (e.g. Pillow's NotImplementedError for a DDS pixel format it lacks): rejected with the reason;
 - a header claiming more than `max_pixels` pixels: rejected *before* any pixel is decoded
   (decompression bombs);
 - a side shorter than `min_side` pixels: rejected (nothing left to classify);
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from experiments.folders import NotRegularFile, open_regular
 
 # PIL's own limit warns or raises inside open(); we apply our own, configurable limit instead.
 Image.MAX_IMAGE_PIXELS = None
@@ -52,17 +57,27 @@ class DecodedImage:
 
 
 def decode_image(path: Path | bytes, policy: DecodePolicy = DecodePolicy()) -> DecodedImage:
-    """Decode a file, or a file's bytes (the same policy and the same pixels either way)."""
+    """Decode a file, or a file's bytes (the same policy and the same pixels either way). Every
+    failure for this one image, whatever the decoder raised, is an ImageRejected with the reason."""
     if isinstance(path, bytes):
-        source = io.BytesIO(path)
         if not path:
             raise ImageRejected("empty file")
-    else:
-        path = source = Path(path)
-        if not path.is_file():
-            raise ImageRejected("file not found")
-        if path.stat().st_size == 0:
+        return _decode(io.BytesIO(path), policy)
+    try:
+        source = open_regular(Path(path))
+    except FileNotFoundError:
+        raise ImageRejected("file not found") from None
+    except NotRegularFile as e:
+        raise ImageRejected(str(e)) from None
+    except OSError as e:
+        raise ImageRejected(f"cannot be opened ({e.strerror or e})") from None
+    with source:
+        if os.fstat(source.fileno()).st_size == 0:
             raise ImageRejected("empty file")
+        return _decode(source, policy)
+
+
+def _decode(source, policy: DecodePolicy) -> DecodedImage:
     try:
         with Image.open(source) as im:
             width, height = im.size
@@ -86,7 +101,14 @@ def decode_image(path: Path | bytes, policy: DecodePolicy = DecodePolicy()) -> D
         raise ImageRejected("not an image PIL can read (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageRejected(f"truncated or corrupt image data ({e})") from None
+    except Exception as e:  # whatever else a decoder raises for one file (NotImplementedError, struct.error...)
+        raise ImageRejected(f"cannot be decoded ({type(e).__name__}: {_short(e)})") from None
     return DecodedImage(pixels, mode, fmt, note)
+
+
+def _short(e: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _to_rgb(im: Image.Image) -> tuple[np.ndarray, str]:

@@ -48,6 +48,7 @@ class Detector:
     source: str  # where the weights came from
     class_names: tuple[str, ...] = CLASS_NAMES
     preprocessing: str = PREPROCESSING
+    output: str = "softmax"  # what the file's model gives (models[].output); `model` always gives probabilities
 
     def predict_proba(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for a float32 batch (N, S, S, 3); calls the model directly, in
@@ -98,7 +99,7 @@ class Detector:
             "preprocessing": self.preprocessing,
             "source": self.source,
             "params": int(self.model.count_params()),
-        }
+        } | ({"output": self.output} if self.output != "softmax" else {})
 
 
 def probabilities_and_logits(model: keras.Model) -> keras.Model | None:
@@ -108,6 +109,8 @@ def probabilities_and_logits(model: keras.Model) -> keras.Model | None:
     activation = getattr(last, "activation", None)
     if last is None or getattr(activation, "__name__", "") != "softmax" or not hasattr(last, "get_config"):
         return None
+    if isinstance(last, keras.layers.Activation):  # a softmax layer of its own (output: logits): its input, the logits
+        return keras.Model(model.inputs[0], [model.outputs[0], last.input], name=f"{model.name}_with_logits")
     inputs = keras.Input(model.input_shape[1:])
     x = inputs
     for layer in model.layers[:-1]:
@@ -182,8 +185,16 @@ def read_model(path: Path) -> keras.Model:
         raise ModelLoadError(f"{path}: cannot be loaded ({type(e).__name__}: {_one_line(e)})") from None
 
 
-def load_detector(path: Path, name: str, input_size: int | None = None) -> Detector:
-    """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model and check its shape."""
+PROBE_IMAGES = 4  # seeded random images a model's outputs are checked on at load
+PROBE_TOLERANCE = 1e-3  # how far from 1 a probability pair may sum
+
+
+def load_detector(
+    path: Path, name: str, input_size: int | None = None, output: str = "softmax", positive: str | None = None
+) -> Detector:
+    """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model, check its shape and that
+    its weights are finite, turn its declared `output` into a probability pair (index 0 = AI;
+    see `as_probabilities`) and check on a probe batch that it gives one."""
     path = Path(path)
     if path.suffix not in (".h5", ".keras"):
         raise ModelLoadError(f"{path}: expected a .h5 or .keras model file")
@@ -196,6 +207,58 @@ def load_detector(path: Path, name: str, input_size: int | None = None) -> Detec
         raise ModelLoadError(f"{path}: expected a square RGB input, the model takes {shape}")
     if input_size is not None and shape[0] != input_size:
         raise ModelLoadError(f"{path}: config says input_size {input_size}, the model takes {shape[0]}")
-    if outputs != len(CLASS_NAMES):
-        raise ModelLoadError(f"{path}: expected {len(CLASS_NAMES)} outputs (ai, human), got {outputs}")
-    return Detector(name=name, model=model, input_size=shape[0], source=str(path))
+    units = 1 if output == "sigmoid" else len(CLASS_NAMES)
+    if outputs != units:
+        wanted = "1 output (output: sigmoid)" if output == "sigmoid" else f"{units} outputs (ai, human)"
+        raise ModelLoadError(f"{path}: expected {wanted}, got {outputs}")
+    check_finite_weights(model, path, name)
+    model = as_probabilities(model, output, positive)
+    check_probabilities(model, shape[0], path, name, output)
+    return Detector(name=name, model=model, input_size=shape[0], source=str(path), output=output)
+
+
+def check_finite_weights(model: keras.Model, path: Path, name: str) -> None:
+    """Every weight finite, else one line naming the first variable that is not."""
+    for variable in model.weights:
+        values = keras.ops.convert_to_numpy(variable)
+        if not np.isfinite(values).all():
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            where = getattr(variable, "path", None) or variable.name
+            raise ModelLoadError(
+                f"models[{name}] ({path}): weights are not finite ({bad} NaN or infinite values in {where}); "
+                "the file is damaged or its training diverged"
+            )
+
+
+def as_probabilities(model: keras.Model, output: str, positive: str | None = None) -> keras.Model:
+    """The model with outputs (p_ai, p_human), sharing its layers and weights. `softmax`: as it
+    is. `logits`: a softmax appended (so the margin is the logit difference, exactly). `sigmoid`:
+    one unit p = P(`positive`), turned into (p, 1 - p) or (1 - p, p) by a fixed linear layer."""
+    if output == "softmax":
+        return model
+    x = model.outputs[0]
+    if output == "logits":
+        probs = keras.layers.Activation("softmax", name="softmax_by_artxai")(x)
+    else:
+        pair = keras.layers.Dense(2, trainable=False, name="pair_by_artxai")
+        probs = pair(x)
+        first = CLASS_NAMES.index(positive or "ai")
+        weights, bias = np.full((1, 2), -1.0, np.float32), np.ones(2, np.float32)
+        weights[0, first], bias[first] = 1.0, 0.0
+        pair.set_weights([weights, bias])
+    return keras.Model(model.inputs[0], probs, name=f"{model.name}_{output}")
+
+
+def check_probabilities(model: keras.Model, size: int, path: Path, name: str, output: str) -> None:
+    """On PROBE_IMAGES seeded random images: finite, non-negative outputs whose rows sum to 1
+    (within PROBE_TOLERANCE); else one line saying what was seen and what to declare."""
+    probe = np.random.default_rng(0).random((PROBE_IMAGES, size, size, 3), dtype=np.float32)
+    p = keras.ops.convert_to_numpy(model(probe, training=False)).astype(np.float64)
+    sums = p.sum(axis=1)
+    if np.isfinite(p).all() and p.min() >= 0 and np.abs(sums - 1).max() <= PROBE_TOLERANCE:
+        return
+    finite = np.isfinite(p).all()
+    seen = f"min {p.min():.3g}, row sums {sums.min():.3g} to {sums.max():.3g}" if finite else "not finite"
+    advice = "declare output: logits or output: sigmoid" if output == "softmax" else f"output: {output} gives none"
+    seen += f" on {PROBE_IMAGES} random images"
+    raise ModelLoadError(f"models[{name}] ({path}): outputs are not probabilities ({seen}); {advice}")

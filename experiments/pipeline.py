@@ -20,6 +20,7 @@ in a `SkipLog`, which the model card counts.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class SkipLog:
 
 def loader(size: int, policy: DecodePolicy, skips: SkipLog):
     def load(path: bytes) -> tuple[np.ndarray, bool]:
-        name = path.decode()
+        name = os.fsdecode(path)  # the file system's bytes: any name, even one that is not UTF-8
         try:
             return np.ascontiguousarray(resize_nearest(decode_image(Path(name), policy).pixels, size)), True
         except ImageRejected as e:
@@ -85,7 +86,8 @@ def image_dataset(
     if shuffle_seed is not None:
         records = records.iloc[np.random.default_rng(shuffle_seed).permutation(len(records))]
     labels = records["label"].map(CLASS_INDEX).to_numpy(np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((records["path"].to_numpy(str), labels))
+    paths = np.array([os.fsencode(p) for p in records["path"]], dtype=object)  # bytes: a name need not be UTF-8
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     if shuffle_seed is not None and cache == "none":
         ds = ds.shuffle(len(records), seed=shuffle_seed, reshuffle_each_iteration=True)  # paths only: cheap
     load = loader(size, policy, skips)

@@ -39,7 +39,8 @@ from experiments.images import DecodePolicy, ImageRejected, decode_image, displa
 from experiments.naming import describe, number
 from experiments.report_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
 from experiments.scoring import edited_image
-from experiments.tables import graded_edits, median_fooling_severity
+from experiments.tables import graded_edits, median_fooling_severity, study_table_wide
+from xai.text import printable
 
 log = logging.getLogger("artxai")
 
@@ -347,6 +348,8 @@ def shortcut_context(run_dir: Path, report: Path) -> dict[str, object]:
     ]  # fmt: skip
     set_cols = ["set", "model", "n", "n_ai", "n_human", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
                 "average_precision", "fpr", "fnr", "accuracy_drop", "accuracy_drop_ci_low", "accuracy_drop_ci_high", "roc_auc_drop", "paired"]  # fmt: skip
+    if sets is not None and "note" in sets and (sets["note"].fillna("") != "").any():
+        set_cols.append("note")  # a set not (fully) scored says why
     present = lambda df: df is not None and len(df) > 0  # noqa: E731
     return {
         "audit_table": table_block(audit, "audit", {"shift": Tint("signed")}, verdicts=()) if present(audit) else None,
@@ -360,10 +363,15 @@ def shortcut_context(run_dir: Path, report: Path) -> dict[str, object]:
 
 
 def study_block(run_dir: Path) -> dict | None:
-    path = run_dir / "study_table_wide.csv"
-    if not path.is_file():
+    """The study's wide table, from the data (study_table.parquet), never from its CSV copy,
+    whose text cells are neutralised for spreadsheets: the template escapes the raw text. Numbers
+    are rounded as the CSV writes them (2 decimals), so the page shows what the CSV holds."""
+    table = read_table(run_dir, "study_table")
+    if table is None:
         return None
-    wide = pd.read_csv(path)
+    wide = study_table_wide(table)
+    percents = [c for c in wide.columns if c.endswith(" %")]
+    wide[percents] = wide[percents].map(lambda v: float(f"{v:.2f}"))
     tints = {c: Tint("p_ai") for c in wide.columns if c.endswith("AI %")}
     numbers = wide.assign(**{c: wide[c] / 100 for c in tints})
     return table_block(wide, "study", tints, 2, numbers=numbers)
@@ -397,7 +405,8 @@ def variant_gallery(pixels, sample: str, variants: list[Variant], seed: int, row
         scores = ", ".join(f"{m} {v:.2f}" for m, v in p_ai.loc[variant.id].items())
         label = describe(variant.id) + (f" (draw {variant.replicate + 1})" if variant.replicate else "")
         src = f"../img/variants/{out_dir.name}/{slug(variant.id)}.jpg"
-        gallery.append({"src": src, "caption": f"{label}: p(AI) {scores}", "alt": f"{rows['subject'].iloc[0]}, {label}"})
+        alt = f"{printable(rows['subject'].iloc[0])}, {label}"
+        gallery.append({"src": src, "caption": f"{label}: p(AI) {scores}", "alt": alt})
     return gallery
 
 
@@ -459,7 +468,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, flips:
             grid = run_dir / "explain" / "grids" / model / f"{name}.png"
             if grid.is_file():
                 copied = _copy(grid, report / "img" / "grids" / model / f"{name}.png")
-                alt = f"Attribution maps of {rows['subject'].iloc[0]}, {model}: the model's input, then each method's map, unedited and under its largest edits"
+                alt = f"Attribution maps of {printable(rows['subject'].iloc[0])}, {model}: the model's input, then each method's map, unedited and under its largest edits"
                 grids.append({"src": "../" + copied.relative_to(report).as_posix(), "alt": alt, "caption": alt})
         table = rows.assign(abs_delta=rows["delta_margin"].abs()).sort_values("abs_delta", ascending=False, kind="stable")
         shown = pd.DataFrame({
@@ -477,7 +486,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, flips:
                 drift = table_block(d, "drift", {"drift_spearman": Tint("rate")})
         base = rows[rows["variant"] == IDENTITY]
         verdict = [{"model": r.model, "p_ai": r.p_ai, "correct": bool(r.correct)} for r in base.itertuples()]
-        subject = {"name": rows["subject"].iloc[0], "truth": rows["truth"].iloc[0], "thumb": thumb, "unedited": verdict}
+        subject = {"name": printable(rows["subject"].iloc[0]), "truth": rows["truth"].iloc[0], "thumb": thumb, "unedited": verdict}
         page = env.get_template("subject.html.j2").render(
             root="../", run={"name": manifest["run"], "folder": str(run_dir), "versions": manifest["versions"]},
             subject=subject, scores_table=scores_block, grids=grids, drift_table=drift, gallery=gallery,

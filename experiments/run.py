@@ -104,7 +104,7 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
                         timings.add("training", t)
                 if not path.is_file():
                     raise AssetError(f"models[{m.name}].path: {path} not found")
-            detectors.append(load_detector(path, m.name, m.input_size))
+            detectors.append(load_detector(path, m.name, m.input_size, m.output, m.positive))
         except (AssetError, ValueError, OSError) as e:
             if m.required:
                 raise AssetError(f"model {m.name}: {e}") from None

@@ -89,7 +89,7 @@ def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> l
     if records.empty:
         raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
     return [
-        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), Path(r.path).stem, "original", r.label, style=r.style, generator=r.generator)
+        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), shown_name(Path(r.path).stem), "original", r.label, style=r.style, generator=r.generator)
         for r in records.itertuples()
     ]
 

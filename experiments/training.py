@@ -19,6 +19,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import deque
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -34,24 +36,44 @@ from experiments.pipeline import SkipLog, image_dataset
 log = logging.getLogger("artxai")
 
 
+RATE_WINDOW_S = 30.0  # the progress line's speed: over the steps that ended in the last 30 s
+RATE_WINDOW_STEPS = 1000  # and at most this many
+
+
+def recent_rate(step_ends: Sequence[float], window_s: float = RATE_WINDOW_S) -> float | None:
+    """Steps per second over the recent steps of one epoch: `step_ends` are the times its steps
+    ended, in order. The rate spans from the earliest end at most `window_s` before the last one
+    (at least one whole step back) to the last one, so a step's own length is only counted from
+    the end of the step before it: the first step of an epoch, which also waits for the pipeline
+    to fill after the previous epoch's validation, never sets the rate. None until two steps ended."""
+    if len(step_ends) < 2:
+        return None
+    last = step_ends[-1]
+    first = next(i for i, t in enumerate(step_ends) if last - t <= window_s or i == len(step_ends) - 2)
+    span = last - step_ends[first]
+    return (len(step_ends) - 1 - first) / span if span > 0 else None
+
+
 class EpochProgress(keras.callbacks.Callback):
-    """A log line every `every_s` seconds inside each epoch (steps, images/s, ETA), for output
-    that is not a terminal, where Keras prints nothing until the epoch ends."""
+    """A log line every `every_s` seconds inside each epoch (steps, images/s and ETA from the
+    recent steps: `recent_rate`), for output that is not a terminal, where Keras prints nothing
+    until the epoch ends."""
 
     def __init__(self, name: str, epochs: int, steps: int, batch_size: int, every_s: float = 30.0):
         super().__init__()
         self.name, self.epochs, self.steps, self.batch_size, self.every_s = name, epochs, steps, batch_size, every_s
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.started = epoch, time.perf_counter()
-        self.last = self.started
+        self.epoch, self.last = epoch, time.perf_counter()
+        self.ends: deque[float] = deque(maxlen=RATE_WINDOW_STEPS + 1)
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
-        if now - self.last < self.every_s:
+        self.ends.append(now)
+        rate = recent_rate(self.ends) if now - self.last >= self.every_s else None
+        if rate is None:  # not time yet, or no whole step measured yet (the line comes one step later)
             return
         self.last, done = now, batch + 1
-        rate = done / (now - self.started)
         log.info(
             "%s: epoch %d/%d, step %d/%d (%.0f%%), %.0f images/s, ETA %.0f s, loss %.4f, accuracy %.3f",
             self.name, self.epoch + 1, self.epochs, done, self.steps, 100 * done / self.steps, rate * self.batch_size,

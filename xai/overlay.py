@@ -25,6 +25,8 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from xai.text import printable
+
 SEQUENTIAL = "inferno"  # perceptually uniform, dark to bright
 DIVERGING = "berlin"  # perceptually uniform (Crameri), blue below 0, red above, dark at 0
 MAX_ALPHA = 0.9  # opacity of the colour where |value| is at the top of the scale
@@ -156,22 +158,24 @@ def overlay_grid(
     model's own input for each column (uint8 RGB at model resolution), drawn as a first row,
     enlarged without smoothing. `regions`: per column, a mask of the pixels the edit painted (or
     None), outlined in every cell of the column. `note`: a line of explanation under the grid.
-    Reduced to a 256-colour palette (a PNG of 8
-    methods x 6 images stays under 1 MB)."""
+    Every text drawn goes through `printable` (newlines in column titles and the input label
+    break lines). Reduced to a 256-colour palette (a PNG of 8 methods x 6 images stays under 1 MB)."""
     methods = list(maps)
     pictures = [_fit(np.asarray(image, np.uint8), cell) for image in images]
     cell_h = max(p.shape[0] for p in pictures)
     cell_w = max(p.shape[1] for p in pictures)
     font, small = _font(font_size), _font(font_size - 1)
     line = font_size + 3
-    lines = [[w for part in t.split("\n") for w in wrap(part, small, cell_w - 4)] for t in column_titles]
+    title = printable(title)  # one line: a name's control or bidi characters shown as escapes, never laid out
+    lines = [[w for part in t.split("\n") for w in wrap(printable(part), small, cell_w - 4)] for t in column_titles]
     header = (line + 6 if title else 0) + line * max((len(t) for t in lines), default=0) + 6
-    row_labels = ([input_label] if inputs is not None else []) + methods
+    input_label = "\n".join(printable(part) for part in input_label.split("\n"))
+    row_labels = ([input_label] if inputs is not None else []) + [printable(m) for m in methods]
     label_w = max((round(font.getlength(w)) for label in row_labels for w in label.split("\n")), default=0) + 14
     gap, bar_w = 4, 70
     width = label_w + len(pictures) * (cell_w + gap) + bar_w
     rows = len(row_labels)
-    notes = wrap(note, small, width - 16) if note else []
+    notes = wrap(printable(note), small, width - 16) if note else []
     height = header + rows * (cell_h + gap) + 2 + line * len(notes) + (6 if notes else 0)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
@@ -200,7 +204,7 @@ def overlay_grid(
     for method in methods:
         is_signed = method in signed
         scale = row_scale(maps[method])
-        label(r, method)
+        label(r, printable(method))
         for c, picture in enumerate(pictures):
             place(r, c, tint(picture, scaled(_resize(maps[method][c], picture.shape[:2]), scale, is_signed), is_signed))
         bar = colour_bar(cell_h, is_signed, (f"for {target}", "0", "against") if is_signed else ("row max", "", "0"))
