@@ -177,9 +177,9 @@ def explain_units(prep: PreparedSample, detector: Detector, methods: list[str], 
     maps, randomised, seeds = {}, {}, {}
     for method in methods:
         t = time.perf_counter()
-        options = {"num_samples": cfg.lime_samples, "n_segments": cfg.lime_segments}
+        options = {}  # each method's own (xai.methods): only LIME's are set by the config
         if method == "lime":
-            options["segments"] = [prep.segments[size][i] for i in ids]
+            options = {"num_samples": cfg.lime_samples, "n_segments": cfg.lime_segments, "segments": [prep.segments[size][i] for i in ids]}
         seeds[method] = variant_seed(seed, prep.sample.id, f"explain/{detector.name}/{method}")
         # unnormalised, so a grid can draw a method's maps of every variant on one scale
         if cfg.sanity:
