@@ -72,14 +72,16 @@ def test_placed_text_records_the_box_of_the_pixels_it_lightened(real_images, pos
 
 def test_tiled_text_and_whole_image_edits_record_no_region(real_images):
     image = real_images[0]
-    for variant in (one("text_watermark", opacity=0.4, position="tiled"), one("gaussian_blur", sigma=2), expand_grid({})[0]):
+    tiled = one("text_watermark", opacity=0.4, position="tiled")
+    for variant in (tiled, one("gaussian_blur", sigma=2), expand_grid({})[0]):
         out, record = apply_with_record(image, compile_variant(variant), 3)
         assert record == EditRecord(image.shape[:2]) and not region_mask(record, 10, 10).any()
 
 
 def test_the_same_seed_gives_the_same_record_and_pixels_and_the_noise_seed_remakes_the_noise(real_images):
     image = real_images[0]
-    (combined,) = [v for v in expand_grid({"combined": [[{"gaussian_noise": {"std": 0.1}}, {"occlusion": {"area": 0.03, "count": 2}}]]}) if v.steps]
+    steps = [{"gaussian_noise": {"std": 0.1}}, {"occlusion": {"area": 0.03, "count": 2}}]
+    (combined,) = [v for v in expand_grid({"combined": [steps]}) if v.steps]
     pipeline = compile_variant(combined)
     first, again, other = (apply_with_record(image, pipeline, s) for s in (7, 7, 8))
     assert first[1] == again[1] and np.array_equal(first[0], again[0])
@@ -113,8 +115,9 @@ def test_region_mask_scales_boxes_to_any_size_by_overlap():
 def test_the_explanation_grid_outlines_the_recorded_region(seed_mirror):
     rel = f"{SAMPLES_DIR}/mona lisa.JPG"
     sample = Sample(rel, seed_mirror / rel, "mona", "original", "human")
-    variants = expand_grid({"occlusion": {"area": 0.05, "count": 2}, "gaussian_blur": {"sigma": [2]},
-                            "combined": [[{"hue_shift": {"degrees": 90}}, {"text_watermark": {"opacity": 0.5}}]]})  # fmt: skip
+    combined = [{"hue_shift": {"degrees": 90}}, {"text_watermark": {"opacity": 0.5}}]
+    grid = {"occlusion": {"area": 0.05, "count": 2}, "gaussian_blur": {"sigma": [2]}, "combined": [combined]}
+    variants = expand_grid(grid)
     prep = prepare_sample(sample, variants, {32}, ExplainConfig(methods=["gradcam"]), 4, DecodePolicy())
     identity, occlusion, blur, combined = prep.variants
     assert edited_region(prep, identity) is None and edited_region(prep, blur) is None

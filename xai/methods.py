@@ -72,7 +72,8 @@ class Saliency(Method):
 
         logits = at.logit_model(model)
         layer = at.layer_index(model, logits, None)
-        samples, noise = (options.smooth_samples, options.smooth_noise) if isinstance(options, SmoothGradOptions) else (0, 0.2)
+        smooth = isinstance(options, SmoothGradOptions)
+        samples, noise = (options.smooth_samples, options.smooth_noise) if smooth else (0, 0.2)
         return at.saliency(logits, layer, images, targets, samples, noise, seed, normalise, options.batch_size)
 
 
@@ -145,7 +146,8 @@ class Lime(Method):
     def compute(self, model, images, targets, seed, options, normalise):
         from xai.lime_explain import lime_maps
 
-        return lime_maps(model, images, targets, seed=seed, **{k: getattr(options, k) for k in type(options).model_fields})
+        given = {k: getattr(options, k) for k in type(options).model_fields}
+        return lime_maps(model, images, targets, seed=seed, **given)
 
 
 class Random(Method):
@@ -157,9 +159,8 @@ class Random(Method):
         return np.random.default_rng(seed).random(images.shape[:3])
 
 
-REGISTRY: dict[str, Method] = {
-    m.name: m() for m in (Saliency, SmoothGrad, GradCam, GradCamPlusPlus, ScoreCam, FasterScoreCam, LayerCam, Lime, Random)
-}
+_CLASSES = (Saliency, SmoothGrad, GradCam, GradCamPlusPlus, ScoreCam, FasterScoreCam, LayerCam, Lime, Random)
+REGISTRY: dict[str, Method] = {m.name: m() for m in _CLASSES}
 NAMES = tuple(REGISTRY)
 
 
