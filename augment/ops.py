@@ -3,7 +3,10 @@
 Each op is a frozen pydantic dataclass: its fields are its parameters, checked when it is
 constructed, and `transform()` returns the albumentations transform that performs it with
 exactly those parameters (every random *range* is pinned to a single value, so the only
-randomness left is e.g. the noise pattern, which the caller seeds).
+randomness left is e.g. the noise pattern, which the caller seeds). The ops that draw at random
+draw in their transform's params step, not in `apply`, and put what they drew in the params (the
+painted boxes, the noise seed; augment.record): `apply` is deterministic given them, and the
+pixel work is in augment.functional.
 
 All ops take and return uint8 RGB arrays of shape (H, W, 3) at the image's own resolution.
 """
@@ -16,9 +19,12 @@ from typing import Annotated, ClassVar, Literal
 import albumentations as A
 import cv2
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageFont
+from PIL import ImageColor
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.dataclasses import dataclass
+
+from augment.functional import blend_white, block_boxes, gaussian_noise, paint_boxes, text_coverage
+from augment.record import NOISE_SEED, PAINTED
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
 
@@ -64,19 +70,19 @@ class Op:
 
 class _GaussianNoiseTransform(A.ImageOnlyTransform):
     """Per-pixel, per-channel gaussian noise. Like albumentations' GaussNoise it seeds OpenCV's
-    (thread-local) generator from the transform's seeded generator, but draws and adds the noise
-    entirely in OpenCV: about 4x faster on the study's 4.6-megapixel images."""
+    (thread-local) generator from the transform's seeded generator (the seed is drawn in
+    `get_params` and recorded), but draws and adds the noise entirely in OpenCV: about 4x faster
+    on the study's 4.6-megapixel images."""
 
     def __init__(self, sigma: float):
         super().__init__(p=1)
         self.sigma = sigma
 
-    def apply(self, img, **params):
-        cv2.setRNGSeed(int(self.random_generator.integers(0, 2**31 - 1)))
-        noise = np.empty(img.shape, np.float32)
-        cv2.randn(noise.reshape(img.shape[0], -1), 0.0, 1.0)  # one channel: every value drawn
-        # img + sigma * noise, rounded and saturated to uint8 in one pass
-        return cv2.addWeighted(img.astype(np.float32), 1.0, noise, self.sigma, 0.0, dtype=cv2.CV_8U)
+    def get_params(self):
+        return {NOISE_SEED: int(self.random_generator.integers(0, 2**31 - 1))}
+
+    def apply(self, img, noise_seed, **params):
+        return gaussian_noise(img, self.sigma, noise_seed)
 
     def get_transform_init_args_names(self):
         return ("sigma",)
@@ -257,33 +263,20 @@ def _rgb(colour: str) -> tuple[int, int, int]:
         raise ValueError(f"unknown colour {colour!r} (use a CSS name such as 'red' or '#ff0000')") from None
 
 
-def _anchor(position: str, free_w: int, free_h: int, rng) -> tuple[int, int]:
-    """Top-left corner of a box that leaves free_w x free_h pixels of slack."""
-    if position == "random":
-        return rng.randint(0, free_w), rng.randint(0, free_h)
-    x = {"left": 0, "center": free_w // 2, "right": free_w}
-    y = {"top": 0, "center": free_h // 2, "bottom": free_h}
-    if position == "center":
-        return x["center"], y["center"]
-    vert, horiz = position.split("_")
-    return x[horiz], y[vert]
-
-
 class _ColourBlocksTransform(A.ImageOnlyTransform):
-    """Paint `count` solid squares of one colour covering `area` of the image in total."""
+    """Paint `count` solid squares of one colour covering `area` of the image in total; where
+    they go is drawn (and recorded) in the params step."""
 
     def __init__(self, colour, area, count, position):
         super().__init__(p=1)
         self.colour, self.area, self.count, self.position = colour, area, count, position
 
-    def apply(self, img, **params):
-        out = img.copy()
-        h, w = img.shape[:2]
-        side = max(1, min(h, w, round(np.sqrt(self.area * h * w / self.count))))
-        for _ in range(self.count):
-            x, y = _anchor(self.position, w - side, h - side, self.py_random)
-            out[y : y + side, x : x + side] = self.colour
-        return out
+    def get_params_dependent_on_data(self, params, data):
+        height, width = params["shape"][:2]
+        return {PAINTED: block_boxes(height, width, self.area, self.count, self.position, self.py_random)}
+
+    def apply(self, img, painted, **params):
+        return paint_boxes(img, painted, self.colour)
 
     def get_transform_init_args_names(self):
         return ("colour", "area", "count", "position")
@@ -315,36 +308,21 @@ class Occlusion(Op):
 
 
 class _TextTransform(A.ImageOnlyTransform):
-    """Alpha-blend white text over the image."""
+    """Alpha-blend white text over the image; its place is drawn, and the box its pixels cover
+    recorded, in the params step."""
 
     def __init__(self, text, opacity, size, position):
         super().__init__(p=1)
         self.text, self.opacity, self.size, self.position = text, opacity, size, position
 
-    def apply(self, img, **params):
-        h, w = img.shape[:2]
-        font = ImageFont.load_default(size=max(6, round(self.size * min(h, w))))
-        overlay = Image.new("L", (w, h), 0)
-        draw = ImageDraw.Draw(overlay)
-        left, top, right, bottom = draw.textbbox((0, 0), self.text, font=font)
-        tw, th = right - left, bottom - top
-        if self.position == "tiled":
-            for y in range(0, h, max(1, 2 * th)):
-                for x in range(-(y % (tw + th)), w, tw + th):
-                    draw.text((x - left, y - top), self.text, fill=255, font=font)
-        else:
-            x, y = _anchor(self.position, max(0, w - tw), max(0, h - th), self.py_random)
-            draw.text((x - left, y - top), self.text, fill=255, font=font)
-        # blend only the rows the text touches: out = img + (255 - img) * alpha
-        alpha = np.asarray(overlay, dtype=np.float32) * (self.opacity / 255)
-        out = img.copy()
-        touched = np.flatnonzero(alpha.any(axis=1))
-        if touched.size:
-            band = slice(touched[0], touched[-1] + 1)
-            lifted = img[band].astype(np.float32)
-            lifted += (255 - lifted) * alpha[band, :, None]
-            out[band] = np.rint(lifted).astype(np.uint8)
-        return out
+    def get_params_dependent_on_data(self, params, data):
+        height, width = params["shape"][:2]
+        coverage = text_coverage(height, width, self.text, self.size, self.position, self.py_random)
+        box = coverage.getbbox() if self.position != "tiled" else None  # tiled: a pattern, not a region
+        return {"coverage": coverage, PAINTED: [box] if box else []}
+
+    def apply(self, img, coverage, **params):
+        return blend_white(img, coverage, self.opacity)
 
     def get_transform_init_args_names(self):
         return ("text", "opacity", "size", "position")

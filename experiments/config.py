@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from augment import GridError, Variant, expand_grid
 from experiments.file_factors import FACTORS
+from xai.methods import NAMES as METHOD_NAMES
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 BUILTIN_MANIFESTS = {"study": Path(__file__).parent / "data" / "study_samples.csv"}
@@ -141,7 +142,7 @@ class PreprocessConfig(_Strict):
     exif_transpose: bool = False
 
 
-EXPLAIN_METHODS = ("saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam", "lime", "random")
+EXPLAIN_METHODS = METHOD_NAMES  # xai.methods' registry, in its order
 
 
 class ExplainConfig(_Strict):

@@ -27,7 +27,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from augment import IDENTITY, Variant, compile_variant, variant_seed
+from augment import IDENTITY, EditRecord, Variant, compile_variant, region_mask, variant_seed
 from experiments.atomic import atomic_write, atomic_write_table
 from experiments.config import ExecutorConfig, ExplainConfig
 from experiments.executors import progress_interval, run_units
@@ -45,7 +45,7 @@ from experiments.images import DecodePolicy, ImageRejected, decode_image, displa
 from experiments.models import Detector
 from experiments.naming import slug
 from experiments.samples import Sample
-from experiments.scoring import Timings, edited_image
+from experiments.scoring import Timings, edited_with_record
 
 log = logging.getLogger("artxai")
 
@@ -97,14 +97,16 @@ def load_cached_unit(part: Path, maps_file: Path, sanity_part: Path, n_variants:
 
 @dataclass
 class PreparedSample:
-    """One sample's chosen variants, ready to explain: per variant its display copy, and per
-    model input size the model inputs and the LIME superpixels carried to that size."""
+    """One sample's chosen variants, ready to explain: per variant its display copy and the
+    record of what its edit drew, and per model input size the model inputs and the LIME
+    superpixels carried to that size."""
 
     sample: Sample
     variants: list[Variant]
     display: dict[str, np.ndarray]
     inputs: dict[int, dict[str, np.ndarray]]
     segments: dict[int, dict[str, np.ndarray]]
+    records: dict[str, EditRecord] = field(default_factory=dict)
 
 
 def prepare_sample(sample: Sample, variants: list[Variant], sizes: set[int], cfg: ExplainConfig, seed: int, policy: DecodePolicy, segments: bool = True) -> PreparedSample:
@@ -113,10 +115,10 @@ def prepare_sample(sample: Sample, variants: list[Variant], sizes: set[int], cfg
     from xai.lime_explain import superpixels
 
     pixels = decode_image(sample.path, policy).pixels
-    display, inputs, segments = {}, {s: {} for s in sizes}, {s: {} for s in sizes}
+    display, inputs, segments, records = {}, {s: {} for s in sizes}, {s: {} for s in sizes}, {}
     kept = []
     for variant in variants:
-        edited, problem = edited_image(pixels, sample.id, variant, compile_variant(variant), seed)
+        edited, records[variant.id], problem = edited_with_record(pixels, sample.id, variant, compile_variant(variant), seed)
         if edited is None:
             log.warning("explain %s %s: %s", sample.id, variant.id, problem)
             continue
@@ -128,7 +130,7 @@ def prepare_sample(sample: Sample, variants: list[Variant], sizes: set[int], cfg
             if labels is not None:
                 rows, cols = model_pixels_in(edited.shape[:2], size, labels.shape)
                 segments[size][variant.id] = labels[rows][:, cols]
-    return PreparedSample(sample, kept, display, inputs, segments)
+    return PreparedSample(sample, kept, display, inputs, segments, records)
 
 
 def unit_key(sample: Sample, detector_digest: str, detector: Detector, method: str, variants: list[Variant], cfg: ExplainConfig, seed: int) -> str:
@@ -175,9 +177,9 @@ def explain_units(prep: PreparedSample, detector: Detector, methods: list[str], 
     maps, randomised, seeds = {}, {}, {}
     for method in methods:
         t = time.perf_counter()
-        options = {"num_samples": cfg.lime_samples, "n_segments": cfg.lime_segments}
+        options = {}  # each method's own (xai.methods): only LIME's are set by the config
         if method == "lime":
-            options["segments"] = [prep.segments[size][i] for i in ids]
+            options = {"num_samples": cfg.lime_samples, "n_segments": cfg.lime_segments, "segments": [prep.segments[size][i] for i in ids]}
         seeds[method] = variant_seed(seed, prep.sample.id, f"explain/{detector.name}/{method}")
         # unnormalised, so a grid can draw a method's maps of every variant on one scale
         if cfg.sanity:
@@ -236,25 +238,22 @@ def write_overlays(prep: PreparedSample, model: str, method: str, maps: np.ndarr
     return paths
 
 
-# ops that paint a region of the image (the rest change every pixel): their region is outlined
-REGION_OPS = {"occlusion": lambda step: True, "text_watermark": lambda step: step.position != "tiled"}
-REGION_THRESHOLD = 40  # grey levels: a display pixel that changed more than this was painted by the edit
 TARGET_WORDS = {"ai": "AI", "human": "human", "predicted": "the predicted class"}
 GRID_NOTE = (
     "Each map over a grey copy of its image; one colour scale per row (its 99th percentile of |value| at full colour), so the "
-    "columns of a row compare. LIME is signed: red for {target}, blue against. Outlined: the pixels the edit painted."
+    "columns of a row compare. LIME is signed: red for {target}, blue against. Outlined: where the edit painted (its "
+    "blocks, the box around its text)."
 )
 
 
 def edited_region(prep: PreparedSample, variant: Variant) -> np.ndarray | None:
-    """Where an edit that paints a region (occlusion, placed text) changed the display copy:
-    the ops do not record where they drew, so the region is read from the pixels that changed.
-    None for an edit that changes the whole image (noise, blur, colour, tiled text)."""
-    if variant.id == IDENTITY or not variant.steps or not all(REGION_OPS.get(s.name, lambda _: False)(s) for s in variant.steps):
+    """Where the edit painted a region (occlusion blocks, placed text), as the edit recorded it,
+    as a mask of the display copy; also when other steps of a combined edit changed every pixel.
+    None where it painted none (the unedited image, noise, blur, colour, tiled text)."""
+    record = prep.records.get(variant.id)
+    if record is None or not record.boxes:
         return None
-    before, after = prep.display[IDENTITY].astype(np.int16), prep.display[variant.id].astype(np.int16)
-    changed = np.abs(after - before).max(axis=2) > REGION_THRESHOLD
-    return changed if changed.any() else None
+    return region_mask(record, *prep.display[variant.id].shape[:2])
 
 
 def write_grid(prep: PreparedSample, model: str, maps: dict[str, np.ndarray], scores: pd.DataFrame, root: Path, input_size: int, target: str) -> str:
@@ -349,7 +348,7 @@ def explain_sample(worker: ExplainWorker, unit: ExplainUnit) -> ExplainResult:
         if not mine or mine[0].id != IDENTITY:
             continue
         explained[name] = [v.id for v in mine]
-        view = PreparedSample(prep.sample, mine, prep.display, prep.inputs, prep.segments)
+        view = PreparedSample(prep.sample, mine, prep.display, prep.inputs, prep.segments, prep.records)
         fresh[name] = explain_units(view, worker.detectors[name], unit.methods.get(name, []), cfg, worker.seed, timings)
     prep.segments = {}  # only LIME needs them, and it has run: not sent back
     return ExplainResult(prep, explained, fresh, dict(timings.parts))
@@ -461,7 +460,7 @@ def collect_unit(unit: ExplainUnit, result: ExplainResult, cached: dict, key, cf
         if name not in result.explained:
             continue
         ids = result.explained[name]
-        view = PreparedSample(unit.sample, unit.pick(ids), result.prep.display, result.prep.inputs, {})
+        view = PreparedSample(unit.sample, unit.pick(ids), result.prep.display, result.prep.inputs, {}, result.prep.records)
         grid_maps = {}
         for method in cfg.methods:
             t = time.perf_counter()

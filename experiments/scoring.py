@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import albumentations as A
 import numpy as np
 
-from augment import Variant, apply_variant, compile_variant, variant_seed
+from augment import EditRecord, Variant, apply_with_record, compile_variant, variant_seed
 from experiments.gallery import picture_bytes
 from experiments.images import DecodePolicy, ImageRejected, decode_image, nearest_rows, resize_nearest
 from experiments.models import Detector, margin_from_probabilities
@@ -49,15 +49,24 @@ class Timings:
         self.parts[name] += time.perf_counter() - started
 
 
+def edited_with_record(
+    pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
+) -> tuple[np.ndarray | None, EditRecord | None, str]:
+    """The variant applied to the full-resolution image with its (sample, variant) seed, so every
+    stage that needs this edit gets the same pixels, and the record of what it drew (augment.record);
+    (None, None, reason) when the edit fails."""
+    try:
+        return *apply_with_record(pixels, pipeline, variant_seed(seed, sample_id, variant.id)), ""
+    except Exception as e:  # one bad (image, edit) pair must not stop the run
+        return None, None, f"augmentation failed: {type(e).__name__}: {e}"
+
+
 def edited_image(
     pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
 ) -> tuple[np.ndarray | None, str]:
-    """The variant applied to the full-resolution image with its (sample, variant) seed, so every
-    stage that needs this edit gets the same pixels; (None, reason) when the edit fails."""
-    try:
-        return apply_variant(pixels, pipeline, variant_seed(seed, sample_id, variant.id)), ""
-    except Exception as e:  # one bad (image, edit) pair must not stop the run
-        return None, f"augmentation failed: {type(e).__name__}: {e}"
+    """edited_with_record without the record: (edited image, "") or (None, reason)."""
+    edited, _, problem = edited_with_record(pixels, sample_id, variant, pipeline, seed)
+    return edited, problem
 
 
 # --- a whole chunk of samples at once ------------------------------------------------------------

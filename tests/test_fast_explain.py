@@ -165,7 +165,7 @@ def test_faithfulness_of_every_method_in_one_batch(cnn32, seed_mirror):
 def test_score_cam_upsampling_is_scipy_zoom():
     from scipy.ndimage import zoom
 
-    from xai.explain import _upsample
+    from xai.attributions import upsample as _upsample
 
     a = np.random.default_rng(0).random((2, 61, 61, 64), dtype=np.float32) * 5  # the 128 px CNN's last conv
     for size in (128, 100):

@@ -131,13 +131,15 @@ def sanity_maps(
         ]
         return maps, randomised
     from xai.lime_explain import image_maps, model_labels
+    from xai.methods import options_for
 
-    known = {k: options[k] for k in ("num_samples", "batch_size") if k in options}
-    segments = options.get("segments")
-    labels = [segments[i] if segments is not None else model_labels(image, options.get("display_size", 256), options.get("n_segments", 50)) for i, image in enumerate(images)]
-    names, predict = cascade_predict(model, seed, options.get("batch_size", compiled.BATCH_SIZE))
+    lime = options_for("lime", options)
+    known = {"num_samples": lime.num_samples, "batch_size": lime.batch_size}
+    segments = lime.segments
+    labels = [segments[i] if segments is not None else model_labels(image, lime.display_size, lime.n_segments) for i, image in enumerate(images)]
+    names, predict = cascade_predict(model, seed, lime.batch_size)
     first = image_maps(images[0], labels[0], targets[0], predict, seed=seed, **known)
-    single = lambda x: [compiled.forward(model, x, options.get("batch_size", compiled.BATCH_SIZE))]
+    single = lambda x: [compiled.forward(model, x, lime.batch_size)]
     rest = [image_maps(image, labels[i], targets[i], single, seed=seed, **known)[0] for i, image in enumerate(images[1:], start=1)]
     scale = _normalise if normalise else _raw
     maps = scale(np.stack([first[0], *rest]))

@@ -1,0 +1,78 @@
+"""The explainers' registry (xai.methods): strict options per method, the config's method list
+read from it, and every method's maps unchanged by the move behind it."""
+
+import hashlib
+import json
+import typing
+
+import numpy as np
+import pytest
+
+from experiments.config import EXPLAIN_METHODS, ExplainConfig
+from xai.methods import BATCH_SIZE, NAMES, REGISTRY, options_for
+from tests.test_outputs_pinned import PINS, UPDATE
+
+
+def test_the_configs_method_list_is_the_registrys():
+    (literal,) = typing.get_args(ExplainConfig.model_fields["methods"].annotation)
+    assert typing.get_args(literal) == NAMES == EXPLAIN_METHODS
+    assert NAMES == (
+        "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam", "lime", "random",
+    )  # fmt: skip
+    assert {m.family for m in REGISTRY.values()} == {"gradient", "cam", "perturbation", "baseline"}
+    assert [n for n, m in REGISTRY.items() if m.signed] == ["lime"]
+
+
+def test_an_unknown_or_misspelt_option_is_an_error_naming_it_and_the_method():
+    with pytest.raises(ValueError, match=r"^gradcam: unknown option 'num_samples' \(known: batch_size, layer\)$"):
+        options_for("gradcam", {"num_samples": 10})
+    known = r"\(known: batch_size, smooth_samples, smooth_noise\)$"
+    with pytest.raises(ValueError, match=r"^smoothgrad: unknown option 'smooth_sample' " + known):
+        options_for("smoothgrad", {"smooth_sample": 5})
+    with pytest.raises(ValueError, match=r"^random: unknown option 'batch_size' \(known: none\)$"):
+        options_for("random", {"batch_size": 8})
+    with pytest.raises(ValueError, match=r"^scorecam: option 'batch_size': Input should be greater than or equal to 1"):
+        options_for("scorecam", {"batch_size": 0})
+    with pytest.raises(ValueError, match=r"^unknown method 'gradcam\+\+\+'"):
+        options_for("gradcam+++", {})
+    assert options_for("faster_scorecam", {"batch_size": 32}).batch_size == 32  # no longer fixed at 256
+    assert options_for("scorecam", {}).batch_size == BATCH_SIZE == 256
+
+
+def test_explain_refuses_an_option_the_method_does_not_take(cnn32):
+    from xai import compiled
+    from xai.explain import explain
+
+    assert BATCH_SIZE == compiled.BATCH_SIZE
+    images = np.zeros((1, 32, 32, 3), np.float32)
+    with pytest.raises(ValueError, match="saliency: unknown option 'layer'"):
+        explain(cnn32.model, images, "saliency", 0, layer="conv2d")
+    with pytest.raises(ValueError, match="lime: option 'num_samples'"):
+        explain(cnn32.model, images, "lime", 0, num_samples=0)
+
+
+def map_digests(detector, images: np.ndarray) -> dict[str, str]:
+    """sha256 of every registered method's own values (normalise=False) on fixed inputs."""
+    from xai.explain import explain
+
+    digests = {}
+    for name in NAMES:
+        options = {"num_samples": 200} if name == "lime" else {}
+        maps = explain(detector.model, images, name, "ai", class_names=detector.class_names, seed=3, normalise=False,
+                       **options)  # fmt: skip
+        digests[name] = hashlib.sha256(np.ascontiguousarray(maps, "<f8").tobytes()).hexdigest()
+    return digests
+
+
+def test_every_method_gives_the_maps_it_gave_before_the_registry(cnn32, study_images):
+    """The digests were recorded with the string-dispatching explain() of main before the
+    registry (the same on this code: byte-identical maps); ARTXAI_UPDATE_PINS=1 rewrites them."""
+    from experiments.images import decode_image, resize_for_model
+
+    images = np.stack([resize_for_model(decode_image(p).pixels, 32) for p in study_images[:2]])
+    found = map_digests(cnn32, images)
+    pins = json.loads(PINS.read_text())
+    if UPDATE:
+        PINS.write_text(json.dumps(pins | {"method_maps": found}, indent=1, sort_keys=True) + "\n")
+        return
+    assert found == pins["method_maps"]

@@ -1,0 +1,186 @@
+"""The attribution methods, one small class each, in one registry (`REGISTRY`, name -> method).
+
+Each method has a `name`, a `family` (gradient, cam, perturbation, baseline), whether its raw maps
+are `signed`, and an `Options` model: a strict pydantic model of the knobs it takes, with their
+defaults and bounds. An option a method does not take is an error naming the option and the
+method (`options_for`); nothing is silently ignored. `compute` returns the method's own values
+(N, H, W) for resolved targets; `xai.explain.explain` is the one entry point that calls it.
+
+This module imports neither Keras nor TensorFlow: the run's configuration reads the method names
+from here (experiments.config) without loading them. `compute` imports the computations
+(xai.attributions, xai.lime_explain) when it first runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+BATCH_SIZE = 256  # images per compiled pass (xai.compiled.BATCH_SIZE)
+
+
+class Options(BaseModel):
+    """Base of every method's options: unknown names are refused, values checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
+
+
+class BatchOptions(Options):
+    batch_size: Annotated[int, Field(ge=1)] = BATCH_SIZE  # images per model pass
+
+
+class SmoothGradOptions(BatchOptions):
+    smooth_samples: Annotated[int, Field(ge=1, le=1000)] = 20  # noisy copies averaged
+    smooth_noise: Annotated[float, Field(ge=0, le=1)] = 0.2  # noise sd, as a fraction of the image's value range
+
+
+class CamOptions(BatchOptions):
+    layer: str | None = None  # the convolution explained (default: the last Conv2D)
+
+
+class FasterScoreCamOptions(CamOptions):
+    max_n: Annotated[int, Field(ge=1)] = 10  # channels kept (those with the largest variance)
+
+
+class LimeOptions(BatchOptions):
+    num_samples: Annotated[int, Field(ge=1)] = 1000  # perturbed copies per image
+    segments: list[np.ndarray] | None = None  # per image, superpixel labels at model resolution
+    display_size: Annotated[int, Field(ge=8, le=4096)] = 256  # without segments: SLIC on a copy this big
+    n_segments: Annotated[int, Field(ge=2)] = 50  # without segments: superpixels asked of SLIC
+
+
+class Method:
+    """One attribution method. `compute(model, images, targets, seed, options, normalise)`: its
+    own maps (N, H, W) of float32 `images` for one class index per image."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    signed: ClassVar[bool] = False  # raw maps above 0 for the target, below 0 against it
+    Options: ClassVar[type[Options]] = Options
+
+    def compute(self, model, images: np.ndarray, targets: list[int], seed: int, options, normalise: bool) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Saliency(Method):
+    name, family, Options = "saliency", "gradient", BatchOptions
+
+    def compute(self, model, images, targets, seed, options, normalise):
+        from xai import attributions as at
+
+        logits = at.logit_model(model)
+        layer = at.layer_index(model, logits, None)
+        smooth = isinstance(options, SmoothGradOptions)
+        samples, noise = (options.smooth_samples, options.smooth_noise) if smooth else (0, 0.2)
+        return at.saliency(logits, layer, images, targets, samples, noise, seed, normalise, options.batch_size)
+
+
+class SmoothGrad(Saliency):
+    name, Options = "smoothgrad", SmoothGradOptions
+
+
+class _Cam(Method):
+    """The class activation maps: the chosen convolution's output weighted per channel, zoomed to
+    the input size."""
+
+    family, Options = "cam", CamOptions
+
+    def compute(self, model, images, targets, seed, options, normalise):
+        from xai import attributions as at
+
+        logits = at.logit_model(model)
+        layer = at.layer_index(model, logits, options.layer)
+        if layer is None:
+            at.last_conv_layer(model)  # raises: CAM methods need a Conv2D layer
+        return self.cam(logits, layer, images, targets, seed, options, normalise)
+
+    def cam(self, logits, layer, images, targets, seed, options, normalise) -> np.ndarray:
+        """Grad-CAM, Grad-CAM++ and LayerCAM: weights from the gradient of the target's logit."""
+        from xai import attributions as at, compiled
+
+        out, _, a, grads = compiled.gradients(logits, layer, images, np.asarray(targets), options.batch_size)
+        return at.expand(at.grad_cam(self.name, a, grads, out[np.arange(len(images)), targets]), images, normalise)
+
+
+class GradCam(_Cam):
+    name = "gradcam"
+
+
+class GradCamPlusPlus(_Cam):
+    name = "gradcam++"
+
+
+class LayerCam(_Cam):
+    name = "layercam"
+
+
+class ScoreCam(_Cam):
+    name = "scorecam"
+
+    def cam(self, logits, layer, images, targets, seed, options, normalise):
+        from xai import attributions as at
+
+        return at.expand(at.score_cam(logits, images, targets, layer, options.batch_size), images, normalise)
+
+
+class FasterScoreCam(_Cam):
+    name, Options = "faster_scorecam", FasterScoreCamOptions
+
+    def cam(self, logits, layer, images, targets, seed, options, normalise):
+        import keras
+
+        from xai import attributions as at
+
+        # its sampling reads the global generators. Seeding TensorFlow's clears its kernel caches
+        # (the next compiled calls are slow), so only this method does it.
+        keras.utils.set_random_seed(seed)
+        name = logits.layers[layer].name
+        return at.faster_score_cam(logits, images, targets, name, options.max_n, normalise, options.batch_size)
+
+
+class Lime(Method):
+    name, family, signed, Options = "lime", "perturbation", True, LimeOptions
+
+    def compute(self, model, images, targets, seed, options, normalise):
+        from xai.lime_explain import lime_maps
+
+        given = {k: getattr(options, k) for k in type(options).model_fields}
+        return lime_maps(model, images, targets, seed=seed, **given)
+
+
+class Random(Method):
+    """Seeded uniform noise: the floor any method must beat in faithfulness."""
+
+    name, family = "random", "baseline"
+
+    def compute(self, model, images, targets, seed, options, normalise):
+        return np.random.default_rng(seed).random(images.shape[:3])
+
+
+_CLASSES = (Saliency, SmoothGrad, GradCam, GradCamPlusPlus, ScoreCam, FasterScoreCam, LayerCam, Lime, Random)
+REGISTRY: dict[str, Method] = {m.name: m() for m in _CLASSES}
+NAMES = tuple(REGISTRY)
+
+
+def method(name: str) -> Method:
+    """The registered method called `name`; a ValueError listing the known ones otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown method {name!r} (known: {', '.join(NAMES)})")
+    return REGISTRY[name]
+
+
+def options_for(name: str, options: dict[str, object]) -> Options:
+    """`options` checked against the method's Options: one ValueError naming the method and the
+    first unknown or bad option."""
+    entry = method(name)
+    try:
+        return entry.Options(**options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        option = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(entry.Options.model_fields) or "none"
+            raise ValueError(f"{name}: unknown option {option!r} (known: {known})") from None
+        raise ValueError(f"{name}: option {option!r}: {err['msg']}") from None
