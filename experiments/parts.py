@@ -6,9 +6,10 @@ A chunk of samples is written to `parts/` as three files, in this order:
   <key>.sha256.json   the sha256 of both and the chunk's sample ids; written last, so its
                       presence means the chunk was finished
 Each is written atomically. A finished part whose files are missing, unreadable, or no longer
-match their checksums (truncated, emptied, edited) is damaged: `--resume` scores its samples
-again after one warning line, and assembling the tables refuses to go on without it
-(`IncompleteRun`, exit 1), so a run never reports on samples it did not score.
+match their checksums (truncated, emptied, edited), or that is not a regular file (a link is not
+followed, a FIFO never read) is damaged: `--resume` scores its samples again after one warning
+line, and assembling the tables refuses to go on without it (`IncompleteRun`, exit 1), so a run
+never reports on samples it did not score.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def read_part(part: Path, ids: list[str]) -> tuple[pd.DataFrame, list[dict]]:
         try:
             data[path] = read_regular(path)  # never through a link, never blocking on a FIFO
         except OSError as e:
-            raise PartDamaged(f"{what} are missing" if e.errno == errno.ENOENT else f"{what} cannot be read ({e.strerror})") from None
+            why = "are missing" if e.errno == errno.ENOENT else f"cannot be read ({e.strerror})"
+            raise PartDamaged(f"{what} {why}") from None
         if _sha256(data[path]) != digest:
             raise PartDamaged(f"{what} do not match their checksum ({len(data[path])} bytes)")
     try:

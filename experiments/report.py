@@ -212,7 +212,8 @@ def build_report(run_dir: Path, resamples: int = 1000) -> Path:
     run_dir = Path(run_dir).resolve()
     manifest = read_json(run_dir / "manifest.json")  # RunFolderError, one line, when damaged
     if missing := sorted({"run", "fingerprint", "models", "counts", "versions"} - set(manifest)):
-        raise RunFolderError(f"{run_dir / 'manifest.json'}: damaged (no {', '.join(missing)}); run the config again with --resume")
+        fields = ", ".join(missing)
+        raise RunFolderError(f"{run_dir / 'manifest.json'}: damaged (no {fields}); run its config again with --resume")
     scores = read_table(run_dir, "scores")
     if scores is None or scores.empty:
         raise FileNotFoundError(f"{run_dir}: no scores table; is this a finished run folder?")
@@ -504,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     snapshot = args.run_dir / "config.json"
     try:
-        resamples = args.bootstrap or (read_json(snapshot).get("config", {}).get("bootstrap", 1000) if snapshot.is_file() else 1000)
+        ran = read_json(snapshot).get("config", {}) if snapshot.is_file() else {}
+        resamples = args.bootstrap or ran.get("bootstrap", 1000)
         index = build_report(args.run_dir, resamples)
     except RunFolderError as e:
         print(f"error: {e}", file=sys.stderr)

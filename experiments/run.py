@@ -7,8 +7,10 @@ to `parts/` atomically with their checksums (so a killed run resumes where it st
 assemble the tables from verified parts: scores, summary, the study's table, skipped inputs,
 and a manifest of what ran.
 
-Exit status: 0 when something was scored, 1 when nothing could be or a part is missing or
-damaged, 2 for a config, asset or run-folder problem (one line on stderr, no traceback).
+Exit status: 0 when something was scored, 1 when nothing could be, a part is missing or
+damaged, or a file cannot be written (a full disk: what was finished is kept for --resume), 2 for
+a config, asset or run-folder problem (one line on stderr, no traceback). The run folder is
+artxai's own (experiments.runfolder): marked first, and the only folder a run deletes in.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, expand_grid
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
-from experiments.atomic import WriteFailed, atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
+from experiments.atomic import WriteFailed
+from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
@@ -47,7 +50,8 @@ from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_sc
 from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
-from experiments.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock, write_marker
+from experiments.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock
+from experiments.runfolder import write_marker
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_chunk
 from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
@@ -515,7 +519,8 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     except OSError as e:  # a write outside atomic_write on a full disk (or over quota, or too large)
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise
-        print(f"error: {e.filename or 'a file'}: cannot be written ({e.strerror}); what was finished is kept: run again with --resume", file=sys.stderr)
+        kept = "what was finished is kept: run again with --resume"
+        print(f"error: {e.filename or 'a file'}: cannot be written ({e.strerror}); {kept}", file=sys.stderr)
         return 1
 
 

@@ -17,9 +17,12 @@
   or a hard link to another file is refused, not written through.
 - Policy (`folder_action`): a folder that does not exist or is empty (at most a lock file) is
   started in; a marked folder whose run finished nothing (no part, no manifest) is taken over;
-  a marked folder with finished parts needs `--resume` with the same config, or `--force`. A
-  folder to resume may hold no symbolic link, FIFO, socket or device anywhere, and its `parts`
-  must be a folder. All of it is checked before the folder is created or written.
+  a marked folder with finished parts needs `--resume` with the same config (the fingerprint in
+  its config.json, or in its marker when that is gone), or `--force`. A folder to resume may
+  hold no symbolic link, FIFO, socket or device anywhere, and its `parts` must be a folder.
+  All of it is checked before the folder is created or written.
+- Apart from the inputs (`check_apart`): the run folder may not lie inside an input folder (its
+  own figures would be scored as samples), nor an input inside it (`--force` would delete it).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from experiments.atomic import atomic_write_json, read_regular
+from experiments.atomic import WriteFailed, atomic_write_json, read_regular
 from experiments.config import ConfigError
 
 LOCK_NAME = ".lock"
@@ -81,7 +84,8 @@ def read_marker(root: Path) -> dict | None:
 
 def write_marker(root: Path, fingerprint: str) -> dict:
     """Mark `root` as a run folder of a new run (atomically); returns the marker."""
-    marker = {"artxai_run": uuid.uuid4().hex, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "fingerprint": fingerprint}
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    marker = {"artxai_run": uuid.uuid4().hex, "created": created, "fingerprint": fingerprint}
     atomic_write_json(root / MARKER, marker)
     return marker
 
@@ -164,7 +168,7 @@ def _empty(root: Path) -> bool:
 
 def _not_artxai(root: Path) -> RunFolderError:
     snapshot = root / SNAPSHOT
-    older = snapshot.is_file() and not snapshot.is_symlink() and {"fingerprint", "config"} <= set(_json_or_empty(snapshot))
+    older = not snapshot.is_symlink() and {"fingerprint", "config"} <= set(_json_or_empty(snapshot))
     hint = f"; if an older artxai made it, `{ADOPT} {root}` marks it" if older else ""
     return RunFolderError(
         f"{root}: not empty and not an artxai run folder (no {MARKER}); nothing was touched: "
@@ -189,7 +193,9 @@ def check_contents(root: Path) -> None:
             mode = os.lstat(os.path.join(here, name)).st_mode
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-                raise RunFolderError(f"{os.path.join(here, name)}: {kind}; artxai never opens one in a run folder: remove it, or --force to start over")
+                where = os.path.join(here, name)
+                what = "artxai never opens one in a run folder: remove it, or --force to start over"
+                raise RunFolderError(f"{where}: {kind}; {what}")
 
 
 def folder_action(root: Path, fingerprint: str, resume: bool, force: bool) -> str:
@@ -198,7 +204,8 @@ def folder_action(root: Path, fingerprint: str, resume: bool, force: bool) -> st
     _creatable(root)
     if not root.exists() or _empty(root):
         return "start"
-    if read_marker(root) is None:
+    marker = read_marker(root)
+    if marker is None:
         raise _not_artxai(root)
     if force:
         return "clear"
@@ -210,7 +217,8 @@ def folder_action(root: Path, fingerprint: str, resume: bool, force: bool) -> st
     if not resume:
         raise RunFolderError(f"{root} already holds a run: pass --resume to finish it, or --force to start over")
     check_contents(root)
-    theirs = read_json(root / SNAPSHOT).get("fingerprint") if os.path.lexists(root / SNAPSHOT) else fingerprint
+    snapshot = read_json(root / SNAPSHOT) if os.path.lexists(root / SNAPSHOT) else marker  # both say the config's
+    theirs = snapshot.get("fingerprint")
     if theirs != fingerprint:
         raise RunFolderError(
             f"{root} holds a run of a different config; --resume needs the same config "
@@ -281,8 +289,11 @@ def run_lock(root: Path) -> Iterator[None]:
     try:
         if busy := _busy(fd, root):
             raise busy
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:
+            raise WriteFailed(f"{root / LOCK_NAME}: cannot be written ({e.strerror})") from None
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -291,7 +302,8 @@ def run_lock(root: Path) -> Iterator[None]:
 def input_paths(cfg) -> list[tuple[str, Path, bool]]:
     """(field, path, is a folder) for every path a config reads from."""
     found = [("assets.mirror", cfg.assets.mirror, True), ("assets.cache_dir", cfg.assets.cache_dir, True)]
-    sets = [("samples", cfg.samples)] + [(f"eval_sets[{e.name}].samples", e.samples) for e in cfg.eval_sets or [] if e.samples]
+    sets = [("samples", cfg.samples)]
+    sets += [(f"eval_sets[{e.name}].samples", e.samples) for e in cfg.eval_sets or [] if e.samples]
     for field, s in sets:
         manifest = Path(s.manifest) if s.manifest and os.sep in s.manifest else None
         found += [(f"{field}.folder", s.folder, True), (f"{field}.manifest", manifest, False)]
@@ -309,9 +321,11 @@ def check_apart(root: Path, cfg) -> None:
     for field, path, folder in input_paths(cfg):
         where = Path(os.path.realpath(path))
         if folder and run.is_relative_to(where):
-            raise RunFolderError(f"run folder {root} lies inside {field} {path}: its outputs would be read as inputs; choose an --out outside it")
+            why = "its outputs would be read as inputs; choose an --out outside it"
+            raise RunFolderError(f"run folder {root} lies inside {field} {path}: {why}")
         if where.is_relative_to(run):
-            raise RunFolderError(f"{field} {path} lies inside the run folder {root}: --force could delete it; choose an --out elsewhere")
+            why = "--force could delete it; choose an --out elsewhere"
+            raise RunFolderError(f"{field} {path} lies inside the run folder {root}: {why}")
 
 
 def adopt(root: Path) -> int:
@@ -322,7 +336,8 @@ def adopt(root: Path) -> int:
         return 0
     snapshot = _json_or_empty(root / SNAPSHOT) if root.is_dir() and not root.is_symlink() else {}
     if not {"fingerprint", "config"} <= set(snapshot):
-        print(f"error: {root}: no artxai snapshot (config.json with a fingerprint and a config); not marked", file=sys.stderr)
+        why = "no artxai snapshot (config.json with a fingerprint and a config)"
+        print(f"error: {root}: {why}; not marked", file=sys.stderr)
         return 2
     with run_lock(root):
         write_marker(root, snapshot["fingerprint"])
@@ -333,7 +348,7 @@ def adopt(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m experiments.runfolder", description="Mark a run folder an older artxai made.")
+    parser = argparse.ArgumentParser(prog="python -m experiments.runfolder", description=adopt.__doc__.split(",")[0])
     parser.add_argument("command", choices=["adopt"])
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
