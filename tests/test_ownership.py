@@ -13,13 +13,12 @@ from contextlib import contextmanager
 
 import pandas as pd
 import pytest
-import yaml
 
 from experiments import report
 from experiments import run as runner
 from experiments.runfolder import MARKER, RunFolderError, read_marker, remove, write_marker
-from tests.conftest import MODEL_32
 from tests.test_reliability import error_line
+from tests.test_reliability import write_config as reliability_config
 
 
 @pytest.fixture
@@ -33,20 +32,8 @@ def images(tmp_path, cifake):
 
 
 def write_config(tmp_path, seed_mirror, **overrides):
-    cfg = {
-        "name": "own",
-        "seed": 3,
-        "out_dir": str(tmp_path / "results"),
-        "assets": {"mirror": str(seed_mirror), "base_url": ""},
-        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
-        "samples": {"folder": "images"},
-        "augment": {"gaussian_noise": {"std": [0.1]}},
-        "bootstrap": 100,
-        "report": "none",
-    } | overrides
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    """tests/test_reliability.py's small config (the study's 32 px model, one noise edit), run "own"."""
+    return reliability_config(tmp_path, seed_mirror, **({"name": "own"} | overrides))
 
 
 def snapshot(folder):

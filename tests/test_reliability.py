@@ -33,7 +33,7 @@ def make_images(folder, names, seed=0, size=40):
     return folder
 
 
-def write_config(tmp_path, seed_mirror, name="config.yaml", **overrides):
+def write_config(tmp_path, seed_mirror, file="config.yaml", **overrides):
     cfg = {
         "name": "rel",
         "seed": 5,
@@ -45,7 +45,7 @@ def write_config(tmp_path, seed_mirror, name="config.yaml", **overrides):
         "bootstrap": 100,
         "report": "none",
     } | overrides
-    path = tmp_path / name
+    path = tmp_path / file
     path.write_text(yaml.safe_dump(cfg))
     return path
 
