@@ -99,7 +99,7 @@ def remove(root: Path, path: Path) -> None:
     `root`; RunFolderError, nothing deleted, when `root` has no marker, `path` is not inside it,
     is the lock or the marker, or a folder on the way is a symbolic link."""
     rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
-    if rel.parts[0] in (os.curdir, os.pardir) or str(rel) in (LOCK_NAME, MARKER):
+    if not rel.parts or rel.parts[0] == os.pardir or str(rel) in (LOCK_NAME, MARKER):  # the folder itself, outside
         raise RunFolderError(f"{path}: not deleted: not inside the run folder {root}")
     if read_marker(root) is None:
         raise RunFolderError(f"{path}: not deleted: {root} is not an artxai run folder (no {MARKER})")

@@ -162,6 +162,7 @@ def test_remove_deletes_only_inside_a_marked_folder_and_never_through_a_link(tmp
     write_marker(run, "f")
     refused = {
         outside / "precious.txt": "not inside", run / ".." / "outside": "not inside", run / MARKER: "not inside",
+        run: "not inside",
         run / "via" / "precious.txt": "via on the way is not a folder",
     }
     for target, why in refused.items():
