@@ -1,15 +1,20 @@
-"""Atomic file writes: write beside the target, fsync, then rename over it.
+"""Atomic file writes: write beside the target, fsync, then rename over it; and reads that never
+follow a symbolic link or block on a FIFO.
 
 A reader (or a resumed run) sees either the old file or the complete new one, never a
 half-written file, whatever moment the process is killed at. The file gets the mode any other
 new file would (0666 less the umask: 0644 under the usual 022), not mkstemp's private 0600, so a
 report served from a shared folder or a web server can be read; folders follow the umask too.
+A write that fails (a full disk, a folder that is a file) raises `WriteFailed`: one line naming
+the file; the temporary file is removed, the old file (if any) is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,11 +40,18 @@ UMASK = _read_umask()  # read once: a file's mode is 0o666 & ~UMASK, as open() w
 FILE_MODE = 0o666 & ~UMASK
 
 
+class WriteFailed(RuntimeError):
+    """A file could not be written (disk full, no permission, ...); the message names it."""
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` and move the result to `path` in one rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise WriteFailed(f"{path}: cannot be written ({e.strerror or e})") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -47,10 +59,25 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
             os.fchmod(fh.fileno(), FILE_MODE)  # mkstemp made it 0600
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)  # the file mkstemp made for this call (O_EXCL): nobody else's
+        if isinstance(e, OSError):
+            raise WriteFailed(f"{path}: cannot be written ({e.strerror or e})") from None
         raise
     return path
+
+
+def read_regular(path: Path) -> bytes:
+    """A regular file's bytes, opened without following a symbolic link (ELOOP) and without
+    blocking on a FIFO; OSError naming what it is otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:

@@ -36,6 +36,7 @@ import yaml
 from experiments import figures, report
 from experiments.config import load_config
 from experiments.run import write_dataset_tables
+from experiments.runfolder import remove
 from experiments.scoring import Timings
 
 CONFIG = Path(__file__).parent / "configs" / "robustness.yaml"
@@ -92,10 +93,8 @@ def as_the_run_left_it(report_dir: Path) -> None:
     for child in sorted(report_dir.rglob("*"), reverse=True):  # a folder's files before the folder
         if "variants" in child.relative_to(report_dir).parts[:2]:
             continue
-        if child.is_file():
-            child.unlink()
-        elif not any(child.iterdir()):
-            child.rmdir()
+        if child.is_symlink() or child.is_file() or not any(child.iterdir()):
+            remove(report_dir.parent, child)  # the run folder's own files only (experiments.runfolder)
 
 
 def time_report(run_dir: Path) -> dict[str, float]:

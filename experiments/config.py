@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from augment import GridError, Variant, expand_grid
 from experiments.file_factors import FACTORS
@@ -29,6 +29,17 @@ def no_repeats(field: str, values: list) -> list:
     if len(set(values)) != len(values):
         raise ValueError(f"{field} must not repeat, got {values}")
     return values
+
+
+def one_path_component(name: str) -> str:
+    """A name that becomes a file or folder name: one component, not "." or ".." (the pattern
+    already keeps out "/", NUL, control characters and the empty name)."""
+    if name in (".", ".."):
+        raise ValueError(f"must be one file name, not {name!r} (it would name the folder above or this one)")
+    return name
+
+
+SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(one_path_component)]
 
 
 class ConfigError(ValueError):
@@ -88,7 +99,7 @@ class TrainConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: SafeName
     input_size: Annotated[int, Field(ge=8, le=1024)]
     seed_asset: str | None = None  # a path in the study's repository
     path: Path | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
@@ -200,7 +211,7 @@ class AuditConfig(_Strict):
 class EvalSetConfig(_Strict):
     """One named sample set of a cross-set evaluation (experiments.eval_sets)."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: SafeName
     samples: SamplesConfig | None = None  # default: the run's own samples
     normalise: Literal[FACTORS] | None = None  # type: ignore[valid-type]  # score a normalised copy (audit settings)
 
@@ -214,7 +225,7 @@ class CrossGeneratorConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: SafeName
     seed: int = 0
     out_dir: Path = Path("results")
     assets: AssetsConfig = AssetsConfig()

@@ -6,13 +6,15 @@ A chunk of samples is written to `parts/` as three files, in this order:
   <key>.sha256.json   the sha256 of both and the chunk's sample ids; written last, so its
                       presence means the chunk was finished
 Each is written atomically. A finished part whose files are missing, unreadable, or no longer
-match their checksums (truncated, emptied, edited) is damaged: `--resume` scores its samples
-again after one warning line, and assembling the tables refuses to go on without it
-(`IncompleteRun`, exit 1), so a run never reports on samples it did not score.
+match their checksums (truncated, emptied, edited), or that is not a regular file (a link is not
+followed, a FIFO never read) is damaged: `--resume` scores its samples again after one warning
+line, and assembling the tables refuses to go on without it (`IncompleteRun`, exit 1), so a run
+never reports on samples it did not score.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.atomic import atomic_write_bytes
+from experiments.atomic import atomic_write_bytes, read_regular
 
 
 class PartDamaged(Exception):
@@ -64,7 +66,7 @@ def read_part(part: Path, ids: list[str]) -> tuple[pd.DataFrame, list[dict]]:
     if not finished(part):
         raise PartDamaged("missing" if not part.is_file() else "its checksum file is missing")
     try:
-        check = json.loads(check_path(part).read_bytes())
+        check = json.loads(read_regular(check_path(part)))
         expected = {part: check["parquet_sha256"], skips_path(part): check["skips_sha256"]}
         samples = check["samples"]
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -74,9 +76,10 @@ def read_part(part: Path, ids: list[str]) -> tuple[pd.DataFrame, list[dict]]:
     data = {}
     for (path, digest), what in zip(expected.items(), ("its rows", "its skip records")):
         try:
-            data[path] = path.read_bytes()
-        except OSError:
-            raise PartDamaged(f"{what} are missing") from None
+            data[path] = read_regular(path)  # never through a link, never blocking on a FIFO
+        except OSError as e:
+            why = "are missing" if e.errno == errno.ENOENT else f"cannot be read ({e.strerror})"
+            raise PartDamaged(f"{what} {why}") from None
         if _sha256(data[path]) != digest:
             raise PartDamaged(f"{what} do not match their checksum ({len(data[path])} bytes)")
     try:

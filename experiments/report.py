@@ -37,6 +37,7 @@ from experiments.findings import model_findings, series_titles
 from experiments.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.naming import describe, number
+from experiments.runfolder import RunFolderError, read_json, remove
 from experiments.report_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
 from experiments.scoring import edited_image
 from experiments.tables import graded_edits, median_fooling_severity, study_table_wide
@@ -180,7 +181,7 @@ def severity_figures(scores: pd.DataFrame, summary: pd.DataFrame, img: Path, rep
     effect = points.groupby("series", sort=False).agg(f=("fooling_rate", "max"), m=("mean_delta_margin", lambda v: v.abs().max()))
     order = list(effect.sort_values(["f", "m"], ascending=False, kind="stable").index)
     for old in img.glob("severity_*.png"):  # a rerun with fewer families must not leave stale panels
-        old.unlink()
+        remove(report.parent, old)
     made = {}
     for key, metric, ylabel, ylim in (
         ("fooling", "fooling_rate", "share of right answers fooled", (-0.03, 1.03)),
@@ -210,7 +211,10 @@ def not_in_run(scores: pd.DataFrame, tables: dict, models: dict, manifest: dict)
 def build_report(run_dir: Path, resamples: int = 1000) -> Path:
     """Write <run_dir>/report/index.html (and its pages, figures and CSS); return its path."""
     run_dir = Path(run_dir).resolve()
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_json(run_dir / "manifest.json")  # RunFolderError, one line, when damaged
+    if missing := sorted({"run", "fingerprint", "models", "counts", "versions"} - set(manifest)):
+        fields = ", ".join(missing)
+        raise RunFolderError(f"{run_dir / 'manifest.json'}: damaged (no {fields}); run its config again with --resume")
     scores = read_table(run_dir, "scores")
     if scores is None or scores.empty:
         raise FileNotFoundError(f"{run_dir}: no scores table; is this a finished run folder?")
@@ -270,7 +274,7 @@ def build_report(run_dir: Path, resamples: int = 1000) -> Path:
     for name in models:
         path = run_dir / "models" / f"{name}.model_card.json"
         if path.is_file():
-            cards.append({"name": name, "json": json.dumps(json.loads(path.read_text()), indent=1)})
+            cards.append({"name": name, "json": json.dumps(read_json(path), indent=1)})
     history = [figure(_copy(p, img / p.name), report, f"Training history, {p.stem.removeprefix('history_')}") for p in sorted((run_dir / "figures").glob("history_*.png"))]
     metrics = tables["evaluation_metrics"]
     evaluation_figures = [
@@ -335,7 +339,7 @@ def shortcut_context(run_dir: Path, report: Path) -> dict[str, object]:
     run has them: tables for the page and the figures drawn from them."""
     audit, probe = read_table(run_dir, "audit"), read_table(run_dir, "audit_probe")
     sets, matrix = read_table(run_dir, "eval_sets"), read_table(run_dir, "cross_generator")
-    snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
+    snapshot = read_json(run_dir / "config.json").get("config", {}) if (run_dir / "config.json").is_file() else {}
     min_shift = (snapshot.get("audit") or {}).get("min_shift", 0.05)
     img = report / "img"
     audit_figures = [] if audit is None else [
@@ -445,7 +449,7 @@ def subject_pages(env, run_dir: Path, report: Path, scores: pd.DataFrame, flips:
     note = f"Pages for the {MAX_SUBJECT_PAGES} most fragile of {len(fragility):,} samples." if len(fragility) > MAX_SUBJECT_PAGES else ""
     explanations = read_table(run_dir, "explanations")
     paths = manifest.get("sample_paths", {})
-    snapshot = json.loads((run_dir / "config.json").read_text())["config"] if (run_dir / "config.json").is_file() else {}
+    snapshot = read_json(run_dir / "config.json").get("config", {}) if (run_dir / "config.json").is_file() else {}
     variants = expand_grid(snapshot.get("augment", {}))
     policy = DecodePolicy(**snapshot.get("preprocess", {}))  # decoded as the run decoded it
     entries, pages, family_titles = [], {}, {}
@@ -509,8 +513,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.run_dir}: no manifest.json; not a finished run folder", file=sys.stderr)
         return 2
     snapshot = args.run_dir / "config.json"
-    resamples = args.bootstrap or (json.loads(snapshot.read_text())["config"].get("bootstrap", 1000) if snapshot.is_file() else 1000)
-    index = build_report(args.run_dir, resamples)
+    try:
+        ran = read_json(snapshot).get("config", {}) if snapshot.is_file() else {}
+        resamples = args.bootstrap or ran.get("bootstrap", 1000)
+        index = build_report(args.run_dir, resamples)
+    except RunFolderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"report: {index}")
     return 0
 

@@ -7,13 +7,16 @@ to `parts/` atomically with their checksums (so a killed run resumes where it st
 assemble the tables from verified parts: scores, summary, the study's table, skipped inputs,
 and a manifest of what ran.
 
-Exit status: 0 when something was scored, 1 when nothing could be or a part is missing or
-damaged, 2 for a config, asset or run-folder problem (one line on stderr, no traceback).
+Exit status: 0 when something was scored, 1 when nothing could be, a part is missing or
+damaged, or a file cannot be written (a full disk: what was finished is kept for --resume), 2 for
+a config, asset or run-folder problem (one line on stderr, no traceback). The run folder is
+artxai's own (experiments.runfolder): marked first, and the only folder a run deletes in.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import logging
@@ -36,6 +39,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, expand_grid
 from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
+from experiments.atomic import WriteFailed
 from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
@@ -46,7 +50,8 @@ from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_sc
 from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
-from experiments.runfolder import clear, ensure_free, folder_action, remove_leftovers, run_lock
+from experiments.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock
+from experiments.runfolder import write_marker
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_chunk
 from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
@@ -161,6 +166,7 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
     as asked, the samples can be listed, the study's files are there, a model loads."""
     ensure_free(paths.root)
     folder_action(paths.root, cfg.fingerprint(), resume, force)
+    check_apart(paths.root, cfg)
     if cfg.assets.mirror is not None and not cfg.assets.mirror.is_dir():
         raise ConfigError(f"assets.mirror: {cfg.assets.mirror} is not a folder")
     resolver = resolver_for(cfg)
@@ -178,11 +184,14 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
 
 
 def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) -> None:
-    """Under the run folder's lock: clear it or keep it as the policy says, and remove what
-    killed writes left behind."""
+    """Under the run folder's lock: clear it or keep it as the policy says, mark it as this
+    run's (first, in a new or cleared folder), and remove what killed writes left behind."""
     snapshot = paths.root / "config.json"
-    if folder_action(paths.root, cfg.fingerprint(), resume, force) == "clear":
+    action = folder_action(paths.root, cfg.fingerprint(), resume, force)
+    if action == "clear":
         clear(paths.root)
+    if action != "resume":
+        write_marker(paths.root, cfg.fingerprint())
     if leftovers := remove_leftovers(paths.root):
         log.info("removed %d unfinished temporary files of an earlier run", leftovers)
     paths.parts.mkdir(parents=True, exist_ok=True)
@@ -503,6 +512,15 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         return 2
     except IncompleteRun as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except WriteFailed as e:
+        print(f"error: {e}; what was finished is kept: run again with --resume", file=sys.stderr)
+        return 1
+    except OSError as e:  # a write outside atomic_write on a full disk (or over quota, or too large)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        kept = "what was finished is kept: run again with --resume"
+        print(f"error: {e.filename or 'a file'}: cannot be written ({e.strerror}); {kept}", file=sys.stderr)
         return 1
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from experiments import run as runner
 from experiments.config import ConfigError, load_config
+from experiments.runfolder import write_marker
 from tests.conftest import MODEL_32, SAMPLES_DIR
 
 
@@ -32,7 +33,7 @@ def make_images(folder, names, seed=0, size=40):
     return folder
 
 
-def write_config(tmp_path, seed_mirror, name="config.yaml", **overrides):
+def write_config(tmp_path, seed_mirror, file="config.yaml", **overrides):
     cfg = {
         "name": "rel",
         "seed": 5,
@@ -44,7 +45,7 @@ def write_config(tmp_path, seed_mirror, name="config.yaml", **overrides):
         "bootstrap": 100,
         "report": "none",
     } | overrides
-    path = tmp_path / name
+    path = tmp_path / file
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -88,6 +89,7 @@ def test_2_a_second_run_into_a_locked_folder_is_refused_with_the_holders_pid(tmp
     config = write_config(tmp_path, seed_mirror)
     out = tmp_path / "results" / "rel"
     out.mkdir(parents=True)
+    write_marker(out, "the-other-runs-config")  # the other run marked its folder first
     (out / "work-in-progress").write_text("the other run's")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
@@ -144,9 +146,10 @@ def test_3_a_failed_run_creates_nothing_and_the_corrected_rerun_needs_no_force(t
         assert message in error_line(capsys), case
         assert not out.exists(), case
     assert runner.main([str(write_config(tmp_path, seed_mirror))]) == 0  # no --force needed
-    # a folder an earlier failed run left (config and empty parts/, another config) is taken over
+    # a folder an earlier failed run left (its marker, config and empty parts/, another config) is taken over
     shutil.rmtree(out)
     (out / "parts").mkdir(parents=True)
+    write_marker(out, "an-older-config")
     (out / "config.json").write_text(json.dumps({"fingerprint": "an-older-config"}))
     assert runner.main([str(write_config(tmp_path, seed_mirror)), "--resume"]) == 0
     assert len(pd.read_parquet(out / "scores.parquet")) == 4
