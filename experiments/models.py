@@ -48,6 +48,7 @@ class Detector:
     source: str  # where the weights came from
     class_names: tuple[str, ...] = CLASS_NAMES
     preprocessing: str = PREPROCESSING
+    digest: str = ""  # sha256 of the file, read before it was loaded (experiments.fingerprints)
 
     def predict_proba(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for a float32 batch (N, S, S, 3); calls the model directly, in
@@ -98,6 +99,7 @@ class Detector:
             "preprocessing": self.preprocessing,
             "source": self.source,
             "params": int(self.model.count_params()),
+            "sha256": self.digest or None,
         }
 
 
