@@ -22,7 +22,6 @@ from experiments import run as runner
 from experiments.fingerprints import file_sha256
 from experiments.models import build_cnn, card_path, keras, training_dir
 from experiments.trained_models import lock_path
-from experiments.training import start_or_resume
 from tests.conftest import MODEL_32, REPO
 
 
@@ -143,6 +142,8 @@ def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(model_co
 
 
 def test_a_killed_training_of_other_data_is_not_resumed_and_a_finished_one_leaves_nothing_to_win(tmp_path):
+    from experiments.training import start_or_resume
+
     work = tmp_path / "m.training"
     (work / "backup").mkdir(parents=True)
     (work / "history.csv").write_text("epoch,accuracy\n0,0.9\n")
@@ -233,10 +234,10 @@ def test_resume_after_the_model_file_was_replaced_scores_every_part_again(tmp_pa
     os.replace(tmp_path / "other.keras", model)
     caplog.clear()
     assert runner.main([str(config), "--resume"]) == 0
-    assert "resume: 5 of 5 finished parts are scored again, as what they were made from changed: model cnn (5 parts)" in caplog.text
-    assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 0
     assert runner.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
+    assert "resume: 5 of 5 finished parts are scored again, as what they were made from changed: model cnn (5 parts)" in caplog.text
+    assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 0
 
 
 def test_resume_after_an_input_image_was_replaced_scores_it_again(tmp_path, seed_mirror, cifake, caplog):
@@ -248,10 +249,10 @@ def test_resume_after_an_input_image_was_replaced_scores_it_again(tmp_path, seed
     shutil.copy(sorted((cifake / "test" / "ai").iterdir())[-1], replaced)  # another real image, same name
     caplog.clear()
     assert runner.main([str(config), "--resume"]) == 0
-    assert "resume: 1 of 2 finished parts are scored again, as what they were made from changed: input files (1 part)" in caplog.text
-    assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 4
     assert runner.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
+    assert "resume: 1 of 2 finished parts are scored again, as what they were made from changed: input files (1 part)" in caplog.text
+    assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 4
 
 
 def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror, cifake, caplog):
@@ -266,8 +267,8 @@ def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror,
                           augment={"jpeg": {"quality": [30]}})  # fmt: skip
     caplog.clear()
     assert runner.main([str(second), "--out", str(out), "--resume"]) == 0
+    assert runner.main([str(second), "--out", str(tmp_path / "fresh")]) == 0
+    tables_equal(out, tmp_path / "fresh")
     assert "has no config.json: a finished part is kept only if it records this config's fingerprint" in caplog.text
     assert "resume: 2 of 2 finished parts are scored again, as what they were made from changed: config (2 parts)" in caplog.text
     assert set(pd.read_parquet(out / "scores.parquet")["op"]) == {"identity", "jpeg"}
-    assert runner.main([str(second), "--out", str(tmp_path / "fresh")]) == 0
-    tables_equal(out, tmp_path / "fresh")
