@@ -80,16 +80,20 @@ def files_digest(records: pd.DataFrame, root: Path) -> str:
     for r in records.itertuples():
         path = Path(r.path)
         size = path.stat().st_size if path.is_file() else -1
-        lines.append(b"\t".join([r.label.encode(), os.fsencode(path.relative_to(root)), b"%d" % size, file_sha256(path).encode()]))
+        fields = [r.label.encode(), os.fsencode(path.relative_to(root)), b"%d" % size, file_sha256(path).encode()]
+        lines.append(b"\t".join(fields))
     return hashlib.sha256(b"\n".join(sorted(lines))).hexdigest()
 
 
 def _compared(data: dict, leave_out: dict) -> dict:
     """`data` without the keys `leave_out` marks True (nested dicts are walked)."""
-    return {k: _compared(v, leave_out.get(k, {})) if isinstance(v, dict) else v for k, v in data.items() if leave_out.get(k) is not True}
+    kept = {k: v for k, v in data.items() if leave_out.get(k) is not True}
+    return {k: _compared(v, leave_out.get(k, {})) if isinstance(v, dict) else v for k, v in kept.items()}
 
 
-def training_fingerprint(cfg: TrainConfig, input_size: int, seed: int, policy: DecodePolicy, splits: dict[str, pd.DataFrame] | None = None) -> dict:
+def training_fingerprint(
+    cfg: TrainConfig, input_size: int, seed: int, policy: DecodePolicy, splits: dict[str, pd.DataFrame] | None = None
+) -> dict:
     """What a model trained from `cfg` is made of (see the module's docstring); `splits` are
     the training splits when already listed (experiments.datasets.training_splits)."""
     if splits is None:
@@ -97,13 +101,13 @@ def training_fingerprint(cfg: TrainConfig, input_size: int, seed: int, policy: D
 
         splits = training_splits(cfg.dataset, seed)
     used = pd.concat([splits["train"], splits["val"]], ignore_index=True)
-    settings = _compared(cfg.model_dump(mode="json"), UNCOMPARED_SETTINGS) | {
-        "preprocess": {"max_pixels": policy.max_pixels, "min_side": policy.min_side, "exif_transpose": policy.exif_transpose}
-    }
+    decoding = {"max_pixels": policy.max_pixels, "min_side": policy.min_side, "exif_transpose": policy.exif_transpose}
+    settings = _compared(cfg.model_dump(mode="json"), UNCOMPARED_SETTINGS) | {"preprocess": decoding}
+    files = {"count": len(used), "train": len(splits["train"]), "val": len(splits["val"])}
     return {
         "architecture": architecture_digest(input_size),
         "input_size": input_size,
-        "files": {"count": len(used), "train": len(splits["train"]), "val": len(splits["val"]), "digest": files_digest(used, cfg.dataset.root)},
+        "files": files | {"digest": files_digest(used, cfg.dataset.root)},
         "settings": settings,
         "seed": seed,
         "artxai": metadata.version("artxai"),
@@ -130,7 +134,8 @@ def differences(card: dict, wanted: dict) -> list[str]:
     theirs, ours = _flat(card.get("settings", {})), _flat(wanted["settings"])
     changed = [k for k in sorted(theirs.keys() | ours.keys()) if theirs.get(k) != ours.get(k)]
     if changed:
-        shown = "; ".join(f"{k} card: {theirs.get(k, 'unset')}, this config: {ours.get(k, 'unset')}" for k in changed[:3])
+        pairs = [f"{k} card: {theirs.get(k, 'unset')}, this config: {ours.get(k, 'unset')}" for k in changed[:3]]
+        shown = "; ".join(pairs)
         out.append(f"settings ({shown}{'; ...' if len(changed) > 3 else ''})")
     for key, what in (("seed", "seed"), ("input_size", "input size")):
         if card.get(key) != wanted[key]:

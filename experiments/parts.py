@@ -7,12 +7,13 @@ A chunk of samples is written to `parts/` as three files, in this order:
                       from (`made_from`: the config's fingerprint, each model file's sha256,
                       each input file's sha256, read before scoring); written last, so its
                       presence means the chunk was finished
-Each is written atomically. A finished, intact part whose `made_from` differs from what the
-run would make it from now (a model or input file replaced, another config) is stale: `--resume`
-scores it again; a part written before `made_from` was recorded counts as stale. A finished part whose files are missing, unreadable, or no longer
+Each is written atomically. A finished part whose files are missing, unreadable, or no longer
 match their checksums (truncated, emptied, edited) is damaged: `--resume` scores its samples
 again after one warning line, and assembling the tables refuses to go on without it
-(`IncompleteRun`, exit 1), so a run never reports on samples it did not score.
+(`IncompleteRun`, exit 1), so a run never reports on samples it did not score. A finished,
+intact part whose `made_from` differs from what the run would make it from now (a model or an
+input file replaced, another config) is stale: `--resume` scores it again, and says so in one
+line for all of them; a part written before `made_from` was recorded counts as stale.
 """
 
 from __future__ import annotations
@@ -67,17 +68,21 @@ def changes(recorded: object, now: dict) -> list[str]:
         return ["what made it (not recorded)"]
     found = ["config"] if recorded.get("config") != now["config"] else []
     models = recorded.get("models") if isinstance(recorded.get("models"), dict) else {}
-    found += [f"model {name}" for name in sorted(models.keys() | now["models"].keys()) if models.get(name) != now["models"].get(name)]
+    names = sorted(models.keys() | now["models"].keys())
+    found += [f"model {name}" for name in names if models.get(name) != now["models"].get(name)]
     return found + (["input files"] if recorded.get("inputs") != now["inputs"] else [])
 
 
-def write_part(part: Path, rows: pd.DataFrame, skips: list[dict], ids: list[str], made_from: dict | None = None) -> None:
+def write_part(
+    part: Path, rows: pd.DataFrame, skips: list[dict], ids: list[str], made_from: dict | None = None
+) -> None:
     """Write a chunk's skip records, rows and, last, their checksums and what they were made from."""
     skips_data = (json.dumps(skips, indent=1, sort_keys=True) + "\n").encode()
     rows_data = rows.to_parquet(None, index=False)
     atomic_write_bytes(skips_path(part), skips_data)
     atomic_write_bytes(part, rows_data)
-    check = {"samples": ids, "parquet_sha256": _sha256(rows_data), "skips_sha256": _sha256(skips_data), "made_from": made_from}
+    check = {"samples": ids, "parquet_sha256": _sha256(rows_data), "skips_sha256": _sha256(skips_data)}
+    check["made_from"] = made_from
     atomic_write_bytes(check_path(part), json.dumps(check, indent=1).encode())
 
 

@@ -97,7 +97,9 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
         try:
             if m.train is not None:
                 snapshot = cfg.model_dump(mode="json")
-                detector, seconds = trained_detector(m.name, m.train, m.input_size, m.path, cfg.seed, decode_policy(cfg), retrain, snapshot)
+                detector, seconds = trained_detector(
+                    m.name, m.train, m.input_size, m.path, cfg.seed, decode_policy(cfg), retrain, snapshot
+                )
                 if timings is not None and seconds is not None:
                     timings.seconds["training"] += seconds
                 detectors.append(detector)
@@ -193,7 +195,9 @@ def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) 
     if action == "clear":
         clear(paths.root)
     elif action == "resume" and not snapshot.is_file():  # the snapshot's absence is a change: each part is checked
-        log.warning("%s has no config.json: a finished part is kept only if it records this config's fingerprint", paths.root)
+        log.warning(
+            "%s has no config.json: a finished part is kept only if it records this config's fingerprint", paths.root
+        )
     if leftovers := remove_leftovers(paths.root):
         log.info("removed %d unfinished temporary files of an earlier run", leftovers)
     paths.parts.mkdir(parents=True, exist_ok=True)
@@ -239,7 +243,9 @@ def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame
     return pd.DataFrame(rows), failures, dict(timings.parts), gallery
 
 
-def finished_parts(samples: list[Sample], paths: RunPaths, part_size: int, made_from) -> tuple[list[dict], int, list[list[Sample]]]:
+def finished_parts(
+    samples: list[Sample], paths: RunPaths, part_size: int, made_from
+) -> tuple[list[dict], int, list[list[Sample]]]:
     """The skip records and sample count of the chunks already finished, intact and made from
     what the run would make them from now (`made_from(chunk)`), and the chunks still to score.
     A damaged part is one warning line each; stale parts are one line together, saying why."""
@@ -260,7 +266,10 @@ def finished_parts(samples: list[Sample], paths: RunPaths, part_size: int, made_
         todo.append(chunk)
     if stale:
         reasons = ", ".join(f"{what} ({n} part{'s' if n > 1 else ''})" for what, n in why.most_common())
-        log.warning("resume: %d of %d finished parts are scored again, as what they were made from changed: %s", stale, finished_count, reasons)
+        log.warning(
+            "resume: %d of %d finished parts are scored again, as what they were made from changed: %s",
+            stale, finished_count, reasons,
+        )  # fmt: skip
     return skipped, resumed, todo
 
 

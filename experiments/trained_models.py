@@ -68,7 +68,8 @@ def _open_lock(path: Path, name: str, exclusive: bool) -> int | None:
             except OSError as again:
                 error = again
         if fd is None:
-            why = "a symbolic link, not a lock file; remove it" if error.errno == errno.ELOOP else f"cannot be opened ({error.strerror})"
+            link = error.errno == errno.ELOOP
+            why = "a symbolic link, not a lock file; remove it" if link else f"cannot be opened ({error.strerror})"
             raise ModelRefused(f"models[{name}]: the lock {path} is {why}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
@@ -114,7 +115,10 @@ def model_lock(model_path: Path, name: str, exclusive: bool) -> Iterator[None]:
     try:
         if holder := _acquire(fd, exclusive):
             if holder == "checkers":
-                raise ModelRefused(f"models[{name}]: {model_path} is being read by other runs for over {READERS_WAIT_S:.0f} s; try again")
+                raise ModelRefused(
+                    f"models[{name}]: {model_path} is being read by other runs (for over {READERS_WAIT_S:.0f} s); "
+                    "try again"
+                )
             pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             raise ModelRefused(
                 f"models[{name}]: {model_path} is being trained by another run (pid {pid}); "
@@ -137,21 +141,32 @@ def card_problem(model_path: Path, wanted: dict) -> str | None:
     as the end of a sentence about the file; None when it is."""
     card_file = card_path(model_path)
     if not card_file.is_file():
-        return f"has no model card ({card_file.name}): it was not trained by artxai, or its card was lost, so what trained it is unknown"
+        return (
+            f"has no model card ({card_file.name}): it was not trained by artxai, or its card was lost, "
+            "so what trained it is unknown"
+        )
     try:
         card = json.loads(card_file.read_text(encoding="utf-8"))
         fingerprint, recorded = card["fingerprint"], card["model_sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        return f"has a model card without a training fingerprint ({card_file.name}: from an older artxai, or damaged), so what trained it is unknown"
+        return (
+            f"has a model card without a training fingerprint ({card_file.name}: from an older artxai, or damaged), "
+            "so what trained it is unknown"
+        )
     actual = file_sha256(model_path)
     if actual != recorded:
-        return f"is not the file its card describes (sha256 {actual[:12]}, card: {str(recorded)[:12]}): replaced after training, or a training was killed while saving"
+        return (
+            f"is not the file its card describes (sha256 {actual[:12]}, card: {str(recorded)[:12]}): "
+            "replaced after training, or a training was killed while saving"
+        )
     if found := differences(fingerprint, wanted):
         return "was trained with a different " + _and(found)
     return None
 
 
-def reusable_or_refused(name: str, cfg: TrainConfig, input_size: int, path: Path, seed: int, policy: DecodePolicy) -> None:
+def reusable_or_refused(
+    name: str, cfg: TrainConfig, input_size: int, path: Path, seed: int, policy: DecodePolicy
+) -> None:
     """ModelRefused, one line, unless the file at `path` is what `cfg` would train."""
     try:
         wanted = training_fingerprint(cfg, input_size, seed, policy)
@@ -165,7 +180,14 @@ def reusable_or_refused(name: str, cfg: TrainConfig, input_size: int, path: Path
 
 
 def trained_detector(
-    name: str, cfg: TrainConfig, input_size: int, path: Path, seed: int, policy: DecodePolicy, retrain: bool = False, snapshot: dict | None = None
+    name: str,
+    cfg: TrainConfig,
+    input_size: int,
+    path: Path,
+    seed: int,
+    policy: DecodePolicy,
+    retrain: bool = False,
+    snapshot: dict | None = None,
 ) -> tuple[Detector, float | None]:
     """The model a train block describes, trained first when its file is missing or `retrain`,
     else checked against its card; with the seconds spent training (None when it was reused).

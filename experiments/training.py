@@ -119,7 +119,8 @@ def start_or_resume(work: Path, fingerprint: dict) -> bool:
     is removed first, so it can neither be resumed into nor win the best checkpoint."""
     started_as = work / "fingerprint.json"
     try:
-        resumable = (work / "backup").is_dir() and json.loads(started_as.read_text(encoding="utf-8")) == json.loads(json.dumps(fingerprint))
+        recorded = json.loads(started_as.read_text(encoding="utf-8"))
+        resumable = (work / "backup").is_dir() and recorded == json.loads(json.dumps(fingerprint))
     except (OSError, ValueError):
         resumable = False
     if not resumable:
@@ -164,7 +165,7 @@ def train(
     work = training_dir(model_path)
     work.mkdir(parents=True, exist_ok=True)
     splits = training_splits(cfg.dataset, seed)
-    fingerprint = training_fingerprint(cfg, input_size, seed, policy, splits)  # the files as they are when training starts
+    fingerprint = training_fingerprint(cfg, input_size, seed, policy, splits)  # the files as they are now
     start_or_resume(work, fingerprint)
     skips = SkipLog()
     common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}

@@ -45,7 +45,8 @@ def write_config(folder, name, models, samples, seed=1, **overrides):
 
 
 def trained_model(model_path, dataset_root, epochs=2):
-    return {"name": "cnn32", "input_size": 32, "path": str(model_path), "train": {"dataset": {"root": str(dataset_root), "layout": "generic"}, "epochs": epochs, "batch_size": 8}}
+    train = {"dataset": {"root": str(dataset_root), "layout": "generic"}, "epochs": epochs, "batch_size": 8}
+    return {"name": "cnn32", "input_size": 32, "path": str(model_path), "train": train}
 
 
 def one_error_line(err: str) -> str:
@@ -57,7 +58,8 @@ def one_error_line(err: str) -> str:
 
 def tables_equal(a, b):
     for name in ("scores", "summary", "skipped"):
-        pd.testing.assert_frame_equal(pd.read_parquet(a / f"{name}.parquet"), pd.read_parquet(b / f"{name}.parquet"), check_exact=True)
+        left, right = pd.read_parquet(a / f"{name}.parquet"), pd.read_parquet(b / f"{name}.parquet")
+        pd.testing.assert_frame_equal(left, right, check_exact=True)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,9 @@ def model_copy(cifake_model, tmp_path):
     return tmp_path / "models" / model.name, folder / "cifake24", samples
 
 
-def test_a_train_block_over_another_dataset_is_refused_in_one_line_and_retrain_retrains(model_copy, real_mini, tmp_path, capsys, caplog):
+def test_a_train_block_over_another_dataset_is_refused_in_one_line_and_retrain_retrains(
+    model_copy, real_mini, tmp_path, capsys, caplog
+):
     model, first_dataset, samples = model_copy
     before = file_sha256(model)
     caplog.set_level(logging.INFO, logger="artxai")
@@ -96,13 +100,14 @@ def test_a_train_block_over_another_dataset_is_refused_in_one_line_and_retrain_r
     assert runner.main([str(other)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert line == (
-        f"error: models[cnn32]: {model} was trained with a different dataset (card: 24 files, this config: 40); pass --retrain or set another path"
+        f"error: models[cnn32]: {model} was trained with a different dataset (card: 24 files, this config: 40); "
+        "pass --retrain or set another path"
     )
     assert not (tmp_path / "results" / "other").exists() and file_sha256(model) == before
     reseeded = write_config(tmp_path, "reseeded", [trained_model(model, first_dataset, epochs=3)], samples, seed=2)
     assert runner.main([str(reseeded)]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "different settings (epochs card: 2, this config: 3) and seed (card: 1, this config: 2); pass --retrain" in line
+    assert "different settings (epochs card: 2, this config: 3) and seed (card: 1, this config: 2)" in line
 
     caplog.clear()
     assert runner.main([str(other), "--retrain"]) == 0
@@ -127,7 +132,8 @@ def test_a_model_file_replaced_after_its_card_or_without_a_card_is_refused(model
     card_path(model).unlink()
     assert runner.main([str(config)]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert f"{model} has no model card (cnn32.model_card.json): it was not trained by artxai, or its card was lost" in line
+    no_card = "has no model card (cnn32.model_card.json): it was not trained by artxai, or its card was lost"
+    assert f"{model} {no_card}" in line
     assert not (tmp_path / "results" / "c").exists()
 
 
@@ -177,7 +183,8 @@ def test_two_runs_training_one_model_path_at_once_one_trains_the_other_is_one_li
     config = write_config(tmp_path, "c", [trained_model(model, dataset, epochs=3)], samples)
     env = os.environ | {"PYTHONPATH": str(REPO)}
     run = lambda out: subprocess.Popen(  # noqa: E731
-        [sys.executable, "-m", "experiments.run", str(config), "--out", str(tmp_path / out)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "experiments.run", str(config), "--out", str(tmp_path / out)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first = run("first")
     try:
@@ -199,7 +206,8 @@ def test_two_runs_training_one_model_path_at_once_one_trains_the_other_is_one_li
         _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-3000:]
     history = (training_dir(model) / "history.csv").read_text().splitlines()
-    assert history[0].startswith("epoch,") and [int(line.split(",")[0]) for line in history[1:]] == list(range(len(history) - 1))
+    epochs = [int(line.split(",")[0]) for line in history[1:]]
+    assert history[0].startswith("epoch,") and epochs == list(range(len(history) - 1))
     assert len({line.count(",") for line in history}) == 1  # whole rows, none interleaved
     assert json.loads(card_path(model).read_text())["model_sha256"] == file_sha256(model)
 
@@ -221,6 +229,7 @@ def fitted_model(path, real_mini, seed):
 
 
 STUDY_MODEL = {"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}
+RESUMED = "resume: {} of {} finished parts are scored again, as what they were made from changed"
 
 
 def test_resume_after_the_model_file_was_replaced_scores_every_part_again(tmp_path, real_mini, cifake, caplog):
@@ -236,13 +245,14 @@ def test_resume_after_the_model_file_was_replaced_scores_every_part_again(tmp_pa
     assert runner.main([str(config), "--resume"]) == 0
     assert runner.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
-    assert "resume: 5 of 5 finished parts are scored again, as what they were made from changed: model cnn (5 parts)" in caplog.text
+    assert f"{RESUMED.format(5, 5)}: model cnn (5 parts)" in caplog.text
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 0
 
 
 def test_resume_after_an_input_image_was_replaced_scores_it_again(tmp_path, seed_mirror, cifake, caplog):
     images = cifake_copy(tmp_path / "images", cifake, 4, split="test")
-    config = write_config(tmp_path, "c", [STUDY_MODEL], {"folder": "images"}, assets={"mirror": str(seed_mirror), "base_url": ""})
+    assets = {"mirror": str(seed_mirror), "base_url": ""}
+    config = write_config(tmp_path, "c", [STUDY_MODEL], {"folder": "images"}, assets=assets)
     out = tmp_path / "results" / "c"
     assert runner.main([str(config)]) == 0
     replaced = sorted((images / "test" / "ai").iterdir())[0]
@@ -251,7 +261,7 @@ def test_resume_after_an_input_image_was_replaced_scores_it_again(tmp_path, seed
     assert runner.main([str(config), "--resume"]) == 0
     assert runner.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
-    assert "resume: 1 of 2 finished parts are scored again, as what they were made from changed: input files (1 part)" in caplog.text
+    assert f"{RESUMED.format(1, 2)}: input files (1 part)" in caplog.text
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 4
 
 
@@ -270,5 +280,5 @@ def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror,
     assert runner.main([str(second), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
     assert "has no config.json: a finished part is kept only if it records this config's fingerprint" in caplog.text
-    assert "resume: 2 of 2 finished parts are scored again, as what they were made from changed: config (2 parts)" in caplog.text
+    assert f"{RESUMED.format(2, 2)}: config (2 parts)" in caplog.text
     assert set(pd.read_parquet(out / "scores.parquet")["op"]) == {"identity", "jpeg"}
