@@ -35,23 +35,29 @@ UNCOMPARED_SETTINGS = {"retrain": True, "progress_every_s": True, "cache": True,
 
 def file_sha256(path: Path) -> str:
     """The sha256 of a regular file's content; for anything else a text naming what it is
-    ("missing", "a FIFO", "unreadable (...)"), which never equals a digest."""
+    ("missing", "not a regular file", "unreadable (...)"), which never equals a digest."""
+    return sized_sha256(path)[1]
+
+
+def sized_sha256(path: Path) -> tuple[int, str]:
+    """(size, file_sha256) from one open; size -1 when it is not a readable regular file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return "missing"
+        return -1, "missing"
     except OSError as e:
-        return f"unreadable ({e.strerror})"
+        return -1, f"unreadable ({e.strerror})"
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return "not a regular file"
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return -1, "not a regular file"
         digest = hashlib.sha256()
         with os.fdopen(fd, "rb", closefd=False) as fh:
             while block := fh.read(1 << 20):
                 digest.update(block)
-        return digest.hexdigest()
+        return info.st_size, digest.hexdigest()
     except OSError as e:
-        return f"unreadable ({e.strerror})"
+        return -1, f"unreadable ({e.strerror})"
     finally:
         os.close(fd)
 
@@ -77,10 +83,9 @@ def files_digest(records: pd.DataFrame, root: Path) -> str:
     """One sha256 over the sorted lines `label, path below root, size, sha256` of every file (which
     of them validate follows from the listing, the seed and the settings)."""
     lines = []
-    for r in records.itertuples():
-        path = Path(r.path)
-        size = path.stat().st_size if path.is_file() else -1
-        fields = [r.label.encode(), os.fsencode(path.relative_to(root)), b"%d" % size, file_sha256(path).encode()]
+    for path, label in zip(records["path"], records["label"]):
+        size, digest = sized_sha256(path)
+        fields = [str(label).encode(), os.fsencode(os.path.relpath(path, root)), b"%d" % size, digest.encode()]
         lines.append(b"\t".join(fields))
     return hashlib.sha256(b"\n".join(sorted(lines))).hexdigest()
 
