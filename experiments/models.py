@@ -49,6 +49,7 @@ class Detector:
     class_names: tuple[str, ...] = CLASS_NAMES
     preprocessing: str = PREPROCESSING
     output: str = "softmax"  # what the file's model gives (models[].output); `model` always gives probabilities
+    digest: str = ""  # sha256 of the file, read before it was loaded (experiments.fingerprints)
 
     def predict_proba(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for a float32 batch (N, S, S, 3); calls the model directly, in
@@ -99,6 +100,7 @@ class Detector:
             "preprocessing": self.preprocessing,
             "source": self.source,
             "params": int(self.model.count_params()),
+            "sha256": self.digest or None,
         } | ({"output": self.output} if self.output != "softmax" else {})
 
 

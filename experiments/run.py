@@ -25,8 +25,9 @@ import platform
 import shutil
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from importlib import metadata
 from pathlib import Path
@@ -46,15 +47,17 @@ from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
 from experiments.executors import progress_interval, run_units
 from experiments.explanations import run_explanations
+from experiments.fingerprints import file_sha256, input_digests
 from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.images import DecodePolicy
 from experiments.models import Detector, card_path, load_detector, training_dir
-from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
+from experiments.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
 from experiments.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock
 from experiments.runfolder import write_marker
 from experiments.samples import Sample, load_samples
 from experiments.scoring import Timings, score_chunk
 from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
+from experiments.trained_models import ModelRefused, trained_detector
 
 log = logging.getLogger("artxai")
 
@@ -90,26 +93,33 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
 
 
 def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None) -> tuple[list[Detector], dict[str, str]]:
-    """The models of the config that can be had, trained first where a config says so and the
-    file is not there (or retraining is asked for); a missing optional one is one warning line."""
+    """The models of the config that can be had, each with the sha256 of its file read before
+    loading; a model with a train block is trained first, or reused only when its card says it
+    was trained as the block asks (experiments.trained_models). A missing optional model is one
+    warning line; a trained model that does not match its block stops the run (ModelRefused)."""
     detectors, blob_ids, failures = [], {}, []
     for m in cfg.models:
         try:
+            if m.train is not None:
+                snapshot = cfg.model_dump(mode="json")
+                detector, seconds = trained_detector(
+                    m.name, m.train, m.input_size, m.path, cfg.seed, decode_policy(cfg), retrain, snapshot
+                )
+                if timings is not None and seconds is not None:
+                    timings.seconds["training"] += seconds
+                detectors.append(detector)
+                continue
             if m.seed_asset is not None:
                 asset = resolver.resolve(m.seed_asset)
                 path, blob_ids[m.name] = asset.local_path, asset.blob_id
             else:
                 path = m.path
-                if m.train is not None and (retrain or m.train.retrain or not path.is_file()):
-                    from experiments.training import train  # TensorFlow's tf.data, only when training
-
-                    t = time.perf_counter()
-                    train(m.name, m.train, m.input_size, path, cfg.seed, decode_policy(cfg), cfg.model_dump(mode="json"))
-                    if timings is not None:
-                        timings.add("training", t)
                 if not path.is_file():
                     raise AssetError(f"models[{m.name}].path: {path} not found")
-            detectors.append(load_detector(path, m.name, m.input_size, m.output, m.positive))
+            digest = file_sha256(path)  # before loading: a file replaced meanwhile is found by --resume
+            detectors.append(replace(load_detector(path, m.name, m.input_size, m.output, m.positive), digest=digest))
+        except ModelRefused:
+            raise
         except (AssetError, ValueError, OSError) as e:
             if m.required:
                 raise AssetError(f"model {m.name}: {e}") from None
@@ -192,6 +202,10 @@ def prepare_run_dir(paths: RunPaths, cfg: RunConfig, resume: bool, force: bool) 
         clear(paths.root)
     if action != "resume":
         write_marker(paths.root, cfg.fingerprint())
+    if action == "resume" and not snapshot.is_file():  # the snapshot's absence is a change: each part is checked
+        log.warning(
+            "%s has no config.json: a finished part is kept only if it records this config's fingerprint", paths.root
+        )
     if leftovers := remove_leftovers(paths.root):
         log.info("removed %d unfinished temporary files of an earlier run", leftovers)
     paths.parts.mkdir(parents=True, exist_ok=True)
@@ -237,22 +251,46 @@ def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame
     return pd.DataFrame(rows), failures, dict(timings.parts), gallery
 
 
-def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
-    """Score every chunk of samples not already in parts/, on the config's executor; return skip
-    records and how many samples were resumed. Parts are written here, by the driver, as they
-    come back, so workers never write the run folder."""
-    started = time.perf_counter()
-    skipped, resumed, todo = [], 0, []
-    for chunk in chunks(samples, cfg.part_size):
+def finished_parts(
+    samples: list[Sample], paths: RunPaths, part_size: int, made_from
+) -> tuple[list[dict], int, list[list[Sample]]]:
+    """The skip records and sample count of the chunks already finished, intact and made from
+    what the run would make them from now (`made_from(chunk)`), and the chunks still to score.
+    A damaged part is one warning line each; stale parts are one line together, saying why."""
+    skipped, resumed, todo, finished_count, stale, why = [], 0, [], 0, 0, Counter()
+    for chunk in chunks(samples, part_size):
         part = paths.part(chunk)
         if finished(part):
+            finished_count += 1
             try:
-                skipped += read_part(part, [s.id for s in chunk])[1]
+                skipped += read_part(part, [s.id for s in chunk], made_from(chunk))[1]
                 resumed += len(chunk)
                 continue
+            except PartStale as e:
+                stale += 1
+                why.update(e.reasons)
             except PartDamaged as e:
                 log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
         todo.append(chunk)
+    if stale:
+        reasons = ", ".join(f"{what} ({n} part{'s' if n > 1 else ''})" for what, n in why.most_common())
+        log.warning(
+            "resume: %d of %d finished parts are scored again, as what they were made from changed: %s",
+            stale, finished_count, reasons,
+        )  # fmt: skip
+    return skipped, resumed, todo
+
+
+def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
+    """Score every chunk of samples not already in parts/ (or made from other files or another
+    config), on the config's executor; return skip records and how many samples were resumed.
+    Parts are written here, by the driver, as they come back, so workers never write the run
+    folder; each records what it was made from, the input files' digests read before scoring."""
+    started = time.perf_counter()
+    digests = input_digests(samples)
+    made = {"config": cfg.fingerprint(), "models": {d.name: d.digest for d in detectors}}
+    made_from = lambda chunk: made | {"inputs": [digests[s.id] for s in chunk]}  # noqa: E731
+    skipped, resumed, todo = finished_parts(samples, paths, cfg.part_size, made_from)
     gallery = gallery_made_while_scoring(len(samples), cfg.report)
     if cfg.executor.kind == "local":  # this process's models, already loaded
         setup = partial(scoring_worker, cfg, [], detectors, gallery)
@@ -268,7 +306,7 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
                 for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
                     atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
                 timings.part("gallery pictures", t)
-            write_part(paths.part(chunk), rows, failures, [s.id for s in chunk])
+            write_part(paths.part(chunk), rows, failures, [s.id for s in chunk], made_from(chunk))
             for part, value in seconds.items():
                 timings.parts[part] += value
             bar.update(len(chunk))

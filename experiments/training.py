@@ -4,9 +4,12 @@ Balanced training classes and a stratified validation split (experiments.dataset
 pipeline (experiments.pipeline), Adam and sparse categorical cross-entropy, early stopping and a
 best checkpoint on validation accuracy. Beside the model file `<name>.keras` go:
   <name>.model_card.json   data counts per split / class / style / generator, unreadable files,
-                           metrics, config, versions, training time
+                           metrics, config, versions, training time, the training fingerprint
+                           (experiments.fingerprints) and the model file's sha256
   <name>.training/         history.csv, history.png, the per-epoch backup (a killed training
                            resumes from its last finished epoch), best.keras, the tf.data cache
+The model, its card and history.csv are each replaced whole (written beside, fsynced, renamed),
+the card after the model. Callers hold the model path's lock (experiments.trained_models).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pandas as pd
 from experiments.atomic import atomic_write, atomic_write_json
 from experiments.config import TrainConfig
 from experiments.datasets import counts, training_splits
+from experiments.fingerprints import file_sha256, training_fingerprint
 from experiments.images import DecodePolicy
 from experiments.models import build_cnn, card_path, keras, training_dir
 from experiments.pipeline import SkipLog, image_dataset
@@ -81,6 +85,21 @@ class EpochProgress(keras.callbacks.Callback):
         )  # fmt: skip
 
 
+class HistoryLog(keras.callbacks.Callback):
+    """history.csv as Keras' CSVLogger writes it (epoch, then the metrics sorted), but rewritten
+    whole and atomically after each epoch: a kill leaves the last complete file, never half a row."""
+
+    def __init__(self, path: Path, previous: pd.DataFrame):
+        super().__init__()
+        self.path, self.rows = path, previous.to_dict("records")
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{k: float(v) for k, v in sorted((logs or {}).items())}}
+        self.rows = [r for r in self.rows if r["epoch"] != epoch] + [row]
+        table = pd.DataFrame(self.rows)
+        atomic_write(self.path, lambda tmp: table.to_csv(tmp, index=False))
+
+
 def chance_warning(best_val_accuracy: float, val_labels: pd.Series, margin: float = 0.03) -> str:
     """A warning when the best validation accuracy is within `margin` of always predicting the
     majority class (the model learnt nothing usable), else an empty string."""
@@ -111,7 +130,28 @@ def save_model(model: keras.Model, path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         staged = Path(tmp) / path.name
         model.save(staged)
+        with open(staged, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(staged, path)
+
+
+def start_or_resume(work: Path, fingerprint: dict) -> bool:
+    """Whether the training folder holds a killed training of this very fingerprint to resume;
+    if not, what an earlier training left there (its history, best checkpoint, backup, cache)
+    is removed first, so it can neither be resumed into nor win the best checkpoint."""
+    started_as = work / "fingerprint.json"
+    try:
+        recorded = json.loads(started_as.read_text(encoding="utf-8"))
+        resumable = (work / "backup").is_dir() and recorded == json.loads(json.dumps(fingerprint))
+    except (OSError, ValueError):
+        resumable = False
+    if not resumable:
+        for folder in ("backup", "cache"):
+            shutil.rmtree(work / folder, ignore_errors=True)
+        for name in ("history.csv", "best.keras"):
+            (work / name).unlink(missing_ok=True)
+        atomic_write_json(started_as, fingerprint)
+    return resumable
 
 
 def plot_history(history: pd.DataFrame, path: Path, title: str) -> None:
@@ -147,6 +187,8 @@ def train(
     work = training_dir(model_path)
     work.mkdir(parents=True, exist_ok=True)
     splits = training_splits(cfg.dataset, seed)
+    fingerprint = training_fingerprint(cfg, input_size, seed, policy, splits)  # the files as they are now
+    start_or_resume(work, fingerprint)
     skips = SkipLog()
     common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}
     train_ds = image_dataset(
@@ -168,7 +210,7 @@ def train(
     model.compile(optimizer=optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     best_so_far = float(previous["val_accuracy"].max()) if len(previous) else None
     callbacks = [
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        HistoryLog(history_csv, previous),
         # a resumed run must not overwrite a better checkpoint from before the kill
         keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience),
@@ -220,6 +262,8 @@ def train(
             "config": cfg.model_dump(mode="json"),
         },
         "run_config": config_snapshot or {},
+        "fingerprint": fingerprint,
+        "model_sha256": file_sha256(model_path),
         "versions": {"python": platform.python_version(), **{p: metadata.version(p) for p in ("keras", "tensorflow", "numpy")}},
     }
     atomic_write_json(card_path(model_path), card)
