@@ -265,20 +265,27 @@ def test_resume_after_an_input_image_was_replaced_scores_it_again(tmp_path, seed
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 4
 
 
-def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror, cifake, caplog):
+def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror, cifake, caplog, capsys):
+    """The snapshot gone: another config is refused by the fingerprint the run folder's marker
+    keeps (the old tables untouched); the same config resumes, each part checked on its own."""
     cifake_copy(tmp_path / "images", cifake, 4, split="test")
     assets = {"mirror": str(seed_mirror), "base_url": ""}
     first = write_config(tmp_path, "c", [STUDY_MODEL], {"folder": "images"}, assets=assets)
     out = tmp_path / "results" / "c"
     assert runner.main([str(first)]) == 0
+    before = (out / "scores.parquet").read_bytes()
     (out / "config.json").unlink()
     (tmp_path / "second").mkdir()
     second = write_config(tmp_path / "second", "c", [STUDY_MODEL], {"folder": str(tmp_path / "images")}, assets=assets,
                           augment={"jpeg": {"quality": [30]}})  # fmt: skip
+    capsys.readouterr()
+    assert runner.main([str(second), "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different config" in err[0]
+    assert (out / "scores.parquet").read_bytes() == before and not (out / "config.json").exists()
     caplog.clear()
-    assert runner.main([str(second), "--out", str(out), "--resume"]) == 0
-    assert runner.main([str(second), "--out", str(tmp_path / "fresh")]) == 0
+    assert runner.main([str(first), "--resume"]) == 0
+    assert runner.main([str(first), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
     assert "has no config.json: a finished part is kept only if it records this config's fingerprint" in caplog.text
-    assert f"{RESUMED.format(2, 2)}: config (2 parts)" in caplog.text
-    assert set(pd.read_parquet(out / "scores.parquet")["op"]) == {"identity", "jpeg"}
+    assert set(pd.read_parquet(out / "scores.parquet")["op"]) == set(pd.read_parquet(tmp_path / "fresh" / "scores.parquet")["op"])

@@ -60,6 +60,16 @@ def two_models(cnn32):
     return [cnn32, Detector("cnn128", build_cnn(128), 128, "random weights")]
 
 
+def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Every column identical but the model outputs, which agree to float32 rounding (1e-6 in a
+    probability; a margin is a difference of logits of size 10-20, whose float32 step is 1e-6)."""
+    tolerance = {"p_ai": 1e-6, "p_human": 1e-6, "delta_p_ai": 2e-6, "margin": 1e-5, "delta_margin": 2e-5}
+    floats = [c for c in tolerance if c in a.columns]
+    pd.testing.assert_frame_equal(a.drop(columns=floats), b.drop(columns=floats), check_exact=True)
+    for c in floats:
+        np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=0, atol=tolerance[c], err_msg=c)
+
+
 def study_samples(seed_mirror, tmp_path):
     names = ["mona lisa.JPG", "ai_oil_painting_civitai.jpg", "starry_night.jpg"]
     samples = [Sample(n, seed_mirror / SAMPLES_DIR / n, n, "original", "ai" if n.startswith("ai_") else "human") for n in names]
@@ -89,7 +99,8 @@ def test_a_chunk_scores_as_its_samples_one_by_one(seed_mirror, tmp_path, two_mod
         score = lambda chunk, batch: score_chunk(chunk, variants, two_models, 5, batch, DecodePolicy(), pool, 2, Timings())
         together, failures = score(samples, 16)  # 3 images x 12 variants: batches cross samples
         alone = [score([s], 256) for s in samples]
-    assert pd.DataFrame(together).equals(pd.DataFrame([r for rows, _ in alone for r in rows]))  # bit for bit
+    separately = pd.DataFrame([r for rows, _ in alone for r in rows])
+    assert_same_scores(pd.DataFrame(together), separately)  # other batches: equal to float32 rounding
     assert failures == [f for _, fs in alone for f in fs] and [f["sample"] for f in failures] == ["broken.jpg"]
     table = pd.DataFrame(together)
     assert len(table) == 3 * 2 * len(variants) and list(table["sample"].unique()) == [s.id for s in samples if s.id != "broken.jpg"]
@@ -122,14 +133,17 @@ def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
         assert sum(stages.values()) == pytest.approx(timings["total"], abs=0.01)  # the stages add up to the run
         assert stages["other"] < 0.05 * timings["total"]
     assert len(tables[300]) == 600 and tables[300]["truth"].value_counts().to_dict() == {"ai": 300, "human": 300}
-    pd.testing.assert_frame_equal(tables[300], tables[7], check_exact=True)
+    assert_same_scores(tables[300], tables[7])
 
 
 def test_compiled_outputs_do_not_depend_on_the_batch_around_an_image(two_models):
+    """Beyond float32 rounding (some CPUs give bit-identical outputs, an AVX2 EPYC differs in the
+    last bits); the same call twice is identical bit for bit."""
     for d, total in zip(two_models, (300, 40)):  # at 32 px across a batch of 256
         x = np.random.default_rng(0).random((total, d.input_size, d.input_size, 3), dtype=np.float32)
         whole = compiled.forward(d.model, x)
+        assert np.array_equal(compiled.forward(d.model, x), whole)
         for start, n in ((0, 2), (5, 3), (1, 9), (17, 20), (3, 41), (40, 256)):
             if start + n > total:
                 continue
-            assert np.array_equal(compiled.forward(d.model, x[start : start + n]), whole[start : start + n]), (d.name, start, n)
+            np.testing.assert_allclose(compiled.forward(d.model, x[start : start + n]), whole[start : start + n], rtol=0, atol=1e-6)
