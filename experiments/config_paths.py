@@ -44,7 +44,8 @@ def expand(text: str) -> str:
         if default is None and found is None:
             raise ValueError(f"uses the environment variable {name}, which is not set")
         why = "is empty" if found is not None else "is not set"
-        raise ValueError(f"{m[0]} gives an empty path: {name} {why}{' and the default is empty' if default is not None else ''}")
+        why += " and the default is empty" if default is not None else ""
+        raise ValueError(f"{m[0]} gives an empty path: {name} {why}")
 
     return REFERENCE.sub(value, text)
 

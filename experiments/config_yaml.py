@@ -55,7 +55,7 @@ class LimitedLoader(yaml.SafeLoader):
         nodes, depth = self._measured[id(node)]
         self._aliased += nodes
         if self._aliased > MAX_ALIAS_NODES:
-            raise YAMLLimit(f"line {line}: aliases expand to more than {MAX_ALIAS_NODES:,} nodes; write the values out")
+            raise YAMLLimit(f"line {line}: aliases expand to more than {MAX_ALIAS_NODES:,} nodes; write them out")
         if self._depth + depth > MAX_DEPTH:
             raise YAMLLimit(f"line {line}: nested deeper than {MAX_DEPTH} levels (*{cut(anchor)} expanded)")
         return node
@@ -80,7 +80,8 @@ class LimitedLoader(yaml.SafeLoader):
             key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
             try:
                 if key in first_line:
-                    raise YAMLLimit(f"line {line}: the key {cut(repr(key))} is given twice (first on line {first_line[key]})")
+                    first = first_line[key]
+                    raise YAMLLimit(f"line {line}: the key {cut(repr(key))} is given twice (first on line {first})")
                 first_line[key] = line
             except TypeError:  # an unhashable key: PyYAML's own error
                 continue
