@@ -17,7 +17,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from experiments.messages import cut
 
 MAX_DEPTH = 64
-MAX_ALIAS_NODES = 1_000
+MAX_ALIAS_NODES = 100_000  # a list of 1,000 values written twice (yaml.safe_dump anchors it) is 1,001
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
