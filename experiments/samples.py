@@ -22,11 +22,11 @@ from pathlib import Path
 
 from experiments.assets import AssetError, AssetResolver
 from experiments.config import BUILTIN_MANIFESTS, ConfigError, DatasetConfig, SamplesConfig
-from experiments.messages import cut
 from experiments.datasets import limit_per_class, scan
 from experiments.folders import list_images, shown_name
 from experiments.labels import CLASSES as TRUTHS
 from experiments.labels import IMAGE_SUFFIXES, LabelError, label_from_folders, patterns
+from experiments.messages import cut
 
 log = logging.getLogger(__name__)
 
