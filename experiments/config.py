@@ -1,27 +1,46 @@
-"""The run configuration: one YAML file, validated by pydantic.
+"""The run configuration: one YAML file, read with limits (experiments.config_yaml) and
+validated by pydantic before anything runs.
 
-Relative paths in a config are relative to the config file's folder. A config named on the
-command line that is not a file is looked up among the configs shipped in experiments/configs.
+Path fields are read the same way everywhere (experiments.config_paths: environment variables,
+`$$` for a literal `$`, relative to the config file's folder). Seeds are 0 to 2**32 - 1 (numpy's
+and scikit-learn's range); counts are at most 2**31 - 1. A config named on the command line that
+is not a file is looked up among the configs shipped in experiments/configs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)  # fmt: skip
 
 from augment import GridError, Variant, expand_grid
+from experiments.config_paths import ConfigPath, OutputPath, config_path
+from experiments.config_yaml import YAMLLimit, load_yaml
 from experiments.file_factors import FACTORS
+from experiments.messages import cut, one_line
 from xai.methods import NAMES as METHOD_NAMES
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 BUILTIN_MANIFESTS = {"study": Path(__file__).parent / "data" / "study_samples.csv"}
+MAX_COUNT = 2**31 - 1  # any count: a 32-bit signed integer, as TensorFlow's sizes are
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds
+
+
+def _manifest(value: object, info: ValidationInfo) -> object:
+    """A builtin manifest's name, or a path like any other (kept as text)."""
+    if isinstance(value, str) and value in BUILTIN_MANIFESTS:
+        return value
+    path = config_path(value, info)
+    return str(path) if isinstance(path, Path) else path
+
+
+Manifest = Annotated[str, BeforeValidator(_manifest)]
 
 
 def no_repeats(field: str, values: list) -> list:
@@ -43,7 +62,11 @@ SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(on
 
 
 class ConfigError(ValueError):
-    """A config that cannot be used; the message names the file and the field."""
+    """A config that cannot be used; the message names the file and the field. It is one line,
+    cut to a bound (experiments.messages), whatever values it quotes."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
 
 class _Strict(BaseModel):
@@ -51,8 +74,8 @@ class _Strict(BaseModel):
 
 
 class AssetsConfig(_Strict):
-    mirror: Path | None = None  # default: $ARTXAI_SEED_MIRROR
-    cache_dir: Path | None = None  # default: $ARTXAI_CACHE or ~/.cache/artxai
+    mirror: ConfigPath | None = None  # default: $ARTXAI_SEED_MIRROR
+    cache_dir: ConfigPath | None = None  # default: $ARTXAI_CACHE or ~/.cache/artxai
     base_url: str | None = None  # default: the study's repository on GitHub; "" turns downloads off
     timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
@@ -60,7 +83,7 @@ class AssetsConfig(_Strict):
 class DatasetConfig(_Strict):
     """An image dataset on disk (see experiments.datasets for the layouts)."""
 
-    root: Path
+    root: ConfigPath
     layout: Literal["artbench", "generic"] = "artbench"
     # generic layout: per class, the folder name (or shell patterns, e.g. [FAKE, "unseen_AI_*"]) under each split
     class_dirs: dict[Literal["ai", "human"], str | list[str]] = {"ai": "ai", "human": "human"}
@@ -69,7 +92,7 @@ class DatasetConfig(_Strict):
     test_split: str = "test"
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     balance: bool = True  # drop AI training images at random down to the human count, as the study did
-    limit_per_class: Annotated[int, Field(ge=1)] | None = None  # a quick run on a big dataset
+    limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
 
     @field_validator("class_dirs")
     @classmethod
@@ -88,12 +111,12 @@ class TrainConfig(_Strict):
     """How to train a model when its file does not exist (or `retrain` is set)."""
 
     dataset: DatasetConfig
-    epochs: Annotated[int, Field(ge=1)] = 10
-    batch_size: Annotated[int, Field(ge=1)] = 64
+    epochs: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 64
     optimizer: OptimizerConfig = OptimizerConfig()
-    patience: Annotated[int, Field(ge=1)] = 3  # early stopping on validation accuracy
+    patience: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 3  # early stopping on validation accuracy
     cache: Literal["memory", "disk", "none"] = "memory"  # resized uint8 tensors, from epoch 2 on
-    shuffle_buffer: Annotated[int, Field(ge=1)] = 10_000
+    shuffle_buffer: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000
     retrain: bool = False  # train even when the model file exists
     progress_every_s: Annotated[float, Field(gt=0)] = 30.0  # a progress line this often inside an epoch (not on a terminal)
 
@@ -102,7 +125,7 @@ class ModelConfig(_Strict):
     name: SafeName
     input_size: Annotated[int, Field(ge=8, le=1024)]
     seed_asset: str | None = None  # a path in the study's repository
-    path: Path | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
+    path: ConfigPath | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
     required: bool = False  # when False, an unavailable model is a warning, not an error
     train: TrainConfig | None = None  # train the model into `path` when the file is not there
     # what the model's last layer gives (experiments.models.as_probabilities): softmax = (p_ai, p_human);
@@ -126,8 +149,8 @@ class ModelConfig(_Strict):
 
 
 class SamplesConfig(_Strict):
-    manifest: str | None = None  # a CSV (path, subject, variant, truth) or a builtin name ("study")
-    folder: Path | None = None  # every image below it; truth from the filename rule
+    manifest: Manifest | None = None  # a CSV (path, subject, variant, truth) or a builtin name ("study")
+    folder: ConfigPath | None = None  # every image below it; truth from the filename rule
     dataset: DatasetConfig | None = None  # one split of a dataset (dataset-scale robustness)
     split: str = "test"  # with dataset: which split
     from_seed_assets: bool = False  # manifest paths are paths in the study's repository
@@ -148,8 +171,8 @@ class SamplesConfig(_Strict):
 
 
 class PreprocessConfig(_Strict):
-    max_pixels: Annotated[int, Field(gt=0)] = 89_478_485
-    min_side: Annotated[int, Field(ge=1)] = 8
+    max_pixels: Annotated[int, Field(gt=0, le=MAX_COUNT)] = 89_478_485
+    min_side: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 8
     exif_transpose: bool = False
 
 
@@ -163,14 +186,14 @@ class ExplainConfig(_Strict):
         "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "layercam", "lime", "random",
     ]  # fmt: skip
     images: Literal["originals", "all", "top_k"] = "top_k"  # top_k: the unedited image + the k largest |delta p_ai|
-    top_k: Annotated[int, Field(ge=1)] = 5
-    max_samples: Annotated[int, Field(ge=1)] | None = None  # only the N samples whose scores moved most (dataset runs)
+    top_k: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 5
+    max_samples: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # only the N samples whose scores moved most (dataset runs)
     target: Literal["predicted", "ai", "human"] = "ai"  # ai: maps explain p_ai, the score the tables track
-    lime_samples: Annotated[int, Field(ge=10)] = 1000
-    lime_segments: Annotated[int, Field(ge=2)] = 50
+    lime_samples: Annotated[int, Field(ge=10, le=MAX_COUNT)] = 1000
+    lime_segments: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 50
     display_size: Annotated[int, Field(ge=32, le=2048)] = 256  # long side of overlays and LIME superpixels
     top_fraction: Annotated[float, Field(gt=0, le=1)] = 0.1  # "top pixels" for IoU
-    faithfulness_steps: Annotated[int, Field(ge=2)] = 16
+    faithfulness_steps: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 16
     sanity: bool = True  # cascading model-parameter randomisation on the unedited images
     pictures: bool = True  # overlay PNGs and per-sample grids
 
@@ -184,11 +207,11 @@ class ExecutorConfig(_Strict):
     """Where the units of a run execute (experiments.executors); never changes the tables."""
 
     kind: Literal["local", "processes", "ray"] = "local"
-    workers: Annotated[int, Field(ge=1)] | None = None  # default: one per CPU core (of the Ray cluster)
+    workers: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: one per CPU core (of the Ray cluster)
     address: str | None = None  # ray: an existing cluster ("auto", "ray://head:10001"); none starts a local one
     num_cpus: Annotated[float, Field(gt=0)] = 1.0  # ray: CPUs per worker
     num_gpus: Annotated[float, Field(ge=0)] = 0.0  # ray: GPUs per worker (a fraction shares one GPU)
-    max_retries: Annotated[int, Field(ge=0)] = 3  # a unit whose worker died is run again at most this often
+    max_retries: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 3  # a unit whose worker died is run again at most this often
 
 
 class AuditConfig(_Strict):
@@ -197,10 +220,10 @@ class AuditConfig(_Strict):
 
     factors: Annotated[list[Literal[FACTORS]], Field(min_length=1)] = list(FACTORS)  # type: ignore[valid-type]
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] | None = None  # the one quality; default: the lowest in the set
-    short_side: Annotated[int, Field(ge=8)] | None = None  # the common short side; default: the smallest in the set
+    short_side: Annotated[int, Field(ge=8, le=MAX_COUNT)] | None = None  # the common short side; default: the smallest in the set
     min_shift: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a mean p_ai shift smaller than this is not a dependence
-    probe_folds: Annotated[int, Field(ge=2)] = 5  # cross-validation folds of the metadata probe
-    max_samples: Annotated[int, Field(ge=2)] | None = None  # audit a seeded, class-stratified subset
+    probe_folds: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 5  # cross-validation folds of the metadata probe
+    max_samples: Annotated[int, Field(ge=2, le=MAX_COUNT)] | None = None  # audit a seeded, class-stratified subset
 
     @field_validator("factors")
     @classmethod
@@ -221,26 +244,26 @@ class CrossGeneratorConfig(_Strict):
     every generator: needs a train dataset in the artbench layout (experiments.eval_sets)."""
 
     models: Annotated[list[str], Field(min_length=1)] | None = None  # default: every model with a train block
-    epochs: Annotated[int, Field(ge=1)] | None = None  # default: each model's own train.epochs
+    epochs: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: each model's own train.epochs
 
 
 class RunConfig(_Strict):
     name: SafeName
-    seed: int = 0
-    out_dir: Path = Path("results")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    out_dir: OutputPath = Field("results", validate_default=True)  # run folders go to <out_dir>/<name>
     assets: AssetsConfig = AssetsConfig()
     models: Annotated[list[ModelConfig], Field(min_length=1)]
     samples: SamplesConfig
     preprocess: PreprocessConfig = PreprocessConfig()
     augment: dict[str, Any] = {}
-    batch_size: Annotated[int, Field(ge=1)] = 256
-    workers: Annotated[int, Field(ge=0)] = 0  # threads editing images; 0 = one per CPU core
-    part_size: Annotated[int, Field(ge=1)] = 1  # samples per resumable part file (raise it for datasets)
-    bootstrap: Annotated[int, Field(ge=100)] = 1000  # resamples behind every confidence interval
+    batch_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 256
+    workers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0  # threads editing images; 0 = one per CPU core
+    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1  # samples per resumable part file (raise it for datasets)
+    bootstrap: Annotated[int, Field(ge=100, le=MAX_COUNT)] = 1000  # resamples behind every confidence interval
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
-    max_variants: Annotated[int, Field(ge=1)] = 10_000  # a grid that expands to more is refused (counted first)
+    max_variants: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000  # a grid that expands to more is refused (counted first)
     executor: ExecutorConfig = ExecutorConfig()  # local, processes or ray; `--executor` overrides the kind
     audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
     eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
@@ -296,72 +319,36 @@ def find_config(name: str | Path) -> Path:
     raise ConfigError(f"{name}: no such config file (shipped configs: {shipped})")
 
 
-def _with_defaults(text: str) -> str:
-    """`${NAME:-default}` becomes $NAME when it is set and not empty, else `default` (as in a shell)."""
-    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), text)
-
-
-def _resolve_paths(cfg: RunConfig, base: Path, path: Path) -> RunConfig:
-    def rel(p: Path | None) -> Path | None:
-        """Environment variables and ~ expanded; relative paths joined to the config's folder."""
-        if p is None:
-            return None
-        expanded = os.path.expanduser(os.path.expandvars(_with_defaults(str(p))))
-        unset = re.search(r"\$\{?(\w+)", expanded)
-        if unset:
-            raise ConfigError(f"{path}: {p} uses the environment variable {unset.group(1)}, which is not set")
-        p = Path(expanded)
-        return p if p.is_absolute() else base / p
-
-    samples, assets = cfg.samples, cfg.assets
-    manifest = samples.manifest
-    if manifest is not None and manifest not in BUILTIN_MANIFESTS:
-        manifest = str(rel(Path(manifest)))
-    def dataset(d: DatasetConfig | None) -> DatasetConfig | None:
-        return d if d is None else d.model_copy(update={"root": rel(d.root)})
-
-    def sample_set(s: SamplesConfig | None) -> SamplesConfig | None:
-        if s is None:
-            return None
-        listed = s.manifest if s.manifest is None or s.manifest in BUILTIN_MANIFESTS else str(rel(Path(s.manifest)))
-        return s.model_copy(update={"manifest": listed, "folder": rel(s.folder), "dataset": dataset(s.dataset)})
-
-    def model(m: ModelConfig) -> ModelConfig:
-        train = m.train if m.train is None else m.train.model_copy(update={"dataset": dataset(m.train.dataset)})
-        return m.model_copy(update={"path": rel(m.path), "train": train})
-
-    return cfg.model_copy(
-        update={
-            "out_dir": cfg.out_dir.resolve(),  # output goes below the working directory
-            "assets": assets.model_copy(update={"mirror": rel(assets.mirror), "cache_dir": rel(assets.cache_dir)}),
-            "models": [model(m) for m in cfg.models],
-            "samples": samples.model_copy(update={"manifest": manifest, "folder": rel(samples.folder), "dataset": dataset(samples.dataset)}),
-            "eval_sets": None if cfg.eval_sets is None else [e.model_copy(update={"samples": sample_set(e.samples)}) for e in cfg.eval_sets],
-        }
-    )
+def _read(path: Path) -> dict:
+    """The config file's top-level mapping, read with limits (experiments.config_yaml)."""
+    try:
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+    except YAMLLimit as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return raw
 
 
 def load_config(name: str | Path) -> RunConfig:
     """Read, validate and resolve a config; every problem is one ConfigError line."""
     path = find_config(name)
+    raw = _read(path)
+    # a shipped config's relative paths (models/...) are relative to the working directory
+    shipped = path.resolve().parent == CONFIG_DIR.resolve()
+    folders = {"config": Path.cwd() if shipped else path.parent.resolve(), "cwd": Path.cwd()}
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        cfg = RunConfig.model_validate(raw)
+        cfg = RunConfig.model_validate(raw, context=folders)
         cfg.variants()  # validate the augmentation grid now, not half-way through a run
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        value = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+        value = f" (got {cut(repr(err['input']))})" if "input" in err and not isinstance(err["input"], dict) else ""
         raise ConfigError(f"{path}: {field}: {err['msg'].removeprefix('Value error, ')}{value}") from None
     except GridError as e:
         raise ConfigError(f"{path}: {e}") from None
-    # a shipped config's relative paths (models/...) are relative to the working directory
-    shipped = path.resolve().parent == CONFIG_DIR.resolve()
-    return _resolve_paths(cfg, Path.cwd() if shipped else path.parent.resolve(), path)
+    return cfg

@@ -109,18 +109,27 @@ def eval_set_table(
     return pd.DataFrame(rows).reindex(columns=SET_COLUMNS)
 
 
+def eval_set_samples(cfg: RunConfig, run_samples: list[Sample], resolver: AssetResolver) -> dict[str, list[Sample]]:
+    """Each eval set's samples by its name (the run's own where a set names none); the runner's
+    preflight lists them before the run folder exists. A ConfigError names the set and field."""
+    found = {}
+    for entry in cfg.eval_sets or []:
+        try:
+            found[entry.name] = run_samples if entry.samples is None else load_samples(entry.samples, resolver)
+        except ConfigError as e:
+            raise ConfigError(f"eval_sets[{entry.name}]{'.' if str(e).startswith('samples') else ': '}{e}") from None
+    return found
+
+
 def score_sets(
     cfg: RunConfig, run_samples: list[Sample], detectors: list[Detector], resolver: AssetResolver, policy: DecodePolicy
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Per-image p_ai of every model on every set (each set's normalised copy where asked), and
     a note per set of the files not scored (how many, the first reason)."""
     audit = cfg.audit
-    parts, notes = [], {}
+    parts, notes, listed = [], {}, eval_set_samples(cfg, run_samples, resolver)
     for entry in cfg.eval_sets:
-        try:
-            samples = run_samples if entry.samples is None else load_samples(entry.samples, resolver)
-        except ConfigError as e:
-            raise ConfigError(f"eval_sets[{entry.name}].{e}") from None
+        samples = listed[entry.name]
         transform = None
         if entry.normalise is not None:
             quality, side = common_settings(metadata_table(samples), audit and audit.jpeg_quality, audit and audit.short_side)

@@ -44,7 +44,7 @@ from experiments.atomic import WriteFailed
 from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
-from experiments.eval_sets import run_eval_sets
+from experiments.eval_sets import eval_set_samples, run_eval_sets
 from experiments.executors import progress_interval, run_units
 from experiments.explanations import run_explanations
 from experiments.fingerprints import file_sha256, input_digests
@@ -187,6 +187,7 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
     unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
+    eval_set_samples(cfg, samples, resolver)  # every eval set's files listed (the audit's are the run's samples)
     t = time.perf_counter()
     detectors, model_blob_ids = load_detectors(cfg, resolver, retrain, timings)
     timings.add("models", t + timings.seconds.get("training", 0.0))  # loading; training is its own stage

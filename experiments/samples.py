@@ -26,6 +26,7 @@ from experiments.datasets import limit_per_class, scan
 from experiments.folders import list_images, shown_name
 from experiments.labels import CLASSES as TRUTHS
 from experiments.labels import IMAGE_SUFFIXES, LabelError, label_from_folders, patterns
+from experiments.messages import cut
 
 log = logging.getLogger(__name__)
 
@@ -106,33 +107,41 @@ def read_manifest(path: Path, ai_prefix: str = "ai_") -> list[dict[str, str]]:
         raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save the manifest as UTF-8") from None
     with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
-        if not reader.fieldnames or "path" not in reader.fieldnames:
-            raise ConfigError(f"{path}: a manifest needs a 'path' column (got {reader.fieldnames})")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            rel = (row.get("path") or "").strip()
-            if not rel:
-                raise ConfigError(f"{path} line {line}: empty path")
-            truth = (row.get("truth") or "").strip().lower() or truth_from_name(Path(rel), ai_prefix)
-            if truth not in TRUTHS:
-                raise ConfigError(f"{path} line {line}: truth must be one of {TRUTHS}, got {row['truth']!r}")
-            rows.append(
-                {
-                    "path": rel,
-                    "subject": (row.get("subject") or "").strip() or Path(rel).stem,
-                    "edit": (row.get("variant") or "").strip() or "original",
-                    "truth": truth,
-                }
-            )
+        try:
+            if not reader.fieldnames or "path" not in reader.fieldnames:
+                raise ConfigError(f"{path}: a manifest needs a 'path' column (got {cut(repr(reader.fieldnames))})")
+            rows = [_manifest_row(path, reader.line_num, row, ai_prefix) for row in reader]
+        except csv.Error as e:  # a NUL byte; a field over the csv module's limit, longer than any path
+            why = f"a field over {csv.field_size_limit():,} characters" if "field limit" in str(e) else str(e)
+            raise ConfigError(f"{path} line {reader.reader.line_num}: {why}") from None  # the line being read
     if not rows:
         raise ConfigError(f"{path}: the manifest lists no samples")
     return rows
 
 
+def _manifest_row(path: Path, line: int, row: dict[str, str], ai_prefix: str) -> dict[str, str]:
+    """One manifest row (`line`: where it ends) with every column filled in and checked."""
+    rel = (row.get("path") or "").strip()
+    if not rel:
+        raise ConfigError(f"{path} line {line}: empty path")
+    truth = (row.get("truth") or "").strip().lower() or truth_from_name(Path(rel), ai_prefix)
+    if truth not in TRUTHS:
+        raise ConfigError(f"{path} line {line}: truth must be one of {TRUTHS}, got {cut(repr(row['truth']))}")
+    return {
+        "path": rel,
+        "subject": (row.get("subject") or "").strip() or Path(rel).stem,
+        "edit": (row.get("variant") or "").strip() or "original",
+        "truth": truth,
+    }
+
+
 def load_samples(cfg: SamplesConfig, resolver: AssetResolver) -> list[Sample]:
     """The sample set a config describes, filtered to `cfg.variants` when given."""
     if cfg.dataset is not None:
-        samples = samples_from_dataset(cfg.dataset, cfg.split)
+        try:
+            samples = samples_from_dataset(cfg.dataset, cfg.split)
+        except ConfigError as e:  # the dataset's fields are samples.dataset.* here
+            raise ConfigError(f"samples.{e}" if str(e).startswith("dataset.") else str(e)) from None
     elif cfg.folder is not None:
         samples = samples_from_folder(cfg.folder, cfg.ai_prefix, cfg.classes, cfg.follow_symlinks)
     else:
