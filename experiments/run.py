@@ -23,6 +23,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -40,10 +41,12 @@ from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_js
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
 from experiments.eval_sets import run_eval_sets
-from experiments.executors import progress_interval, run_units
+from experiments.executors import WorkerDied, executor_session, progress_interval, run_units
 from experiments.explanations import run_explanations
 from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.images import DecodePolicy
+from experiments.interrupts import MESSAGE as INTERRUPTED
+from experiments.interrupts import exit_status, sigterm_raises
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.parts import IncompleteRun, PartDamaged, finished, read_part, write_part
 from experiments.runfolder import clear, ensure_free, folder_action, remove_leftovers, run_lock
@@ -156,9 +159,12 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig, ti
     return tables
 
 
-def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool, timings: Timings | None = None) -> tuple[list[Sample], list[Detector], dict[str, str]]:
+def preflight(
+    cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool, timings: Timings | None = None, hold: ExitStack | None = None
+) -> tuple[list[Sample], list[Detector], dict[str, str]]:
     """Everything that can be checked before the run folder is touched: the folder can be used
-    as asked, the samples can be listed, the study's files are there, a model loads."""
+    as asked, the samples can be listed, the study's files are there, the executor can run
+    (`hold`: where its session, a Ray cluster, stays open for the run), a model loads."""
     ensure_free(paths.root)
     folder_action(paths.root, cfg.fingerprint(), resume, force)
     if cfg.assets.mirror is not None and not cfg.assets.mirror.is_dir():
@@ -171,6 +177,10 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
     unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
+    if hold is not None and cfg.executor.kind == "ray":
+        t = time.perf_counter()
+        hold.enter_context(executor_session(cfg.executor))  # reachable, a node fits a worker; ended with the run
+        timings.add("executor start", t)
     t = time.perf_counter()
     detectors, model_blob_ids = load_detectors(cfg, resolver, retrain, timings)
     timings.add("models", t + timings.seconds.get("training", 0.0))  # loading; training is its own stage
@@ -299,10 +309,11 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         timings.seconds["start-up"] = time.perf_counter() - started
     started = started if started is not None else time.perf_counter()
     paths = RunPaths(run_dir)
-    samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings)  # nothing created before it passes
-    with run_lock(paths.root):
-        prepare_run_dir(paths, cfg, resume, force)
-        return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
+    with ExitStack() as executor:
+        samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings, executor)  # nothing created before it passes
+        with run_lock(paths.root):
+            prepare_run_dir(paths, cfg, resume, force)
+            return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
 
 
 def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors: list[Detector], model_blob_ids: dict[str, str], timings: Timings, started: float, retrain: bool = False) -> int:
@@ -489,21 +500,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, started: float | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="artxai: %(message)s")
-    for noisy in ("absl", "h5py", "matplotlib", "PIL"):
+    for noisy in ("absl", "h5py", "matplotlib", "PIL", "ray"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # TensorFlow's warnings here are retracing notes from tf-keras-vis' predict calls: not ours to act on
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
-        cfg = load_config(args.config)
-        if args.executor:
-            cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
-        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
+        with sigterm_raises():  # SIGTERM ends the run as Ctrl-C does (experiments.interrupts)
+            cfg = load_config(args.config)
+            if args.executor:
+                cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
+            return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except IncompleteRun as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except WorkerDied as e:
+        print(f"error: {e}; finished parts are kept, --resume continues", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        print(INTERRUPTED, file=sys.stderr)
+        return exit_status(e)
 
 
 if __name__ == "__main__":
