@@ -17,6 +17,7 @@ checked before anything is created, and left or shut down on every exit path.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
@@ -143,7 +144,7 @@ def watched(entry: str) -> Iterator[None]:
 def private_cluster(ray) -> Iterator[None]:
     """A new local cluster of this host's cores (never one already running here), ended with
     this context or with this process."""
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # what a local ray.init does anyway, minus its warning line
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)  # not "token authentication is enabled"
     tag = uuid.uuid4().hex
     with watched(f"{TAG}={tag}"):
         try:

@@ -256,9 +256,9 @@ def unrelated_cluster():
         time.sleep(0.5)
     assert address_file.is_file(), "ray start --head did not start"
     yield folder
-    os.killpg(head.pid, signal.SIGTERM)  # never `ray stop`: it would stop every Ray on the host
-    head.wait(30)
-    for process in tagged(tag):
+    os.killpg(head.pid, signal.SIGKILL)  # never `ray stop`: it would stop every Ray on the host
+    head.wait()
+    for process in tagged(tag):  # what left its process group
         process.kill()
     shutil.rmtree(folder, ignore_errors=True)
 
