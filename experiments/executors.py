@@ -92,7 +92,8 @@ def _processes(settings: ExecutorConfig, setup, work, units: list) -> Iterator[t
     initargs = (setup, threads, os.getpid(), threading.current_thread() is threading.main_thread())
     pending = dict(enumerate(units))
     for attempt in range(settings.max_retries + 1):
-        pool, finished = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process, initargs=initargs), False
+        pool = ProcessPoolExecutor(workers, get_context("spawn"), initializer=_init_process, initargs=initargs)
+        finished = False
         try:
             with sigint_blocked():  # workers start here, on the first submits
                 futures = {pool.submit(_run_in_process, work, i, u): i for i, u in pending.items()}
@@ -107,8 +108,11 @@ def _processes(settings: ExecutorConfig, setup, work, units: list) -> Iterator[t
             return
         except BrokenProcessPool:
             if attempt == settings.max_retries:
-                raise WorkerDied(f"executor processes: a worker died {attempt + 1} time(s), more than max_retries ({settings.max_retries}) allows; {len(pending)} unit(s) not done") from None
-            log.warning("executor processes: a worker died; restarting the pool for %d unfinished unit(s)", len(pending))
+                raise WorkerDied(
+                    f"executor processes: a worker died {attempt + 1} time(s), more than max_retries "
+                    f"({settings.max_retries}) allows; {len(pending)} unit(s) not done"
+                ) from None
+            log.warning("executor processes: a worker died; restarting the pool for %d unit(s)", len(pending))
         finally:
             _end_pool(pool, finished)
 
@@ -148,7 +152,8 @@ def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[i
         try:
             yield from pool.map_unordered(lambda a, iu: a.run.remote(work_ref, *iu), list(enumerate(units)))
         except ray.exceptions.RayActorError as e:
-            raise WorkerDied(f"executor ray: a worker died more often than max_retries ({settings.max_retries}) allows ({first_line(e)})") from None
+            allowed, reason = settings.max_retries, first_line(e)
+            raise WorkerDied(f"executor ray: a worker died more than max_retries ({allowed}) allows ({reason})") from None
 
 
 def progress_interval() -> float:

@@ -98,7 +98,8 @@ def join(ray, address: str) -> None:
             ray.init(address=resolved, configure_logging=False, log_to_driver=False)
     except Exception as e:  # ConnectionError, RuntimeError (versions differ), ValueError: one line
         ray.shutdown()
-        raise ClusterUnavailable(f"executor.address: cannot join the Ray cluster at {resolved}: {first_line(e)}") from None
+        reason = first_line(e)
+        raise ClusterUnavailable(f"executor.address: cannot join the Ray cluster at {resolved}: {reason}") from None
 
 
 @contextmanager
@@ -193,8 +194,12 @@ def check_fits(settings: ExecutorConfig, nodes: list[dict], where: str) -> int:
     elif settings.num_cpus > cpus:
         field, need, largest = "num_cpus", f"{settings.num_cpus:g} CPU(s)", f"{cpus:g} CPU(s)"
     else:
-        field, need, largest = "num_cpus", f"{settings.num_cpus:g} CPU(s) and {settings.num_gpus:g} GPU(s)", "neither on one node"
-    raise ClusterUnavailable(f"executor.{field}: a worker needs {need} on one node, but {where} has {largest} at most; lower it or use a larger cluster")
+        field, largest = "num_cpus", "neither on one node"
+        need = f"{settings.num_cpus:g} CPU(s) and {settings.num_gpus:g} GPU(s)"
+    raise ClusterUnavailable(
+        f"executor.{field}: a worker needs {need} on one node, but {where} has {largest} at most; "
+        "lower it or use a larger cluster"
+    )
 
 
 @contextmanager

@@ -160,7 +160,8 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig, ti
 
 
 def preflight(
-    cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool, timings: Timings | None = None, hold: ExitStack | None = None
+    cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool,
+    timings: Timings | None = None, hold: ExitStack | None = None,
 ) -> tuple[list[Sample], list[Detector], dict[str, str]]:
     """Everything that can be checked before the run folder is touched: the folder can be used
     as asked, the samples can be listed, the study's files are there, the executor can run
@@ -310,7 +311,8 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
     started = started if started is not None else time.perf_counter()
     paths = RunPaths(run_dir)
     with ExitStack() as executor:
-        samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings, executor)  # nothing created before it passes
+        # nothing is created before the preflight passes; the executor (a Ray cluster) is held till the run ends
+        samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings, executor)
         with run_lock(paths.root):
             prepare_run_dir(paths, cfg, resume, force)
             return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
@@ -509,7 +511,8 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
             cfg = load_config(args.config)
             if args.executor:
                 cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
-            return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
+            run_dir = args.out or cfg.out_dir / cfg.name
+            return execute(cfg, run_dir, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

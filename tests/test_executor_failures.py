@@ -25,10 +25,10 @@ import yaml
 
 from experiments import run as runner
 from experiments.config import ExecutorConfig
-from experiments.interrupts import MESSAGE
 from tests.conftest import MODEL_32, REPO
 
 TAG = "ARTXAI_TEST_TAG"
+MESSAGE = "interrupted; --resume continues"  # the one line (experiments.interrupts.MESSAGE)
 GONE_WITHIN_S = 10
 
 
