@@ -7,8 +7,10 @@ to `parts/` atomically with their checksums (so a killed run resumes where it st
 assemble the tables from verified parts: scores, summary, the study's table, skipped inputs,
 and a manifest of what ran.
 
-Exit status: 0 when something was scored, 1 when nothing could be or a part is missing or
-damaged, 2 for a config, asset or run-folder problem (one line on stderr, no traceback).
+Exit status: 0 when something was scored, 1 when nothing could be, a part is missing or
+damaged, or workers died more often than `executor.max_retries` allows, 2 for a config, asset,
+run-folder or executor problem (one line on stderr, no traceback), 130 / 143 after Ctrl-C /
+SIGTERM (one line; finished parts are kept and `--resume` continues).
 """
 
 from __future__ import annotations
