@@ -190,14 +190,14 @@ def check_fits(settings: ExecutorConfig, nodes: list[dict], where: str) -> int:
     alive = [n.get("Resources", {}) for n in nodes if n.get("Alive", True)] or [{}]
     cpus, gpus = max(r.get("CPU", 0) for r in alive), max(r.get("GPU", 0) for r in alive)
     if settings.num_gpus > gpus:
-        field, need, largest = "num_gpus", f"{settings.num_gpus:g} GPU(s)", f"{gpus:g} GPU(s)"
+        field, need, have = "num_gpus", f"{settings.num_gpus:g} GPU(s)", f"{where} has {gpus:g} GPU(s) at most"
     elif settings.num_cpus > cpus:
-        field, need, largest = "num_cpus", f"{settings.num_cpus:g} CPU(s)", f"{cpus:g} CPU(s)"
+        field, need, have = "num_cpus", f"{settings.num_cpus:g} CPU(s)", f"{where} has {cpus:g} CPU(s) at most"
     else:
-        field, largest = "num_cpus", "neither on one node"
+        field, have = "num_cpus", f"no node of {where} has both"
         need = f"{settings.num_cpus:g} CPU(s) and {settings.num_gpus:g} GPU(s)"
     raise ClusterUnavailable(
-        f"executor.{field}: a worker needs {need} on one node, but {where} has {largest} at most; "
+        f"executor.{field}: a worker needs {need} on one node, but {have}; "
         "lower it or use a larger cluster"
     )
 
