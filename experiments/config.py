@@ -207,8 +207,8 @@ class ExecutorConfig(_Strict):
     """Where the units of a run execute (experiments.executors); never changes the tables."""
 
     kind: Literal["local", "processes", "ray"] = "local"
-    workers: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: one per CPU core (of the Ray cluster)
-    address: str | None = None  # ray: an existing cluster ("auto", "ray://head:10001"); none starts a local one
+    workers: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: one per CPU core; ray: at most what the cluster fits
+    address: str | None = None  # ray: join a cluster ("auto", "host:6379", "ray://head:10001"); none: a private local one
     num_cpus: Annotated[float, Field(gt=0)] = 1.0  # ray: CPUs per worker
     num_gpus: Annotated[float, Field(ge=0)] = 0.0  # ray: GPUs per worker (a fraction shares one GPU)
     max_retries: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 3  # a unit whose worker died is run again at most this often

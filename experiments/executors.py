@@ -11,12 +11,16 @@ must be picklable: module-level functions, or `functools.partial` of them.
 
 - `local`: this process, units in order. The default.
 - `processes`: spawned processes through `concurrent.futures`. A worker that dies breaks the pool:
-  the pool is rebuilt and the unfinished units are submitted again, at most `max_retries` times.
+  the pool is rebuilt and the unfinished units are submitted again, at most `max_retries` times
+  (then `WorkerDied`). Workers end with their driver, however it ends (experiments.interrupts),
+  leave Ctrl-C to it, and are killed when the driver stops waiting for them (an interrupt).
 - `ray`: one Ray actor per worker (`ray.util.ActorPool`); results come back through Ray's object
   store, so workers need to read the inputs (images, model files) but never write the run
   folder. An actor killed mid-unit is restarted (its `setup` runs again) and the unit retried by
   Ray itself (`max_restarts`, `max_task_retries`). `address` joins an existing cluster (`auto`,
-  or `ray://head:10001`); without it a local cluster is started on `workers` CPUs.
+  or `ray://head:10001`); without it a private local cluster is started on this host's cores.
+  The cluster is checked (reachable, a node that holds one worker) in the run's preflight and
+  ended with the run (experiments.raycluster).
 
 No scheduler of our own: ordering, retries and placement are the pool's or Ray's.
 """
@@ -26,13 +30,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any
 
 from experiments.config import ExecutorConfig
+from experiments.interrupts import die_with_parent, sigint_blocked
+from experiments.raycluster import first_line, ray_session
 
 log = logging.getLogger("artxai")
 
@@ -53,8 +61,13 @@ def configure_worker(threads: int | None) -> None:
 _STATE: Any = None
 
 
-def _init_process(setup: Callable[[], Any], threads: int) -> None:
+class WorkerDied(RuntimeError):
+    """Workers died more often than `max_retries` allows (killed: out of memory, a signal)."""
+
+
+def _init_process(setup: Callable[[], Any], threads: int, parent: int, kernel: bool) -> None:
     global _STATE
+    die_with_parent(parent, kernel)
     configure_worker(threads)
     _STATE = setup()
 
@@ -63,14 +76,27 @@ def _run_in_process(work: Callable[[Any, Any], Any], index: int, unit: Any) -> t
     return index, work(_STATE, unit)
 
 
+def _end_pool(pool: ProcessPoolExecutor, finished: bool) -> None:
+    """Shut the pool down; unless every unit came back, kill its workers first: nobody waits for
+    the units they run (the consumer stopped, an interrupt, a broken pool)."""
+    if not finished:
+        for process in list((pool._processes or {}).values()):  # Python 3.14's pool.kill_workers()
+            process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _processes(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[int, Any]]:
     workers = max(1, min(settings.workers or os.cpu_count() or 1, len(units)))
     threads = max(1, (os.cpu_count() or 1) // workers)
+    # the kernel's parent-death signal follows the thread that starts the workers: this one
+    initargs = (setup, threads, os.getpid(), threading.current_thread() is threading.main_thread())
     pending = dict(enumerate(units))
     for attempt in range(settings.max_retries + 1):
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_process, initargs=(setup, threads))
+        pool = ProcessPoolExecutor(workers, get_context("spawn"), initializer=_init_process, initargs=initargs)
+        finished = False
         try:
-            futures = {pool.submit(_run_in_process, work, i, u): i for i, u in pending.items()}
+            with sigint_blocked():  # workers start here, on the first submits
+                futures = {pool.submit(_run_in_process, work, i, u): i for i, u in pending.items()}
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -78,13 +104,17 @@ def _processes(settings: ExecutorConfig, setup, work, units: list) -> Iterator[t
                     result = future.result()  # BrokenProcessPool when a worker died
                     pending.pop(index)
                     yield result
+            finished = True
             return
-        except BrokenProcessPool as e:
+        except BrokenProcessPool:
             if attempt == settings.max_retries:
-                raise RuntimeError(f"executor processes: a worker died {attempt + 1} times; {len(pending)} unit(s) not done") from e
-            log.warning("executor processes: a worker died (%s); restarting the pool for %d unfinished unit(s)", e, len(pending))
+                raise WorkerDied(
+                    f"executor processes: a worker died {attempt + 1} time(s), more than max_retries "
+                    f"({settings.max_retries}) allows; {len(pending)} unit(s) not done"
+                ) from None
+            log.warning("executor processes: a worker died; restarting the pool for %d unit(s)", len(pending))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _end_pool(pool, finished)
 
 
 # ---- ray -------------------------------------------------------------------------------------
@@ -105,18 +135,13 @@ def _ray_worker_class():
 
 
 def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[int, Any]]:
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise RuntimeError("executor ray needs Ray: pip install -e '.[ray]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        kwargs = {"address": settings.address} if settings.address else {"num_cpus": settings.workers or os.cpu_count()}
-        ray.init(**kwargs, include_dashboard=False, configure_logging=False, log_to_driver=False, ignore_reinit_error=True)
-    try:
-        total_cpus = int(ray.cluster_resources().get("CPU", 1))
-        workers = max(1, min(settings.workers or int(total_cpus // max(settings.num_cpus, 1e-9)), len(units)))
+    import ray
+    from ray.util import ActorPool
+
+    with ray_session(settings) as fit:  # the run's cluster, or one for these units alone
+        workers = max(1, min(settings.workers or fit, fit, len(units)))
+        if settings.workers and settings.workers > fit:
+            log.info("executor ray: %d of the %d workers asked for fit on the cluster at once", fit, settings.workers)
         actor = _ray_worker_class().options(
             num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_restarts=settings.max_retries, max_task_retries=settings.max_retries
         )
@@ -124,10 +149,11 @@ def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[i
         threads = max(1, int(settings.num_cpus))
         # setup goes by value, not through the object store: a restarted actor must still find it
         pool = ActorPool([actor.remote(setup, threads) for _ in range(workers)])
-        yield from pool.map_unordered(lambda a, iu: a.run.remote(work_ref, *iu), list(enumerate(units)))
-    finally:
-        if started_here:
-            ray.shutdown()
+        try:
+            yield from pool.map_unordered(lambda a, iu: a.run.remote(work_ref, *iu), list(enumerate(units)))
+        except ray.exceptions.RayActorError as e:
+            allowed, reason = settings.max_retries, first_line(e)
+            raise WorkerDied(f"executor ray: a worker died more than max_retries ({allowed}) allows ({reason})") from None
 
 
 def progress_interval() -> float:
@@ -153,3 +179,9 @@ def run_units(settings: ExecutorConfig, setup: Callable[[], Any], work: Callable
     if settings.kind == "ray":
         return _ray(settings, setup, work, units)
     raise ValueError(f"executor.kind: unknown kind {settings.kind!r}")
+
+
+def executor_session(settings: ExecutorConfig) -> AbstractContextManager:
+    """For a run (its preflight): Ray's cluster joined or started, and checked, once for every
+    stage, shut down or left when the run ends however it ends; for the other kinds, nothing."""
+    return ray_session(settings) if settings.kind == "ray" else nullcontext()

@@ -8,9 +8,11 @@ assemble the tables from verified parts: scores, summary, the study's table, ski
 and a manifest of what ran.
 
 Exit status: 0 when something was scored, 1 when nothing could be, a part is missing or
-damaged, or a file cannot be written (a full disk: what was finished is kept for --resume), 2 for
-a config, asset or run-folder problem (one line on stderr, no traceback). The run folder is
-artxai's own (experiments.runfolder): marked first, and the only folder a run deletes in.
+damaged, a file cannot be written (a full disk: what was finished is kept for --resume), or
+workers died more often than `executor.max_retries` allows; 2 for a config, asset, run-folder or
+executor problem (one line on stderr, no traceback); 130 / 143 after Ctrl-C / SIGTERM (one line;
+finished parts are kept and `--resume` continues). The run folder is artxai's own
+(experiments.runfolder): marked first, and the only folder a run deletes in.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from importlib import metadata
@@ -45,11 +48,13 @@ from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_js
 from experiments.config import ConfigError, RunConfig, load_config
 from experiments.audit import run_audit
 from experiments.eval_sets import eval_set_samples, run_eval_sets
-from experiments.executors import progress_interval, run_units
+from experiments.executors import WorkerDied, executor_session, progress_interval, run_units
 from experiments.explanations import run_explanations
 from experiments.fingerprints import file_sha256, input_digests
 from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.images import DecodePolicy
+from experiments.interrupts import MESSAGE as INTERRUPTED
+from experiments.interrupts import exit_status, sigterm_raises
 from experiments.models import Detector, card_path, load_detector, training_dir
 from experiments.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
 from experiments.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock
@@ -171,9 +176,13 @@ def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig, ti
     return tables
 
 
-def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool, timings: Timings | None = None) -> tuple[list[Sample], list[Detector], dict[str, str]]:
+def preflight(
+    cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool,
+    timings: Timings | None = None, hold: ExitStack | None = None,
+) -> tuple[list[Sample], list[Detector], dict[str, str]]:
     """Everything that can be checked before the run folder is touched: the folder can be used
-    as asked, the samples can be listed, the study's files are there, a model loads."""
+    as asked, the samples can be listed, the study's files are there, the executor can run
+    (`hold`: where its session, a Ray cluster, stays open for the run), a model loads."""
     ensure_free(paths.root)
     folder_action(paths.root, cfg.fingerprint(), resume, force)
     check_apart(paths.root, cfg)
@@ -188,6 +197,10 @@ def preflight(cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrai
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
     eval_set_samples(cfg, samples, resolver)  # every eval set's files listed (the audit's are the run's samples)
+    if hold is not None and cfg.executor.kind == "ray":
+        t = time.perf_counter()
+        hold.enter_context(executor_session(cfg.executor))  # reachable, a node fits a worker; ended with the run
+        timings.add("executor start", t)
     t = time.perf_counter()
     detectors, model_blob_ids = load_detectors(cfg, resolver, retrain, timings)
     timings.add("models", t + timings.seconds.get("training", 0.0))  # loading; training is its own stage
@@ -347,10 +360,12 @@ def execute(cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = F
         timings.seconds["start-up"] = time.perf_counter() - started
     started = started if started is not None else time.perf_counter()
     paths = RunPaths(run_dir)
-    samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings)  # nothing created before it passes
-    with run_lock(paths.root):
-        prepare_run_dir(paths, cfg, resume, force)
-        return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
+    with ExitStack() as executor:
+        # nothing is created before the preflight passes; the executor (a Ray cluster) is held till the run ends
+        samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings, executor)
+        with run_lock(paths.root):
+            prepare_run_dir(paths, cfg, resume, force)
+            return run_locked(cfg, paths, samples, detectors, model_blob_ids, timings, started, retrain)
 
 
 def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors: list[Detector], model_blob_ids: dict[str, str], timings: Timings, started: float, retrain: bool = False) -> int:
@@ -537,15 +552,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None, started: float | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="artxai: %(message)s")
-    for noisy in ("absl", "h5py", "matplotlib", "PIL"):
+    for noisy in ("absl", "h5py", "matplotlib", "PIL", "ray"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # TensorFlow's warnings here are retracing notes from tf-keras-vis' predict calls: not ours to act on
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
-        cfg = load_config(args.config)
-        if args.executor:
-            cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
-        return execute(cfg, args.out or cfg.out_dir / cfg.name, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
+        with sigterm_raises():  # SIGTERM ends the run as Ctrl-C does (experiments.interrupts)
+            cfg = load_config(args.config)
+            if args.executor:
+                cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
+            run_dir = args.out or cfg.out_dir / cfg.name
+            return execute(cfg, run_dir, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -561,6 +578,12 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         kept = "what was finished is kept: run again with --resume"
         print(f"error: {e.filename or 'a file'}: cannot be written ({e.strerror}); {kept}", file=sys.stderr)
         return 1
+    except WorkerDied as e:
+        print(f"error: {e}; finished parts are kept, --resume continues", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        print(INTERRUPTED, file=sys.stderr)
+        return exit_status(e)
 
 
 if __name__ == "__main__":
