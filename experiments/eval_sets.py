@@ -29,7 +29,7 @@ from experiments.config import ConfigError, DatasetConfig, RunConfig
 from experiments.file_factors import normalise
 from experiments.images import DecodePolicy
 from experiments.intervals import metric_with_ci, paired_difference, unpaired_difference, wilson
-from experiments.models import Detector, load_detector
+from experiments.models import Detector
 from experiments.samples import Sample, load_samples, samples_from_dataset
 from experiments.statistics import exploratory
 from experiments.scoring import Timings
@@ -168,10 +168,10 @@ def generator_view(dataset: DatasetConfig, generator_prefix: str, root: Path) ->
 
 def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False) -> pd.DataFrame:
     """For each chosen model: a copy trained on each generator plus the humans (saved beside the
-    model, reused when there), and the model itself (trained on all); each tested on the test
+    model, reused only when its card matches: experiments.trained_models), and the model itself (trained on all); each tested on the test
     split's humans plus each generator's images."""
     from experiments.datasets import GENERATORS
-    from experiments.training import train
+    from experiments.trained_models import trained_detector
 
     chosen = cfg.cross_generator.models or [m.name for m in cfg.models if m.train is not None]
     loaded = {d.name: d for d in detectors}
@@ -189,11 +189,11 @@ def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: De
             if generator not in found:
                 continue
             path = work / f"{generator}.keras"
-            if retrain or train_cfg.retrain or not path.is_file():
-                view = generator_view(dataset, prefix, work / f"{generator}.data")
-                log.info("cross_generator: training %s on %s images and the humans", m.name, generator)
-                train(f"{m.name}_{generator}", train_cfg.model_copy(update={"dataset": dataset.model_copy(update={"root": view})}), m.input_size, path, cfg.seed, policy)
-            trained[generator] = load_detector(path, f"{m.name}_{generator}", m.input_size)
+            view = generator_view(dataset, prefix, work / f"{generator}.data")
+            copy_cfg = train_cfg.model_copy(update={"dataset": dataset.model_copy(update={"root": view})})
+            log.info("cross_generator: %s on %s images and the humans", m.name, generator)
+            # trained, or reused only when its card says it was trained as asked (one lock per path)
+            trained[generator] = trained_detector(f"{m.name}_{generator}", copy_cfg, m.input_size, path, cfg.seed, policy, retrain)[0]
         for trained_on, detector in trained.items():
             scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
             humans = scores[scores["truth"] == "human"]

@@ -160,7 +160,7 @@ def card_problem(model_path: Path, wanted: dict) -> str | None:
             "replaced after training, or a training was killed while saving"
         )
     if found := differences(fingerprint, wanted):
-        return "was trained with a different " + _and(found)
+        return "was trained otherwise: " + _and(found)
     return None
 
 

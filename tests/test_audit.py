@@ -317,7 +317,7 @@ def make_two_generators(root, per_folder: int):
     return root
 
 
-def test_cross_generator_matrix_and_report(tmp_path):
+def test_cross_generator_matrix_and_report(tmp_path, capsys):
     root = make_two_generators(tmp_path / "artbench", per_folder=12)
     dataset = {"root": str(root), "layout": "artbench", "val_fraction": 0.2}
     cfg = {
@@ -361,6 +361,15 @@ def test_cross_generator_matrix_and_report(tmp_path):
     assert runner.main([str(path), "--out", str(tmp_path / "again")]) == 0
     again = pd.read_parquet(tmp_path / "again" / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     pd.testing.assert_frame_equal(again, matrix)
+    # ... but never for other training settings: a copy trained for 5 epochs is not one for 1
+    copy = tmp_path / "models" / "cnn32.cross_generator" / "latent_diffusion.keras"
+    before = copy.read_bytes()
+    path.write_text(yaml.safe_dump(json.loads(json.dumps(cfg)) | {"cross_generator": {"epochs": 1}, "report": "none"}))
+    capsys.readouterr()
+    assert runner.main([str(path), "--out", str(tmp_path / "other")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]  # the rest: progress
+    assert len(err) == 1 and "latent_diffusion.keras was trained otherwise: settings (epochs card: 5, this config: 1)" in err[0], err
+    assert copy.read_bytes() == before
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -413,10 +422,7 @@ def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    from experiments.models import build_cnn
-
-    build_cnn(32).save(tmp_path / "m.keras")  # so that nothing is trained before the check
-    assert runner.main([str(path)]) == 2
+    assert runner.main([str(path)]) == 2  # a model with a train block is trained (1 epoch) before the check
     assert "cross_generator: models[m].train.dataset" in capsys.readouterr().err
 
 

@@ -100,14 +100,14 @@ def test_a_train_block_over_another_dataset_is_refused_in_one_line_and_retrain_r
     assert runner.main([str(other)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert line == (
-        f"error: models[cnn32]: {model} was trained with a different dataset (card: 24 files, this config: 40); "
+        f"error: models[cnn32]: {model} was trained otherwise: dataset (card: 24 files, this config: 40); "
         "pass --retrain or set another path"
     )
     assert not (tmp_path / "results" / "other").exists() and file_sha256(model) == before
     reseeded = write_config(tmp_path, "reseeded", [trained_model(model, first_dataset, epochs=3)], samples, seed=2)
     assert runner.main([str(reseeded)]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "different settings (epochs card: 2, this config: 3) and seed (card: 1, this config: 2)" in line
+    assert "settings (epochs card: 2, this config: 3) and seed (card: 1, this config: 2)" in line
 
     caplog.clear()
     assert runner.main([str(other), "--retrain"]) == 0
