@@ -73,16 +73,24 @@ class Driver:
                 env=environ, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=REPO,
             )  # fmt: skip
 
-    def wait_for_a_part(self) -> None:
+    def wait_for_a_part(self, stop: bool = False) -> None:
+        """Until the run has finished a part; `stop`: then stop its process group at once (SIGSTOP),
+        so a loaded machine cannot let it finish before the test's signal arrives."""
         while not any((self.out / "parts").glob("*.sha256.json")):
             assert self.process.poll() is None, f"the run ended before a part was written:\n{self.stderr.read_text()[-3000:]}"
-            time.sleep(0.05)
+            time.sleep(0.01)
+        if stop:
+            os.killpg(self.process.pid, signal.SIGSTOP)
 
     def children(self) -> list[psutil.Process]:
         return [p for p in tagged(self.tag) if p.pid != self.process.pid]
 
     def kill(self, signum: int, group: bool = False) -> int:
         (os.killpg if group else os.kill)(self.process.pid, signum)
+        try:
+            os.killpg(self.process.pid, signal.SIGCONT)  # a stopped group takes the signal as it goes on
+        except ProcessLookupError:
+            pass  # nobody of the group is left
         return self.wait(120)
 
     def wait(self, timeout: float) -> int:
@@ -135,7 +143,7 @@ def scores_of(run_dir: Path) -> pd.DataFrame:
 def test_processes_workers_and_resource_tracker_end_with_their_driver(tmp_path, cifake, seed_mirror, drivers, signum):
     config = write_config(tmp_path, cifake, seed_mirror, per_class=100, part_size=5, kind="processes")
     driver = drivers(config, tmp_path / "run")
-    driver.wait_for_a_part()
+    driver.wait_for_a_part(stop=True)
     children = driver.children()
     names = [" ".join(p.cmdline()) for p in children]
     assert len(children) >= 3 and any("resource_tracker" in n for n in names), names  # 2 workers and the tracker
@@ -168,7 +176,7 @@ def test_a_worker_death_past_max_retries_is_one_line_exit_1(tmp_path, cifake, se
 def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(tmp_path, cifake, seed_mirror, drivers):
     config = write_config(tmp_path, cifake, seed_mirror, per_class=100, part_size=5, kind="local")
     driver = drivers(config, tmp_path / "run")
-    driver.wait_for_a_part()
+    driver.wait_for_a_part(stop=True)
     assert driver.kill(signal.SIGINT, group=True) == 130  # as a terminal's Ctrl-C: the whole process group
     assert_one_line(driver, MESSAGE)
     assert driver.left() == []
