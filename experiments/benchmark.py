@@ -28,11 +28,11 @@ import numpy as np
 from PIL import Image
 
 from augment import apply, variant_seed
-from experiments.config import load_config
-from experiments.assets import AssetError
-from experiments.models import build_cnn, keras
+from experiments.config.schema import load_config
+from experiments.inputs.assets import AssetError
+from experiments.models.architecture import build_cnn, keras
 from experiments.run import execute, load_detectors, resolver_for
-from experiments.samples import load_samples
+from experiments.inputs.samples import load_samples
 
 
 def study_workflow(cfg, samples, detectors, workdir: Path) -> int:

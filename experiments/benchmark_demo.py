@@ -26,8 +26,8 @@ import yaml
 
 from experiments.benchmark import with_stand_ins
 from experiments.benchmark_explain import throughput
-from experiments.config import load_config
-from experiments.models import build_cnn
+from experiments.config.schema import load_config
+from experiments.models.architecture import build_cnn
 from experiments.run import resolver_for
 
 ORDER = ["start-up", "training", "models", "samples", "scoring", "tables", "evaluation", "figures", "explanations", "report", "other", "total"]

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from experiments.config import ExecutorConfig, load_config
-from experiments.executors import run_units
+from experiments.config.schema import ExecutorConfig, load_config
+from experiments.execution.executors import run_units
 from experiments.run import execute
 
 GRID = {

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import explanations as stage
+from experiments.stages import explanations as stage
 from experiments.benchmark import with_stand_ins
-from experiments.config import ExplainConfig, load_config
-from experiments.models import keras
+from experiments.config.schema import ExplainConfig, load_config
+from experiments.models.architecture import keras
 from experiments.run import decode_policy, execute, load_detectors, resolver_for
-from experiments.samples import load_samples
-from experiments.scoring import Timings
+from experiments.inputs.samples import load_samples
+from experiments.stages.scoring import Timings
 
 SMOOTH_SAMPLES = 20  # SmoothGrad's noisy copies per image (xai.explain's default)
 GRADIENT_PARTS = {"saliency": 1, "smoothgrad": SMOOTH_SAMPLES, "gradcam": 1, "gradcam++": 1, "layercam": 1}

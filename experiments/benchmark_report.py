@@ -33,11 +33,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from experiments import figures, report
-from experiments.config import load_config
+from experiments.report import figures, build as report
+from experiments.config.schema import load_config
 from experiments.run import write_dataset_tables
-from experiments.runfolder import remove
-from experiments.scoring import Timings
+from experiments.rundir.runfolder import remove
+from experiments.stages.scoring import Timings
 
 CONFIG = Path(__file__).parent / "configs" / "robustness.yaml"
 DATASET_FIGURES = ("confusion_matrix", "reliability_diagram", "group_accuracy", "severity_curves")
@@ -89,12 +89,12 @@ class PartTimer:
 
 
 def as_the_run_left_it(report_dir: Path) -> None:
-    """Empty the report folder but for the gallery pictures scoring made (experiments.gallery)."""
+    """Empty the report folder but for the gallery pictures scoring made (experiments.report.gallery)."""
     for child in sorted(report_dir.rglob("*"), reverse=True):  # a folder's files before the folder
         if "variants" in child.relative_to(report_dir).parts[:2]:
             continue
         if child.is_symlink() or child.is_file() or not any(child.iterdir()):
-            remove(report_dir.parent, child)  # the run folder's own files only (experiments.runfolder)
+            remove(report_dir.parent, child)  # the run folder's own files only (experiments.rundir.runfolder)
 
 
 def time_report(run_dir: Path) -> dict[str, float]:

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from experiments.models import build_cnn, keras
-from experiments.pipeline import SkipLog, image_dataset
+from experiments.models.architecture import build_cnn, keras
+from experiments.models.training_data import SkipLog, image_dataset
 
 
 def make_folder(root: Path, n: int, seed: int = 0) -> pd.DataFrame:

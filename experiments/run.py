@@ -12,7 +12,7 @@ damaged, a file cannot be written (a full disk: what was finished is kept for --
 workers died more often than `executor.max_retries` allows; 2 for a config, asset, run-folder or
 executor problem (one line on stderr, no traceback); 130 / 143 after Ctrl-C / SIGTERM (one line;
 finished parts are kept and `--resume` continues). The run folder is artxai's own
-(experiments.runfolder): marked first, and the only folder a run deletes in.
+(experiments.rundir.runfolder): marked first, and the only folder a run deletes in.
 """
 
 from __future__ import annotations
@@ -42,27 +42,27 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, expand_grid
-from experiments.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
-from experiments.atomic import WriteFailed
-from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
-from experiments.config import ConfigError, RunConfig, load_config
-from experiments.audit import run_audit
-from experiments.eval_sets import eval_set_samples, run_eval_sets
-from experiments.executors import WorkerDied, executor_session, progress_interval, run_units
-from experiments.explanations import run_explanations
-from experiments.fingerprints import file_sha256, input_digests
-from experiments.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
-from experiments.images import DecodePolicy
-from experiments.interrupts import MESSAGE as INTERRUPTED
-from experiments.interrupts import exit_status, sigterm_raises
-from experiments.models import Detector, card_path, load_detector, training_dir
-from experiments.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
-from experiments.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock
-from experiments.runfolder import write_marker
-from experiments.samples import Sample, load_samples
-from experiments.scoring import Timings, score_chunk
-from experiments.tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
-from experiments.trained_models import ModelRefused, trained_detector
+from experiments.inputs.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, known_blob_ids, mirror_from_env
+from experiments.rundir.atomic import WriteFailed
+from experiments.rundir.atomic import atomic_write, atomic_write_bytes, atomic_write_json, atomic_write_table, atomic_write_text, neutralise_formulas
+from experiments.config.schema import ConfigError, RunConfig, load_config
+from experiments.stages.audit import run_audit
+from experiments.stages.eval_sets import eval_set_samples, run_eval_sets
+from experiments.execution.executors import WorkerDied, executor_session, progress_interval, run_units
+from experiments.stages.explanations import run_explanations
+from experiments.inputs.fingerprints import file_sha256, input_digests
+from experiments.report.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
+from experiments.inputs.images import DecodePolicy
+from experiments.execution.interrupts import MESSAGE as INTERRUPTED
+from experiments.execution.interrupts import exit_status, sigterm_raises
+from experiments.models.architecture import Detector, card_path, load_detector, training_dir
+from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
+from experiments.rundir.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, run_lock
+from experiments.rundir.runfolder import write_marker
+from experiments.inputs.samples import Sample, load_samples
+from experiments.stages.scoring import Timings, score_chunk
+from experiments.stages.score_tables import finish_scores, median_fooling_severity, minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
+from experiments.models.trained_models import ModelRefused, trained_detector
 
 log = logging.getLogger("artxai")
 
@@ -100,7 +100,7 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
 def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None) -> tuple[list[Detector], dict[str, str]]:
     """The models of the config that can be had, each with the sha256 of its file read before
     loading; a model with a train block is trained first, or reused only when its card says it
-    was trained as the block asks (experiments.trained_models). A missing optional model is one
+    was trained as the block asks (experiments.models.trained_models). A missing optional model is one
     warning line; a trained model that does not match its block stops the run (ModelRefused)."""
     detectors, blob_ids, failures = [], {}, []
     for m in cfg.models:
@@ -148,8 +148,8 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
 def write_dataset_tables(scores: pd.DataFrame, run_dir: Path, cfg: RunConfig, timings: Timings | None = None) -> dict[str, pd.DataFrame]:
     """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
     figures, when the scored images include both classes; returns the tables written."""
-    from experiments import figures
-    from experiments.evaluation import evaluate, robustness
+    from experiments.report import figures
+    from experiments.stages.evaluation import evaluate, robustness
 
     if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
         return {}
@@ -233,7 +233,7 @@ def decode_policy(cfg: RunConfig) -> DecodePolicy:
 
 @dataclass
 class ScoringWorker:
-    """What scoring a part needs, built once per worker (experiments.executors)."""
+    """What scoring a part needs, built once per worker (experiments.execution.executors)."""
 
     cfg: RunConfig
     variants: list
@@ -246,7 +246,7 @@ class ScoringWorker:
 def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None, gallery: bool = False) -> ScoringWorker:
     """A worker's state: the driver's models (source file, name, input size) loaded from their
     files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
-    make the report's gallery pictures (experiments.gallery) of the grid's first edits."""
+    make the report's gallery pictures (experiments.report.gallery) of the grid's first edits."""
     if detectors is None:
         detectors = [load_detector(Path(source), name, size) for source, name, size in models]
     threads = cfg.workers or os.cpu_count() or 1
@@ -255,7 +255,7 @@ def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors
 
 
 def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
-    """One unit of work (experiments.scoring.score_chunk): a chunk of samples' rows, their skip
+    """One unit of work (experiments.stages.scoring.score_chunk): a chunk of samples' rows, their skip
     records, the seconds of each part of scoring and the gallery pictures made."""
     timings, cfg, gallery = Timings(), worker.cfg, {}
     rows, failures = score_chunk(
@@ -454,7 +454,7 @@ def run_locked(cfg: RunConfig, paths: RunPaths, samples: list[Sample], detectors
     if explained:
         print_explanations(run_dir, explained["explanation_summary"])
     if cfg.report == "html":
-        from experiments.report import build_report
+        from experiments.report.build import build_report
 
         log.info("report: %s", build_report(run_dir, cfg.bootstrap))
     timings.add("report", t)
@@ -557,7 +557,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     # TensorFlow's warnings here are retracing notes from tf-keras-vis' predict calls: not ours to act on
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
-        with sigterm_raises():  # SIGTERM ends the run as Ctrl-C does (experiments.interrupts)
+        with sigterm_raises():  # SIGTERM ends the run as Ctrl-C does (experiments.execution.interrupts)
             cfg = load_config(args.config)
             if args.executor:
                 cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})

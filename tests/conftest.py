@@ -44,7 +44,7 @@ def study_images(seed_mirror) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def cnn32(seed_mirror):
-    from experiments.models import load_detector
+    from experiments.models.architecture import load_detector
 
     return load_detector(seed_mirror / MODEL_32, "cnn32", 32)
 
@@ -81,7 +81,7 @@ def reported_run(tmp_path_factory, seed_mirror):
     import shutil
 
     from experiments import run as runner
-    from experiments.models import build_cnn, keras
+    from experiments.models.architecture import build_cnn, keras
     tmp = tmp_path_factory.mktemp("report")
     images = tmp / "images"
     images.mkdir()

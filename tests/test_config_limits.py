@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from experiments import run as runner
-from experiments.config import ConfigError, load_config
+from experiments.config.schema import ConfigError, load_config
 from tests.test_reliability import error_line, make_images, write_config
 
 BILLION_LAUGHS = "\n".join(

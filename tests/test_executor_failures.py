@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from experiments import run as runner
-from experiments.config import ExecutorConfig
+from experiments.config.schema import ExecutorConfig
 from tests.conftest import MODEL_32, REPO
 
 TAG = "ARTXAI_TEST_TAG"
-MESSAGE = "interrupted; --resume continues"  # the one line (experiments.interrupts.MESSAGE)
+MESSAGE = "interrupted; --resume continues"  # the one line (experiments.execution.interrupts.MESSAGE)
 GONE_WITHIN_S = 10
 
 
@@ -187,7 +187,7 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(t
 
 
 def test_fit_counts_workers_per_node_and_names_the_missing_resource():
-    from experiments.raycluster import ClusterUnavailable, check_fits, workers_that_fit
+    from experiments.execution.raycluster import ClusterUnavailable, check_fits, workers_that_fit
 
     nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}, {"Alive": False, "Resources": {"CPU": 64.0}}]
     assert workers_that_fit(nodes, 1, 0) == 3 and workers_that_fit(nodes, 0.1, 0) == 30 and workers_that_fit(nodes, 1, 0.5) == 1

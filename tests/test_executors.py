@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.config import ExecutorConfig
-from experiments.executors import run_units
+from experiments.config.schema import ExecutorConfig
+from experiments.execution.executors import run_units
 
 
 def make_state(tag: str) -> dict:
@@ -143,8 +143,8 @@ def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
     from experiments import run as runner
-    from experiments.config import load_config
-    from experiments.scoring import Timings
+    from experiments.config.schema import load_config
+    from experiments.stages.scoring import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")
@@ -165,9 +165,9 @@ def test_an_explanation_worker_killed_mid_unit_changes_no_table(cifake_run_confi
     """The run's explanation units on an executor whose first worker dies mid-unit: the unit
     is retried, and the explanation tables equal the local run's."""
     from experiments import run as runner
-    from experiments.config import load_config
-    from experiments.explanations import explain_sample, run_explanations
-    from experiments.scoring import Timings
+    from experiments.config.schema import load_config
+    from experiments.stages.explanations import explain_sample, run_explanations
+    from experiments.stages.scoring import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")

@@ -11,10 +11,10 @@ from PIL import Image
 
 from augment import expand_grid
 from experiments import run as runner
-from experiments.config import BUILTIN_MANIFESTS, EXPLAIN_METHODS, ConfigError, ExplainConfig, load_config
-from experiments.explanations import chosen_variants, prepare_sample
-from experiments.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
-from experiments.samples import Sample
+from experiments.config.schema import BUILTIN_MANIFESTS, EXPLAIN_METHODS, ConfigError, ExplainConfig, load_config
+from experiments.stages.explanations import chosen_variants, prepare_sample
+from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
+from experiments.inputs.samples import Sample
 from tests.conftest import MODEL_32, SAMPLES_DIR
 from xai import METHODS
 from xai.lime_explain import perturbed_batch, superpixels

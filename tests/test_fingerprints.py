@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from experiments import run as runner
-from experiments.fingerprints import file_sha256
-from experiments.models import build_cnn, card_path, keras, training_dir
-from experiments.trained_models import lock_path
+from experiments.inputs.fingerprints import file_sha256
+from experiments.models.architecture import build_cnn, card_path, keras, training_dir
+from experiments.models.trained_models import lock_path
 from tests.conftest import MODEL_32, REPO
 
 
@@ -148,7 +148,7 @@ def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(model_co
 
 
 def test_a_killed_training_of_other_data_is_not_resumed_and_a_finished_one_leaves_nothing_to_win(tmp_path):
-    from experiments.training import start_or_resume
+    from experiments.models.training import start_or_resume
 
     work = tmp_path / "m.training"
     (work / "backup").mkdir(parents=True)
@@ -215,7 +215,7 @@ def test_two_runs_training_one_model_path_at_once_one_trains_the_other_is_one_li
 # --resume ----------------------------------------------------------------------------------
 def fitted_model(path, real_mini, seed):
     """cnn32 fitted for one epoch on real-mini's 20 training images (seconds)."""
-    from experiments.images import load_for_model
+    from experiments.inputs.images import load_for_model
 
     files = sorted((real_mini / "train").rglob("*.*"))
     x = np.stack([load_for_model(p, 32) for p in files])

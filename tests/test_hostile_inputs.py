@@ -18,12 +18,12 @@ import yaml
 from PIL import Image
 
 from experiments import run as runner
-from experiments.audit import score_files
-from experiments.folders import NotRegularFile, read_regular, shown_name
-from experiments.images import DecodePolicy, ImageRejected, decode_image
-from experiments.models import keras, load_detector
-from experiments.samples import Sample
-from experiments.training import recent_rate
+from experiments.stages.audit import score_files
+from experiments.inputs.folders import NotRegularFile, read_regular, shown_name
+from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image
+from experiments.models.architecture import keras, load_detector
+from experiments.inputs.samples import Sample
+from experiments.models.training import recent_rate
 from tests.conftest import MODEL_32
 from xai.overlay import overlay_grid
 from xai.text import printable
@@ -274,7 +274,7 @@ def test_the_progress_rate_comes_from_recent_steps_never_from_an_epochs_first_st
 
 
 def test_output_declarations_are_checked_with_the_config(tmp_path, seed_mirror):
-    from experiments.config import ConfigError, load_config
+    from experiments.config.schema import ConfigError, load_config
 
     base = {"name": "m", "input_size": 32, "path": str(tmp_path / "m.keras")}
     train = {"dataset": {"root": str(tmp_path)}}

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from experiments import report
+from experiments.report import build as report
 from experiments import run as runner
-from experiments.runfolder import MARKER, RunFolderError, read_marker, remove, write_marker
+from experiments.rundir.runfolder import MARKER, RunFolderError, read_marker, remove, write_marker
 from tests.test_reliability import error_line
 from tests.test_reliability import write_config as reliability_config
 
@@ -113,9 +113,9 @@ def test_a_run_folder_an_older_artxai_made_is_refused_until_adopted(finished, ca
     (out / MARKER).unlink()  # as an artxai older than the marker left it
     before = snapshot(out)
     assert runner.main([str(config), "--resume"]) == 2
-    assert f"`python -m experiments.runfolder adopt {out}` marks it" in error_line(capsys)
+    assert f"`python -m experiments.rundir.runfolder adopt {out}` marks it" in error_line(capsys)
     assert snapshot(out) == before
-    from experiments import runfolder
+    from experiments.rundir import runfolder
 
     assert runfolder.main(["adopt", str(out)]) == 0
     assert runner.main([str(config), "--resume"]) == 0

@@ -17,8 +17,8 @@ import yaml
 from PIL import Image
 
 from experiments import run as runner
-from experiments.config import ConfigError, load_config
-from experiments.runfolder import write_marker
+from experiments.config.schema import ConfigError, load_config
+from experiments.rundir.runfolder import write_marker
 from tests.conftest import MODEL_32, SAMPLES_DIR
 
 
@@ -223,7 +223,7 @@ def test_6_a_grid_is_counted_and_capped_before_it_is_expanded(tmp_path, seed_mir
 def crafted_models(tmp_path):
     """Three bad .keras files derived from a real one: a class named from module os, a file that
     is not a zip, a broken config.json."""
-    from experiments.models import build_cnn
+    from experiments.models.architecture import build_cnn
 
     build_cnn(32).save(tmp_path / "good.keras")
     with zipfile.ZipFile(tmp_path / "good.keras") as z:

@@ -12,12 +12,12 @@ import yaml
 from PIL import Image
 
 from augment import apply, expand_grid, variant_seed
-from experiments import report as report_cli
-from experiments.claims import CLAIMS, verdicts
-from experiments.gallery import gallery_dir
-from experiments.naming import slug
-from experiments.images import decode_image, resize_for_model
-from experiments.atomic import FILE_MODE, UMASK
+from experiments.report import build as report_cli
+from experiments.stages.claims import CLAIMS, verdicts
+from experiments.report.gallery import gallery_dir
+from experiments.report.naming import slug
+from experiments.inputs.images import decode_image, resize_for_model
+from experiments.rundir.atomic import FILE_MODE, UMASK
 from tests import browser
 from tests.conftest import REPORT_ORIGINALS
 
@@ -189,7 +189,7 @@ def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(tmp_path, 
     pictures; above the limit the report makes them for the pages it draws. Either way every
     page shows every scored edit. Real CIFAKE images, 50 and 52 of them."""
     from experiments import run as runner
-    from experiments.gallery import MAX_SUBJECT_PAGES
+    from experiments.report.gallery import MAX_SUBJECT_PAGES
     from tests.conftest import MODEL_32
 
     cfg = {

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from experiments import run as runner
-from experiments.config import ConfigError, load_config
-from experiments.models import keras
+from experiments.config.schema import ConfigError, load_config
+from experiments.models.architecture import keras
 from tests.conftest import MODEL_32, MODEL_128, SAMPLES_DIR
 
 ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "ai_oil_painting_civitai.jpg"]

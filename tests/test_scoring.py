@@ -11,12 +11,12 @@ import yaml
 
 from augment import apply, expand_grid, variant_seed
 from experiments import run as runner
-from experiments.config import load_config
-from experiments.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
-from experiments.models import Detector, build_cnn, keras
-from experiments.samples import Sample
-from experiments.gallery import picture_bytes
-from experiments.scoring import Timings, score_chunk, variant_inputs
+from experiments.config.schema import load_config
+from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
+from experiments.models.architecture import Detector, build_cnn, keras
+from experiments.inputs.samples import Sample
+from experiments.report.gallery import picture_bytes
+from experiments.stages.scoring import Timings, score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
 

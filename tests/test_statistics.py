@@ -13,11 +13,11 @@ from sklearn.metrics import average_precision_score
 from augment import GridError, apply, expand_grid, variant_seed
 from augment.grid import count_grid
 from experiments import run as runner
-from experiments.evaluation import average_precision_stat, calibration, calibration_error_stat, metrics_with_ci
-from experiments.explanations import explanations_vs_random
-from experiments.models import Detector, keras, margin_from_probabilities
-from experiments.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
-from experiments.tables import finish_scores, summarise
+from experiments.stages.evaluation import average_precision_stat, calibration, calibration_error_stat, metrics_with_ci
+from experiments.stages.explanations import explanations_vs_random
+from experiments.models.architecture import Detector, keras, margin_from_probabilities
+from experiments.stats.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
+from experiments.stages.score_tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
 

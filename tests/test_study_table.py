@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from experiments import run as runner
-from experiments.config import BUILTIN_MANIFESTS
-from experiments.models import keras
-from experiments.samples import read_manifest
-from experiments.tables import study_table
+from experiments.config.schema import BUILTIN_MANIFESTS
+from experiments.models.architecture import keras
+from experiments.inputs.samples import read_manifest
+from experiments.stages.score_tables import study_table
 
 EDITS = ["original", "noise", "blur", "colour", "combined", "watermark"]
 

@@ -1,0 +1,4 @@
+"""The statistics behind every number: intervals (Wilson, bootstrap), paired and unpaired
+differences and verdicts (`statistics`, `intervals`). Pure functions.
+
+May import: numpy, scipy, statsmodels; nothing else of `experiments` but `stats` itself."""
