@@ -31,7 +31,8 @@ from augment import apply, variant_seed
 from experiments.config.schema import load_config
 from experiments.inputs.assets import AssetError
 from experiments.models.architecture import build_cnn, keras
-from experiments.run import execute, load_detectors, resolver_for
+from experiments.preflight import load_detectors, resolver_for
+from experiments.runner import execute
 from experiments.inputs.samples import load_samples
 
 

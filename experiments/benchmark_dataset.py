@@ -26,7 +26,8 @@ import yaml
 from experiments.config.schema import load_config
 from experiments.inputs.images import decode_image, resize_for_model
 from experiments.models.architecture import load_detector
-from experiments.run import execute, resolver_for
+from experiments.preflight import resolver_for
+from experiments.runner import execute
 from experiments.inputs.samples import load_samples
 
 MODEL_32 = "Models/AI-artbench/model 1 32px/best_model.h5"

@@ -28,7 +28,7 @@ from experiments.benchmark import with_stand_ins
 from experiments.benchmark_explain import throughput
 from experiments.config.schema import load_config
 from experiments.models.architecture import build_cnn
-from experiments.run import resolver_for
+from experiments.preflight import resolver_for
 
 ORDER = ["start-up", "training", "models", "samples", "scoring", "tables", "evaluation", "figures", "explanations", "report", "other", "total"]
 

@@ -26,7 +26,7 @@ import yaml
 
 from experiments.config.schema import ExecutorConfig, load_config
 from experiments.execution.executors import run_units
-from experiments.run import execute
+from experiments.runner import execute
 
 GRID = {
     "gaussian_noise": {"std": [0.02, 0.1]},

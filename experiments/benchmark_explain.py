@@ -27,7 +27,9 @@ from experiments.stages import explanations as stage
 from experiments.benchmark import with_stand_ins
 from experiments.config.schema import ExplainConfig, load_config
 from experiments.models.architecture import keras
-from experiments.run import decode_policy, execute, load_detectors, resolver_for
+from experiments.inputs.images import decode_policy
+from experiments.preflight import load_detectors, resolver_for
+from experiments.runner import execute
 from experiments.inputs.samples import load_samples
 from experiments.stages.scoring import Timings
 

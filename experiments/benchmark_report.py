@@ -34,12 +34,12 @@ import pandas as pd
 import yaml
 
 from experiments.report import figures, build as report
-from experiments.config.schema import load_config
-from experiments.run import write_dataset_tables
+from experiments.config.schema import CONFIG_DIR, load_config
+from experiments.runner import write_dataset_tables
 from experiments.rundir.runfolder import remove
 from experiments.stages.scoring import Timings
 
-CONFIG = Path(__file__).parent / "configs" / "robustness.yaml"
+CONFIG = CONFIG_DIR / "robustness.yaml"
 DATASET_FIGURES = ("confusion_matrix", "reliability_diagram", "group_accuracy", "severity_curves")
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments import run as runner
+from experiments import run as cli
 from experiments.config.schema import ConfigError, load_config
 from experiments.inputs.samples import load_samples
 from tests.conftest import MODEL_32
@@ -30,7 +30,7 @@ def run_on(tmp_path, seed_mirror, samples):
     }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(path)]) == 0
+    assert cli.main([str(path)]) == 0
     run_dir = tmp_path / "results" / "anyfolder"
     return pd.read_parquet(run_dir / "scores.parquet"), pd.read_parquet(run_dir / "evaluation_metrics.parquet")
 

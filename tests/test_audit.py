@@ -18,7 +18,7 @@ import yaml
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from experiments import run as runner
+from experiments import run as cli
 from experiments.stages.audit import metadata_probe, metadata_table, run_audit
 from experiments.config.schema import AuditConfig, DatasetConfig, SamplesConfig, TrainConfig, load_config
 from experiments.stages.eval_sets import eval_set_table
@@ -333,7 +333,7 @@ def test_cross_generator_matrix_and_report(tmp_path):
     }
     path = tmp_path / "cross.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(path)]) == 0
+    assert cli.main([str(path)]) == 0
     run_dir = tmp_path / "results" / "cross"
     matrix = pd.read_parquet(run_dir / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     generators = ["latent_diffusion", "standard_diffusion"]
@@ -358,7 +358,7 @@ def test_cross_generator_matrix_and_report(tmp_path):
     assert "Cross-generator matrix" in html and (run_dir / "report" / "img" / "cross_generator_cnn32.png").stat().st_size > 5000
     # the copies are reused on a second run
     path.write_text(yaml.safe_dump({k: v for k, v in cfg.items() if k not in ("eval_sets", "audit")} | {"report": "none"}))
-    assert runner.main([str(path), "--out", str(tmp_path / "again")]) == 0
+    assert cli.main([str(path), "--out", str(tmp_path / "again")]) == 0
     again = pd.read_parquet(tmp_path / "again" / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     pd.testing.assert_frame_equal(again, matrix)
 
@@ -398,7 +398,7 @@ def test_a_bad_eval_set_is_one_line_naming_it(tmp_path, seed_mirror, capsys):
         "eval_sets": [{"name": "here"}, {"name": "gone", "samples": {"folder": str(tmp_path / "nowhere")}}], "report": "none",
     }  # fmt: skip
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(tmp_path / "c.yaml")]) == 2
+    assert cli.main([str(tmp_path / "c.yaml")]) == 2
     assert f"error: eval_sets[gone].samples.folder: {tmp_path / 'nowhere'} is not a folder" in capsys.readouterr().err
 
 
@@ -416,7 +416,7 @@ def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     from experiments.models.architecture import build_cnn
 
     build_cnn(32).save(tmp_path / "m.keras")  # so that nothing is trained before the check
-    assert runner.main([str(path)]) == 2
+    assert cli.main([str(path)]) == 2
     assert "cross_generator: models[m].train.dataset" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from augment import apply, expand_grid, variant_seed
-from experiments import run as runner
+from experiments import run as cli
 from experiments.config.schema import load_config
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
 from experiments.models.architecture import Detector, build_cnn, keras
@@ -125,7 +125,7 @@ def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
         }
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
         t0 = time.perf_counter() - 2.0  # as if the process had started two seconds ago
-        assert runner.main([str(tmp_path / "c.yaml")], started=t0) == 0
+        assert cli.main([str(tmp_path / "c.yaml")], started=t0) == 0
         tables[part_size] = pd.read_parquet(tmp_path / f"parts{part_size}" / "scores.parquet")
         timings = json.loads((tmp_path / f"parts{part_size}" / "manifest.json").read_text())["timings_s"]
         stages = {k: v for k, v in timings.items() if k != "total"}

@@ -2,5 +2,5 @@
 (`yaml_limits`), path fields read one way (`paths`) and error lines that quote a user's value
 (`messages`). The shipped YAML files sit beside this package, in `experiments/configs/`.
 
-May import: the libraries (`augment`, `xai`) and nothing else of `experiments`; every other package
-imports this one."""
+May import: the libraries (`augment`, `xai`) and, for the factor names a config may list,
+`experiments.inputs.file_factors`; nothing else of `experiments`."""

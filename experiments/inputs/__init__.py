@@ -3,4 +3,5 @@ folder listing (`folders`), class from folder names (`labels`), datasets on disk
 sample sets (`samples`), what a file says besides its picture (`file_factors`) and what a number
 was made from (`fingerprints`).
 
-May import: `experiments.config`, `experiments.rundir` and the libraries."""
+May import: `experiments.config`, `experiments.rundir` and the libraries; `fingerprints` also reads
+a model's training fingerprint from `experiments.models.architecture`."""

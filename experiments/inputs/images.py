@@ -48,6 +48,11 @@ class DecodePolicy:
     exif_transpose: bool = False
 
 
+def decode_policy(cfg) -> DecodePolicy:
+    """The decoding limits a run config's `preprocess` block sets (experiments.config.schema)."""
+    return DecodePolicy(cfg.preprocess.max_pixels, cfg.preprocess.min_side, cfg.preprocess.exif_transpose)
+
+
 @dataclass(frozen=True)
 class DecodedImage:
     pixels: np.ndarray  # uint8, (H, W, 3), RGB, at the file's own resolution

@@ -3,5 +3,5 @@ tables as the report shows them (`html_tables`), figures (`figures`), the findin
 (`findings`), the subject pages' small pictures (`gallery`), words for a run's edits (`naming`),
 and the Jinja2 templates (`templates/`).
 
-May import: `config`, `inputs`, `models`, `stats`, `rundir`, `execution` and the libraries; `build`
-alone may import `stages` (it re-reads a finished run's tables)."""
+May import: `config`, `inputs`, `models`, `stats`, `rundir`, `execution`, the libraries, and the pure
+table functions of `stages` (score tables, claims, the scored edit); never the runner."""

@@ -208,10 +208,13 @@ def not_in_run(scores: pd.DataFrame, tables: dict, models: dict, manifest: dict)
 # --- the report ------------------------------------------------------------------------------
 
 
-def build_report(run_dir: Path, resamples: int = 1000) -> Path:
-    """Write <run_dir>/report/index.html (and its pages, figures and CSS); return its path."""
+def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = None) -> Path:
+    """Write <run_dir>/report/index.html (and its pages, figures and CSS); return its path.
+    `manifest`: the run's manifest as manifest.json will hold it, when the runner builds the
+    report before writing manifest.json (it is written once, last); else read from the folder."""
     run_dir = Path(run_dir).resolve()
-    manifest = read_json(run_dir / "manifest.json")  # RunFolderError, one line, when damaged
+    if manifest is None:
+        manifest = read_json(run_dir / "manifest.json")  # RunFolderError, one line, when damaged
     if missing := sorted({"run", "fingerprint", "models", "counts", "versions"} - set(manifest)):
         fields = ", ".join(missing)
         raise RunFolderError(f"{run_dir / 'manifest.json'}: damaged (no {fields}); run its config again with --resume")
