@@ -1,6 +1,6 @@
 """Benchmark: the training input pipeline and training speed, in the same process.
 
-    python -m experiments.benchmark_training [--images 600] [--batch 64]
+    python -m benchmarks.training [--images 600] [--batch 64]
 
 1. Input pipeline, images/s: artxai's tf.data pipeline against the study's
    `ImageDataGenerator(rescale=1/255).flow_from_dataframe(...)` (Keras' legacy module, as TF 2.21

@@ -1,6 +1,6 @@
 """Benchmark: where the report's and the dataset figures' time goes, on one finished run.
 
-    python -m experiments.benchmark_report [--run results/<run>] [--repeat 2]
+    python -m benchmarks.report [--run results/<run>] [--repeat 2]
 
 Without `--run` it first runs the default study scoring-only (robustness.yaml with its first
 model alone and no explain: section, as `make demo` runs offline) into a temporary folder. Then,

@@ -1,6 +1,6 @@
 """Benchmark: the same run on each executor, in one process, tables compared.
 
-    python -m experiments.benchmark_executors [--images 2000] [--part-size 100] [--workers N]
+    python -m benchmarks.executors [--images 2000] [--part-size 100] [--workers N]
 
 CIFAKE's test split ($ARTXAI_CIFAKE, default ../shared/cifake) x a 10-variant grid x the
 study's 32 px model, plus explanations of 50 of its images (Grad-CAM, LIME, random; the unedited

@@ -1,6 +1,6 @@
 """Benchmark: where the explanation stage's time goes, against its pass floor, in one process.
 
-    python -m experiments.benchmark_explain [--config robustness.yaml] [--samples 2] [--samples-128 1]
+    python -m benchmarks.explain [--config robustness.yaml] [--samples 2] [--samples-128 1]
 
 Runs the config's explanation stage (its `explain:` section) on the first study originals, one
 model at a time (the 128 px model as a random-weight stand-in where its weights cannot be had),
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.stages import explanations as stage
-from experiments.benchmark import with_stand_ins
+from benchmarks.runner_vs_study import with_stand_ins
 from experiments.config.schema import ExplainConfig, load_config
 from experiments.models.architecture import keras
 from experiments.inputs.images import decode_policy

@@ -1,6 +1,6 @@
 """Benchmark: dataset-scale evaluation rate, the runner against one image at a time, in one process.
 
-    python -m experiments.benchmark_dataset [--root $ARTXAI_CIFAKE] [--split all|test] [--baseline 500]
+    python -m benchmarks.dataset [--root $ARTXAI_CIFAKE] [--split all|test] [--baseline 500]
 
 The runner scores a folder of images unedited with the study's 32 px model (CIFAKE: 10,000
 32x32 JPEGs in train|test/{ai,human}; `--split test` takes its 2,000 test images) and evaluates

@@ -1,6 +1,6 @@
 """Benchmark: the runner against the study's own way of working, in the same process.
 
-    python -m experiments.benchmark [--config robustness.yaml]
+    python -m benchmarks.runner_vs_study [--config robustness.yaml]
 
 The study's way, per sample x variant: open the original, apply the edit, save it as a JPEG,
 `keras.utils.load_img(path, target_size)` it back, and `model.predict` that one image, for each

@@ -1,6 +1,6 @@
 """Benchmark: `make demo`'s wall time, with the 32 px model alone and with both models.
 
-    python -m experiments.benchmark_demo [--config robustness.yaml] [--only both|cnn32]
+    python -m benchmarks.demo [--config robustness.yaml] [--only both|cnn32]
 
 Each case runs `python -m experiments.run` in a fresh process, as `make demo` does (start-up
 included), on the config as shipped. Offline the 128 px weights cannot be had, so the first case
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from experiments.benchmark import with_stand_ins
-from experiments.benchmark_explain import throughput
+from benchmarks.runner_vs_study import with_stand_ins
+from benchmarks.explain import throughput
 from experiments.config.schema import load_config
 from experiments.models.architecture import build_cnn
 from experiments.preflight import resolver_for
