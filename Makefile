@@ -39,13 +39,13 @@ notebooks: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(VENV)/.installed
-	$(PY) -m experiments.benchmark
-	$(PY) -m experiments.benchmark_explain
-	$(PY) -m experiments.benchmark_demo
-	$(PY) -m experiments.benchmark_dataset
-	$(PY) -m experiments.benchmark_training
-	$(PY) -m experiments.benchmark_executors
-	$(PY) -m experiments.benchmark_report
+	$(PY) -m benchmarks.runner_vs_study
+	$(PY) -m benchmarks.explain
+	$(PY) -m benchmarks.demo
+	$(PY) -m benchmarks.dataset
+	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.executors
+	$(PY) -m benchmarks.report
 
 clean:
 	rm -rf $(VENV) results/*/

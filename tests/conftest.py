@@ -44,7 +44,7 @@ def study_images(seed_mirror) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def cnn32(seed_mirror):
-    from experiments.models import load_detector
+    from experiments.models.architecture import load_detector
 
     return load_detector(seed_mirror / MODEL_32, "cnn32", 32)
 
@@ -80,8 +80,8 @@ def reported_run(tmp_path_factory, seed_mirror):
     the study's are not here), a grid that touches every claim, two explanation methods."""
     import shutil
 
-    from experiments import run as runner
-    from experiments.models import build_cnn, keras
+    from experiments import run as cli
+    from experiments.models.architecture import build_cnn, keras
     tmp = tmp_path_factory.mktemp("report")
     images = tmp / "images"
     images.mkdir()
@@ -105,7 +105,7 @@ def reported_run(tmp_path_factory, seed_mirror):
         "audit": {"factors": ["size", "jpeg"]},  # so the browser test sees the audit section too
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(tmp / "c.yaml")]) == 0
+    assert cli.main([str(tmp / "c.yaml")]) == 0
     return tmp / "results" / "reported"
 
 
@@ -115,7 +115,7 @@ def trained_run(tmp_path_factory, real_mini):
     a small noise grid: (run folder, config path, what the run logged)."""
     import logging
 
-    from experiments import run as runner
+    from experiments import run as cli
 
     tmp = tmp_path_factory.mktemp("trained")
     train = {"dataset": {"root": str(real_mini), "layout": "generic"}, "epochs": 2, "batch_size": 8}
@@ -140,7 +140,7 @@ def trained_run(tmp_path_factory, real_mini):
     level, logger.level = logger.level, logging.INFO
     logger.addHandler(handler)
     try:
-        assert runner.main([str(path)]) == 0
+        assert cli.main([str(path)]) == 0
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)

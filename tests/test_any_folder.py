@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments import run as runner
-from experiments.config import ConfigError, load_config
-from experiments.samples import load_samples
+from experiments import run as cli
+from experiments.config.schema import ConfigError, load_config
+from experiments.inputs.samples import load_samples
 from tests.conftest import MODEL_32
 
 PER_CLASS = 6
@@ -30,7 +30,7 @@ def run_on(tmp_path, seed_mirror, samples):
     }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(path)]) == 0
+    assert cli.main([str(path)]) == 0
     run_dir = tmp_path / "results" / "anyfolder"
     return pd.read_parquet(run_dir / "scores.parquet"), pd.read_parquet(run_dir / "evaluation_metrics.parquet")
 
@@ -92,8 +92,8 @@ def test_training_still_needs_a_train_split(tmp_path, cifake):
     root = tmp_path / "testonly"
     copy_some(cifake / "test" / "ai", root / "test" / "ai", n=2)
     copy_some(cifake / "test" / "human", root / "test" / "human", n=2)
-    from experiments.datasets import training_splits
-    from experiments.config import DatasetConfig
+    from experiments.inputs.datasets import training_splits
+    from experiments.config.schema import DatasetConfig
 
     with pytest.raises(ConfigError, match=r"has no train folder \(it has: test\)"):
         training_splits(DatasetConfig(root=root, layout="generic"), seed=0)

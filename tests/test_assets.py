@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from experiments.assets import AssetError, AssetResolver, git_blob_id, known_blob_ids
+from experiments.inputs.assets import AssetError, AssetResolver, git_blob_id, known_blob_ids
 from tests.conftest import MODEL_32, MODEL_128
 
 IMAGE = "Datasets/new sample/mona lisa.JPG"

@@ -18,15 +18,15 @@ import yaml
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from experiments import run as runner
-from experiments.audit import metadata_probe, metadata_table, run_audit
-from experiments.config import AuditConfig, DatasetConfig, SamplesConfig, TrainConfig, load_config
-from experiments.eval_sets import eval_set_table
-from experiments.file_factors import file_metadata, normalise, strip_metadata
-from experiments.images import DecodePolicy, ImageRejected, decode_image
-from experiments.intervals import metric_with_ci, stratified_weights, weighted_average_precision, wilson
-from experiments.models import load_detector
-from experiments.samples import load_samples, samples_from_dataset
+from experiments import run as cli
+from experiments.stages.audit import metadata_probe, metadata_table, run_audit
+from experiments.config.schema import AuditConfig, DatasetConfig, SamplesConfig, TrainConfig, load_config
+from experiments.stages.eval_sets import eval_set_table
+from experiments.inputs.file_factors import file_metadata, normalise, strip_metadata
+from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image
+from experiments.stats.intervals import metric_with_ci, stratified_weights, weighted_average_precision, wilson
+from experiments.models.architecture import load_detector
+from experiments.inputs.samples import load_samples, samples_from_dataset
 
 
 def jpeg_bytes(pixels, **kwargs) -> bytes:
@@ -169,7 +169,7 @@ def audited(tmp_path_factory):
     for kind, epochs in (("size", 4), ("jpeg", 6), ("clean", 4)):
         tmp = tmp_path_factory.mktemp(kind)
         dataset = DatasetConfig(root=make_set(tmp / "data", kind, SPLITS), layout="generic")
-        from experiments.training import train
+        from experiments.models.training import train
 
         train("cnn32", TrainConfig(dataset=dataset, epochs=epochs, batch_size=8, patience=epochs), 32, tmp / "cnn32.keras", seed=0)
         detector = load_detector(tmp / "cnn32.keras", "cnn32", 32)
@@ -216,7 +216,7 @@ def test_metadata_probe_sees_planted_shortcuts_and_not_a_clean_set(audited):
 
 def test_audit_scores_as_is_are_the_runners_scores(audited):
     """The audit scores through the runner's own decoding and preprocessing."""
-    from experiments.images import load_for_model
+    from experiments.inputs.images import load_for_model
 
     a = audited["jpeg"]
     scores = a["tables"]["audit_scores"]
@@ -230,7 +230,7 @@ def test_audit_scores_as_is_are_the_runners_scores(audited):
 
 
 def test_eval_sets_numbers_and_paired_or_unpaired_drops(audited):
-    from experiments.audit import score_files
+    from experiments.stages.audit import score_files
 
     clean, other = audited["clean"], audited["jpeg"]
     detector, policy = clean["detector"], DecodePolicy()
@@ -333,7 +333,7 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     }
     path = tmp_path / "cross.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(path)]) == 0
+    assert cli.main([str(path)]) == 0
     run_dir = tmp_path / "results" / "cross"
     matrix = pd.read_parquet(run_dir / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     generators = ["latent_diffusion", "standard_diffusion"]
@@ -346,7 +346,7 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     for copy in generators:
         assert (tmp_path / "models" / "cnn32.cross_generator" / f"{copy}.keras").is_file()
     # the run's own model's row, recomputed: its scores on the test split's humans and LD images
-    from experiments.images import load_for_model
+    from experiments.inputs.images import load_for_model
 
     files = sorted(p for p in (root / "test").rglob("*.jpg") if not p.parent.name.startswith("AI_SD_"))  # humans and LD
     p_ai = load_detector(tmp_path / "models" / "cnn32.keras", "cnn32", 32).predict_proba(np.stack([load_for_model(p, 32) for p in files]))[:, 0]
@@ -358,7 +358,7 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     assert "Cross-generator matrix" in html and (run_dir / "report" / "img" / "cross_generator_cnn32.png").stat().st_size > 5000
     # the copies are reused on a second run
     path.write_text(yaml.safe_dump({k: v for k, v in cfg.items() if k not in ("eval_sets", "audit")} | {"report": "none"}))
-    assert runner.main([str(path), "--out", str(tmp_path / "again")]) == 0
+    assert cli.main([str(path), "--out", str(tmp_path / "again")]) == 0
     again = pd.read_parquet(tmp_path / "again" / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     pd.testing.assert_frame_equal(again, matrix)
     # ... but never for other training settings: a copy trained for 5 epochs is not one for 1
@@ -366,7 +366,7 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     before = copy.read_bytes()
     path.write_text(yaml.safe_dump(json.loads(json.dumps(cfg)) | {"cross_generator": {"epochs": 1}, "report": "none"}))
     capsys.readouterr()
-    assert runner.main([str(path), "--out", str(tmp_path / "other")]) == 2
+    assert cli.main([str(path), "--out", str(tmp_path / "other")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]  # the rest: progress
     assert len(err) == 1 and "latent_diffusion.keras was trained otherwise: settings (epochs card: 5, this config: 1)" in err[0], err
     assert copy.read_bytes() == before
@@ -387,8 +387,8 @@ def test_config_errors_name_the_field(tmp_path):
 
 
 def test_audit_subset_is_stratified_and_seeded():
-    from experiments.audit import stratified_subset
-    from experiments.samples import Sample
+    from experiments.stages.audit import stratified_subset
+    from experiments.inputs.samples import Sample
 
     samples = [Sample(f"{t}{i}", None, "", "original", t) for t in ("ai", "human") for i in range(30 if t == "ai" else 10)]
     chosen = stratified_subset(samples, 8, seed=1)
@@ -407,7 +407,7 @@ def test_a_bad_eval_set_is_one_line_naming_it(tmp_path, seed_mirror, capsys):
         "eval_sets": [{"name": "here"}, {"name": "gone", "samples": {"folder": str(tmp_path / "nowhere")}}], "report": "none",
     }  # fmt: skip
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(tmp_path / "c.yaml")]) == 2
+    assert cli.main([str(tmp_path / "c.yaml")]) == 2
     assert f"error: eval_sets[gone].samples.folder: {tmp_path / 'nowhere'} is not a folder" in capsys.readouterr().err
 
 
@@ -422,7 +422,7 @@ def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(path)]) == 2  # a model with a train block is trained (1 epoch) before the check
+    assert cli.main([str(path)]) == 2  # a model with a train block is trained (1 epoch) before the check
     assert "cross_generator: models[m].train.dataset" in capsys.readouterr().err
 
 

@@ -8,8 +8,8 @@ import tracemalloc
 import pytest
 import yaml
 
-from experiments import run as runner
-from experiments.config import ConfigError, load_config
+from experiments import run as cli
+from experiments.config.schema import ConfigError, load_config
 from tests.test_reliability import error_line, make_images, write_config
 
 BILLION_LAUGHS = "\n".join(
@@ -20,7 +20,7 @@ BILLION_LAUGHS = "\n".join(
 
 def refused(capsys, config, *words: str) -> str:
     """main() on `config` exits 2 with one short error line holding every word; returns it."""
-    assert runner.main([str(config)]) == 2
+    assert cli.main([str(config)]) == 2
     line = error_line(capsys)
     assert len(line) < 1000, len(line)
     for word in words:
@@ -63,7 +63,7 @@ def test_out_dir_is_expanded_like_every_path(tmp_path, seed_mirror, monkeypatch)
     monkeypatch.delenv("ARTXAI_TEST_UNSET", raising=False)
     monkeypatch.setenv("ARTXAI_TEST_ROOT", str(tmp_path))
     config = small(tmp_path, seed_mirror, out_dir="${ARTXAI_TEST_ROOT}/${ARTXAI_TEST_UNSET:-x}", augment={})
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     assert (tmp_path / "x" / "rel" / "scores.parquet").is_file()
     assert not [p for p in tmp_path.rglob("*") if "$" in p.name or "{" in p.name]
 

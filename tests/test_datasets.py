@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import ConfigError, DatasetConfig
-from experiments.datasets import balance, counts, scan, training_splits
-from experiments.images import load_for_model
-from experiments.pipeline import SkipLog, image_dataset
+from experiments.config.schema import ConfigError, DatasetConfig
+from experiments.inputs.datasets import balance, counts, scan, training_splits
+from experiments.inputs.images import load_for_model
+from experiments.models.training_data import SkipLog, image_dataset
 from tests.synthetic import STYLES, make_artbench
 
 

@@ -8,10 +8,10 @@ from PIL import Image
 
 from augment import EditRecord, apply, apply_with_record, compile_variant, expand_grid, region_mask
 from augment.functional import gaussian_noise
-from experiments.config import ExplainConfig
-from experiments.explanations import edited_region, prepare_sample
-from experiments.images import DecodePolicy, decode_image
-from experiments.samples import Sample
+from experiments.config.schema import ExplainConfig
+from experiments.stages.explanations import edited_region, prepare_sample
+from experiments.inputs.images import DecodePolicy, decode_image
+from experiments.inputs.samples import Sample
 from tests.conftest import SAMPLES_DIR
 
 REAL = ["mona lisa.JPG", "starry_night.jpg"]

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from experiments import run as runner
-from experiments.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness, weighted_auc
-from experiments.statistics import draw_counts
-from experiments.tables import finish_scores
+from experiments import run as cli
+from experiments.stages.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness, weighted_auc
+from experiments.stats.statistics import draw_counts
+from experiments.stages.score_tables import finish_scores
 
 
 def fake_predictions(n, seed=0):
@@ -133,8 +133,8 @@ def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     assert len(list((run_dir / "parts").glob("*.parquet"))) == 3  # 20 samples in parts of 8
     # the model file now exists: a second run (in another folder) loads it instead of training
     caplog.set_level("INFO", logger="artxai")
-    assert runner.main([str(config), "--out", str(run_dir.parent / "again")]) == 0
+    assert cli.main([str(config), "--out", str(run_dir.parent / "again")]) == 0
     assert "training at" not in caplog.text and "cnn32 on the unedited images" in caplog.text
     caplog.clear()
-    assert runner.main([str(config), "--out", str(run_dir.parent / "retrained"), "--retrain"]) == 0
+    assert cli.main([str(config), "--out", str(run_dir.parent / "retrained"), "--retrain"]) == 0
     assert "cnn32: training at 32 px" in caplog.text

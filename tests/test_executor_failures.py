@@ -23,12 +23,13 @@ import psutil
 import pytest
 import yaml
 
-from experiments import run as runner
-from experiments.config import ExecutorConfig
+from experiments import run as cli
+from experiments.stages import scoring_driver
+from experiments.config.schema import ExecutorConfig
 from tests.conftest import MODEL_32, REPO
 
 TAG = "ARTXAI_TEST_TAG"
-MESSAGE = "interrupted; --resume continues"  # the one line (experiments.interrupts.MESSAGE)
+MESSAGE = "interrupted; --resume continues"  # the one line (experiments.execution.interrupts.MESSAGE)
 GONE_WITHIN_S = 10
 
 
@@ -162,8 +163,8 @@ def die_in_worker(state, unit):
 
 def test_a_worker_death_past_max_retries_is_one_line_exit_1(tmp_path, cifake, seed_mirror, monkeypatch, capsys):
     config = write_config(tmp_path, cifake, seed_mirror, per_class=2, part_size=2, kind="processes", workers=1, max_retries=0)
-    monkeypatch.setattr(runner, "score_part", die_in_worker)
-    assert runner.main([str(config), "--out", str(tmp_path / "run")]) == 1
+    monkeypatch.setattr(scoring_driver, "score_part", die_in_worker)
+    assert cli.main([str(config), "--out", str(tmp_path / "run")]) == 1
     errors = [x for x in capsys.readouterr().err.replace("\r", "\n").splitlines() if x.strip()]
     assert not [x for x in errors if "Traceback" in x], errors
     assert errors[-1].startswith("error: executor processes: a worker died 1 time(s), more than max_retries (0) allows; 2 unit(s) not done")
@@ -182,8 +183,8 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(t
     assert driver.left() == []
     parts = len(list((tmp_path / "run" / "parts").glob("*.sha256.json")))
     assert parts >= 1
-    assert runner.main([str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0
-    assert runner.main([str(config), "--out", str(tmp_path / "straight")]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "run"), "--resume"]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "straight")]) == 0
     resumed, straight = scores_of(tmp_path / "run"), scores_of(tmp_path / "straight")
     assert len(straight) == 200 * 4
     pd.testing.assert_frame_equal(resumed, straight, check_exact=True)
@@ -195,7 +196,7 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(t
 
 
 def test_fit_counts_workers_per_node_and_names_the_missing_resource():
-    from experiments.raycluster import ClusterUnavailable, check_fits, workers_that_fit
+    from experiments.execution.raycluster import ClusterUnavailable, check_fits, workers_that_fit
 
     nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}, {"Alive": False, "Resources": {"CPU": 64.0}}]
     assert workers_that_fit(nodes, 1, 0) == 3 and workers_that_fit(nodes, 0.1, 0) == 30 and workers_that_fit(nodes, 1, 0.5) == 1
@@ -224,7 +225,7 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_exit_2_and_no_folder(t
     with no cluster started on this host."""
     config = write_config(tmp_path, cifake, seed_mirror, per_class=2, part_size=2, kind="ray", address=address)
     started = time.monotonic()
-    assert runner.main([str(config), "--out", str(tmp_path / "run")]) == 2
+    assert cli.main([str(config), "--out", str(tmp_path / "run")]) == 2
     assert time.monotonic() - started < 30  # not Ray's minutes of retries
     errors = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: executor.address: ") and address in errors[0], errors

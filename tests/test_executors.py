@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.config import ExecutorConfig
-from experiments.executors import run_units
+from experiments.config.schema import ExecutorConfig
+from experiments.execution.executors import run_units
 
 
 def make_state(tag: str) -> dict:
@@ -116,10 +116,10 @@ def tables_of(run_dir):
 
 @pytest.fixture(scope="module")
 def local_tables(cifake_run_config):
-    from experiments import run as runner
+    from experiments import run as cli
 
     out = cifake_run_config.parent / "local"
-    assert runner.main([str(cifake_run_config), "--out", str(out)]) == 0
+    assert cli.main([str(cifake_run_config), "--out", str(out)]) == 0
     tables = tables_of(out)
     assert len(tables["scores"]) == 22 * 3 and tables["scores"]["sample"].nunique() == 22  # 6 parts, the last short
     explained = tables["explanations"]
@@ -130,33 +130,35 @@ def local_tables(cifake_run_config):
 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, local_tables, kind, request):
-    from experiments import run as runner
+    from experiments import run as cli
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")
     out = cifake_run_config.parent / kind
-    assert runner.main([str(cifake_run_config), "--out", str(out), "--executor", kind]) == 0
+    assert cli.main([str(cifake_run_config), "--out", str(out), "--executor", kind]) == 0
     for name, table in tables_of(out).items():
         pd.testing.assert_frame_equal(table, local_tables[name], check_exact=True, obj=name)
 
 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
-    from experiments import run as runner
-    from experiments.config import load_config
-    from experiments.scoring import Timings
+    from experiments.inputs.images import decode_policy
+    from experiments.preflight import preflight
+    from experiments.stages import scoring_driver
+    from experiments.config.schema import load_config
+    from experiments.stages.scoring import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")
     cfg = load_config(cifake_run_config)
     cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": kind, "workers": 2})})
-    samples, detectors, _ = runner.preflight(cfg, runner.RunPaths(tmp_path / "run"), False, False, False)
-    paths = runner.RunPaths(tmp_path / "run")
+    samples, detectors, _ = preflight(cfg, scoring_driver.RunPaths(tmp_path / "run"), False, False, False)
+    paths = scoring_driver.RunPaths(tmp_path / "run")
     paths.parts.mkdir(parents=True)
-    work = partial(die_on_first_part, str(tmp_path), runner.score_part)
-    runner.score_samples(cfg, samples, cfg.variants(), detectors, paths, Timings(), work=work)
+    work = partial(die_on_first_part, str(tmp_path), scoring_driver.score_part)
+    scoring_driver.score_samples(cfg, samples, cfg.variants(), detectors, paths, Timings(), work=work)
     assert (tmp_path / "died").exists()
-    scores = runner.assemble(samples, paths, cfg.part_size)
+    scores = scoring_driver.assemble(samples, paths, cfg.part_size)
     pd.testing.assert_frame_equal(scores, local_tables["scores"], check_exact=True)
 
 
@@ -164,18 +166,20 @@ def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tabl
 def test_an_explanation_worker_killed_mid_unit_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
     """The run's explanation units on an executor whose first worker dies mid-unit: the unit
     is retried, and the explanation tables equal the local run's."""
-    from experiments import run as runner
-    from experiments.config import load_config
-    from experiments.explanations import explain_sample, run_explanations
-    from experiments.scoring import Timings
+    from experiments.inputs.images import decode_policy
+    from experiments.preflight import preflight
+    from experiments.stages import scoring_driver
+    from experiments.config.schema import load_config
+    from experiments.stages.explanations import explain_sample, run_explanations
+    from experiments.stages.scoring import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")
     cfg = load_config(cifake_run_config)
     cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": kind, "workers": 2})})
-    samples, detectors, _ = runner.preflight(cfg, runner.RunPaths(tmp_path / "run"), False, False, False)
+    samples, detectors, _ = preflight(cfg, scoring_driver.RunPaths(tmp_path / "run"), False, False, False)
     work = partial(die_on_first_part, str(tmp_path), explain_sample)
-    tables = run_explanations(cfg.explain, cfg.seed, samples, cfg.variants(), detectors, local_tables["scores"], tmp_path / "run", runner.decode_policy(cfg), Timings(), cfg.bootstrap, cfg.executor, work=work)
+    tables = run_explanations(cfg.explain, cfg.seed, samples, cfg.variants(), detectors, local_tables["scores"], tmp_path / "run", decode_policy(cfg), Timings(), cfg.bootstrap, cfg.executor, work=work)
     assert (tmp_path / "died").exists()
     for name in EXPLAIN_TABLES:
         pd.testing.assert_frame_equal(tables[name].reset_index(drop=True), local_tables[name], check_exact=True, obj=name)

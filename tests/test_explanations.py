@@ -10,11 +10,11 @@ import yaml
 from PIL import Image
 
 from augment import expand_grid
-from experiments import run as runner
-from experiments.config import BUILTIN_MANIFESTS, EXPLAIN_METHODS, ConfigError, ExplainConfig, load_config
-from experiments.explanations import chosen_variants, prepare_sample
-from experiments.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
-from experiments.samples import Sample
+from experiments import run as cli
+from experiments.config.schema import BUILTIN_MANIFESTS, EXPLAIN_METHODS, ConfigError, ExplainConfig, load_config
+from experiments.stages.explanations import chosen_variants, prepare_sample
+from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
+from experiments.inputs.samples import Sample
 from tests.conftest import MODEL_32, SAMPLES_DIR
 from xai import METHODS
 from xai.lime_explain import perturbed_batch, superpixels
@@ -97,7 +97,7 @@ def read(run_dir):
 def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
     caplog.set_level(logging.INFO, logger="artxai")
     config = write_config(tmp_path, seed_mirror)
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     run_dir = tmp_path / "results" / "explained"
     first = read(run_dir)
     table, sanity, summary = first["explanations"], first["explanation_sanity"], first["explanation_summary"]
@@ -139,7 +139,7 @@ def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
 
     # a rerun computes nothing and gives the same tables
     caplog.clear()
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     assert "0 map sets computed, 6 from the cache" in caplog.text
     again = read(run_dir)
     for name in first:
@@ -148,7 +148,7 @@ def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
     # adding a method computes only that method
     caplog.clear()
     config = write_config(tmp_path, seed_mirror, methods=["gradcam", "lime", "random", "saliency"])
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     assert "2 map sets computed, 6 from the cache" in caplog.text
 
 
@@ -156,7 +156,7 @@ def test_same_seed_same_explanation_tables(tmp_path, seed_mirror):
     tables = []
     for name in ("a", "b"):
         config = write_config(tmp_path, seed_mirror, name=name, methods=["lime", "gradcam"], sanity=False, pictures=False, max_samples=1)
-        assert runner.main([str(config)]) == 0
+        assert cli.main([str(config)]) == 0
         tables.append(read(tmp_path / "results" / name))
     for name in tables[0]:
         pd.testing.assert_frame_equal(tables[0][name], tables[1][name])

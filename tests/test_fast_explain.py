@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from experiments.images import load_for_model
-from experiments.models import build_cnn, keras
+from experiments.inputs.images import load_for_model
+from experiments.models.architecture import build_cnn, keras
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
 from xai.explain import _normalise, explain, last_conv_layer, logit_model
@@ -175,7 +175,7 @@ def test_score_cam_upsampling_is_scipy_zoom():
 
 
 def test_grid_of_eight_methods_by_six_images_stays_under_a_megabyte(seed_mirror, tmp_path):
-    from experiments.images import decode_image, display_resize
+    from experiments.inputs.images import decode_image, display_resize
 
     names = sorted(p.name for p in (seed_mirror / SAMPLES_DIR).iterdir())[:6]
     displays = [display_resize(decode_image(seed_mirror / SAMPLES_DIR / n).pixels, 256) for n in names]

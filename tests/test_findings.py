@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import figures
-from experiments.findings import model_findings
-from experiments.naming import axis_label, compact_params, describe, parse_variant, series_title
-from experiments.report_tables import Tint, drop_constant, render, table_block, with_interval
-from experiments.statistics import wilson_ci
-from experiments.tables import finish_scores, minimal_flip, minimal_flip_curve, summarise
+from experiments.report import figures
+from experiments.report.findings import model_findings
+from experiments.report.naming import axis_label, compact_params, describe, parse_variant, series_title
+from experiments.report.html_tables import Tint, drop_constant, render, table_block, with_interval
+from experiments.stats.statistics import wilson_ci
+from experiments.stages.score_tables import finish_scores, minimal_flip, minimal_flip_curve, summarise
 
 TRUTH = {"s0": "ai", "s1": "ai", "s2": "ai", "s3": "human"}
 UNEDITED = {"s0": 0.9, "s1": 0.8, "s2": 0.7, "s3": 0.6}  # s3 (human art) is already wrong: called AI
@@ -225,7 +225,7 @@ def test_heatmap_cells_are_coloured_by_the_change_in_p_ai(tmp_path):
 def test_written_files_follow_the_umask(tmp_path):
     """mkstemp makes 0600 files; atomic writes give what open() would under the umask."""
     code = (
-        "import os, sys; from pathlib import Path; from experiments.atomic import atomic_write_text;"
+        "import os, sys; from pathlib import Path; from experiments.rundir.atomic import atomic_write_text;"
         "atomic_write_text(Path(sys.argv[1]) / 'sub' / 'f.txt', 'x')"
     )
     for umask, file_mode, dir_mode in ((0o022, 0o644, 0o755), (0o027, 0o640, 0o750)):

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments import run as runner
-from experiments.fingerprints import file_sha256
-from experiments.models import build_cnn, card_path, keras, training_dir
-from experiments.trained_models import lock_path
+from experiments import run as cli
+from experiments.inputs.fingerprints import file_sha256
+from experiments.models.architecture import build_cnn, card_path, keras, training_dir
+from experiments.models.trained_models import lock_path
 from tests.conftest import MODEL_32, REPO
 
 
@@ -70,7 +70,7 @@ def cifake_model(tmp_path_factory, cifake):
     dataset = cifake_copy(tmp / "cifake24", cifake, 12)
     samples = {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 4}, "split": "test"}
     model = tmp / "models" / "cnn32.keras"
-    assert runner.main([str(write_config(tmp, "first", [trained_model(model, dataset)], samples))]) == 0
+    assert cli.main([str(write_config(tmp, "first", [trained_model(model, dataset)], samples))]) == 0
     return tmp, model, file_sha256(model), samples
 
 
@@ -92,12 +92,12 @@ def test_a_train_block_over_another_dataset_is_refused_in_one_line_and_retrain_r
     before = file_sha256(model)
     caplog.set_level(logging.INFO, logger="artxai")
     same = write_config(tmp_path, "same", [trained_model(model, first_dataset)], samples)
-    assert runner.main([str(same)]) == 0  # as trained: reused, not trained again
+    assert cli.main([str(same)]) == 0  # as trained: reused, not trained again
     assert "training at" not in caplog.text and file_sha256(model) == before
     capsys.readouterr()
 
     other = write_config(tmp_path, "other", [trained_model(model, real_mini)], samples)
-    assert runner.main([str(other)]) == 2
+    assert cli.main([str(other)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert line == (
         f"error: models[cnn32]: {model} was trained otherwise: dataset (card: 24 files, this config: 40); "
@@ -105,19 +105,19 @@ def test_a_train_block_over_another_dataset_is_refused_in_one_line_and_retrain_r
     )
     assert not (tmp_path / "results" / "other").exists() and file_sha256(model) == before
     reseeded = write_config(tmp_path, "reseeded", [trained_model(model, first_dataset, epochs=3)], samples, seed=2)
-    assert runner.main([str(reseeded)]) == 2
+    assert cli.main([str(reseeded)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "settings (epochs card: 2, this config: 3) and seed (card: 1, this config: 2)" in line
 
     caplog.clear()
-    assert runner.main([str(other), "--retrain"]) == 0
+    assert cli.main([str(other), "--retrain"]) == 0
     assert "cnn32: training at 32 px on 20 images" in caplog.text and file_sha256(model) != before
     card = json.loads(card_path(model).read_text())
     assert card["fingerprint"]["files"]["count"] == 40 and card["model_sha256"] == file_sha256(model)
     assert card["training"]["epochs_run"] == 2  # a fresh training, not appended to the first one's history
     history = pd.read_csv(training_dir(model) / "history.csv")
     assert history["epoch"].tolist() == [0, 1]
-    assert runner.main([str(other), "--out", str(tmp_path / "again")]) == 0  # now it matches
+    assert cli.main([str(other), "--out", str(tmp_path / "again")]) == 0  # now it matches
 
 
 def test_a_model_file_replaced_after_its_card_or_without_a_card_is_refused(model_copy, tmp_path, capsys):
@@ -125,12 +125,12 @@ def test_a_model_file_replaced_after_its_card_or_without_a_card_is_refused(model
     config = write_config(tmp_path, "c", [trained_model(model, dataset)], samples)
     keras.utils.set_random_seed(3)
     build_cnn(32).save(model)  # another model at the same path, the card left as it was
-    assert runner.main([str(config)]) == 2
+    assert cli.main([str(config)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert f"models[cnn32]: {model} is not the file its card describes (sha256 {file_sha256(model)[:12]}" in line
     assert line.endswith("; pass --retrain or set another path")
     card_path(model).unlink()
-    assert runner.main([str(config)]) == 2
+    assert cli.main([str(config)]) == 2
     line = one_error_line(capsys.readouterr().err)
     no_card = "has no model card (cnn32.model_card.json): it was not trained by artxai, or its card was lost"
     assert f"{model} {no_card}" in line
@@ -142,13 +142,13 @@ def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(model_co
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
     lock_path(model).symlink_to(target)
-    assert runner.main([str(write_config(tmp_path, "c", [trained_model(model, dataset)], samples))]) == 2
+    assert cli.main([str(write_config(tmp_path, "c", [trained_model(model, dataset)], samples))]) == 2
     assert f"the lock {lock_path(model)} is a symbolic link" in one_error_line(capsys.readouterr().err)
     assert target.read_text() == "keep me\n"
 
 
 def test_a_killed_training_of_other_data_is_not_resumed_and_a_finished_one_leaves_nothing_to_win(tmp_path):
-    from experiments.training import start_or_resume
+    from experiments.models.training import start_or_resume
 
     work = tmp_path / "m.training"
     (work / "backup").mkdir(parents=True)
@@ -215,7 +215,7 @@ def test_two_runs_training_one_model_path_at_once_one_trains_the_other_is_one_li
 # --resume ----------------------------------------------------------------------------------
 def fitted_model(path, real_mini, seed):
     """cnn32 fitted for one epoch on real-mini's 20 training images (seconds)."""
-    from experiments.images import load_for_model
+    from experiments.inputs.images import load_for_model
 
     files = sorted((real_mini / "train").rglob("*.*"))
     x = np.stack([load_for_model(p, 32) for p in files])
@@ -238,12 +238,12 @@ def test_resume_after_the_model_file_was_replaced_scores_every_part_again(tmp_pa
     samples = {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 10}, "split": "test"}
     config = write_config(tmp_path, "c", [{"name": "cnn", "input_size": 32, "path": str(model)}], samples)
     out = tmp_path / "results" / "c"
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     fitted_model(tmp_path / "other.keras", real_mini, seed=1)
     os.replace(tmp_path / "other.keras", model)
     caplog.clear()
-    assert runner.main([str(config), "--resume"]) == 0
-    assert runner.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
     assert f"{RESUMED.format(5, 5)}: model cnn (5 parts)" in caplog.text
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 0
@@ -254,12 +254,12 @@ def test_resume_after_an_input_image_was_replaced_scores_it_again(tmp_path, seed
     assets = {"mirror": str(seed_mirror), "base_url": ""}
     config = write_config(tmp_path, "c", [STUDY_MODEL], {"folder": "images"}, assets=assets)
     out = tmp_path / "results" / "c"
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     replaced = sorted((images / "test" / "ai").iterdir())[0]
     shutil.copy(sorted((cifake / "test" / "ai").iterdir())[-1], replaced)  # another real image, same name
     caplog.clear()
-    assert runner.main([str(config), "--resume"]) == 0
-    assert runner.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
     assert f"{RESUMED.format(1, 2)}: input files (1 part)" in caplog.text
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 4
@@ -272,20 +272,20 @@ def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror,
     assets = {"mirror": str(seed_mirror), "base_url": ""}
     first = write_config(tmp_path, "c", [STUDY_MODEL], {"folder": "images"}, assets=assets)
     out = tmp_path / "results" / "c"
-    assert runner.main([str(first)]) == 0
+    assert cli.main([str(first)]) == 0
     before = (out / "scores.parquet").read_bytes()
     (out / "config.json").unlink()
     (tmp_path / "second").mkdir()
     second = write_config(tmp_path / "second", "c", [STUDY_MODEL], {"folder": str(tmp_path / "images")}, assets=assets,
                           augment={"jpeg": {"quality": [30]}})  # fmt: skip
     capsys.readouterr()
-    assert runner.main([str(second), "--out", str(out), "--resume"]) == 2
+    assert cli.main([str(second), "--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "different config" in err[0]
     assert (out / "scores.parquet").read_bytes() == before and not (out / "config.json").exists()
     caplog.clear()
-    assert runner.main([str(first), "--resume"]) == 0
-    assert runner.main([str(first), "--out", str(tmp_path / "fresh")]) == 0
+    assert cli.main([str(first), "--resume"]) == 0
+    assert cli.main([str(first), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
     assert "has no config.json: a finished part is kept only if it records this config's fingerprint" in caplog.text
     assert set(pd.read_parquet(out / "scores.parquet")["op"]) == set(pd.read_parquet(tmp_path / "fresh" / "scores.parquet")["op"])

@@ -17,13 +17,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from experiments import run as runner
-from experiments.audit import score_files
-from experiments.folders import NotRegularFile, read_regular, shown_name
-from experiments.images import DecodePolicy, ImageRejected, decode_image
-from experiments.models import keras, load_detector
-from experiments.samples import Sample
-from experiments.training import recent_rate
+from experiments import run as cli
+from experiments.stages.audit import score_files
+from experiments.inputs.folders import NotRegularFile, read_regular, shown_name
+from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image
+from experiments.models.architecture import keras, load_detector
+from experiments.inputs.samples import Sample
+from experiments.models.training import recent_rate
 from tests.conftest import MODEL_32
 from xai.overlay import overlay_grid
 from xai.text import printable
@@ -77,7 +77,7 @@ def test_a_dds_file_pillow_cannot_decode_is_skipped_with_its_reason_and_the_run_
     (images / "x.jpg").write_bytes(data)
     with pytest.raises(ImageRejected, match="NotImplementedError: Unimplemented pixel format"):
         decode_image(images / "x.jpg")
-    assert runner.main([str(write_config(tmp_path, seed_mirror))]) == 0
+    assert cli.main([str(write_config(tmp_path, seed_mirror))]) == 0
     out = tmp_path / "results" / "hostile"
     assert sorted(pd.read_parquet(out / "scores.parquet")["sample"]) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
     skipped = pd.read_parquet(out / "skipped.parquet").set_index("sample")["reason"].to_dict()
@@ -90,7 +90,7 @@ def test_a_byte_name_and_text_names_that_display_alike_are_distinct_samples(tmp_
     names = [os.fsdecode(b"caf\xe9.jpg"), "caf\\xe9.jpg", "café.jpg", "plain.jpg"]
     cifake_copies(cifake, tmp_path / "images", names)
     assert len(os.listdir(tmp_path / "images")) == 4
-    assert runner.main([str(write_config(tmp_path, seed_mirror))]) == 0
+    assert cli.main([str(write_config(tmp_path, seed_mirror))]) == 0
     out = tmp_path / "results" / "hostile"
     scores = pd.read_parquet(out / "scores.parquet")
     assert sorted(scores["sample"]) == sorted(["caf\\xe9.jpg", "caf\\\\xe9.jpg", "café.jpg", "plain.jpg"])
@@ -121,7 +121,7 @@ def test_control_characters_in_names_reach_no_text_layout_in_a_run_with_grids_an
     explain = {"methods": ["random"], "images": "originals", "sanity": False, "faithfulness_steps": 2}
     augment = {"gaussian_blur": {"sigma": [1.0]}}
     config = write_config(tmp_path, seed_mirror, explain=explain, report="html", augment=augment)
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     out = tmp_path / "results" / "hostile"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["samples"] == 3 and manifest["counts"]["skipped"] == 0
@@ -181,7 +181,7 @@ def model_config(tmp_path, seed_mirror, model_path, **model):
 def test_a_two_unit_head_that_is_not_a_softmax_is_refused_in_one_line(tmp_path, seed_mirror, cifake, capsys, head):
     cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
     small_model(head).save(tmp_path / "m.keras")
-    assert runner.main([str(model_config(tmp_path, seed_mirror, tmp_path / "m.keras"))]) == 2
+    assert cli.main([str(model_config(tmp_path, seed_mirror, tmp_path / "m.keras"))]) == 2
     line = one_error_line(capsys)
     assert "models[m]" in line and "outputs are not probabilities" in line and "row sums" in line
     assert "declare output: logits" in line
@@ -195,7 +195,7 @@ def test_a_model_with_nan_weights_is_refused_at_load_in_one_line(tmp_path, seed_
     weights[0][0, 0, 0, :2] = np.nan
     model.set_weights(weights)
     model.save(tmp_path / "m.keras")
-    assert runner.main([str(model_config(tmp_path, seed_mirror, tmp_path / "m.keras"))]) == 2
+    assert cli.main([str(model_config(tmp_path, seed_mirror, tmp_path / "m.keras"))]) == 2
     line = one_error_line(capsys)
     assert "models[m]" in line and "weights are not finite (2 NaN or infinite values in" in line
     assert not (tmp_path / "results").exists()
@@ -205,7 +205,7 @@ def test_a_logits_model_declared_as_such_scores_probabilities_and_its_logit_marg
     cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
     model = small_model("linear")
     model.save(tmp_path / "m.keras")
-    assert runner.main([str(model_config(tmp_path, seed_mirror, tmp_path / "m.keras", output="logits"))]) == 0
+    assert cli.main([str(model_config(tmp_path, seed_mirror, tmp_path / "m.keras", output="logits"))]) == 0
     scores = pd.read_parquet(tmp_path / "results" / "hostile" / "scores.parquet").sort_values("sample")
     np.testing.assert_allclose(scores["p_ai"] + scores["p_human"], 1.0, atol=1e-6)
     x = np.stack([np.asarray(Image.open(tmp_path / "images" / s), np.float32) / 255 for s in scores["sample"]])  # 32 px
@@ -233,7 +233,7 @@ def test_an_eval_set_of_unreadable_files_is_reported_with_n_0_and_the_reason(tmp
     for i, src in enumerate(sorted((cifake / "test" / "ai").iterdir())[:3]):
         (broken / f"{i}.jpg").write_bytes(src.read_bytes()[:40])  # truncated real JPEGs
     sets = [{"name": "good"}, {"name": "broken", "samples": {"folder": str(broken)}}]
-    assert runner.main([str(write_config(tmp_path, seed_mirror, eval_sets=sets))]) == 0
+    assert cli.main([str(write_config(tmp_path, seed_mirror, eval_sets=sets))]) == 0
     table = pd.read_parquet(tmp_path / "results" / "hostile" / "eval_sets.parquet").set_index("set")
     assert list(table.index) == ["good", "broken"]
     assert table.at["good", "n"] == 6 and table.at["good", "note"] == ""
@@ -247,7 +247,7 @@ def test_report_tables_are_built_from_the_data_not_from_the_spreadsheet_copies(t
     rows = [(n, n.split(" blurred")[0].removesuffix(".jpg"), "blur" if "blurred" in n else "original") for n in names]
     pd.DataFrame(rows, columns=["path", "subject", "variant"]).to_csv(images / "manifest.csv", index=False)
     config = write_config(tmp_path, seed_mirror, samples={"manifest": str(images / "manifest.csv")}, report="html")
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     out = tmp_path / "results" / "hostile"
     assert "'=HYPERLINK(1)" in (out / "study_table_wide.csv").read_text()
     assert "'=HYPERLINK(1).jpg" in (out / "scores.csv").read_text()
@@ -274,7 +274,7 @@ def test_the_progress_rate_comes_from_recent_steps_never_from_an_epochs_first_st
 
 
 def test_output_declarations_are_checked_with_the_config(tmp_path, seed_mirror):
-    from experiments.config import ConfigError, load_config
+    from experiments.config.schema import ConfigError, load_config
 
     base = {"name": "m", "input_size": 32, "path": str(tmp_path / "m.keras")}
     train = {"dataset": {"root": str(tmp_path)}}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from experiments.images import DecodePolicy, ImageRejected, decode_image, load_for_model, resize_for_model
-from experiments.models import keras
+from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, load_for_model, resize_for_model
+from experiments.models.architecture import keras
 
 
 @pytest.mark.parametrize("size", [32, 128])

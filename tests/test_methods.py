@@ -8,7 +8,7 @@ import typing
 import numpy as np
 import pytest
 
-from experiments.config import EXPLAIN_METHODS, ExplainConfig
+from experiments.config.schema import EXPLAIN_METHODS, ExplainConfig
 from xai.methods import BATCH_SIZE, NAMES, REGISTRY, options_for
 from tests.test_outputs_pinned import PINS, UPDATE
 
@@ -67,7 +67,7 @@ def map_digests(detector, images: np.ndarray) -> dict[str, str]:
 def test_every_method_gives_the_maps_it_gave_before_the_registry(cnn32, study_images):
     """The digests were recorded with the string-dispatching explain() of main before the
     registry (the same on this code: byte-identical maps); ARTXAI_UPDATE_PINS=1 rewrites them."""
-    from experiments.images import decode_image, resize_for_model
+    from experiments.inputs.images import decode_image, resize_for_model
 
     images = np.stack([resize_for_model(decode_image(p).pixels, 32) for p in study_images[:2]])
     found = map_digests(cnn32, images)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.models import CLASS_NAMES, build_cnn, keras, load_detector
+from experiments.models.architecture import CLASS_NAMES, build_cnn, keras, load_detector
 from tests.conftest import MODEL_32
 
 NETWORK_JSON = {32: "Models/AI-artbench/model 1 32px/network.json", 128: "Models/AI-artbench/model 2 128px/network.json"}
@@ -66,7 +66,7 @@ def test_model_code_is_backend_neutral():
     import ast
     import inspect
 
-    import experiments.models as models
+    import experiments.models.architecture as models
 
     tree = ast.parse(inspect.getsource(models))
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

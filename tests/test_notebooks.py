@@ -81,7 +81,7 @@ def test_explanations_notebook(reported_run, monkeypatch):
     assert "rank correlation of |Δ margin| with map change" in out and "maps moved most for" in out
     assert any(mime == "image/jpeg" for mime, _ in images_of(nb))  # the grid, as a small JPEG copy
     check_pictures(nb)
-    assert "experiments.explanations" not in "\n".join(c.source for c in nb.cells)  # no stage import for a file name
+    assert "experiments.stages.explanations" not in "\n".join(c.source for c in nb.cells)  # no stage import for a file name
 
 
 def test_training_notebook(trained_run, monkeypatch):

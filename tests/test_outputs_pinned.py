@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from experiments import run as runner
+from experiments import run as cli
 from tests.conftest import MODEL_32
 
 PINS = Path(__file__).with_name("pinned_outputs.json")
@@ -60,7 +60,7 @@ def cifake_config(cifake: Path, seed_mirror: Path) -> dict:
 def run_config(config: dict, out: Path) -> Path:
     path = out.with_suffix(".yaml")
     path.write_text(yaml.safe_dump(config, sort_keys=False))  # the grid's order is the variants' order
-    assert runner.main([str(path), "--out", str(out)]) == 0
+    assert cli.main([str(path), "--out", str(out)]) == 0
     return out
 
 

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 import pandas as pd
 import pytest
 
-from experiments import report
-from experiments import run as runner
-from experiments.runfolder import MARKER, RunFolderError, read_marker, remove, write_marker
+from experiments.report import build as report
+from experiments import run as cli
+from experiments.rundir.runfolder import MARKER, RunFolderError, read_marker, remove, write_marker
 from tests.test_reliability import error_line
 from tests.test_reliability import write_config as reliability_config
 
@@ -70,7 +70,7 @@ def no_hang(seconds=60):
 def finished(tmp_path, seed_mirror, images):
     """A finished run: (config, run folder)."""
     config = write_config(tmp_path, seed_mirror)
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     return config, tmp_path / "results" / "own"
 
 
@@ -81,14 +81,14 @@ def test_name_dot_or_dot_dot_is_refused_and_nothing_is_deleted(tmp_path, seed_mi
     (tmp_path / "results" / "another-run" / "scores.csv").write_text("kept")
     config = write_config(tmp_path, seed_mirror, name=name)
     before = snapshot(tmp_path)
-    assert runner.main([str(config), "--force"]) == 2
+    assert cli.main([str(config), "--force"]) == 2
     assert "config.yaml: name: must be one file name" in error_line(capsys)
     assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("name", ["a/b", "", "a\x00b", "a\x1bb", "a\n"])
 def test_names_that_are_not_one_safe_path_component_are_refused(tmp_path, seed_mirror, images, capsys, name):
-    assert runner.main([str(write_config(tmp_path, seed_mirror, name=name))]) == 2
+    assert cli.main([str(write_config(tmp_path, seed_mirror, name=name))]) == 2
     assert "config.yaml: name: " in error_line(capsys)
     assert not (tmp_path / "results").exists()
 
@@ -102,7 +102,7 @@ def test_a_folder_that_is_not_a_run_is_refused_with_or_without_force(tmp_path, s
     (model / "model.safetensors").write_bytes(os.urandom(4096))
     (model / "README.md").write_text("# a model card\n")
     before = snapshot(model)
-    assert runner.main([str(write_config(tmp_path, seed_mirror)), "--out", str(model), *flag]) == 2
+    assert cli.main([str(write_config(tmp_path, seed_mirror)), "--out", str(model), *flag]) == 2
     err = error_line(capsys)
     assert f"{model}: not empty and not an artxai run folder (no {MARKER}); nothing was touched" in err
     assert snapshot(model) == before  # no lock, no marker, nothing deleted
@@ -112,13 +112,13 @@ def test_a_run_folder_an_older_artxai_made_is_refused_until_adopted(finished, ca
     config, out = finished
     (out / MARKER).unlink()  # as an artxai older than the marker left it
     before = snapshot(out)
-    assert runner.main([str(config), "--resume"]) == 2
-    assert f"`python -m experiments.runfolder adopt {out}` marks it" in error_line(capsys)
+    assert cli.main([str(config), "--resume"]) == 2
+    assert f"`python -m experiments.rundir.runfolder adopt {out}` marks it" in error_line(capsys)
     assert snapshot(out) == before
-    from experiments import runfolder
+    from experiments.rundir import runfolder
 
     assert runfolder.main(["adopt", str(out)]) == 0
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 6
 
 
@@ -126,7 +126,7 @@ def test_resume_with_another_config_is_refused_even_when_the_snapshot_is_gone(fi
     _, out = finished
     (out / "config.json").unlink()
     other = write_config(tmp_path, seed_mirror, augment={"gaussian_noise": {"std": [0.3]}})
-    assert runner.main([str(other), "--resume"]) == 2
+    assert cli.main([str(other), "--resume"]) == 2
     assert "holds a run of a different config" in error_line(capsys)
 
 
@@ -141,7 +141,7 @@ def test_force_clears_the_run_folder_and_nothing_above_or_beside_it(finished, tm
     (out / "figures" / "to-sibling").symlink_to(tmp_path / "results" / "another-run", target_is_directory=True)
     (out / "to-outside.txt").symlink_to(tmp_path / "outside.txt")
     beside = {p: snapshot(p) for p in (tmp_path / "images", tmp_path / "results" / "another-run")}
-    assert runner.main([str(config), "--force"]) == 0
+    assert cli.main([str(config), "--force"]) == 0
     assert {p: snapshot(p) for p in beside} == beside
     assert [(tmp_path / p).read_text() for p in ("results/notes.txt", "outside.txt")] == ["kept", "kept"]
     assert not os.path.lexists(out / "junk.txt") and not os.path.lexists(out / "to-outside.txt")
@@ -183,7 +183,7 @@ def test_a_lock_linked_to_a_file_outside_is_refused_and_the_file_unchanged(finis
     (out / ".lock").unlink()
     (out / ".lock").symlink_to(victim) if kind == "symlink" else os.link(victim, out / ".lock")
     for flag in ("--resume", "--force"):
-        assert runner.main([str(config), flag]) == 2
+        assert cli.main([str(config), flag]) == 2
         assert f"{out / '.lock'}: cannot be used as the run's lock" in error_line(capsys)
     assert victim.read_text() == "precious, not a pid"
     assert (out / "scores.parquet").is_file()  # --force deleted nothing
@@ -196,7 +196,7 @@ def test_a_fifo_as_the_lock_or_a_part_is_one_line_not_a_hang(finished, capsys, w
     fifo.unlink()
     os.mkfifo(fifo)
     with no_hang():
-        assert runner.main([str(config), "--resume"]) == 2
+        assert cli.main([str(config), "--resume"]) == 2
     err = error_line(capsys)
     assert str(fifo) in err and "not a regular file" in err
 
@@ -207,7 +207,7 @@ def test_parts_that_is_a_file_is_one_line_and_the_tables_are_kept(finished, caps
     (out / "parts").write_text("not a folder")
     scores = (out / "scores.parquet").read_bytes()
     for flags in (["--resume"], []):
-        assert runner.main([str(config), *flags]) == 2
+        assert cli.main([str(config), *flags]) == 2
         assert "parts: not a folder" in error_line(capsys) if flags else "pass --resume" in error_line(capsys)
     assert (out / "scores.parquet").read_bytes() == scores and (out / "parts").read_text() == "not a folder"
 
@@ -216,7 +216,7 @@ def test_parts_that_is_a_file_is_one_line_and_the_tables_are_kept(finished, caps
 def test_a_run_folder_inside_the_samples_folder_is_refused(tmp_path, seed_mirror, images, capsys):
     config = write_config(tmp_path, seed_mirror)
     before = snapshot(images)
-    assert runner.main([str(config), "--out", str(images / "run")]) == 2
+    assert cli.main([str(config), "--out", str(images / "run")]) == 2
     assert f"run folder {images / 'run'} lies inside samples.folder {images}" in error_line(capsys)
     assert snapshot(images) == before
 
@@ -227,7 +227,7 @@ def test_samples_inside_the_run_folder_are_refused_before_force_deletes_them(fin
     shutil.copy(next((tmp_path / "images" / "ai").iterdir()), out / "figures" / "ai" / "x.jpg")
     before = snapshot(out)
     config = write_config(tmp_path, seed_mirror, samples={"folder": str(out / "figures")})
-    assert runner.main([str(config), "--out", str(out), "--force"]) == 2
+    assert cli.main([str(config), "--out", str(out), "--force"]) == 2
     assert f"samples.folder {out / 'figures'} lies inside the run folder {out}" in error_line(capsys)
     assert snapshot(out) == before
 
@@ -279,19 +279,19 @@ def file_size_limit(tmp_path, limit):
 @pytest.mark.parametrize("limit", ["full tmpfs", "file size limit"])
 def test_a_full_disk_is_one_line_naming_the_file_and_the_run_resumes(tmp_path, seed_mirror, images, capsys, limit):
     config = write_config(tmp_path, seed_mirror)
-    assert runner.main([str(config), "--out", str(tmp_path / "whole")]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "whole")]) == 0
     whole = pd.read_parquet(tmp_path / "whole" / "scores.parquet")
     capsys.readouterr()
     disk = small_disk(tmp_path, 96 * 1024) if limit == "full tmpfs" else file_size_limit(tmp_path, 16 * 1024)
     with disk as (where, free):
         out = where / "run"
-        assert runner.main([str(config), "--out", str(out)]) == 1
+        assert cli.main([str(config), "--out", str(out)]) == 1
         err = error_line(capsys)
         assert f"error: {out}/" in err and "--resume" in err
         assert ("No space left on device" if limit == "full tmpfs" else "File too large") in err
         assert read_marker(out) is not None and not list(out.rglob("*.tmp"))
         finished_parts = len(list((out / "parts").glob("*.sha256.json")))
         free()
-        assert runner.main([str(config), "--out", str(out), "--resume"]) == 0
+        assert cli.main([str(config), "--out", str(out), "--resume"]) == 0
         assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == finished_parts
         pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"), whole, check_exact=True)

@@ -12,7 +12,7 @@ from xai.overlay import overlay_grid, row_scale, scaled, tint
 
 @pytest.mark.parametrize("method", ["saliency", "gradcam", "scorecam", "lime", "random"])
 def test_raw_maps_rank_pixels_as_the_normalised_ones(cnn32, study_images, method):
-    from experiments.images import decode_image, resize_for_model
+    from experiments.inputs.images import decode_image, resize_for_model
 
     images = np.stack([resize_for_model(decode_image(p).pixels, 32) for p in study_images[:2]])
     options = {"num_samples": 200} if method == "lime" else {}
@@ -51,7 +51,7 @@ def _cell_columns(picture) -> list[int]:
 
 
 def test_grid_shows_the_model_input_outlines_the_edit_and_stays_under_a_megabyte(seed_mirror, tmp_path):
-    from experiments.images import decode_image, display_resize, resize_for_model
+    from experiments.inputs.images import decode_image, display_resize, resize_for_model
 
     names = sorted(p.name for p in (seed_mirror / SAMPLES_DIR).iterdir())[:6]
     pixels = [decode_image(seed_mirror / SAMPLES_DIR / n).pixels for n in names]

@@ -16,9 +16,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from experiments import run as runner
-from experiments.config import ConfigError, load_config
-from experiments.runfolder import write_marker
+from experiments import run as cli
+from experiments import runner
+from experiments.inputs.samples import Sample
+from experiments.stages import scoring_driver
+from experiments.config.schema import ConfigError, load_config
+from experiments.rundir.runfolder import write_marker
 from tests.conftest import MODEL_32, SAMPLES_DIR
 
 
@@ -69,7 +72,7 @@ def test_1_file_name_that_is_not_utf8_is_scored_and_shown_escaped(tmp_path, seed
     assert sorted(os.listdir(os.fsencode(images))) == [b"plain.jpg", b"\xff\xfe.jpg"]
     config = write_config(tmp_path, seed_mirror, report="html")
     out = tmp_path / "results" / "rel"
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     scores = pd.read_parquet(out / "scores.parquet")
     assert sorted(scores["sample"].unique()) == ["\\xff\\xfe.jpg", "plain.jpg"]  # the bytes, escaped
     assert len(scores) == 2 * 2 and scores["p_ai"].between(0, 1).all()
@@ -78,7 +81,7 @@ def test_1_file_name_that_is_not_utf8_is_scored_and_shown_escaped(tmp_path, seed
     # the resumed run finds the parts under the same names and keeps them
     parts = {p: p.stat().st_mtime_ns for p in (out / "parts").glob("*.parquet")}
     assert len(parts) == 2
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     assert {p: p.stat().st_mtime_ns for p in parts} == parts
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 2
 
@@ -98,14 +101,14 @@ def test_2_a_second_run_into_a_locked_folder_is_refused_with_the_holders_pid(tmp
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "locked"
-        assert runner.main([str(config), "--force"]) == 2
+        assert cli.main([str(config), "--force"]) == 2
         err = error_line(capsys)
         assert f"is in use by another run (pid {holder.pid})" in err and str(out) in err
         assert (out / "work-in-progress").read_text() == "the other run's"  # --force deleted nothing
     finally:
         holder.kill()
         holder.wait()
-    assert runner.main([str(config), "--force"]) == 0  # the lock died with its holder
+    assert cli.main([str(config), "--force"]) == 0  # the lock died with its holder
 
 
 def test_2_assemble_refuses_to_report_without_every_part(tmp_path, seed_mirror, monkeypatch, capsys):
@@ -116,16 +119,16 @@ def test_2_assemble_refuses_to_report_without_every_part(tmp_path, seed_mirror, 
 
     def another_process_deletes_a_part(cfg, samples, *args):
         result = real(cfg, samples, *args)
-        runner.RunPaths(out).part(samples[1:2]).unlink()
+        scoring_driver.RunPaths(out).part(samples[1:2]).unlink()
         return result
 
     monkeypatch.setattr(runner, "score_samples", another_process_deletes_a_part)
-    assert runner.main([str(config)]) == 1
+    assert cli.main([str(config)]) == 1
     err = error_line(capsys)
     assert "1 of 3 parts missing or damaged" in err and "its rows are missing (samples b.jpg)" in err and "--resume" in err
     assert not (out / "scores.parquet").exists() and not (out / "manifest.json").exists()
     monkeypatch.setattr(runner, "score_samples", real)
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     assert sorted(pd.read_parquet(out / "scores.parquet")["sample"].unique()) == ["a.jpg", "b.jpg", "c.jpg"]
 
 
@@ -142,19 +145,19 @@ def test_3_a_failed_run_creates_nothing_and_the_corrected_rerun_needs_no_force(t
         "mirror missing": ({"assets": {"mirror": str(tmp_path / "no-mirror"), "base_url": ""}}, "assets.mirror"),
     }
     for case, (override, message) in bad.items():
-        assert runner.main([str(write_config(tmp_path, seed_mirror, **override))]) == 2, case
+        assert cli.main([str(write_config(tmp_path, seed_mirror, **override))]) == 2, case
         assert message in error_line(capsys), case
         assert not out.exists(), case
-    assert runner.main([str(write_config(tmp_path, seed_mirror))]) == 0  # no --force needed
+    assert cli.main([str(write_config(tmp_path, seed_mirror))]) == 0  # no --force needed
     # a folder an earlier failed run left (its marker, config and empty parts/, another config) is taken over
     shutil.rmtree(out)
     (out / "parts").mkdir(parents=True)
     write_marker(out, "an-older-config")
     (out / "config.json").write_text(json.dumps({"fingerprint": "an-older-config"}))
-    assert runner.main([str(write_config(tmp_path, seed_mirror)), "--resume"]) == 0
+    assert cli.main([str(write_config(tmp_path, seed_mirror)), "--resume"]) == 0
     assert len(pd.read_parquet(out / "scores.parquet")) == 4
     # a folder with finished parts is still protected
-    assert runner.main([str(write_config(tmp_path, seed_mirror, seed=6))]) == 2
+    assert cli.main([str(write_config(tmp_path, seed_mirror, seed=6))]) == 2
     assert "pass --resume" in error_line(capsys)
 
 
@@ -164,11 +167,11 @@ def test_4_damaged_resume_state_is_recomputed_with_one_warning_line_each(tmp_pat
     explain = {"methods": ["random"], "images": "originals", "sanity": False, "pictures": False}
     config = write_config(tmp_path, seed_mirror, explain=explain)
     out = tmp_path / "results" / "rel"
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     whole = {t: pd.read_parquet(out / f"{t}.parquet") for t in ("scores", "skipped", "explanations")}
-    paths = runner.RunPaths(out)
+    paths = scoring_driver.RunPaths(out)
     samples = sorted(whole["scores"]["sample"].unique())
-    part = {s: paths.part([runner.Sample(s, None, "", "", "")]) for s in samples}
+    part = {s: paths.part([Sample(s, None, "", "", "")]) for s in samples}
     data = part["a.jpg"].read_bytes()
     part["a.jpg"].write_bytes(data[: len(data) // 2])  # truncated
     part["b.jpg"].write_bytes(b"")  # emptied
@@ -179,7 +182,7 @@ def test_4_damaged_resume_state_is_recomputed_with_one_warning_line_each(tmp_pat
     explain_part.write_bytes(explain_part.read_bytes()[:100])  # truncated explanation part
 
     caplog.clear()
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     damaged = warnings_with(caplog, "is damaged")
     assert len(damaged) == 5, damaged
     assert sorted(m.split()[1] for m in damaged if m.startswith("part ")) == sorted(part[f"{s}.jpg"].name for s in "abcd")
@@ -194,7 +197,7 @@ def test_4_damaged_resume_state_is_recomputed_with_one_warning_line_each(tmp_pat
 def test_5_csv_cells_that_would_run_as_formulas_are_neutralised(tmp_path, seed_mirror):
     names = ["=1+2.jpg", "+SUM(1).jpg", "-2.jpg", "@cmd.jpg", "plain.jpg"]
     make_images(tmp_path / "images", names)
-    assert runner.main([str(write_config(tmp_path, seed_mirror))]) == 0
+    assert cli.main([str(write_config(tmp_path, seed_mirror))]) == 0
     out = tmp_path / "results" / "rel"
     raw = pd.read_parquet(out / "scores.parquet")
     assert sorted(raw["sample"].unique()) == sorted(names)  # parquet keeps the raw value
@@ -223,7 +226,7 @@ def test_6_a_grid_is_counted_and_capped_before_it_is_expanded(tmp_path, seed_mir
 def crafted_models(tmp_path):
     """Three bad .keras files derived from a real one: a class named from module os, a file that
     is not a zip, a broken config.json."""
-    from experiments.models import build_cnn
+    from experiments.models.architecture import build_cnn
 
     build_cnn(32).save(tmp_path / "good.keras")
     with zipfile.ZipFile(tmp_path / "good.keras") as z:
@@ -247,7 +250,7 @@ def test_7_every_model_load_failure_is_one_line_naming_the_file_and_cause(tmp_pa
     causes = crafted_models(tmp_path)
     optional = [{"name": n.split(".")[0], "input_size": 32, "path": n} for n in causes]
     config = write_config(tmp_path, seed_mirror, models=[{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}, *optional])
-    assert runner.main([str(config)]) == 0  # optional models that fail are skipped
+    assert cli.main([str(config)]) == 0  # optional models that fail are skipped
     for name, cause in causes.items():
         (line,) = warnings_with(caplog, f"model {name.split('.')[0]} skipped")
         assert str(tmp_path / name) in line and cause in line
@@ -255,7 +258,7 @@ def test_7_every_model_load_failure_is_one_line_naming_the_file_and_cause(tmp_pa
     assert sorted(manifest["models_unavailable"]) == sorted(n.split(".")[0] for n in causes)
     for name, cause in causes.items():
         required = write_config(tmp_path, seed_mirror, models=[{"name": "m", "input_size": 32, "path": name, "required": True}])
-        assert runner.main([str(required), "--out", str(tmp_path / f"run-{name}")]) == 2
+        assert cli.main([str(required), "--out", str(tmp_path / f"run-{name}")]) == 2
         err = error_line(capsys)
         assert err.startswith(f"error: model m: {tmp_path / name}: ") and cause in err
         assert not (tmp_path / f"run-{name}").exists()
@@ -281,7 +284,7 @@ def test_8_unreadable_inputs_are_one_line_and_exit_2(tmp_path, seed_mirror, caps
         (tmp_path / "plain").write_text("a file")
         config = write_config(tmp_path, seed_mirror, out_dir=str(tmp_path / "plain" / "results"))
         expected = f"run folder {tmp_path / 'plain' / 'results' / 'rel'}: cannot be created"
-    assert runner.main([str(config), *args]) == 2
+    assert cli.main([str(config), *args]) == 2
     assert expected in error_line(capsys)
 
 
@@ -290,12 +293,12 @@ def test_9_messages_say_the_cause(tmp_path, seed_mirror, capsys):
     make_images(tmp_path / "images", ["a.jpg"])
     (tmp_path / "only.keras").write_bytes(b"\x00" * 64)
     only = write_config(tmp_path, seed_mirror, models=[{"name": "only", "input_size": 32, "path": "only.keras"}])
-    assert runner.main([str(only)]) == 2
+    assert cli.main([str(only)]) == 2
     err = error_line(capsys)
     assert "no model could be loaded: model only: " in err and f"{tmp_path / 'only.keras'}: not a .keras archive" in err
     nan = write_config(tmp_path, seed_mirror)
     nan.write_text(nan.read_text().replace("std:\n    - 0.1", "std:\n    - .nan"))
-    assert runner.main([str(nan)]) == 2
+    assert cli.main([str(nan)]) == 2
     assert "augment.gaussian_noise.std[0]: Input should be a finite number" in error_line(capsys)
 
 
@@ -304,11 +307,11 @@ def test_10_resume_clears_what_killed_atomic_writes_left(tmp_path, seed_mirror):
     make_images(tmp_path / "images", ["a.jpg", "b.jpg"])
     config = write_config(tmp_path, seed_mirror)
     out = tmp_path / "results" / "rel"
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     leftovers = [out / ".scores.parquet.k2j4.tmp", out / "parts" / ".0123456789abcdef.parquet.x1.tmp", out / "models" / ".cnn32.model_card.json.q.tmp"]
     for p in leftovers:
         p.write_bytes(b"half a file")
-    assert runner.main([str(config), "--resume"]) == 0
+    assert cli.main([str(config), "--resume"]) == 0
     assert not list(out.rglob("*.tmp"))
 
 
@@ -324,12 +327,12 @@ def test_11_a_tampered_study_file_is_an_asset_error_unless_partial_runs_are_allo
     pd.DataFrame({"path": [f"{SAMPLES_DIR}/{n}" for n in names]}).to_csv(tmp_path / "study.csv", index=False)
     samples = {"manifest": "study.csv", "from_seed_assets": True}
     strict = write_config(tmp_path, seed_mirror, assets={"mirror": str(mirror), "base_url": ""}, samples=samples)
-    assert runner.main([str(strict)]) == 2
+    assert cli.main([str(strict)]) == 2
     err = error_line(capsys)
     assert f"{tampered}: content does not match" in err and "1 of 3 study files unavailable" in err
     assert not (tmp_path / "results").exists()
     partial = write_config(tmp_path, seed_mirror, assets={"mirror": str(mirror), "base_url": ""}, samples=samples | {"allow_missing": True})
-    assert runner.main([str(partial)]) == 0
+    assert cli.main([str(partial)]) == 0
     skipped = pd.read_parquet(tmp_path / "results" / "rel" / "skipped.parquet")
     assert skipped["sample"].tolist() == [f"{SAMPLES_DIR}/{names[1]}"] and "content does not match" in skipped["reason"][0]
     assert pd.read_parquet(tmp_path / "results" / "rel" / "scores.parquet")["sample"].nunique() == 2
@@ -347,7 +350,7 @@ def test_12_links_are_not_followed_and_odd_entries_are_skipped_with_reasons(tmp_
     os.mkfifo(images / "fifo.jpg")
     out = tmp_path / "results" / "rel"
 
-    assert runner.main([str(write_config(tmp_path, seed_mirror))]) == 0
+    assert cli.main([str(write_config(tmp_path, seed_mirror))]) == 0
     scored = set(pd.read_parquet(out / "scores.parquet")["sample"])
     assert scored == {"real.jpg", "dir.jpg/inner.jpg"}
     reasons = pd.read_parquet(out / "skipped.parquet").set_index("sample")["reason"].to_dict()
@@ -358,7 +361,7 @@ def test_12_links_are_not_followed_and_odd_entries_are_skipped_with_reasons(tmp_
     }  # fmt: skip
 
     follow = write_config(tmp_path, seed_mirror, samples={"folder": "images", "follow_symlinks": True})
-    assert runner.main([str(follow), "--out", str(tmp_path / "followed")]) == 0
+    assert cli.main([str(follow), "--out", str(tmp_path / "followed")]) == 0
     scored = set(pd.read_parquet(tmp_path / "followed" / "scores.parquet")["sample"])
     assert scored == {"real.jpg", "dir.jpg/inner.jpg", "outside.jpg", "outside_folder/secret.jpg"}
     reasons = pd.read_parquet(tmp_path / "followed" / "skipped.parquet").set_index("sample")["reason"].to_dict()

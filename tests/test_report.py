@@ -12,12 +12,12 @@ import yaml
 from PIL import Image
 
 from augment import apply, expand_grid, variant_seed
-from experiments import report as report_cli
-from experiments.claims import CLAIMS, verdicts
-from experiments.gallery import gallery_dir
-from experiments.naming import slug
-from experiments.images import decode_image, resize_for_model
-from experiments.atomic import FILE_MODE, UMASK
+from experiments.report import build as report_cli
+from experiments.stages.claims import CLAIMS, verdicts
+from experiments.report.gallery import gallery_dir
+from experiments.report.naming import slug
+from experiments.inputs.images import decode_image, resize_for_model
+from experiments.rundir.atomic import FILE_MODE, UMASK
 from tests import browser
 from tests.conftest import REPORT_ORIGINALS
 
@@ -106,9 +106,9 @@ def test_report_of_one_model_says_what_it_cannot_show(trained_run, tmp_path):
     cfg["models"][0].pop("train", None)  # the trained file is loaded
     cfg |= {"name": "unedited", "out_dir": str(tmp_path), "augment": {}, "explain": None, "audit": None, "eval_sets": None}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    from experiments import run as runner
+    from experiments import run as cli
 
-    assert runner.main([str(tmp_path / "c.yaml")]) == 0
+    assert cli.main([str(tmp_path / "c.yaml")]) == 0
     html = (tmp_path / "unedited" / "report" / "index.html").read_text()
     assert sections(html) == ["findings", "comparison", "evaluation", "subjects", "run"]
     assert "scored the images unedited only" in html and "Edits that fool it most" not in html
@@ -188,8 +188,8 @@ def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(tmp_path, 
     """Up to MAX_SUBJECT_PAGES samples every sample gets a page, so scoring makes the gallery
     pictures; above the limit the report makes them for the pages it draws. Either way every
     page shows every scored edit. Real CIFAKE images, 50 and 52 of them."""
-    from experiments import run as runner
-    from experiments.gallery import MAX_SUBJECT_PAGES
+    from experiments import run as cli
+    from experiments.report.gallery import MAX_SUBJECT_PAGES
     from tests.conftest import MODEL_32
 
     cfg = {
@@ -199,7 +199,7 @@ def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(tmp_path, 
         "augment": {"gaussian_noise": {"std": 0.1}},
     }  # fmt: skip
     (tmp_path / "gallery.yaml").write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(tmp_path / "gallery.yaml")]) == 0
+    assert cli.main([str(tmp_path / "gallery.yaml")]) == 0
     run_dir = tmp_path / "results" / "gallery"
     assert ("gallery pictures" in json.loads((run_dir / "manifest.json").read_text())["stage_parts_s"]) == while_scoring
     pages = sorted((run_dir / "report" / "subjects").glob("*.html"))

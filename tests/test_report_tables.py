@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.report_tables import TINTS, VERDICT_COLOURS, Tint, header, render
+from experiments.report.html_tables import TINTS, VERDICT_COLOURS, Tint, header, render
 
 
 def styler_html(df, table_id, tints, digits, numbers=None, verdicts=()):

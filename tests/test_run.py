@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from experiments import run as runner
-from experiments.config import ConfigError, load_config
-from experiments.models import keras
+from experiments import run as cli
+from experiments.stages import scoring_driver
+from experiments.config.schema import ConfigError, load_config
+from experiments.models.architecture import keras
 from tests.conftest import MODEL_32, MODEL_128, SAMPLES_DIR
 
 ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "ai_oil_painting_civitai.jpg"]
@@ -49,7 +50,7 @@ def read_tables(run_dir):
 
 def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
     config = write_config(tmp_path, seed_mirror)
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     run_dir = tmp_path / "results" / "small"
     tables = read_tables(run_dir)
     scores = tables["scores"]
@@ -101,25 +102,25 @@ def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
 
 def test_same_config_and_seed_give_identical_tables(tmp_path, seed_mirror):
     config = write_config(tmp_path, seed_mirror)
-    assert runner.main([str(config), "--out", str(tmp_path / "a")]) == 0
-    assert runner.main([str(config), "--out", str(tmp_path / "b")]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "a")]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "b")]) == 0
     a, b = read_tables(tmp_path / "a"), read_tables(tmp_path / "b")
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
     one_thread = write_config(tmp_path, seed_mirror, workers=1)
-    assert runner.main([str(one_thread), "--out", str(tmp_path / "serial")]) == 0
+    assert cli.main([str(one_thread), "--out", str(tmp_path / "serial")]) == 0
     pd.testing.assert_frame_equal(a["scores"], read_tables(tmp_path / "serial")["scores"], check_exact=True)
     other_seed = write_config(tmp_path, seed_mirror, seed=4)
-    assert runner.main([str(other_seed), "--out", str(tmp_path / "c")]) == 0
+    assert cli.main([str(other_seed), "--out", str(tmp_path / "c")]) == 0
     noise = lambda t: t["scores"].query("op == 'gaussian_noise'")["p_ai"].to_numpy()  # noqa: E731
     assert not np.array_equal(noise(a), noise(read_tables(tmp_path / "c")))
 
 
 def test_killed_run_resumes_without_redoing_work(tmp_path, seed_mirror, monkeypatch):
     config = write_config(tmp_path, seed_mirror)
-    assert runner.main([str(config), "--out", str(tmp_path / "whole")]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "whole")]) == 0
 
-    real, calls = runner.score_chunk, []
+    real, calls = scoring_driver.score_chunk, []
 
     def dies_on_third_image(chunk, *args, **kwargs):  # part_size 1: a chunk is one image
         calls.append(chunk[0].id)
@@ -127,15 +128,15 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, seed_mirror, monkeypa
             raise KeyboardInterrupt  # the process is killed mid-run
         return real(chunk, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "score_chunk", dies_on_third_image)
-    assert runner.main([str(config), "--out", str(tmp_path / "cut")]) == 130  # one line: interrupted; --resume continues
+    monkeypatch.setattr(scoring_driver, "score_chunk", dies_on_third_image)
+    assert cli.main([str(config), "--out", str(tmp_path / "cut")]) == 130  # one line: interrupted; --resume continues
     parts = sorted((tmp_path / "cut" / "parts").glob("*.parquet"))
     assert len(parts) == 2 and not (tmp_path / "cut" / "scores.parquet").exists()
     assert not list((tmp_path / "cut").rglob("*.tmp"))
 
     stamps = {p: p.stat().st_mtime_ns for p in parts}
     calls.clear()
-    assert runner.main([str(config), "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "cut"), "--resume"]) == 0
     assert calls == ["images/ai_oil_painting_civitai.jpg", "images/ai_broken.jpg"]  # only the chunks not done yet
     assert {p: p.stat().st_mtime_ns for p in parts} == stamps
     whole, resumed = read_tables(tmp_path / "whole"), read_tables(tmp_path / "cut")
@@ -146,20 +147,20 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, seed_mirror, monkeypa
 def test_existing_run_needs_resume_or_force_and_the_same_config(tmp_path, seed_mirror, capsys):
     config = write_config(tmp_path, seed_mirror)
     out = ["--out", str(tmp_path / "r")]
-    assert runner.main([str(config), *out]) == 0
-    assert runner.main([str(config), *out]) == 2
+    assert cli.main([str(config), *out]) == 0
+    assert cli.main([str(config), *out]) == 2
     assert "pass --resume" in capsys.readouterr().err
     changed = write_config(tmp_path, seed_mirror, seed=99)
-    assert runner.main([str(changed), *out, "--resume"]) == 2
+    assert cli.main([str(changed), *out, "--resume"]) == 2
     assert "different config" in capsys.readouterr().err
-    assert runner.main([str(changed), *out, "--force"]) == 0
+    assert cli.main([str(changed), *out, "--force"]) == 0
 
 
 def test_nothing_scored_exits_1(tmp_path, seed_mirror):
     config = write_config(tmp_path, seed_mirror)
     for name in ORIGINALS:
         (tmp_path / "images" / name).write_bytes(b"")
-    assert runner.main([str(config)]) == 1
+    assert cli.main([str(config)]) == 1
     skipped = pd.read_csv(tmp_path / "results" / "small" / "skipped.csv")
     assert len(skipped) == 4 and (skipped["reason"] == "empty file").sum() == 3
 
@@ -178,7 +179,7 @@ def test_nothing_scored_exits_1(tmp_path, seed_mirror):
 )
 def test_config_errors_are_one_line_naming_the_field(tmp_path, seed_mirror, capsys, override, message):
     config = write_config(tmp_path, seed_mirror, **override)
-    assert runner.main([str(config)]) == 2
+    assert cli.main([str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {config}: ") and message in err
     assert "\n" not in err and "Traceback" not in err
@@ -191,7 +192,7 @@ def test_unknown_config_lists_the_shipped_ones():
 
 def test_required_model_missing_is_an_error(tmp_path, seed_mirror, capsys):
     config = write_config(tmp_path, seed_mirror, models=[{"name": "m", "input_size": 128, "seed_asset": MODEL_128, "required": True}])
-    assert runner.main([str(config)]) == 2
+    assert cli.main([str(config)]) == 2
     assert "model m: " in capsys.readouterr().err
 
 
@@ -227,8 +228,29 @@ def test_folder_of_real_images_takes_truth_from_class_folders(tmp_path, seed_mir
     if not real_mini.is_dir():
         pytest.fail(f"{real_mini} is needed (../shared/real-mini)")
     config = write_config(tmp_path, seed_mirror, samples={"folder": str(real_mini)}, augment={"jpeg": {"quality": 30}})
-    assert runner.main([str(config)]) == 0
+    assert cli.main([str(config)]) == 0
     scores = pd.read_parquet(tmp_path / "results" / "small" / "scores.parquet")
     assert len(scores) == 20 * 2
     truth = scores.drop_duplicates("sample").set_index("sample")["truth"]
     assert (truth == truth.index.str.split("/").str[0]).all() and truth.value_counts().to_dict() == {"ai": 10, "human": 10}
+
+
+def test_the_manifest_is_written_once_when_the_run_ends(tmp_path, seed_mirror, monkeypatch):
+    """manifest.json is the record of a finished run: written once, after the report, with the
+    report's time in it (the report is built from the same fields, in memory)."""
+    from experiments.rundir import atomic
+
+    written, real = [], atomic.atomic_write_text
+
+    def spy(path, text, *args, **kwargs):
+        if path.name == "manifest.json":
+            written.append(json.loads(text))
+        return real(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(atomic, "atomic_write_text", spy)
+    config = write_config(tmp_path, seed_mirror, report="html")
+    assert cli.main([str(config)]) == 0
+    assert len(written) == 1
+    assert {"report", "scoring", "tables", "total"} <= set(written[0]["timings_s"])
+    assert written[0] == json.loads((tmp_path / "results" / "small" / "manifest.json").read_text())
+    assert (tmp_path / "results" / "small" / "report" / "index.html").is_file()

@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from augment import apply, expand_grid, variant_seed
-from experiments import run as runner
-from experiments.config import load_config
-from experiments.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
-from experiments.models import Detector, build_cnn, keras
-from experiments.samples import Sample
-from experiments.gallery import picture_bytes
-from experiments.scoring import Timings, score_chunk, variant_inputs
+from experiments import run as cli
+from experiments.config.schema import load_config
+from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
+from experiments.models.architecture import Detector, build_cnn, keras
+from experiments.inputs.samples import Sample
+from experiments.report.gallery import picture_bytes
+from experiments.stages.scoring import Timings, score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
 
@@ -125,7 +125,7 @@ def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
         }
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
         t0 = time.perf_counter() - 2.0  # as if the process had started two seconds ago
-        assert runner.main([str(tmp_path / "c.yaml")], started=t0) == 0
+        assert cli.main([str(tmp_path / "c.yaml")], started=t0) == 0
         tables[part_size] = pd.read_parquet(tmp_path / f"parts{part_size}" / "scores.parquet")
         timings = json.loads((tmp_path / f"parts{part_size}" / "manifest.json").read_text())["timings_s"]
         stages = {k: v for k, v in timings.items() if k != "total"}

@@ -12,12 +12,12 @@ from sklearn.metrics import average_precision_score
 
 from augment import GridError, apply, expand_grid, variant_seed
 from augment.grid import count_grid
-from experiments import run as runner
-from experiments.evaluation import average_precision_stat, calibration, calibration_error_stat, metrics_with_ci
-from experiments.explanations import explanations_vs_random
-from experiments.models import Detector, keras, margin_from_probabilities
-from experiments.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
-from experiments.tables import finish_scores, summarise
+from experiments import run as cli
+from experiments.stages.evaluation import average_precision_stat, calibration, calibration_error_stat, metrics_with_ci
+from experiments.stages.explanations import explanations_vs_random
+from experiments.models.architecture import Detector, keras, margin_from_probabilities
+from experiments.stats.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
+from experiments.stages.score_tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
         "bootstrap": 200,
     }  # fmt: skip
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
-    assert runner.main([str(tmp_path / "toy.yaml")]) == 0
+    assert cli.main([str(tmp_path / "toy.yaml")]) == 0
     run_dir = tmp_path / "results" / "toy"
     flips = pd.read_parquet(run_dir / "minimal_flip.parquet")
     darker = flips[flips["side"] == "decrease"].set_index("sample")["min_fooling_severity"]

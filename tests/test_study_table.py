@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import run as runner
-from experiments.config import BUILTIN_MANIFESTS
-from experiments.models import keras
-from experiments.samples import read_manifest
-from experiments.tables import study_table
+from experiments import run as cli
+from experiments.config.schema import BUILTIN_MANIFESTS
+from experiments.models.architecture import keras
+from experiments.inputs.samples import read_manifest
+from experiments.stages.score_tables import study_table
 
 EDITS = ["original", "noise", "blur", "colour", "combined", "watermark"]
 
@@ -26,7 +26,7 @@ def test_study_manifest_groups_66_files_into_11_subjects_by_6_edits(seed_mirror)
 def test_study_config_reproduces_the_classifier_tool_exactly(seed_mirror, tmp_path, monkeypatch, cnn32):
     monkeypatch.setenv("ARTXAI_SEED_MIRROR", str(seed_mirror))
     out = tmp_path / "study"
-    assert runner.main(["study_table.yaml", "--out", str(out)]) == 0
+    assert cli.main(["study_table.yaml", "--out", str(out)]) == 0
     table = pd.read_parquet(out / "study_table.parquet")
     assert len(table) == 66 and set(table["model"]) == {"cnn32"}  # the 128 px weights are not mirrored
     # Each number is what the study's classifier tool printed: load_img(32x32)/255, model.predict.

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import DatasetConfig, TrainConfig
-from experiments.images import load_for_model
-from experiments.models import card_path, keras, load_detector, training_dir
-from experiments.training import read_history, train
+from experiments.config.schema import DatasetConfig, TrainConfig
+from experiments.inputs.images import load_for_model
+from experiments.models.architecture import card_path, keras, load_detector, training_dir
+from experiments.models.training import read_history, train
 from tests.synthetic import make_artbench
 
 

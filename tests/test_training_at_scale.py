@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from experiments.config import DatasetConfig, TrainConfig
-from experiments.datasets import scan
-from experiments.models import card_path, keras
-from experiments.pipeline import SkipLog, image_dataset
-from experiments.training import chance_warning, train
+from experiments.config.schema import DatasetConfig, TrainConfig
+from experiments.inputs.datasets import scan
+from experiments.models.architecture import card_path, keras
+from experiments.models.training_data import SkipLog, image_dataset
+from experiments.models.training import chance_warning, train
 
 BATCH, BUFFER = 64, 500
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from experiments.images import load_for_model
-from experiments.models import build_cnn, keras
+from experiments.inputs.images import load_for_model
+from experiments.models.architecture import build_cnn, keras
 from xai.explain import METHODS, explain, logit_model
 from xai.faithfulness import deletion_insertion, pixel_order
 from xai.lime_explain import display_copy, superpixels

@@ -1,0 +1,131 @@
+"""Image datasets on disk, as tables of records: path, split, label, style, generator.
+
+Two layouts:
+- AI-ArtBench: `<root>/<split>/<style>` holds human art (ArtBench-10); `<root>/<split>/AI_LD_<style>`
+  and `AI_SD_<style>` hold AI art from Latent and Standard Diffusion.
+- generic: `<root>/<split>/<class folder>/...` with class folder names (or shell patterns,
+  experiments.labels) from the config (by default `ai` and `human`); style is the sub-folder below
+  the class folder, if any.
+
+A dataset may hold only some splits: evaluating needs only the split it scores (a test-only
+folder is the common case), training needs `train/`.
+
+Then, as the study did: the training split is balanced by dropping AI images at random (seeded)
+down to the human count, and a stratified validation split is held out of it unless the dataset
+has its own. Pure functions over pandas DataFrames; nothing here decodes an image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from experiments.config.schema import ConfigError, DatasetConfig
+from experiments.inputs.labels import IMAGE_SUFFIXES, matching_classes, patterns
+
+COLUMNS = ["path", "split", "label", "style", "generator"]
+GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "standard_diffusion"}
+
+
+def _images_below(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
+    rows = []
+    for split in splits:
+        for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+            prefix = next((k for k in GENERATORS if folder.name.upper().startswith(k)), None)
+            label, generator = ("ai", GENERATORS[prefix]) if prefix else ("human", "human")
+            style = folder.name[len(prefix) :] if prefix else folder.name
+            rows += [(str(p), split, label, style.lower(), generator) for p in _images_below(folder)]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str | list[str]]) -> pd.DataFrame:
+    class_folders = {label: patterns(v) for label, v in class_dirs.items()}
+    rows = []
+    for split in splits:
+        found = {label: [] for label in class_folders}
+        for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+            labels = matching_classes(folder.name, class_folders)
+            if len(labels) > 1:
+                raise ConfigError(f"dataset.class_dirs: {folder} matches both classes ({class_dirs}); make the patterns exclusive")
+            if labels:
+                found[labels.pop()].append(folder)
+        for label, folders in found.items():
+            if not folders:
+                raise ConfigError(f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}")
+            for folder in folders:
+                for p in _images_below(folder):
+                    rel = p.relative_to(folder)
+                    style = rel.parts[0] if len(rel.parts) > 1 else ""
+                    rows.append((str(p), split, label, style, "unknown" if label == "ai" else "human"))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
+    """Every image of the named splits (by default train, val and test, each where its folder
+    exists, train required), sorted by split and path so seeded choices are reproducible.
+    Sorted means class-sorted: anything that streams these rows must permute them first."""
+    root = cfg.root
+    if not root.is_dir():
+        raise ConfigError(f"dataset.root: {root} is not a folder")
+    if splits is None:
+        splits = [cfg.train_split, *(s for s in (cfg.val_split, cfg.test_split) if s and (root / s).is_dir())]
+    missing = [s for s in splits if not (root / s).is_dir()]
+    if missing:
+        present = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise ConfigError(f"dataset.root: {root} has no {' or '.join(missing)} folder (it has: {', '.join(present) or 'no folders'})")
+    df = scan_artbench(root, splits) if cfg.layout == "artbench" else scan_generic(root, splits, cfg.class_dirs)
+    if df.empty:
+        raise ConfigError(f"dataset.root: no images below {root} in the {cfg.layout} layout")
+    return df.sort_values(["split", "path"], ignore_index=True)
+
+
+def balance(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Drop AI rows at random (seeded) until there are as many as human rows; order kept."""
+    ai, human = df.index[df["label"] == "ai"], df.index[df["label"] == "human"]
+    if len(ai) <= len(human):
+        return df
+    keep = np.random.default_rng(seed).choice(ai, size=len(human), replace=False)
+    return df.loc[sorted([*human, *keep])].reset_index(drop=True)
+
+
+def limit_per_class(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """At most n rows per label, chosen at random (seeded): a quick look at a big dataset."""
+    if n is None:
+        return df
+    rng = np.random.default_rng(seed)
+    keep = [rng.choice(g.index, size=min(n, len(g)), replace=False) for _, g in df.groupby("label", sort=True)]
+    return df.loc[sorted(np.concatenate(keep))].reset_index(drop=True)
+
+
+def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
+    """train (balanced), val (the dataset's own, or stratified by label and style out of train)
+    and test records (empty when the dataset has no test split)."""
+    df = scan(cfg)
+    train = limit_per_class(df[df["split"] == cfg.train_split].reset_index(drop=True), cfg.limit_per_class, seed)
+    test = limit_per_class(df[df["split"] == cfg.test_split].reset_index(drop=True), cfg.limit_per_class, seed)
+    if cfg.balance:
+        train = balance(train, seed)
+    if cfg.val_split and (df["split"] == cfg.val_split).any():
+        val = df[df["split"] == cfg.val_split].reset_index(drop=True)
+    else:
+        strata = train["label"] + "/" + train["style"]
+        if strata.value_counts().min() < 2:  # too few per style to stratify by it
+            strata = train["label"]
+        train, val = train_test_split(train, test_size=cfg.val_fraction, random_state=seed, stratify=strata)
+        train, val = train.sort_index().reset_index(drop=True), val.sort_index().reset_index(drop=True)
+    for name, part in (("train", train), ("validation", val), ("test", test)):
+        if part["label"].nunique() < 2 and not (name == "test" and part.empty):
+            raise ConfigError(f"dataset.root: the {name} split of {cfg.root} needs both ai and human images")
+    return {"train": train, "val": val, "test": test}
+
+
+def counts(records: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per class, style and generator: what a model card lists."""
+    return {key: {str(k): int(v) for k, v in records[key].value_counts().sort_index().items()} for key in ("label", "style", "generator")}

@@ -1,0 +1,274 @@
+"""Training the study's CNN on a dataset, as the study did, but resumable and documented.
+
+Balanced training classes and a stratified validation split (experiments.inputs.datasets), the tf.data
+pipeline (experiments.models.training_data), Adam and sparse categorical cross-entropy, early stopping and a
+best checkpoint on validation accuracy. Beside the model file `<name>.keras` go:
+  <name>.model_card.json   data counts per split / class / style / generator, unreadable files,
+                           metrics, config, versions, training time, the training fingerprint
+                           (experiments.inputs.fingerprints) and the model file's sha256
+  <name>.training/         history.csv, history.png, the per-epoch backup (a killed training
+                           resumes from its last finished epoch), best.keras, the tf.data cache
+The model, its card and history.csv are each replaced whole (written beside, fsynced, renamed),
+the card after the model. Callers hold the model path's lock (experiments.models.trained_models).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.rundir.atomic import atomic_write, atomic_write_json
+from experiments.config.schema import TrainConfig
+from experiments.inputs.datasets import counts, training_splits
+from experiments.inputs.fingerprints import file_sha256, training_fingerprint
+from experiments.inputs.images import DecodePolicy
+from experiments.models.architecture import build_cnn, card_path, keras, training_dir
+from experiments.models.training_data import SkipLog, image_dataset
+
+log = logging.getLogger("artxai")
+
+
+RATE_WINDOW_S = 30.0  # the progress line's speed: over the steps that ended in the last 30 s
+RATE_WINDOW_STEPS = 1000  # and at most this many
+
+
+def recent_rate(step_ends: Sequence[float], window_s: float = RATE_WINDOW_S) -> float | None:
+    """Steps per second over the recent steps of one epoch: `step_ends` are the times its steps
+    ended, in order. The rate spans from the earliest end at most `window_s` before the last one
+    (at least one whole step back) to the last one, so a step's own length is only counted from
+    the end of the step before it: the first step of an epoch, which also waits for the pipeline
+    to fill after the previous epoch's validation, never sets the rate. None until two steps ended."""
+    if len(step_ends) < 2:
+        return None
+    last = step_ends[-1]
+    first = next(i for i, t in enumerate(step_ends) if last - t <= window_s or i == len(step_ends) - 2)
+    span = last - step_ends[first]
+    return (len(step_ends) - 1 - first) / span if span > 0 else None
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A log line every `every_s` seconds inside each epoch (steps, images/s and ETA from the
+    recent steps: `recent_rate`), for output that is not a terminal, where Keras prints nothing
+    until the epoch ends."""
+
+    def __init__(self, name: str, epochs: int, steps: int, batch_size: int, every_s: float = 30.0):
+        super().__init__()
+        self.name, self.epochs, self.steps, self.batch_size, self.every_s = name, epochs, steps, batch_size, every_s
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.last = epoch, time.perf_counter()
+        self.ends: deque[float] = deque(maxlen=RATE_WINDOW_STEPS + 1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        self.ends.append(now)
+        rate = recent_rate(self.ends) if now - self.last >= self.every_s else None
+        if rate is None:  # not time yet, or no whole step measured yet (the line comes one step later)
+            return
+        self.last, done = now, batch + 1
+        log.info(
+            "%s: epoch %d/%d, step %d/%d (%.0f%%), %.0f images/s, ETA %.0f s, loss %.4f, accuracy %.3f",
+            self.name, self.epoch + 1, self.epochs, done, self.steps, 100 * done / self.steps, rate * self.batch_size,
+            max(self.steps - done, 0) / rate, (logs or {}).get("loss", float("nan")), (logs or {}).get("accuracy", float("nan")),
+        )  # fmt: skip
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """history.csv as Keras' CSVLogger writes it (epoch, then the metrics sorted), but rewritten
+    whole and atomically after each epoch: a kill leaves the last complete file, never half a row."""
+
+    def __init__(self, path: Path, previous: pd.DataFrame):
+        super().__init__()
+        self.path, self.rows = path, previous.to_dict("records")
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{k: float(v) for k, v in sorted((logs or {}).items())}}
+        self.rows = [r for r in self.rows if r["epoch"] != epoch] + [row]
+        table = pd.DataFrame(self.rows)
+        atomic_write(self.path, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def chance_warning(best_val_accuracy: float, val_labels: pd.Series, margin: float = 0.03) -> str:
+    """A warning when the best validation accuracy is within `margin` of always predicting the
+    majority class (the model learnt nothing usable), else an empty string."""
+    majority = float(val_labels.value_counts(normalize=True).max())
+    if best_val_accuracy > majority + margin:
+        return ""
+    return (
+        f"best validation accuracy {best_val_accuracy:.3f} is within {margin:.2f} of always predicting the majority class "
+        f"({majority:.3f}): the model has not learnt the task; check the data, labels and training settings"
+    )
+
+
+def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    kinds = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    return kinds[cfg.optimizer.name](learning_rate=cfg.optimizer.learning_rate)
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    """history.csv, one row per finished epoch (a row written twice around a kill is kept once)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    return pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch", ignore_index=True)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Atomically: Keras insists on a .keras suffix, so save into a temporary folder beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        staged = Path(tmp) / path.name
+        model.save(staged)
+        with open(staged, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(staged, path)
+
+
+def start_or_resume(work: Path, fingerprint: dict) -> bool:
+    """Whether the training folder holds a killed training of this very fingerprint to resume;
+    if not, what an earlier training left there (its history, best checkpoint, backup, cache)
+    is removed first, so it can neither be resumed into nor win the best checkpoint."""
+    started_as = work / "fingerprint.json"
+    try:
+        recorded = json.loads(started_as.read_text(encoding="utf-8"))
+        resumable = (work / "backup").is_dir() and recorded == json.loads(json.dumps(fingerprint))
+    except (OSError, ValueError):
+        resumable = False
+    if not resumable:
+        for folder in ("backup", "cache"):
+            shutil.rmtree(work / folder, ignore_errors=True)
+        for name in ("history.csv", "best.keras"):
+            (work / name).unlink(missing_ok=True)
+        atomic_write_json(started_as, fingerprint)
+    return resumable
+
+
+def plot_history(history: pd.DataFrame, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(history["epoch"] + 1, history[metric], marker="o", label="train")
+        ax.plot(history["epoch"] + 1, history[f"val_{metric}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+    fig.suptitle(title)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def train(
+    name: str,
+    cfg: TrainConfig,
+    input_size: int,
+    model_path: Path,
+    seed: int,
+    policy: DecodePolicy = DecodePolicy(),
+    config_snapshot: dict | None = None,
+    extra_callbacks: list | None = None,
+) -> dict:
+    """Train (or resume training) and save the best model to `model_path`; return the model card."""
+    started = time.perf_counter()
+    work = training_dir(model_path)
+    work.mkdir(parents=True, exist_ok=True)
+    splits = training_splits(cfg.dataset, seed)
+    fingerprint = training_fingerprint(cfg, input_size, seed, policy, splits)  # the files as they are now
+    start_or_resume(work, fingerprint)
+    skips = SkipLog()
+    common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}
+    train_ds = image_dataset(
+        splits["train"], input_size, shuffle_seed=seed, shuffle_buffer=cfg.shuffle_buffer, cache_file=work / "cache" / "train", **common
+    )
+    val_ds = image_dataset(splits["val"], input_size, cache_file=work / "cache" / "val", **common)
+
+    history_csv, best_path, backup = work / "history.csv", work / "best.keras", work / "backup"
+    previous = read_history(history_csv)
+    if backup.is_dir() and len(previous):
+        log.info("%s: resuming training after epoch %d", name, int(previous["epoch"].max()) + 1)
+    log.info(
+        "%s: training at %d px on %d images (%s), validating on %d",
+        name, input_size, len(splits["train"]), ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items()), len(splits["val"]),
+    )  # fmt: skip
+
+    keras.utils.set_random_seed(seed)
+    model = build_cnn(input_size)
+    model.compile(optimizer=optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    best_so_far = float(previous["val_accuracy"].max()) if len(previous) else None
+    callbacks = [
+        HistoryLog(history_csv, previous),
+        # a resumed run must not overwrite a better checkpoint from before the kill
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True, initial_value_threshold=best_so_far),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience),
+        keras.callbacks.BackupAndRestore(str(backup)),
+        *(extra_callbacks or []),
+    ]
+    if not sys.stderr.isatty():
+        steps = -(-len(splits["train"]) // cfg.batch_size)
+        callbacks.append(EpochProgress(name, cfg.epochs, steps, cfg.batch_size, cfg.progress_every_s))
+    fit_started = time.perf_counter()
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False, callbacks=callbacks, verbose=1 if sys.stderr.isatty() else 2)
+    fit_seconds = time.perf_counter() - fit_started
+
+    history = read_history(history_csv)
+    best = keras.models.load_model(best_path, compile=False)
+    save_model(best, model_path)
+    plot_history(history, work / "history.png", f"{name} ({input_size} px)")
+    atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
+    if skips.reasons:
+        log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), work / "skipped_files.json")
+    best_row = history.loc[history["val_accuracy"].idxmax()]
+    epochs_now = len(history) - len(previous)
+    warning = chance_warning(float(best_row["val_accuracy"]), splits["val"]["label"])
+    card = {
+        "name": name,
+        "file": model_path.name,
+        "architecture": "Conv(64,3,relu)-MaxPool-Conv(64,3,relu)-MaxPool-Flatten-Dense(64,relu)-Dense(2,softmax)",
+        "input_size": input_size,
+        "class_names": ["ai", "human"],
+        "params": int(best.count_params()),
+        "data": {
+            "root": str(cfg.dataset.root),
+            "layout": cfg.dataset.layout,
+            "balanced": cfg.dataset.balance,
+            **{split: {"images": len(df), **counts(df)} for split, df in splits.items()},
+            "unreadable_files": len(skips.reasons),
+            "unreadable_examples": dict(list(skips.reasons.items())[:20]),
+        },
+        "training": {
+            "epochs_run": len(history),
+            "best_epoch": int(best_row["epoch"]) + 1,
+            "best_val_accuracy": float(best_row["val_accuracy"]),
+            "final_train_accuracy": float(history["accuracy"].iloc[-1]),
+            "majority_class_val_accuracy": round(float(splits["val"]["label"].value_counts(normalize=True).max()), 4),
+            "warning": warning,
+            "seconds_this_session": round(time.perf_counter() - started, 1),
+            "fit_images_per_second": round(epochs_now * len(splits["train"]) / fit_seconds, 1) if epochs_now else None,
+            "backend": keras.backend.backend(),
+            "config": cfg.model_dump(mode="json"),
+        },
+        "run_config": config_snapshot or {},
+        "fingerprint": fingerprint,
+        "model_sha256": file_sha256(model_path),
+        "versions": {"python": platform.python_version(), **{p: metadata.version(p) for p in ("keras", "tensorflow", "numpy")}},
+    }
+    atomic_write_json(card_path(model_path), card)
+    shutil.rmtree(work / "cache", ignore_errors=True)  # the resized-image cache is only for this training
+    log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, card["training"]["best_val_accuracy"], card["training"]["best_epoch"], model_path)
+    if warning:
+        log.warning("%s: %s", name, warning)
+    return card

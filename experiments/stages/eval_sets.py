@@ -1,0 +1,251 @@
+"""Cross-set evaluation: the same models on several named sample sets in one run (table
+`eval_sets`, per-image `eval_set_scores`), and the cross-generator matrix (table
+`cross_generator`): train on one generator's images plus the humans, test on every generator.
+
+Per set and model: accuracy, FPR (humans called AI) and FNR (AI called human) with 95 % Wilson
+intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % bootstrap
+intervals (experiments.intervals); and the drop in accuracy and AUC from the first set. The drop
+is paired (the same bootstrap draws of images for both, over the files scored in both) when the
+two sets hold the same files, e.g. a set and its normalised copy, else unpaired (independent
+draws of each set). Rows with fewer than 30 images are marked `exploratory`. Every configured set
+has its rows, even one none of whose files could be scored: n = 0, no metrics, and `note` says
+why (how many files, the first reason).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.inputs.assets import AssetResolver
+from experiments.rundir.atomic import atomic_write_table
+from experiments.stages.audit import common_settings, metadata_table, score_files
+from experiments.config.schema import ConfigError, DatasetConfig, RunConfig
+from experiments.inputs.file_factors import normalise
+from experiments.inputs.images import DecodePolicy
+from experiments.stats.intervals import metric_with_ci, paired_difference, unpaired_difference, wilson
+from experiments.models.architecture import Detector
+from experiments.inputs.samples import Sample, load_samples, samples_from_dataset
+from experiments.stats.statistics import exploratory
+from experiments.stages.scoring import Timings
+
+log = logging.getLogger("artxai")
+
+RATES = ("accuracy", "fpr", "fnr")
+CURVES = ("roc_auc", "average_precision")
+DROPS = ("accuracy", "roc_auc")
+SET_COLUMNS = [
+    "set", "model", "n", "n_ai", "n_human",
+    *[f"{m}{suffix}" for m in (*RATES, *CURVES) for suffix in ("", "_ci_low", "_ci_high")],
+    *[f"{m}_drop{suffix}" for m in DROPS for suffix in ("", "_ci_low", "_ci_high")],
+    "paired", "n_paired", "exploratory", "note",
+]  # fmt: skip
+MATRIX_COLUMNS = [
+    "model", "trained_on", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
+    "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high", "exploratory",
+]  # fmt: skip
+
+
+def set_metrics(y: np.ndarray, p_ai: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
+    """Accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap intervals."""
+    pred = p_ai >= 0.5
+    out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum()), "exploratory": exploratory(len(y))}
+    counts = {"accuracy": ((pred == y).sum(), len(y)), "fpr": ((pred & ~y).sum(), (~y).sum()), "fnr": ((~pred & y).sum(), y.sum())}
+    for name, (count, n) in counts.items():
+        out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), wilson(int(count), int(n))))
+    for name in CURVES:
+        out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), metric_with_ci(name, y, p_ai, resamples, seed)))
+    return out
+
+
+def drops(first: pd.DataFrame, this: pd.DataFrame, resamples: int, seed: int) -> dict[str, object]:
+    """First set minus this set, for accuracy and AUC, with 95 % bootstrap intervals: paired
+    (over the files scored in both) when the sets hold the same files, else unpaired."""
+    a_files, b_files = set(first["path"]), set(this["path"])
+    paired = bool(a_files & b_files) and (a_files <= b_files or b_files <= a_files)  # the same files (less any skipped)
+    out: dict[str, object] = {"paired": paired, "n_paired": 0}
+    if paired:
+        both = first.merge(this, on="path", suffixes=("_first", "_this"))
+        y, a, b = (both["truth_first"] == "ai").to_numpy(), both["p_ai_first"].to_numpy(), both["p_ai_this"].to_numpy()
+        out["n_paired"] = len(both)
+    for name in DROPS:
+        if paired:
+            diff = paired_difference(name, y, a, b, resamples, seed)
+        else:
+            ya, yb = (first["truth"] == "ai").to_numpy(), (this["truth"] == "ai").to_numpy()
+            diff = unpaired_difference(name, ya, first["p_ai"].to_numpy(), yb, this["p_ai"].to_numpy(), resamples, seed)
+        out |= dict(zip((f"{name}_drop", f"{name}_drop_ci_low", f"{name}_drop_ci_high"), diff))
+    return out
+
+
+def eval_set_table(
+    scores: pd.DataFrame, resamples: int, seed: int,
+    sets: list[str] | None = None, models: list[str] | None = None, notes: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """One row per set x model (sets in their order), from the per-image scores of every set;
+    a set in `sets` with no scores gets a row with n = 0 and its note (`notes`: set -> why)."""
+    rows, notes = [], notes or {}
+    sets = sets or list(dict.fromkeys(scores["set"]))
+    for model in models or dict.fromkeys(scores["model"]):
+        first = scores[(scores["set"] == sets[0]) & (scores["model"] == model)]
+        for name in sets:
+            df = scores[(scores["set"] == name) & (scores["model"] == model)]
+            if df.empty:
+                why = notes.get(name, "no image of this set was scored")
+                empty = {"n": 0, "n_ai": 0, "n_human": 0, "paired": False, "n_paired": 0, "exploratory": True}
+                rows.append({"set": name, "model": model} | empty | {"note": why})
+                continue
+            row = {"set": name, "model": model} | set_metrics((df["truth"] == "ai").to_numpy(), df["p_ai"].to_numpy(), resamples, seed)
+            if name == sets[0]:
+                row |= {"paired": True, "n_paired": len(df)}
+            elif not first.empty:
+                row |= drops(first, df, resamples, seed)
+            rows.append(row | {"note": notes.get(name, "")})
+    return pd.DataFrame(rows).reindex(columns=SET_COLUMNS)
+
+
+def eval_set_samples(cfg: RunConfig, run_samples: list[Sample], resolver: AssetResolver) -> dict[str, list[Sample]]:
+    """Each eval set's samples by its name (the run's own where a set names none); the runner's
+    preflight lists them before the run folder exists. A ConfigError names the set and field."""
+    found = {}
+    for entry in cfg.eval_sets or []:
+        try:
+            found[entry.name] = run_samples if entry.samples is None else load_samples(entry.samples, resolver)
+        except ConfigError as e:
+            raise ConfigError(f"eval_sets[{entry.name}]{'.' if str(e).startswith('samples') else ': '}{e}") from None
+    return found
+
+
+def score_sets(
+    cfg: RunConfig, run_samples: list[Sample], detectors: list[Detector], resolver: AssetResolver, policy: DecodePolicy
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per-image p_ai of every model on every set (each set's normalised copy where asked), and
+    a note per set of the files not scored (how many, the first reason)."""
+    audit = cfg.audit
+    parts, notes, listed = [], {}, eval_set_samples(cfg, run_samples, resolver)
+    for entry in cfg.eval_sets:
+        samples = listed[entry.name]
+        transform = None
+        if entry.normalise is not None:
+            quality, side = common_settings(metadata_table(samples), audit and audit.jpeg_quality, audit and audit.short_side)
+            log.info("eval_sets[%s]: normalised (%s; JPEG quality %d, short side %d px)", entry.name, entry.normalise, quality, side)
+            transform = partial(normalise, factor=entry.normalise, quality=quality, short_side=side, policy=policy)
+        scored, skipped = score_files(samples, detectors, policy, transform, cfg.batch_size, cfg.workers or None)
+        if skipped:
+            first = f"{skipped[0]['sample']}: {skipped[0]['reason']}"
+            notes[entry.name] = f"{len(skipped)} of {len(samples)} files not scored (first: {first})"
+            log.warning("eval_sets[%s]: %s", entry.name, notes[entry.name])
+        parts.append(scored.assign(set=entry.name))
+    return pd.concat(parts, ignore_index=True), notes
+
+
+# --- the cross-generator matrix ---------------------------------------------------------------
+
+
+def generator_view(dataset: DatasetConfig, generator_prefix: str, root: Path) -> Path:
+    """A folder of symbolic links laid out like the dataset but holding only the human folders
+    and one generator's: what `train` reads to learn from that generator alone."""
+    from experiments.inputs.datasets import GENERATORS
+
+    for split in [s for s in (dataset.train_split, dataset.val_split, dataset.test_split) if s and (dataset.root / s).is_dir()]:
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for folder in sorted(p for p in (dataset.root / split).iterdir() if p.is_dir()):
+            prefix = next((k for k in GENERATORS if folder.name.upper().startswith(k)), None)
+            link = root / split / folder.name
+            if prefix is not None and prefix != generator_prefix:
+                continue
+            if link.is_symlink() and link.resolve() != folder.resolve():
+                link.unlink()  # left by a dataset that has moved since
+            if not link.is_symlink():
+                link.symlink_to(folder.resolve(), target_is_directory=True)
+    return root
+
+
+def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False) -> pd.DataFrame:
+    """For each chosen model: a copy trained on each generator plus the humans (saved beside the
+    model, reused only when its card matches: experiments.trained_models), and the model itself (trained on all); each tested on the test
+    split's humans plus each generator's images."""
+    from experiments.inputs.datasets import GENERATORS
+    from experiments.models.trained_models import trained_detector
+
+    chosen = cfg.cross_generator.models or [m.name for m in cfg.models if m.train is not None]
+    loaded = {d.name: d for d in detectors}
+    rows = []
+    for m in [m for m in cfg.models if m.name in chosen]:
+        dataset = m.train.dataset
+        test = samples_from_dataset(dataset, dataset.test_split, cfg.seed)
+        found = sorted({s.generator for s in test if s.truth == "ai"})
+        if dataset.layout != "artbench" or len(found) < 2:
+            raise ConfigError(f"cross_generator: models[{m.name}].train.dataset ({dataset.root}) has AI generators {found}; the matrix needs two or more (artbench layout: AI_LD_/AI_SD_ folders)")
+        train_cfg = m.train if cfg.cross_generator.epochs is None else m.train.model_copy(update={"epochs": cfg.cross_generator.epochs})
+        work = m.path.parent / f"{m.path.stem}.cross_generator"
+        trained: dict[str, Detector] = {"all": loaded[m.name]} if m.name in loaded else {}
+        for prefix, generator in GENERATORS.items():
+            if generator not in found:
+                continue
+            path = work / f"{generator}.keras"
+            view = generator_view(dataset, prefix, work / f"{generator}.data")
+            copy_cfg = train_cfg.model_copy(update={"dataset": dataset.model_copy(update={"root": view})})
+            log.info("cross_generator: %s on %s images and the humans", m.name, generator)
+            # trained, or reused only when its card says it was trained as asked (one lock per path)
+            trained[generator] = trained_detector(f"{m.name}_{generator}", copy_cfg, m.input_size, path, cfg.seed, policy, retrain)[0]
+        for trained_on, detector in trained.items():
+            scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
+            humans = scores[scores["truth"] == "human"]
+            for tested_on in found:
+                ai = scores[scores["generator"] == tested_on]
+                both = pd.concat([ai, humans])
+                y, p = (both["truth"] == "ai").to_numpy(), both["p_ai"].to_numpy()
+                metrics = set_metrics(y, p, cfg.bootstrap, cfg.seed)
+                recall = wilson(int((ai["p_ai"] >= 0.5).sum()), len(ai))
+                rows.append(
+                    {"model": m.name, "trained_on": trained_on, "tested_on": tested_on, "n_ai": len(ai), "n_human": len(humans),
+                     "roc_auc": metrics["roc_auc"], "roc_auc_ci_low": metrics["roc_auc_ci_low"], "roc_auc_ci_high": metrics["roc_auc_ci_high"],
+                     "recall_ai": recall[0], "recall_ai_ci_low": recall[1], "recall_ai_ci_high": recall[2],
+                     "fpr": metrics["fpr"], "fpr_ci_low": metrics["fpr_ci_low"], "fpr_ci_high": metrics["fpr_ci_high"],
+                     "exploratory": exploratory(min(len(ai), len(humans)))}
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=MATRIX_COLUMNS)
+
+
+def run_eval_sets(
+    cfg: RunConfig,
+    samples: list[Sample],
+    detectors: list[Detector],
+    resolver: AssetResolver,
+    run_dir: Path,
+    policy: DecodePolicy,
+    retrain: bool = False,
+    timings: Timings | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The eval_sets and cross_generator tables a config asks for; written and returned."""
+    started = time.perf_counter()
+    tables = {}
+    if cfg.eval_sets:
+        scores, notes = score_sets(cfg, samples, detectors, resolver, policy)
+        sets, models = [e.name for e in cfg.eval_sets], [d.name for d in detectors]
+        table = eval_set_table(scores, cfg.bootstrap, cfg.seed, sets, models, notes)
+        tables |= {"eval_sets": table, "eval_set_scores": scores}
+    if cfg.cross_generator is not None:
+        tables["cross_generator"] = cross_generator_matrix(cfg, detectors, policy, retrain)
+    for name, table in tables.items():
+        atomic_write_table(table, run_dir / name)
+    if timings is not None and tables:
+        timings.add("eval_sets", started)
+    if "eval_sets" in tables:
+        print_sets(tables["eval_sets"])
+    return tables
+
+
+def print_sets(table: pd.DataFrame) -> None:
+    for r in table.to_dict("records"):
+        if r["n"] == 0:
+            log.warning("eval set %-16s %-8s n=0: %s", r["set"], r["model"], r["note"])
+            continue
+        drop = "" if r["set"] == table["set"].iloc[0] else f"; accuracy drop {r['accuracy_drop']:+.3f} [{r['accuracy_drop_ci_low']:+.3f}, {r['accuracy_drop_ci_high']:+.3f}] ({'paired' if r['paired'] else 'unpaired'})"
+        log.info("eval set %-16s %-8s n=%-5d accuracy %.3f [%.3f, %.3f], AUC %.3f%s", r["set"], r["model"], r["n"], r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"], r["roc_auc"], drop)

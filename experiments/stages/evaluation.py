@@ -1,0 +1,314 @@
+"""Classification metrics with honest intervals, from a run's scores table.
+
+Evaluation: on the unedited images (variant `identity`), per model: accuracy, precision / recall /
+F1 per class, macro F1, the false-positive rate (human art called AI: the costly error) and the
+false-negative rate, ROC-AUC and average precision (AI as the positive class, scored by p_ai),
+expected calibration error with a reliability table, the confusion matrix, and accuracy per style
+and per generator. Robustness at dataset scale: the same headline numbers per model x variant
+(op and severity), plus fooling / correction rates and the distribution of delta p_ai.
+
+Intervals (95 %, seeded, from experiments.statistics): Wilson for every proportion, at the n of
+its own denominator (precision: the images called AI; recall and FNR: the AI images; FPR: the
+human ones); BCa bootstrap over images for F1, macro F1, AUC, average precision and ECE in the
+headline table. The per-variant robustness table uses a percentile bootstrap for macro F1 and
+AUC, vectorised over resamples (one sort serves every resample's AUC): BCa's jackknife costs n
+evaluations of each statistic per variant, which a grid of variants on a test set of thousands
+cannot afford. Every row has its n, its interval method and an `exploratory` flag (n < 30).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from augment import IDENTITY, base_variant_id
+from experiments.stats.statistics import bootstrap_ci, draw_counts, exploratory, row_mean_cis, wilson_ci
+from experiments.stages.score_tables import fooling_and_correction, per_image
+
+HEADLINE = [
+    "accuracy", "precision_ai", "recall_ai", "f1_ai", "precision_human", "recall_human", "f1_human", "macro_f1",
+    "false_positive_rate", "false_negative_rate", "roc_auc", "average_precision", "expected_calibration_error",
+]  # fmt: skip
+METRIC_COLUMNS = ["metric", "value", "ci_low", "ci_high", "n", "ci_method", "exploratory"]
+CALIBRATION_BINS = 10
+
+
+def _rates(y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    """Headline metrics (except AUC) over the last axis; y, pred boolean (True = AI)."""
+    tp, fp = (y & pred).sum(-1), (~y & pred).sum(-1)
+    fn, tn = (y & ~pred).sum(-1), (~y & ~pred).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = {
+            "accuracy": (tp + tn) / y.shape[-1],
+            "precision_ai": tp / (tp + fp),
+            "recall_ai": tp / (tp + fn),
+            "precision_human": tn / (tn + fn),
+            "recall_human": tn / (tn + fp),
+        }
+        for c in ("ai", "human"):
+            p, r = out[f"precision_{c}"], out[f"recall_{c}"]
+            out[f"f1_{c}"] = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
+    out["macro_f1"] = (out["f1_ai"] + out["f1_human"]) / 2
+    return out
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+
+
+# --- statistics vectorised over leading axes (scipy's bootstrap passes (resamples, n) arrays) --------
+
+
+def _f1_stat(label: str):
+    def stat(y, score, axis=-1):
+        return _rates(y > 0.5, score >= 0.5)[label]
+
+    return stat
+
+
+def auc_stat(y, score, axis=-1):
+    """ROC-AUC along the last axis (Mann-Whitney with mid-ranks for ties); NaN with one class."""
+    y = y > 0.5
+    ranks = rankdata(score, axis=-1)
+    n_pos, n_neg = y.sum(-1), (~y).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def average_precision_stat(y, score, axis=-1):
+    """Average precision along the last axis, exactly as scikit-learn computes it (precision at
+    each distinct threshold, weighted by the recall gained there); NaN without positives."""
+    y = y > 0.5
+    order = np.argsort(-score, axis=-1, kind="stable")
+    ys, ss = np.take_along_axis(y, order, -1), np.take_along_axis(score, order, -1)
+    n = ys.shape[-1]
+    precision = np.cumsum(ys, axis=-1) / np.arange(1, n + 1)
+    last_of_tie = np.ones(ys.shape, bool)
+    last_of_tie[..., :-1] = ss[..., 1:] != ss[..., :-1]
+    position = np.where(last_of_tie, np.arange(n), n)
+    group_end = np.minimum.accumulate(position[..., ::-1], axis=-1)[..., ::-1]  # each item's tie group's last index
+    at_threshold = np.take_along_axis(precision, group_end, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ys * at_threshold).sum(-1) / ys.sum(-1)
+
+
+def calibration_error_stat(y, score, axis=-1, bins: int = CALIBRATION_BINS):
+    """Expected calibration error of p_ai along the last axis: over equal-width bins of p_ai, the
+    share of images in the bin times |observed share of AI - mean p_ai| (reliability of p_ai)."""
+    y = (y > 0.5).astype(float)
+    which = np.clip((score * bins).astype(int), 0, bins - 1)
+    total = np.zeros(y.shape[:-1])
+    for b in range(bins):
+        inside = which == b
+        total += np.abs((y * inside).sum(-1) - (score * inside).sum(-1))
+    return total / y.shape[-1]
+
+
+BOOTSTRAPPED = {
+    "f1_ai": _f1_stat("f1_ai"),
+    "f1_human": _f1_stat("f1_human"),
+    "macro_f1": _f1_stat("macro_f1"),
+    "roc_auc": auc_stat,
+    "average_precision": average_precision_stat,
+    "expected_calibration_error": calibration_error_stat,
+}
+
+
+def metrics_with_ci(truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """metric, value, ci_low, ci_high, n, ci_method, exploratory for one set of predictions.
+    Proportions get Wilson intervals at their own denominator; the rest a BCa bootstrap."""
+    y = truth.to_numpy() == "ai"
+    score = p_ai.to_numpy(dtype=float)
+    pred = score >= 0.5  # p_ai >= p_human for a two-way softmax
+    tp, fp, fn, tn = int((y & pred).sum()), int((~y & pred).sum()), int((y & ~pred).sum()), int((~y & ~pred).sum())
+    counts = {  # metric: (successes, n)
+        "accuracy": (tp + tn, len(y)),
+        "precision_ai": (tp, tp + fp),
+        "recall_ai": (tp, tp + fn),
+        "precision_human": (tn, tn + fn),
+        "recall_human": (tn, tn + fp),
+        "false_positive_rate": (fp, fp + tn),
+        "false_negative_rate": (fn, fn + tp),
+    }
+    rows = {}
+    for k, (hits, n) in counts.items():
+        low, high = wilson_ci(hits, n)
+        rows[k] = {"value": hits / n if n else np.nan, "ci_low": low, "ci_high": high, "n": n, "ci_method": "wilson"}
+    point = {k: float(v) for k, v in _rates(y, pred).items()}
+    point |= {"roc_auc": _auc(y, score), "average_precision": float(average_precision_score(y, score)) if y.any() else np.nan}
+    point["expected_calibration_error"] = float(calibration_error_stat(y.astype(float), score))
+    for k, stat in BOOTSTRAPPED.items():
+        low, high, method = bootstrap_ci((y.astype(float), score), stat, resamples=resamples, seed=seed)
+        rows[k] = {"value": point[k], "ci_low": low, "ci_high": high, "n": len(y), "ci_method": method}
+    table = pd.DataFrame([{"metric": k} | rows[k] for k in HEADLINE])
+    table["exploratory"] = exploratory(table["n"])
+    return table[METRIC_COLUMNS]
+
+
+def calibration(truth: pd.Series, p_ai: pd.Series, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """The reliability table: per equal-width bin of p_ai, n, mean p_ai and the observed share
+    of AI images with its Wilson interval (a calibrated model has them equal)."""
+    y = truth.to_numpy() == "ai"
+    score = p_ai.to_numpy(dtype=float)
+    which = np.clip((score * bins).astype(int), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        n, hits = int(inside.sum()), int(y[inside].sum())
+        low, high = wilson_ci(hits, n)
+        rows.append({
+            "bin_low": b / bins, "bin_high": (b + 1) / bins, "n": n, "mean_p_ai": float(score[inside].mean()) if n else np.nan,
+            "share_ai": hits / n if n else np.nan, "ci_low": low, "ci_high": high,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def weighted_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC-AUC for each row of `weights` (how many times each item is drawn), all at once: the
+    Mann-Whitney statistic over tie groups of the sorted scores. One sort serves every resample,
+    so a thousand bootstrap AUCs of 30,000 images cost about as much as a few sklearn calls."""
+    order = np.argsort(score, kind="stable")
+    _, starts = np.unique(score[order], return_index=True)
+    w, positive = weights[:, order], y[order]
+    pos_w = w * positive
+    neg_w = w - pos_w
+    if len(starts) < len(score):  # ties: sum each tie group's weights (a tie counts one half)
+        pos_w, neg_w = np.add.reduceat(pos_w, starts, axis=1), np.add.reduceat(neg_w, starts, axis=1)  # (B, tie groups)
+    below = np.cumsum(neg_w, axis=1) - neg_w  # negatives scored strictly lower
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1))
+
+
+def _weighted_rates(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """macro F1 for each row of weights w (draws, items)."""
+    tp, fp = (w * (y & pred)).sum(-1), (w * (~y & pred)).sum(-1)
+    fn, tn = (w * (y & ~pred)).sum(-1), (w * (~y & ~pred)).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1_ai = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        f1_human = np.where(2 * tn + fn + fp > 0, 2 * tn / (2 * tn + fn + fp), 0.0)
+    return {"macro_f1": (f1_ai + f1_human) / 2}
+
+
+BOOTSTRAP_BLOCK = 200  # resamples per count matrix: bounds its memory
+
+
+def count_blocks(n: int, resamples: int, seed: int, shared: dict | None = None) -> list[np.ndarray]:
+    """The bootstrap's draw counts over n images, in blocks of BOOTSTRAP_BLOCK resamples. Every
+    variant of a test set with the same n and seed draws the same counts, so `shared` (n -> blocks)
+    lets one draw serve them all: the intervals are those each variant would get on its own."""
+    if shared is not None and n in shared:
+        return shared[n]
+    rng = np.random.default_rng(seed)
+    blocks = [draw_counts(n, min(BOOTSTRAP_BLOCK, resamples - start), rng)[1].astype(np.int32) for start in range(0, resamples, BOOTSTRAP_BLOCK)]
+    if shared is not None:
+        shared[n] = blocks
+    return blocks
+
+
+def fast_metrics_with_ci(df: pd.DataFrame, resamples: int = 1000, seed: int = 0, shared: dict | None = None) -> dict[str, tuple[float, float, float]]:
+    """accuracy (Wilson over images, replicates averaged), macro F1 and ROC-AUC (percentile
+    bootstrap over images, each image drawn with all its replicates; vectorised over resamples)
+    for one model x variant: metric -> (value, ci_low, ci_high). `shared`: see count_blocks."""
+    y = df["truth"].to_numpy() == "ai"
+    score = df["p_ai"].to_numpy(dtype=float)
+    pred = score >= 0.5
+    image, images = pd.factorize(df["sample"])
+    f1s, aucs = [], []
+    for counts in count_blocks(len(images), resamples, seed, shared):
+        weights = counts[:, image]  # an image's draws weigh each of its replicates
+        f1s.append(_weighted_rates(y, pred, weights)["macro_f1"])
+        aucs.append(weighted_auc(y, score, weights))
+    per_image = pd.Series(y == pred).groupby(image).mean()
+    out = {"accuracy": (float(per_image.mean()), *wilson_ci(per_image.sum(), len(images)))}
+    point_f1 = float(_weighted_rates(y, pred, np.ones((1, len(y))))["macro_f1"][0])
+    for k, point, draws in (("macro_f1", point_f1, f1s), ("roc_auc", _auc(y, score), aucs)):
+        values = np.concatenate(draws)
+        values = values[np.isfinite(values)]
+        low, high = np.percentile(values, [2.5, 97.5]) if len(values) else (np.nan, np.nan)
+        out[k] = (float(point), float(low), float(high))
+    return out
+
+
+def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """evaluation_metrics, evaluation_groups (per style / generator), confusion and calibration
+    (the reliability table), per model, on the unedited images."""
+    base = scores[scores["variant"] == IDENTITY]
+    metrics, groups, confusion, reliability = [], [], [], []
+    for model, df in base.groupby("model", sort=False):
+        metrics.append(metrics_with_ci(df["truth"], df["p_ai"], resamples, seed).assign(model=model))
+        reliability.append(calibration(df["truth"], df["p_ai"]).assign(model=model))
+        for truth in ("ai", "human"):
+            for predicted in ("ai", "human"):
+                confusion.append({"model": model, "truth": truth, "predicted": predicted, "count": int(((df["truth"] == truth) & (df["predicted"] == predicted)).sum())})
+        for by in ("style", "generator"):
+            for group, g in df.groupby(by, sort=True):
+                if group == "":
+                    continue
+                hits = int(g["correct"].sum())
+                low, high = wilson_ci(hits, len(g))
+                groups.append({
+                    "model": model, "by": by, "group": group, "n": len(g), "accuracy": hits / len(g), "ci_low": low, "ci_high": high,
+                    "ci_method": "wilson", "exploratory": exploratory(len(g)), "mean_p_ai": float(g["p_ai"].mean()),
+                })  # fmt: skip
+    cols = ["model", *METRIC_COLUMNS]
+    calibration_cols = ["model", "bin_low", "bin_high", "n", "mean_p_ai", "share_ai", "ci_low", "ci_high"]
+    return {
+        "evaluation_metrics": pd.concat(metrics, ignore_index=True)[cols] if metrics else pd.DataFrame(columns=cols),
+        "evaluation_groups": pd.DataFrame(groups, columns=["model", "by", "group", "n", "accuracy", "ci_low", "ci_high", "ci_method", "exploratory", "mean_p_ai"]),
+        "confusion": pd.DataFrame(confusion, columns=["model", "truth", "predicted", "count"]),
+        "calibration": pd.concat(reliability, ignore_index=True)[calibration_cols] if reliability else pd.DataFrame(columns=calibration_cols),
+    }
+
+
+def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per model x variant (replicates pooled; n counts images): accuracy, macro F1 and ROC-AUC
+    with intervals, flip / fooling / correction rates with Wilson intervals, and quantiles of
+    delta p_ai: how each edit, at each severity, moves a whole test set."""
+    rows = []
+    images = per_image(scores)
+    rates = fooling_and_correction(images).set_index(["model", "variant"]).drop(columns="op")
+    flips = images.groupby(["model", "variant"], sort=False)["flipped"].agg(["sum", "size"])
+    keyed = scores.assign(variant=scores["variant"].map(base_variant_id))
+    shared: dict[int, list[np.ndarray]] = {}  # one bootstrap draw serves every variant (count_blocks)
+    for (model, variant), df in keyed.groupby(["model", "variant"], sort=False):
+        m = fast_metrics_with_ci(df, resamples, seed, shared)
+        q = df["delta_p_ai"].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).to_numpy()
+        n = df["sample"].nunique()
+        row = {"model": model, "variant": variant, "op": df["op"].iloc[0], "severity": df["severity"].iloc[0], "n": n, "exploratory": exploratory(n)}
+        for k in ("accuracy", "macro_f1", "roc_auc"):
+            row |= {k: m[k][0], f"{k}_ci_low": m[k][1], f"{k}_ci_high": m[k][2]}
+        flipped, images_n = flips.loc[(model, variant)]
+        row["flip_rate"] = flipped / images_n
+        row["flip_rate_ci_low"], row["flip_rate_ci_high"] = wilson_ci(flipped, images_n)
+        row |= rates.loc[(model, variant)].to_dict()
+        row |= {"mean_abs_delta_p_ai": float(df["delta_p_ai"].abs().mean())}
+        row |= dict(zip(["delta_p_ai_q05", "delta_p_ai_q25", "delta_p_ai_median", "delta_p_ai_q75", "delta_p_ai_q95"], map(float, q)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def shifts(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, min_n: int = 2) -> pd.DataFrame:
+    """Per model x variant (replicates pooled): mean |delta p_ai| with its bootstrap interval and
+    the flip rate with its Wilson interval, over images (intervals from min_n images on): the
+    study's anecdotes as statistics."""
+    images = per_image(scores)
+    rows = []
+    for model, m in images.groupby("model", sort=False):
+        wide = m.pivot_table(index="variant", columns="sample", values="abs_delta_p_ai", dropna=False, sort=False)
+        order = m.drop_duplicates("variant")
+        wide = wide.reindex(order["variant"])
+        means, low, high, _ = row_mean_cis(wide.to_numpy(), resamples=resamples, seed=seed)
+        flips = m.groupby("variant", sort=False)["flipped"].agg(["sum", "size"]).reindex(order["variant"])
+        f_low, f_high = wilson_ci(flips["sum"].to_numpy(), flips["size"].to_numpy())
+        enough = flips["size"].to_numpy() >= min_n
+        for i, r in enumerate(order.itertuples()):
+            n = int(flips["size"].iloc[i])
+            rows.append({
+                "model": model, "variant": r.variant, "op": r.op, "severity": r.severity, "n": n, "exploratory": exploratory(n),
+                "mean_abs_delta_p_ai": means[i], "mean_abs_delta_p_ai_ci_low": low[i] if enough[i] else np.nan,
+                "mean_abs_delta_p_ai_ci_high": high[i] if enough[i] else np.nan, "flip_rate": flips["sum"].iloc[i] / n,
+                "flip_rate_ci_low": f_low[i] if enough[i] else np.nan, "flip_rate_ci_high": f_high[i] if enough[i] else np.nan,
+            })  # fmt: skip
+    return pd.DataFrame(rows)

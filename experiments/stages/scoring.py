@@ -1,0 +1,261 @@
+"""Scoring images under every variant with every model, in batches across samples.
+
+Each image is decoded once; each variant is applied once at the image's own resolution (as the
+study edited full-size artworks), then resized once per distinct model input size. Pointwise
+edits (colour curves: Op.pointwise) give the same pixels when applied to only the rows the
+nearest-neighbour resize keeps, so they run on that strip instead of the whole image. `score_chunk` scores a whole chunk of
+samples: decoding and editing on threads (one sample per task, or one variant per task when the
+chunk has fewer samples than threads), and every model sees the chunk's inputs as compiled
+batches of `batch_size` images (xai.compiled), across samples. A (sample, variant) pair always
+gets the same seed and a model's output for an image does not depend on the other images in its
+batch (tested), so results do not depend on processing order, threads, chunking or resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import albumentations as A
+import numpy as np
+
+from augment import EditRecord, Variant, apply_with_record, compile_variant, variant_seed
+from experiments.report.gallery import picture_bytes
+from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows, resize_nearest
+from experiments.models.architecture import Detector, margin_from_probabilities
+
+log = logging.getLogger("artxai")
+
+
+@dataclass
+class Timings:
+    """Wall seconds per stage of a run (they add up to the run's time), and seconds per part
+    inside a stage (explanations: per method family, faithfulness, pictures; scoring: decode,
+    edit, predict), which may overlap where parts run on threads."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    parts: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+
+    def part(self, name: str, started: float) -> None:
+        self.parts[name] += time.perf_counter() - started
+
+
+def edited_with_record(
+    pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
+) -> tuple[np.ndarray | None, EditRecord | None, str]:
+    """The variant applied to the full-resolution image with its (sample, variant) seed, so every
+    stage that needs this edit gets the same pixels, and the record of what it drew (augment.record);
+    (None, None, reason) when the edit fails."""
+    try:
+        return *apply_with_record(pixels, pipeline, variant_seed(seed, sample_id, variant.id)), ""
+    except Exception as e:  # one bad (image, edit) pair must not stop the run
+        return None, None, f"augmentation failed: {type(e).__name__}: {e}"
+
+
+def edited_image(
+    pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
+) -> tuple[np.ndarray | None, str]:
+    """edited_with_record without the record: (edited image, "") or (None, reason)."""
+    edited, _, problem = edited_with_record(pixels, sample_id, variant, pipeline, seed)
+    return edited, problem
+
+
+# --- a whole chunk of samples at once ------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _pipeline(variant: Variant) -> A.Compose | None:
+    """This thread's compiled pipeline for the variant: a pipeline object holds its seed state,
+    so two threads never share one."""
+    cache = _local.__dict__.setdefault("pipelines", {})
+    if variant.id not in cache:
+        cache[variant.id] = compile_variant(variant)
+    return cache[variant.id]
+
+
+def variant_inputs(pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
+    """The edited image resized to each model size (uint8), or (None, reason), and with
+    `picture` the report's gallery JPEG of it (experiments.report.gallery). Pointwise edits run on the
+    rows the resize keeps (experiments.inputs.images.nearest_rows): the same pixels, from a strip of the
+    image instead of all of it (and on all of it only for the picture: they are cheap)."""
+    if variant.pointwise and not picture:
+        out = {}
+        for size in sizes:
+            edited, problem = edited_image(nearest_rows(pixels, size), sample_id, variant, _pipeline(variant), seed)
+            if edited is None:
+                return None, problem, None
+            out[size] = resize_nearest(edited, size)
+        return out, "", None
+    edited, problem = edited_image(pixels, sample_id, variant, _pipeline(variant), seed)
+    if edited is None:
+        return None, problem, None
+    return {size: resize_nearest(edited, size) for size in sizes}, "", picture_bytes(edited) if picture else None
+
+
+@dataclass
+class SampleInputs:
+    """One sample's edited, resized inputs: (done variants, uint8 (V, s, s, 3) per size),
+    failure records, and the gallery JPEGs asked for (variant id -> bytes)."""
+
+    variants: list[Variant]
+    inputs: dict[int, np.ndarray]
+    failures: list[dict]
+    pictures: dict[str, bytes] = field(default_factory=dict)
+
+
+def sample_inputs(sample, variants: list[Variant], sizes: list[int], seed: int, policy: DecodePolicy, mapper: Callable = map, pictures: frozenset[str] = frozenset()) -> SampleInputs:
+    """Decode the sample and make every variant's inputs (`mapper` runs the variants: map, or a
+    thread pool's map), and the gallery JPEGs of the variant ids in `pictures`; a sample that
+    cannot be decoded gives no inputs and one failure."""
+    empty = {size: np.zeros((0, size, size, 3), np.uint8) for size in sizes}
+    if sample.problem:
+        return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": sample.problem}])
+    try:
+        pixels = decode_image(sample.path, policy).pixels
+    except ImageRejected as e:
+        log.warning("skipped %s: %s", sample.id, e)
+        return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": str(e)}])
+    done, failures, per_size, jpegs = [], [], {size: [] for size in sizes}, {}
+    made = mapper(lambda v: variant_inputs(pixels, sample.id, v, sizes, seed, v.id in pictures), variants)
+    for variant, (inputs, problem, picture) in zip(variants, made):
+        if inputs is None:
+            failures.append({"sample": sample.id, "variant": variant.id, "reason": problem})
+            continue
+        if picture is not None:
+            jpegs[variant.id] = picture
+        done.append(variant)
+        for size in sizes:
+            per_size[size].append(inputs[size])
+    stacked = {size: np.stack(per_size[size]) if done else empty[size] for size in sizes}
+    return SampleInputs(done, stacked, failures, jpegs)
+
+
+def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
+    """pool.map with at most `window` tasks in flight (bounded memory for big images)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+class BatchedPredictions:
+    """Images queued per model, predicted whenever `batch_size` of them are waiting, the rest at
+    the end: every call but the last sees a full batch, whatever the samples' sizes."""
+
+    def __init__(self, detectors: list[Detector], batch_size: int, timings: Timings):
+        self.detectors, self.batch_size, self.timings = detectors, batch_size, timings
+        self.queued: dict[str, list[np.ndarray]] = {d.name: [] for d in detectors}
+        self.count = {d.name: 0 for d in detectors}
+        self.done: dict[str, list[np.ndarray]] = {d.name: [] for d in detectors}
+
+    def add(self, inputs: dict[int, np.ndarray]) -> None:
+        for d in self.detectors:
+            self.queued[d.name].append(inputs[d.input_size])
+            self.count[d.name] += len(inputs[d.input_size])
+            if self.count[d.name] >= self.batch_size:
+                self._run(d, flush=False)
+
+    def _run(self, d: Detector, flush: bool) -> None:
+        if not self.queued[d.name]:
+            return
+        waiting = np.concatenate(self.queued[d.name])
+        cut = len(waiting) if flush else len(waiting) - len(waiting) % self.batch_size
+        t = time.perf_counter()
+        self.done[d.name].append(probabilities_and_margins(d, waiting[:cut].astype(np.float32) / 255.0, self.batch_size))
+        self.timings.part("predict", t)
+        self.queued[d.name], self.count[d.name] = [waiting[cut:]], len(waiting) - cut
+
+    def results(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per model: (probabilities (N, classes), margins (N,)) in the order images were added."""
+        for d in self.detectors:
+            self._run(d, flush=True)
+        return {
+            name: (np.concatenate([p for p, _ in parts]), np.concatenate([m for _, m in parts])) if parts else (np.zeros((0, 2)), np.zeros(0))
+            for name, parts in self.done.items()
+        }
+
+
+def probabilities_and_margins(d: Detector, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """As Detector.predict_proba_and_margin (margin = logit_ai - logit_human from the same pass),
+    through the compiled fixed-shape forward."""
+    from xai.compiled import forward_outputs
+
+    ai, human = d.class_names.index("ai"), d.class_names.index("human")
+    if d._with_logits is None:
+        probs = forward_outputs(d.model, x, batch_size)[0].astype(np.float64)
+        return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
+    probs, logits = forward_outputs(d._with_logits, x, batch_size)
+    z = logits.astype(np.float64)
+    return probs.astype(np.float64), z[:, ai] - z[:, human]
+
+
+def score_chunk(
+    samples: list,
+    variants: list[Variant],
+    detectors: list[Detector],
+    seed: int,
+    batch_size: int,
+    policy: DecodePolicy,
+    pool: ThreadPoolExecutor,
+    workers: int,
+    timings: Timings,
+    pictures: frozenset[str] = frozenset(),
+    gallery: dict[tuple[str, str], bytes] | None = None,
+) -> tuple[list[dict[str, object]], list[dict]]:
+    """Rows (sample x model x variant, in that order) of p_ai / p_human / margin for a chunk of
+    samples, and the records of what could not be scored. With `gallery`, the report's gallery
+    JPEG of every edit whose variant id is in `pictures` goes into it under (sample, variant)."""
+    sizes = sorted({d.input_size for d in detectors})
+    t = time.perf_counter()
+    if gallery is None:
+        pictures = frozenset()
+    if len(samples) < workers:  # few samples: their variants share the threads
+        prepared = (sample_inputs(s, variants, sizes, seed, policy, pool.map, pictures) for s in samples)
+    else:
+        prepared = in_order(pool, lambda s: sample_inputs(s, variants, sizes, seed, policy, pictures=pictures), samples, 4 * workers)
+    predictions = BatchedPredictions(detectors, batch_size, timings)
+    kept, failures, predicting = [], [], timings.parts["predict"]
+    for sample, result in zip(samples, prepared):
+        failures += result.failures
+        kept.append((sample, result.variants))
+        if gallery is not None:
+            gallery.update({(sample.id, v): jpeg for v, jpeg in result.pictures.items()})
+        predictions.add(result.inputs)
+    timings.part("decode+edit+resize", t + timings.parts["predict"] - predicting)  # the wait for inputs
+    probs = predictions.results()
+    rows, offset = [], 0
+    for sample, done in kept:
+        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth, "style": sample.style, "generator": sample.generator}
+        for d in detectors:
+            ai, human = d.class_names.index("ai"), d.class_names.index("human")
+            p_d, margin_d = probs[d.name]
+            for variant, p, margin in zip(done, p_d[offset : offset + len(done)], margin_d[offset : offset + len(done)]):
+                rows.append(
+                    meta
+                    | {
+                        "variant": variant.id,
+                        "op": variant.op,
+                        "params": json.dumps(variant.params, sort_keys=True),
+                        "severity": variant.severity,
+                        "model": d.name,
+                        "p_ai": float(p[ai]),
+                        "p_human": float(p[human]),
+                        "margin": float(margin),
+                        "replicate": variant.replicate,
+                    }
+                )
+        offset += len(done)
+    return rows, failures

@@ -1,0 +1,170 @@
+"""The scoring stage over a whole run: the samples cut into chunks, each chunk scored as one unit
+on the config's executor (experiments.execution.executors) and written to `parts/` with its
+checksum and what it was made from, so a killed run resumes where it stopped; then every part
+read back, verified, into the scores table (`assemble`).
+
+The per-image work (decode once, edit, predict in batches) is experiments.stages.scoring."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from augment import expand_grid
+from experiments.config.schema import RunConfig
+from experiments.execution.executors import progress_interval, run_units
+from experiments.inputs.fingerprints import input_digests
+from experiments.inputs.images import decode_policy
+from experiments.inputs.samples import Sample
+from experiments.models.architecture import Detector, load_detector
+from experiments.report.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
+from experiments.rundir.atomic import atomic_write_bytes
+from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
+from experiments.stages.score_tables import finish_scores
+from experiments.stages.scoring import Timings, score_chunk
+
+log = logging.getLogger("artxai")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "parts"
+
+    def part(self, chunk: list[Sample]) -> Path:
+        """The file holding a chunk of samples' rows, named by a hash of their ids."""
+        ids = "\n".join(s.id for s in chunk).encode("utf-8", "surrogateescape")  # any name, even not UTF-8
+        return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
+
+
+def chunks(samples: list[Sample], size: int) -> list[list[Sample]]:
+    return [samples[i : i + size] for i in range(0, len(samples), size)]
+
+
+@dataclass
+class ScoringWorker:
+    """What scoring a part needs, built once per worker (experiments.execution.executors)."""
+
+    cfg: RunConfig
+    variants: list
+    detectors: list[Detector]
+    pool: ThreadPoolExecutor
+    threads: int
+    pictures: frozenset[str] = frozenset()  # variant ids whose gallery JPEGs this run makes while scoring
+
+
+def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None, gallery: bool = False) -> ScoringWorker:
+    """A worker's state: the driver's models (source file, name, input size) loaded from their
+    files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
+    make the report's gallery pictures (experiments.report.gallery) of the grid's first edits."""
+    if detectors is None:
+        detectors = [load_detector(Path(source), name, size) for source, name, size in models]
+    threads = cfg.workers or os.cpu_count() or 1
+    pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
+    return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads, pictures)
+
+
+def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
+    """One unit of work (experiments.stages.scoring.score_chunk): a chunk of samples' rows, their skip
+    records, the seconds of each part of scoring and the gallery pictures made."""
+    timings, cfg, gallery = Timings(), worker.cfg, {}
+    rows, failures = score_chunk(
+        chunk, worker.variants, worker.detectors, cfg.seed, cfg.batch_size, decode_policy(cfg), worker.pool, worker.threads, timings,
+        worker.pictures, gallery if worker.pictures else None,
+    )  # fmt: skip
+    return pd.DataFrame(rows), failures, dict(timings.parts), gallery
+
+
+def finished_parts(
+    samples: list[Sample], paths: RunPaths, part_size: int, made_from
+) -> tuple[list[dict], int, list[list[Sample]]]:
+    """The skip records and sample count of the chunks already finished, intact and made from
+    what the run would make them from now (`made_from(chunk)`), and the chunks still to score.
+    A damaged part is one warning line each; stale parts are one line together, saying why."""
+    skipped, resumed, todo, finished_count, stale, why = [], 0, [], 0, 0, Counter()
+    for chunk in chunks(samples, part_size):
+        part = paths.part(chunk)
+        if finished(part):
+            finished_count += 1
+            try:
+                skipped += read_part(part, [s.id for s in chunk], made_from(chunk))[1]
+                resumed += len(chunk)
+                continue
+            except PartStale as e:
+                stale += 1
+                why.update(e.reasons)
+            except PartDamaged as e:
+                log.warning("part %s is damaged (%s): scoring its %d samples again", part.name, e, len(chunk))
+        todo.append(chunk)
+    if stale:
+        reasons = ", ".join(f"{what} ({n} part{'s' if n > 1 else ''})" for what, n in why.most_common())
+        log.warning(
+            "resume: %d of %d finished parts are scored again, as what they were made from changed: %s",
+            stale, finished_count, reasons,
+        )  # fmt: skip
+    return skipped, resumed, todo
+
+
+def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) -> tuple[list[dict], int]:
+    """Score every chunk of samples not already in parts/ (or made from other files or another
+    config), on the config's executor; return skip records and how many samples were resumed.
+    Parts are written here, by the driver, as they come back, so workers never write the run
+    folder; each records what it was made from, the input files' digests read before scoring."""
+    started = time.perf_counter()
+    digests = input_digests(samples)
+    made = {"config": cfg.fingerprint(), "models": {d.name: d.digest for d in detectors}}
+    made_from = lambda chunk: made | {"inputs": [digests[s.id] for s in chunk]}  # noqa: E731
+    skipped, resumed, todo = finished_parts(samples, paths, cfg.part_size, made_from)
+    gallery = gallery_made_while_scoring(len(samples), cfg.report)
+    if cfg.executor.kind == "local":  # this process's models, already loaded
+        setup = partial(scoring_worker, cfg, [], detectors, gallery)
+    else:
+        setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors], None, gallery)
+        log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
+    with logging_redirect_tqdm(), tqdm(total=len(samples), initial=resumed, desc="scoring samples", unit="image", file=sys.stderr, mininterval=progress_interval()) as bar:
+        for index, (rows, failures, seconds, pictures) in run_units(cfg.executor, setup, work or score_part, todo):
+            chunk = todo[index]
+            skipped += failures
+            if pictures:
+                t = time.perf_counter()
+                for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
+                    atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
+                timings.part("gallery pictures", t)
+            write_part(paths.part(chunk), rows, failures, [s.id for s in chunk], made_from(chunk))
+            for part, value in seconds.items():
+                timings.parts[part] += value
+            bar.update(len(chunk))
+    timings.add("scoring", started)
+    return skipped, resumed
+
+
+def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataFrame:
+    """Every part's rows, each verified; IncompleteRun naming those missing or damaged (a run
+    never reports on samples it did not score)."""
+    parts, problems = [], []
+    for chunk in chunks(samples, part_size):
+        try:
+            parts.append(read_part(paths.part(chunk), [s.id for s in chunk])[0])
+        except PartDamaged as e:
+            problems.append(f"{paths.part(chunk).name}: {e} (samples {', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})")
+    if problems:
+        raise IncompleteRun(f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first {problems[0]}; run again with --resume")
+    parts = [p for p in parts if len(p)]
+    return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
+
+
