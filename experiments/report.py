@@ -33,14 +33,15 @@ from experiments import figures
 from experiments.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from experiments.claims import verdicts
 from experiments.naming import slug
-from experiments.findings import model_findings, series_titles
+from experiments.findings import model_findings
 from experiments.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.naming import describe, number
 from experiments.runfolder import RunFolderError, read_json, remove
+from experiments.statistics import METRICS
 from experiments.report_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
 from experiments.scoring import edited_image
-from experiments.tables import graded_edits, median_fooling_severity, study_table_wide
+from experiments.tables import graded_edits, median_fooling_severity, series_titles, study_table_wide
 from xai.text import printable
 
 log = logging.getLogger("artxai")
@@ -139,8 +140,8 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
     if vs_random is None or vs_random.empty:
         return pd.DataFrame()
     columns = {
-        ("deletion_auc_logit", "unedited"): "deletion, unedited (lower is better)",
-        ("insertion_auc_logit", "unedited"): "insertion, unedited (higher is better)",
+        ("deletion_auc_logit", "unedited"): f"deletion, unedited ({METRICS['deletion_auc_logit'].direction} is better)",
+        ("insertion_auc_logit", "unedited"): f"insertion, unedited ({METRICS['insertion_auc_logit'].direction} is better)",
         ("deletion_auc_logit", "all"): "deletion, all explained",
         ("insertion_auc_logit", "all"): "insertion, all explained",
         ("drift_margin_spearman", "edited"): "map moves with the score",
@@ -157,7 +158,7 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
         if summary is not None and "sanity_spearman_all_random" in summary:
             s = summary[(summary["model"] == model) & (summary["method"] == method)]
             if len(s) and np.isfinite(s["sanity_spearman_all_random"].iloc[0]):
-                row["ρ with every layer random (lower is better)"] = round(float(s["sanity_spearman_all_random"].iloc[0]), 2)
+                row[f"ρ with every layer random ({METRICS['sanity_spearman'].direction} is better)"] = round(float(s["sanity_spearman_all_random"].iloc[0]), 2)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -16,7 +16,12 @@ its intervals from here, so one rule holds everywhere:
   percentile bootstrap from one matrix product above that, so per-variant tables of a dataset
   run stay cheap;
 - every row carries its `n`, and `exploratory` is true where n < MIN_N: an interval at that n is
-  wide, and the row is a hint, not a finding.
+  wide, and the row is a hint, not a finding;
+- the metric of two *different* sets of images (unpaired) is compared by resampling each set on
+  its own, within each class (so AUC stays defined), and taking the percentile interval of the
+  differences; each resample's metric comes from how often each image was drawn (a weight matrix);
+- a difference gets ONE verdict rule (`verdict`), read against the metric's direction (which way
+  is better), declared once in `METRICS`.
 
 All intervals are 95 % and seeded: the same data and seed give the same interval.
 """
@@ -25,10 +30,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy import stats
+from scipy.stats import rankdata
 from statsmodels.stats.proportion import proportion_confint
 
 CONFIDENCE = 0.95
@@ -37,7 +44,37 @@ BCA_MAX_N = 2000  # above this, percentile: BCa's jackknife costs n evaluations 
 ROWS_BCA_MAX_N = 500  # per-variant tables: BCa for all rows at once up to this many images
 _CELLS_PER_BATCH = 2_000_000  # resampled values held at once (memory bound of one bootstrap batch)
 
-Verdict = Literal["better", "no_difference", "worse"]
+PERCENTILES = [2.5, 97.5]  # the percentile interval (95 %) of a bootstrap's draws
+BLOCK = 200  # resamples per block of draw counts: bounds the (block, n) weight matrix
+NAN3 = (float("nan"),) * 3
+
+Direction = Literal["higher", "lower", "either"]
+Verdict = Literal["better", "no_difference", "worse", "differs"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a reported measure is and which way is better: `higher`, `lower`, or `either` (no
+    better side: any change that is not noise counts, as for a shift of the scores)."""
+
+    name: str
+    direction: Direction
+    description: str
+
+
+METRICS = {m.name: m for m in (
+    MetricInfo("deletion_auc_logit", "lower", "deletion AUC of the target's log-odds (lower: the map finds what matters)"),
+    MetricInfo("insertion_auc_logit", "higher", "insertion AUC of the target's log-odds (higher: the map finds what matters)"),
+    MetricInfo("deletion_auc", "lower", "deletion AUC of the target's probability"),
+    MetricInfo("insertion_auc", "higher", "insertion AUC of the target's probability"),
+    MetricInfo("drift_margin_spearman", "higher", "Spearman of a map's change with |delta margin| (higher: tracks the score)"),
+    MetricInfo("sanity_spearman", "lower", "Spearman of a map with the map of a randomised model (lower: depends on the model)"),
+    MetricInfo("abs_delta", "lower", "mean |Δ p_ai| (lower is steadier)"),
+    MetricInfo("correct", "higher", "accuracy (higher is better)"),
+    MetricInfo("fooling_rate", "lower", "share of images right unedited and wrong once edited"),
+    MetricInfo("p_ai_shift", "either", "mean change of p_ai (normalised minus as-is)"),
+    MetricInfo("accuracy_change", "either", "change of a class's accuracy (normalised minus as-is)"),
+)}  # fmt: skip
 
 
 def exploratory(n) -> np.ndarray | bool:
@@ -146,22 +183,49 @@ def paired_difference_ci(a, b, *, resamples: int, seed: int) -> dict[str, object
     return {"difference": found.pop("mean")} | found
 
 
-def verdict(ci_low: float, ci_high: float, better: Literal["higher", "lower"]) -> Verdict:
-    """`better` when the interval of (method - reference) lies wholly on the better side of 0,
-    `worse` when wholly on the other, `no_difference` when it holds 0 (or is undefined)."""
+def verdict(ci_low: float, ci_high: float, better: Direction) -> Verdict:
+    """The one verdict rule for a difference (method - reference, after - before): `better` when
+    its interval lies wholly on the `better` side of 0, `worse` when wholly on the other,
+    `differs` when wholly on either side and the direction is `either`, `no_difference` when it
+    holds 0 (or is undefined). Read `better` from METRICS[name].direction."""
     if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return "no_difference"
     above, below = ci_low > 0, ci_high < 0
-    if better == "higher":
-        return "better" if above else "worse" if below else "no_difference"
-    return "better" if below else "worse" if above else "no_difference"
+    if better == "either":
+        return "differs" if above or below else "no_difference"
+    if better == "lower":
+        above, below = below, above
+    return "better" if above else "worse" if below else "no_difference"
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """How often each of n items appears in each row of indices idx (draws, n)."""
+    draws = idx.shape[0]
+    return np.bincount((idx + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
 
 
 def draw_counts(n: int, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap draws: indices (draws, n) and how often each item was drawn (draws, n)."""
     idx = rng.integers(0, n, (draws, n))
-    counts = np.bincount((idx + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
-    return idx, counts
+    return idx, _counts(idx, n)
+
+
+def stratified_counts(strata: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """(draws, n): how often each item is drawn when each row resamples with replacement
+    within each stratum (so each row keeps every stratum's size)."""
+    strata = np.asarray(strata)
+    picks = np.empty((draws, len(strata)), dtype=np.int64)
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        picks[:, members] = members[rng.integers(0, len(members), (draws, len(members)))]
+    return _counts(picks, len(strata)).astype(float)
+
+
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
+    """The PERCENTILES interval of the finite bootstrap draws; NaN when there are none."""
+    finite = draws[np.isfinite(draws)]
+    low, high = np.percentile(finite, PERCENTILES) if len(finite) else (np.nan, np.nan)
+    return float(low), float(high)
 
 
 def row_mean_cis(matrix, *, resamples: int, seed: int, confidence: float = CONFIDENCE) -> tuple[np.ndarray, ...]:
@@ -194,3 +258,140 @@ def row_mean_cis(matrix, *, resamples: int, seed: int, confidence: float = CONFI
     low, high = _percentile(boot, confidence)
     method = np.where(few, "none", "percentile")
     return means, np.where(few, np.nan, low), np.where(few, np.nan, high), method
+
+
+# --- classification metrics, vectorised over leading axes (scipy's bootstrap passes (resamples, n)) --
+
+
+def accuracy_stat(y, score, axis=-1):
+    return ((score >= 0.5) == (y > 0.5)).mean(axis=-1)
+
+
+def auc_stat(y, score, axis=-1):
+    """ROC-AUC along the last axis (Mann-Whitney with mid-ranks for ties); NaN with one class."""
+    y = y > 0.5
+    ranks = rankdata(score, axis=-1)
+    n_pos, n_neg = y.sum(-1), (~y).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def average_precision_stat(y, score, axis=-1):
+    """Average precision along the last axis, exactly as scikit-learn computes it (precision at
+    each distinct threshold, weighted by the recall gained there); NaN without positives."""
+    y = y > 0.5
+    order = np.argsort(-score, axis=-1, kind="stable")
+    ys, ss = np.take_along_axis(y, order, -1), np.take_along_axis(score, order, -1)
+    n = ys.shape[-1]
+    precision = np.cumsum(ys, axis=-1) / np.arange(1, n + 1)
+    last_of_tie = np.ones(ys.shape, bool)
+    last_of_tie[..., :-1] = ss[..., 1:] != ss[..., :-1]
+    position = np.where(last_of_tie, np.arange(n), n)
+    group_end = np.minimum.accumulate(position[..., ::-1], axis=-1)[..., ::-1]  # each item's tie group's last index
+    at_threshold = np.take_along_axis(precision, group_end, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ys * at_threshold).sum(-1) / ys.sum(-1)
+
+
+# --- the same metrics for each row of a weight matrix (how often each item was drawn) -------------
+
+
+def weighted_accuracy(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return weights @ ((score >= 0.5) == y).astype(float) / weights.sum(axis=1)
+
+
+def weighted_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC-AUC for each row of `weights` (how many times each item is drawn), all at once: the
+    Mann-Whitney statistic over tie groups of the sorted scores. One sort serves every resample,
+    so a thousand bootstrap AUCs of 30,000 images cost about as much as a few sklearn calls."""
+    order = np.argsort(score, kind="stable")
+    _, starts = np.unique(score[order], return_index=True)
+    w, positive = weights[:, order], y[order]
+    pos_w = w * positive
+    neg_w = w - pos_w
+    if len(starts) < len(score):  # ties: sum each tie group's weights (a tie counts one half)
+        pos_w, neg_w = np.add.reduceat(pos_w, starts, axis=1), np.add.reduceat(neg_w, starts, axis=1)  # (B, tie groups)
+    below = np.cumsum(neg_w, axis=1) - neg_w  # negatives scored strictly lower
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1))
+
+
+def weighted_average_precision(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision (scikit-learn's definition) for each row of weights, ties kept together."""
+    order = np.argsort(-score, kind="stable")
+    _, starts = np.unique(-score[order], return_index=True)
+    w, positive = weights[:, order], y[order]
+    tp = np.cumsum(np.add.reduceat(w * positive, starts, axis=1), axis=1)
+    fp = np.cumsum(np.add.reduceat(w * ~positive, starts, axis=1), axis=1)
+    gained = np.diff(tp, axis=1, prepend=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(gained > 0, tp / (tp + fp), 0.0)  # no recall gained: no term
+        return (gained * precision).sum(axis=1) / tp[:, -1]
+
+
+STATS = {"accuracy": accuracy_stat, "roc_auc": auc_stat, "average_precision": average_precision_stat}
+WEIGHTED = {"accuracy": weighted_accuracy, "roc_auc": weighted_auc, "average_precision": weighted_average_precision}
+
+
+def proportion_counts(y: np.ndarray, pred: np.ndarray) -> dict[str, tuple[int, int]]:
+    """metric -> (successes, n) for every proportion of a two-class confusion (True = AI)."""
+    tp, fp, fn, tn = int((y & pred).sum()), int((~y & pred).sum()), int((y & ~pred).sum()), int((~y & ~pred).sum())
+    return {
+        "accuracy": (tp + tn, len(y)),
+        "precision_ai": (tp, tp + fp),
+        "recall_ai": (tp, tp + fn),
+        "precision_human": (tn, tn + fn),
+        "recall_human": (tn, tn + fp),
+        "false_positive_rate": (fp, fp + tn),
+        "false_negative_rate": (fn, fn + tp),
+    }
+
+
+def metric(name: str, y: np.ndarray, score: np.ndarray) -> float:
+    """The metric on the set itself (AI positive); AUC and AP are NaN unless both classes are present."""
+    y = np.asarray(y, dtype=bool)
+    if name != "accuracy" and not 0 < y.sum() < len(y):
+        return float("nan")
+    return float(STATS[name](y.astype(float), np.asarray(score, dtype=float)))
+
+
+def metric_with_ci(name: str, y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
+    """A metric (accuracy, roc_auc, average_precision) and its bootstrap interval over images."""
+    point = metric(name, y, score)
+    if not np.isfinite(point):
+        return NAN3
+    low, high, _ = bootstrap_ci((np.asarray(y, dtype=float), np.asarray(score, dtype=float)), STATS[name], resamples=resamples, seed=seed)
+    return point, low, high
+
+
+def paired_difference(name: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
+    """metric(a) - metric(b) for two scorings of the same images, with a bootstrap interval that
+    resamples the images once for both."""
+    point = metric(name, y, a) - metric(name, y, b)
+    if not np.isfinite(point):
+        return NAN3
+    stat = STATS[name]
+
+    def difference(y, a, b, axis=-1):
+        return stat(y, a) - stat(y, b)
+
+    low, high, _ = bootstrap_ci(tuple(np.asarray(v, dtype=float) for v in (y, a, b)), difference, resamples=resamples, seed=seed)
+    return point, low, high
+
+
+def _stratified_draws(name: str, y: np.ndarray, score: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    fn, out = WEIGHTED[name], []
+    for start in range(0, resamples, BLOCK):
+        out.append(fn(y, score, stratified_counts(y, min(BLOCK, resamples - start), rng)))
+    return np.concatenate(out)
+
+
+def unpaired_difference(name: str, ya: np.ndarray, a: np.ndarray, yb: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
+    """metric(a) - metric(b) for two different sets of images, from independent class-stratified draws."""
+    ya, yb = np.asarray(ya, dtype=bool), np.asarray(yb, dtype=bool)
+    point = metric(name, ya, a) - metric(name, yb, b)
+    if not np.isfinite(point):
+        return NAN3
+    rng = np.random.default_rng(seed)
+    diffs = _stratified_draws(name, ya, np.asarray(a, float), resamples, rng) - _stratified_draws(name, yb, np.asarray(b, float), resamples, rng)
+    return (point, *percentile_interval(diffs))
