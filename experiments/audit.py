@@ -178,7 +178,8 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
         acc = proportion(int(((p_ai >= 0.5) == y).sum()), len(y))
         rows.append(
             {"probe": name, "features": ", ".join(numeric + categorical), "n": len(y), "n_ai": n_ai, "n_human": n_human, "folds": folds,
-             "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc["value"], "accuracy_ci_low": acc["ci_low"], "accuracy_ci_high": acc["ci_high"],
+             "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc["value"],
+             "accuracy_ci_low": acc["ci_low"], "accuracy_ci_high": acc["ci_high"],
              "exploratory": exploratory(len(y))}
         )  # fmt: skip
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)
@@ -199,7 +200,8 @@ def verdict(shift: tuple[float, float, float], accuracy_change: tuple[float, flo
     """`depends` when the mean p_ai or the class's accuracy moves by at least min_shift with an
     interval that excludes 0 (a model with scores near 0.5 can flip every prediction with a
     small shift); `no_evidence` otherwise."""
-    return "depends" if moved(shift, min_shift) or moved(accuracy_change, min_shift, "accuracy_change") else "no_evidence"
+    depends = moved(shift, min_shift) or moved(accuracy_change, min_shift, "accuracy_change")
+    return "depends" if depends else "no_evidence"
 
 
 def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: int) -> pd.DataFrame:

@@ -100,7 +100,8 @@ def verdicts(scores: pd.DataFrame, models: dict[str, int], resamples: int = 1000
         found = paired_difference_ci(diff.to_numpy(), np.zeros(len(diff)), resamples=resamples, seed=seed)
         low, high = found["ci_low"], found["ci_high"]
         small_is = verdict(low, high, METRICS[claim.measure].direction)  # small - large: is the small model better?
-        favoured_is = small_is if claim.favours == "small" else {"better": "worse", "worse": "better"}.get(small_is, small_is)
+        swapped = {"better": "worse", "worse": "better"}
+        favoured_is = small_is if claim.favours == "small" else swapped.get(small_is, small_is)
         found_verdict = {"better": "supported", "worse": "contradicted"}.get(favoured_is, "inconclusive")
         why = f"{small} - {large} = {diff.mean():+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] over {len(diff)} samples"
         rows.append(row | {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "ci_method": found["ci_method"], "verdict": found_verdict, "why": why})

@@ -57,7 +57,8 @@ def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str | list
             try:
                 label = folder_class(folder.name, class_folders)
             except LabelError:
-                raise ConfigError(f"dataset.class_dirs: {folder} matches both classes ({class_dirs}); make the patterns exclusive") from None
+                why = f"{folder} matches both classes ({class_dirs}); make the patterns exclusive"
+                raise ConfigError(f"dataset.class_dirs: {why}") from None
             if label is not None:
                 found[label].append(folder)
         for label, folders in found.items():

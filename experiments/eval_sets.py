@@ -30,7 +30,9 @@ from experiments.file_factors import normalise
 from experiments.images import DecodePolicy
 from experiments.models import Detector, load_detector
 from experiments.samples import Sample, load_samples, samples_from_dataset
-from experiments.statistics import exploratory, metric_with_ci, paired_difference, proportion, proportion_counts, unpaired_difference
+from experiments.metrics import proportion_counts
+from experiments.statistics import exploratory, metric_with_ci, paired_difference, proportion
+from experiments.statistics import unpaired_difference
 from experiments.scoring import Timings
 
 log = logging.getLogger("artxai")

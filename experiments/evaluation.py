@@ -23,9 +23,9 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
+from experiments.metrics import auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_macro_f1
 from experiments.statistics import (
-    auc_stat, average_precision_stat, bootstrap_ci, draw_counts, exploratory, percentile_interval, proportion,
-    proportion_counts, row_mean_cis, weighted_auc, wilson_ci,
+    bootstrap_ci, draw_counts, exploratory, percentile_interval, proportion, row_mean_cis, wilson_ci,
 )  # fmt: skip
 from experiments.tables import fooling_and_correction, per_image
 
@@ -128,16 +128,6 @@ def calibration(truth: pd.Series, p_ai: pd.Series, bins: int = CALIBRATION_BINS)
     return pd.DataFrame(rows)
 
 
-def _weighted_rates(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
-    """macro F1 for each row of weights w (draws, items)."""
-    tp, fp = (w * (y & pred)).sum(-1), (w * (~y & pred)).sum(-1)
-    fn, tn = (w * (y & ~pred)).sum(-1), (w * (~y & ~pred)).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1_ai = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        f1_human = np.where(2 * tn + fn + fp > 0, 2 * tn / (2 * tn + fn + fp), 0.0)
-    return {"macro_f1": (f1_ai + f1_human) / 2}
-
-
 BOOTSTRAP_BLOCK = 200  # resamples per count matrix: bounds its memory
 
 
@@ -165,11 +155,11 @@ def fast_metrics_with_ci(df: pd.DataFrame, resamples: int = 1000, seed: int = 0,
     f1s, aucs = [], []
     for counts in count_blocks(len(images), resamples, seed, shared):
         weights = counts[:, image]  # an image's draws weigh each of its replicates
-        f1s.append(_weighted_rates(y, pred, weights)["macro_f1"])
+        f1s.append(weighted_macro_f1(y, pred, weights))
         aucs.append(weighted_auc(y, score, weights))
     per_image = pd.Series(y == pred).groupby(image).mean()
     out = {"accuracy": (float(per_image.mean()), *wilson_ci(per_image.sum(), len(images)))}
-    point_f1 = float(_weighted_rates(y, pred, np.ones((1, len(y))))["macro_f1"][0])
+    point_f1 = float(weighted_macro_f1(y, pred, np.ones((1, len(y))))[0])
     for k, point, draws in (("macro_f1", point_f1, f1s), ("roc_auc", _auc(y, score), aucs)):
         out[k] = (float(point), *percentile_interval(np.concatenate(draws)))
     return out

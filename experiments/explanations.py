@@ -582,7 +582,8 @@ def explanations_vs_random(table: pd.DataFrame, resamples: int = 1000, seed: int
             low, high, method_used = bootstrap_ci(arrays, _drift_tracking_difference, resamples=resamples, seed=seed) if len(pair) > 2 else (np.nan, np.nan, "none")
             better = METRICS["drift_margin_spearman"].direction
             rows.append({
-                "model": model, "method": method, "metric": "drift_margin_spearman", "images": "edited", "better": better, "n": len(pair),
+                "model": model, "method": method, "metric": "drift_margin_spearman", "images": "edited",
+                "better": better, "n": len(pair),
                 "n_maps": len(pair), "method_mean": float(_spearman_along(arrays[0], arrays[2])) if len(pair) > 2 else np.nan,
                 "random_mean": float(_spearman_along(arrays[1], arrays[2])) if len(pair) > 2 else np.nan,
                 "difference": point, "ci_low": low, "ci_high": high, "ci_method": method_used, "vs_random": verdict(low, high, better),

@@ -81,8 +81,10 @@ def most_fooling(summary: pd.DataFrame, families: pd.DataFrame, model: str, top:
     if rows.empty:
         return []
     rows = rows.assign(family=rows["family"].fillna(rows["variant"]), strength=rows["strength"].fillna(0.0))
-    best = rows.sort_values(["fooling_rate", "strength"], ascending=[not WORST_FIRST, True], kind="stable").drop_duplicates("family")
-    best = best.sort_values(["fooling_rate", "fooling_ci_low", "mean_abs_delta_margin"], ascending=not WORST_FIRST, kind="stable").head(top)
+    order = ["fooling_rate", "strength"]
+    best = rows.sort_values(order, ascending=[not WORST_FIRST, True], kind="stable").drop_duplicates("family")
+    order = ["fooling_rate", "fooling_ci_low", "mean_abs_delta_margin"]
+    best = best.sort_values(order, ascending=not WORST_FIRST, kind="stable").head(top)
     out = []
     for _, r in best.iterrows():
         out.append({

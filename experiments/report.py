@@ -139,9 +139,10 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
     and the sanity similarity once every layer is random."""
     if vs_random is None or vs_random.empty:
         return pd.DataFrame()
+    better = {name: f"{info.direction} is better" for name, info in METRICS.items()}
     columns = {
-        ("deletion_auc_logit", "unedited"): f"deletion, unedited ({METRICS['deletion_auc_logit'].direction} is better)",
-        ("insertion_auc_logit", "unedited"): f"insertion, unedited ({METRICS['insertion_auc_logit'].direction} is better)",
+        ("deletion_auc_logit", "unedited"): f"deletion, unedited ({better['deletion_auc_logit']})",
+        ("insertion_auc_logit", "unedited"): f"insertion, unedited ({better['insertion_auc_logit']})",
         ("deletion_auc_logit", "all"): "deletion, all explained",
         ("insertion_auc_logit", "all"): "insertion, all explained",
         ("drift_margin_spearman", "edited"): "map moves with the score",
@@ -158,7 +159,8 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
         if summary is not None and "sanity_spearman_all_random" in summary:
             s = summary[(summary["model"] == model) & (summary["method"] == method)]
             if len(s) and np.isfinite(s["sanity_spearman_all_random"].iloc[0]):
-                row[f"ρ with every layer random ({METRICS['sanity_spearman'].direction} is better)"] = round(float(s["sanity_spearman_all_random"].iloc[0]), 2)
+                sanity = round(float(s["sanity_spearman_all_random"].iloc[0]), 2)
+                row[f"ρ with every layer random ({better['sanity_spearman']})"] = sanity
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -35,8 +35,9 @@ from typing import Literal
 
 import numpy as np
 from scipy import stats
-from scipy.stats import rankdata
 from statsmodels.stats.proportion import proportion_confint
+
+from experiments.metrics import STATS, WEIGHTED
 
 CONFIDENCE = 0.95
 MIN_N = 30  # rows with fewer independent items are flagged exploratory
@@ -63,12 +64,12 @@ class MetricInfo:
 
 
 METRICS = {m.name: m for m in (
-    MetricInfo("deletion_auc_logit", "lower", "deletion AUC of the target's log-odds (lower: the map finds what matters)"),
-    MetricInfo("insertion_auc_logit", "higher", "insertion AUC of the target's log-odds (higher: the map finds what matters)"),
+    MetricInfo("deletion_auc_logit", "lower", "deletion AUC of the target's log-odds"),
+    MetricInfo("insertion_auc_logit", "higher", "insertion AUC of the target's log-odds"),
     MetricInfo("deletion_auc", "lower", "deletion AUC of the target's probability"),
     MetricInfo("insertion_auc", "higher", "insertion AUC of the target's probability"),
-    MetricInfo("drift_margin_spearman", "higher", "Spearman of a map's change with |delta margin| (higher: tracks the score)"),
-    MetricInfo("sanity_spearman", "lower", "Spearman of a map with the map of a randomised model (lower: depends on the model)"),
+    MetricInfo("drift_margin_spearman", "higher", "Spearman of a map's change with |delta margin| (tracks the score)"),
+    MetricInfo("sanity_spearman", "lower", "Spearman of a map with a randomised model's map (depends on the model)"),
     MetricInfo("abs_delta", "lower", "mean |Δ p_ai| (lower is steadier)"),
     MetricInfo("correct", "higher", "accuracy (higher is better)"),
     MetricInfo("fooling_rate", "lower", "share of images right unedited and wrong once edited"),
@@ -260,93 +261,6 @@ def row_mean_cis(matrix, *, resamples: int, seed: int, confidence: float = CONFI
     return means, np.where(few, np.nan, low), np.where(few, np.nan, high), method
 
 
-# --- classification metrics, vectorised over leading axes (scipy's bootstrap passes (resamples, n)) --
-
-
-def accuracy_stat(y, score, axis=-1):
-    return ((score >= 0.5) == (y > 0.5)).mean(axis=-1)
-
-
-def auc_stat(y, score, axis=-1):
-    """ROC-AUC along the last axis (Mann-Whitney with mid-ranks for ties); NaN with one class."""
-    y = y > 0.5
-    ranks = rankdata(score, axis=-1)
-    n_pos, n_neg = y.sum(-1), (~y).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ((ranks * y).sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def average_precision_stat(y, score, axis=-1):
-    """Average precision along the last axis, exactly as scikit-learn computes it (precision at
-    each distinct threshold, weighted by the recall gained there); NaN without positives."""
-    y = y > 0.5
-    order = np.argsort(-score, axis=-1, kind="stable")
-    ys, ss = np.take_along_axis(y, order, -1), np.take_along_axis(score, order, -1)
-    n = ys.shape[-1]
-    precision = np.cumsum(ys, axis=-1) / np.arange(1, n + 1)
-    last_of_tie = np.ones(ys.shape, bool)
-    last_of_tie[..., :-1] = ss[..., 1:] != ss[..., :-1]
-    position = np.where(last_of_tie, np.arange(n), n)
-    group_end = np.minimum.accumulate(position[..., ::-1], axis=-1)[..., ::-1]  # each item's tie group's last index
-    at_threshold = np.take_along_axis(precision, group_end, -1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ys * at_threshold).sum(-1) / ys.sum(-1)
-
-
-# --- the same metrics for each row of a weight matrix (how often each item was drawn) -------------
-
-
-def weighted_accuracy(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    return weights @ ((score >= 0.5) == y).astype(float) / weights.sum(axis=1)
-
-
-def weighted_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC-AUC for each row of `weights` (how many times each item is drawn), all at once: the
-    Mann-Whitney statistic over tie groups of the sorted scores. One sort serves every resample,
-    so a thousand bootstrap AUCs of 30,000 images cost about as much as a few sklearn calls."""
-    order = np.argsort(score, kind="stable")
-    _, starts = np.unique(score[order], return_index=True)
-    w, positive = weights[:, order], y[order]
-    pos_w = w * positive
-    neg_w = w - pos_w
-    if len(starts) < len(score):  # ties: sum each tie group's weights (a tie counts one half)
-        pos_w, neg_w = np.add.reduceat(pos_w, starts, axis=1), np.add.reduceat(neg_w, starts, axis=1)  # (B, tie groups)
-    below = np.cumsum(neg_w, axis=1) - neg_w  # negatives scored strictly lower
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1))
-
-
-def weighted_average_precision(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Average precision (scikit-learn's definition) for each row of weights, ties kept together."""
-    order = np.argsort(-score, kind="stable")
-    _, starts = np.unique(-score[order], return_index=True)
-    w, positive = weights[:, order], y[order]
-    tp = np.cumsum(np.add.reduceat(w * positive, starts, axis=1), axis=1)
-    fp = np.cumsum(np.add.reduceat(w * ~positive, starts, axis=1), axis=1)
-    gained = np.diff(tp, axis=1, prepend=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(gained > 0, tp / (tp + fp), 0.0)  # no recall gained: no term
-        return (gained * precision).sum(axis=1) / tp[:, -1]
-
-
-STATS = {"accuracy": accuracy_stat, "roc_auc": auc_stat, "average_precision": average_precision_stat}
-WEIGHTED = {"accuracy": weighted_accuracy, "roc_auc": weighted_auc, "average_precision": weighted_average_precision}
-
-
-def proportion_counts(y: np.ndarray, pred: np.ndarray) -> dict[str, tuple[int, int]]:
-    """metric -> (successes, n) for every proportion of a two-class confusion (True = AI)."""
-    tp, fp, fn, tn = int((y & pred).sum()), int((~y & pred).sum()), int((y & ~pred).sum()), int((~y & ~pred).sum())
-    return {
-        "accuracy": (tp + tn, len(y)),
-        "precision_ai": (tp, tp + fp),
-        "recall_ai": (tp, tp + fn),
-        "precision_human": (tn, tn + fn),
-        "recall_human": (tn, tn + fp),
-        "false_positive_rate": (fp, fp + tn),
-        "false_negative_rate": (fn, fn + tp),
-    }
-
-
 def metric(name: str, y: np.ndarray, score: np.ndarray) -> float:
     """The metric on the set itself (AI positive); AUC and AP are NaN unless both classes are present."""
     y = np.asarray(y, dtype=bool)
@@ -355,16 +269,17 @@ def metric(name: str, y: np.ndarray, score: np.ndarray) -> float:
     return float(STATS[name](y.astype(float), np.asarray(score, dtype=float)))
 
 
-def metric_with_ci(name: str, y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
+def metric_with_ci(name: str, y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> tuple[float, ...]:
     """A metric (accuracy, roc_auc, average_precision) and its bootstrap interval over images."""
     point = metric(name, y, score)
     if not np.isfinite(point):
         return NAN3
-    low, high, _ = bootstrap_ci((np.asarray(y, dtype=float), np.asarray(score, dtype=float)), STATS[name], resamples=resamples, seed=seed)
+    arrays = (np.asarray(y, dtype=float), np.asarray(score, dtype=float))
+    low, high, _ = bootstrap_ci(arrays, STATS[name], resamples=resamples, seed=seed)
     return point, low, high
 
 
-def paired_difference(name: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
+def paired_difference(name: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple:
     """metric(a) - metric(b) for two scorings of the same images, with a bootstrap interval that
     resamples the images once for both."""
     point = metric(name, y, a) - metric(name, y, b)
@@ -375,23 +290,27 @@ def paired_difference(name: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, re
     def difference(y, a, b, axis=-1):
         return stat(y, a) - stat(y, b)
 
-    low, high, _ = bootstrap_ci(tuple(np.asarray(v, dtype=float) for v in (y, a, b)), difference, resamples=resamples, seed=seed)
+    arrays = tuple(np.asarray(v, dtype=float) for v in (y, a, b))
+    low, high, _ = bootstrap_ci(arrays, difference, resamples=resamples, seed=seed)
     return point, low, high
 
 
-def _stratified_draws(name: str, y: np.ndarray, score: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def _stratified_draws(name: str, y: np.ndarray, score: np.ndarray, resamples: int, rng: np.random.Generator):
     fn, out = WEIGHTED[name], []
     for start in range(0, resamples, BLOCK):
         out.append(fn(y, score, stratified_counts(y, min(BLOCK, resamples - start), rng)))
     return np.concatenate(out)
 
 
-def unpaired_difference(name: str, ya: np.ndarray, a: np.ndarray, yb: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
+def unpaired_difference(
+    name: str, ya: np.ndarray, a: np.ndarray, yb: np.ndarray, b: np.ndarray, resamples: int, seed: int
+) -> tuple[float, ...]:
     """metric(a) - metric(b) for two different sets of images, from independent class-stratified draws."""
     ya, yb = np.asarray(ya, dtype=bool), np.asarray(yb, dtype=bool)
     point = metric(name, ya, a) - metric(name, yb, b)
     if not np.isfinite(point):
         return NAN3
     rng = np.random.default_rng(seed)
-    diffs = _stratified_draws(name, ya, np.asarray(a, float), resamples, rng) - _stratified_draws(name, yb, np.asarray(b, float), resamples, rng)
+    draws_a = _stratified_draws(name, ya, np.asarray(a, float), resamples, rng)
+    diffs = draws_a - _stratified_draws(name, yb, np.asarray(b, float), resamples, rng)
     return (point, *percentile_interval(diffs))

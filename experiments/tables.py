@@ -188,7 +188,8 @@ def series_name(op: str, fixed: dict, side: str) -> str:
     cls = SINGLE_OPS[op]
     neutral = float(cls.neutral)
     sign = "<" if side == "decrease" else ">"
-    parts = [f"{cls.severity}{sign}{int(neutral) if neutral.is_integer() else neutral}", *(f"{k}={_shown(v)}" for k, v in fixed.items())]
+    neutral_text = int(neutral) if neutral.is_integer() else neutral
+    parts = [f"{cls.severity}{sign}{neutral_text}", *(f"{k}={_shown(v)}" for k, v in fixed.items())]
     return f"{op}({', '.join(parts)})"
 
 
@@ -212,7 +213,10 @@ def graded_edits(scores: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.assign(series=pd.Series(dtype=str), side=pd.Series(dtype=str), strength=pd.Series(dtype=float))
     keys = df[["op", "params", "side"]].drop_duplicates()
-    names = {(k.op, k.params, k.side): series_name(k.op, fixed_params(k.op, json.loads(k.params)), k.side) for k in keys.itertuples()}
+    names = {
+        (k.op, k.params, k.side): series_name(k.op, fixed_params(k.op, json.loads(k.params)), k.side)
+        for k in keys.itertuples()
+    }
     df["series"] = [names[k] for k in zip(df["op"], df["params"], df["side"])]
     return df
 
@@ -229,7 +233,10 @@ def series_titles(graded: pd.DataFrame, fixed: list[dict] | None = None) -> dict
         fixed = [fixed_params(op, json.loads(p)) for op, p in zip(rows["op"], rows["params"])]
     else:
         fixed = [f for f, keep in zip(fixed, first) if keep]
-    return {s: series_title(op, f, side, bool(two_sided.get(op, False))) for s, op, f, side in zip(rows["series"], rows["op"], fixed, rows["side"])}
+    return {
+        s: series_title(op, f, side, bool(two_sided.get(op, False)))
+        for s, op, f, side in zip(rows["series"], rows["op"], fixed, rows["side"])
+    }
 
 
 def minimal_flip(scores: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,8 @@ from experiments.config import AuditConfig, DatasetConfig, SamplesConfig, TrainC
 from experiments.eval_sets import eval_set_table
 from experiments.file_factors import file_metadata, normalise, strip_metadata
 from experiments.images import DecodePolicy, ImageRejected, decode_image
-from experiments.statistics import metric_with_ci, proportion, stratified_counts, weighted_average_precision
+from experiments.metrics import weighted_average_precision
+from experiments.statistics import metric_with_ci, proportion, stratified_counts
 from experiments.models import load_detector
 from experiments.samples import load_samples, samples_from_dataset
 

@@ -9,7 +9,8 @@ from sklearn.metrics import accuracy_score, average_precision_score, f1_score, p
 
 from experiments import run as runner
 from experiments.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness
-from experiments.statistics import draw_counts, weighted_auc
+from experiments.metrics import weighted_auc
+from experiments.statistics import draw_counts
 from experiments.tables import finish_scores
 
 

@@ -16,7 +16,8 @@ from experiments import run as runner
 from experiments.evaluation import calibration, calibration_error_stat, metrics_with_ci
 from experiments.explanations import explanations_vs_random
 from experiments.models import Detector, keras, margin_from_probabilities
-from experiments.statistics import average_precision_stat, bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
+from experiments.metrics import average_precision_stat
+from experiments.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
 from experiments.tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
