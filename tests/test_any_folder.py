@@ -97,3 +97,21 @@ def test_training_still_needs_a_train_split(tmp_path, cifake):
 
     with pytest.raises(ConfigError, match=r"has no train folder \(it has: test\)"):
         training_splits(DatasetConfig(root=root, layout="generic"), seed=0)
+
+
+def test_one_folder_matcher_serves_datasets_samples_and_the_default_rule():
+    """labels.py is the one place a folder name is matched to a class: the default rule (nearest
+    folder named ai / human), pattern maps, and a name matching both classes is refused."""
+    from pathlib import PurePath
+
+    from experiments.inputs.labels import LabelError, class_patterns, folder_class, nearest_class
+    from experiments.inputs.samples import truth_from_name
+
+    assert nearest_class(PurePath("human/x/AI/img.png")) == "ai"  # the nearest folder wins, case-insensitive
+    assert nearest_class(PurePath("x/y/img.png")) is None
+    assert truth_from_name(PurePath("x/ai_img.png")) == "ai" and truth_from_name(PurePath("Human/ai_img.png")) == "human"
+    classes = class_patterns({"ai": "FAKE*", "human": ["REAL", "orig_*"]})
+    assert classes == {"ai": ["FAKE*"], "human": ["REAL", "orig_*"]}
+    assert (folder_class("fake_v2", classes), folder_class("Orig_1", classes), folder_class("misc", classes)) == ("ai", "human", None)
+    with pytest.raises(LabelError, match="both classes"):
+        folder_class("fake_real", {"ai": ["fake*"], "human": ["*real"]})

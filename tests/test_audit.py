@@ -24,7 +24,8 @@ from experiments.config.schema import AuditConfig, DatasetConfig, SamplesConfig,
 from experiments.stages.eval_sets import eval_set_table
 from experiments.inputs.file_factors import file_metadata, normalise, strip_metadata
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image
-from experiments.stats.intervals import metric_with_ci, stratified_weights, weighted_average_precision, wilson
+from experiments.stats.metrics import weighted_average_precision
+from experiments.stats.statistics import metric_with_ci, proportion, stratified_counts
 from experiments.models.architecture import load_detector
 from experiments.inputs.samples import load_samples, samples_from_dataset
 
@@ -119,9 +120,9 @@ def test_weighted_average_precision_equals_sklearn_with_ties_and_weights():
 
 def test_stratified_draws_keep_class_counts_and_intervals_cover_the_point():
     strata = np.array([True] * 7 + [False] * 3)
-    weights = stratified_weights(strata, 50, np.random.default_rng(0))
+    weights = stratified_counts(strata, 50, np.random.default_rng(0))
     assert (weights[:, :7].sum(axis=1) == 7).all() and (weights[:, 7:].sum(axis=1) == 3).all()
-    assert wilson(0, 10)[2] == pytest.approx(0.2775, abs=1e-4)  # the textbook Wilson upper bound
+    assert proportion(0, 10)["ci_high"] == pytest.approx(0.2775, abs=1e-4)  # the textbook Wilson upper bound
     rng = np.random.default_rng(1)
     y = rng.random(300) < 0.5
     score = rng.random(300) + 0.4 * y

@@ -83,3 +83,21 @@ def test_shuffle_is_seeded(real_mini):
         for seed in (1, 1, 2)
     ]
     assert order[0].tolist() == order[1].tolist() and sorted(order[0]) == sorted(order[2])
+
+
+def test_generic_scan_does_not_follow_symbolic_links(real_mini, tmp_path):
+    """A dataset folder is listed as folders.list_images lists a sample folder: a link to an
+    image, or to a folder of images, outside the dataset is not scanned (rglob followed them)."""
+    import shutil
+
+    for split in ("train", "test"):
+        for label in ("ai", "human"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for src in sorted((real_mini / split / label).iterdir())[:2]:
+                shutil.copy(src, tmp_path / split / label / src.name)
+    outside = sorted((real_mini / "val" / "ai").iterdir())[0]
+    (tmp_path / "train" / "ai" / "linked.png").symlink_to(outside)
+    (tmp_path / "train" / "human" / "more").symlink_to(real_mini / "val" / "human", target_is_directory=True)
+    df = scan(DatasetConfig(root=tmp_path, layout="generic"))
+    assert len(df) == 8  # the 2 copied files per class and split, nothing through a link
+    assert not df["path"].str.contains("linked|more").any()

@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from experiments import run as cli
-from experiments.stages.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness, weighted_auc
+from experiments.stages.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness
+from experiments.stats.metrics import weighted_auc
 from experiments.stats.statistics import draw_counts
 from experiments.stages.score_tables import finish_scores
 

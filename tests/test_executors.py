@@ -142,7 +142,6 @@ def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, 
 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
-    from experiments.inputs.images import decode_policy
     from experiments.preflight import preflight
     from experiments.stages import scoring_driver
     from experiments.config.schema import load_config

@@ -13,9 +13,10 @@ from sklearn.metrics import average_precision_score
 from augment import GridError, apply, expand_grid, variant_seed
 from augment.grid import count_grid
 from experiments import run as cli
-from experiments.stages.evaluation import average_precision_stat, calibration, calibration_error_stat, metrics_with_ci
+from experiments.stages.evaluation import calibration, calibration_error_stat, metrics_with_ci
 from experiments.stages.explanations import explanations_vs_random
 from experiments.models.architecture import Detector, keras, margin_from_probabilities
+from experiments.stats.metrics import average_precision_stat
 from experiments.stats.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
 from experiments.stages.score_tables import finish_scores, summarise
 
@@ -325,3 +326,31 @@ def test_explanation_methods_are_judged_against_random_on_the_same_images():
     assert "random" not in set(versus["method"]) and versus["exploratory"].all()
     only_random = explanations_vs_random(pd.DataFrame(rows).query("method == 'random'"))
     assert only_random.empty and list(only_random.columns) == list(versus.columns)
+
+
+def test_one_verdict_rule_reads_each_metrics_direction_from_its_metric_info():
+    """statistics.verdict is the rule of claims, the audit and explanations; which way is better
+    is data (statistics.METRICS), so a claim's verdict flips with the measured difference."""
+    from experiments.stages.audit import moved
+    from experiments.stages.claims import CLAIMS, verdicts
+    from experiments.stats.statistics import METRICS
+
+    assert [verdict(0.1, 0.2, d) for d in ("higher", "lower", "either")] == ["better", "worse", "differs"]
+    assert [verdict(-0.2, -0.1, d) for d in ("higher", "lower", "either")] == ["worse", "better", "differs"]
+    assert {verdict(-0.1, 0.2, d) for d in ("higher", "lower", "either")} | {verdict(np.nan, 1.0, "higher")} == {"no_difference"}
+    assert (METRICS["deletion_auc_logit"].direction, METRICS["insertion_auc_logit"].direction) == ("lower", "higher")
+    assert {c.measure: c.description() for c in CLAIMS}["abs_delta"] == METRICS["abs_delta"].description
+    assert moved((0.2, 0.1, 0.3), 0.05) and not moved((0.2, -0.1, 0.3), 0.05) and not moved((0.01, 0.005, 0.02), 0.05)
+    samples = [f"s{i}" for i in range(12)]
+    rows = [
+        {"model": m, "sample": s, "variant": "gaussian_noise(sigma=0.1)", "op": "gaussian_noise", "edit": "", "params": "{}",
+         "delta_p_ai": (0.01 if m == "small" else 0.3) + 0.001 * i, "correct": True}
+        for m in ("small", "large") for i, s in enumerate(samples)
+    ]  # fmt: skip
+    scores = pd.DataFrame(rows)
+    found = verdicts(scores, {"small": 32, "large": 128}, resamples=200).set_index("claim")
+    assert found.loc["noise", "verdict"] == "supported"  # the favoured small model moves less: lower is better
+    assert found.loc["noise", "difference"] == pytest.approx(-0.29)
+    swapped = verdicts(scores, {"small": 128, "large": 32}, resamples=200).set_index("claim")
+    assert swapped.loc["noise", "verdict"] == "contradicted"
+    assert set(found.drop(index="noise")["verdict"]) == {"inconclusive"}

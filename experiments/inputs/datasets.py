@@ -24,14 +24,17 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from experiments.config.schema import ConfigError, DatasetConfig
-from experiments.inputs.labels import IMAGE_SUFFIXES, matching_classes, patterns
+from experiments.inputs.folders import list_images
+from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, class_patterns, folder_class
 
 COLUMNS = ["path", "split", "label", "style", "generator"]
 GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "standard_diffusion"}
 
 
 def _images_below(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The regular image files below `folder`, sorted; symbolic links are not followed and
+    entries that are not regular files are left out (experiments.folders.list_images)."""
+    return list_images(folder, IMAGE_SUFFIXES).files
 
 
 def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
@@ -46,16 +49,18 @@ def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
 
 
 def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str | list[str]]) -> pd.DataFrame:
-    class_folders = {label: patterns(v) for label, v in class_dirs.items()}
+    class_folders = class_patterns(class_dirs)
     rows = []
     for split in splits:
         found = {label: [] for label in class_folders}
         for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
-            labels = matching_classes(folder.name, class_folders)
-            if len(labels) > 1:
-                raise ConfigError(f"dataset.class_dirs: {folder} matches both classes ({class_dirs}); make the patterns exclusive")
-            if labels:
-                found[labels.pop()].append(folder)
+            try:
+                label = folder_class(folder.name, class_folders)
+            except LabelError:
+                why = f"{folder} matches both classes ({class_dirs}); make the patterns exclusive"
+                raise ConfigError(f"dataset.class_dirs: {why}") from None
+            if label is not None:
+                found[label].append(folder)
         for label, folders in found.items():
             if not folders:
                 raise ConfigError(f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}")

@@ -29,9 +29,33 @@ def patterns(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def class_patterns(classes: dict[str, str | list[str]]) -> dict[str, list[str]]:
+    """A class map as given in a config (one pattern or several per class), as lists."""
+    return {label: patterns(value) for label, value in classes.items()}
+
+
 def matching_classes(folder: str, class_folders: dict[str, list[str]]) -> set[str]:
+    """The classes whose patterns match one folder name (case-insensitive)."""
     name = folder.lower()
     return {label for label, pats in class_folders.items() if any(fnmatch.fnmatchcase(name, p.lower()) for p in pats)}
+
+
+def folder_class(folder: str, class_folders: dict[str, list[str]]) -> str | None:
+    """The one class a folder name matches, or None; LabelError when it matches both."""
+    found = matching_classes(folder, class_folders)
+    if len(found) > 1:
+        raise LabelError(f"{folder}: matches both classes ({', '.join(sorted(found))})")
+    return found.pop() if found else None
+
+
+def nearest_class(rel: PurePath, class_folders: dict[str, list[str]] = DEFAULT_CLASS_FOLDERS) -> str | None:
+    """The class of the nearest folder of `rel` (from the file up) that names one, or None: the
+    default rule, where a parent folder named `ai` or `human` gives the class."""
+    for parent in rel.parents:
+        label = folder_class(parent.name, class_folders)
+        if label is not None:
+            return label
+    return None
 
 
 def label_from_folders(rel: PurePath, class_folders: dict[str, list[str]]) -> str | None:

@@ -25,7 +25,7 @@ from experiments.config.schema import BUILTIN_MANIFESTS, ConfigError, DatasetCon
 from experiments.inputs.datasets import limit_per_class, scan
 from experiments.inputs.folders import list_images, shown_name
 from experiments.inputs.labels import CLASSES as TRUTHS
-from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, label_from_folders, patterns
+from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, class_patterns, label_from_folders, nearest_class
 from experiments.config.messages import cut
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,8 @@ class Sample:
 
 
 def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
-    for parent in path.parents:
-        if parent.name.lower() in TRUTHS:
-            return parent.name.lower()
-    return "ai" if path.name.lower().startswith(ai_prefix.lower()) else "human"
+    """The default rule: the nearest parent folder named `ai` or `human`, else the filename prefix."""
+    return nearest_class(path) or ("ai" if path.name.lower().startswith(ai_prefix.lower()) else "human")
 
 
 def truth_in_folder(rel: Path, classes: dict[str, str | list[str]] | None, ai_prefix: str) -> str:
@@ -55,7 +53,7 @@ def truth_in_folder(rel: Path, classes: dict[str, str | list[str]] | None, ai_pr
     if classes is None:
         return truth_from_name(rel, ai_prefix)
     try:
-        label = label_from_folders(rel, {k: patterns(v) for k, v in classes.items()})
+        label = label_from_folders(rel, class_patterns(classes))
     except LabelError as e:
         raise ConfigError(f"samples.classes: {e}") from None
     if label is None:

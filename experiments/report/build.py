@@ -33,14 +33,15 @@ from experiments.report import figures
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from experiments.stages.claims import verdicts
 from experiments.report.naming import slug
-from experiments.report.findings import model_findings, series_titles
+from experiments.report.findings import model_findings
 from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.report.naming import describe, number
 from experiments.rundir.runfolder import RunFolderError, read_json, remove
+from experiments.stats.statistics import METRICS
 from experiments.report.html_tables import METRIC_NAMES, Tint, count_of, table_block, with_interval
 from experiments.stages.scoring import edited_image
-from experiments.stages.score_tables import graded_edits, median_fooling_severity, study_table_wide
+from experiments.stages.score_tables import graded_edits, median_fooling_severity, series_titles, study_table_wide
 from xai.text import printable
 
 log = logging.getLogger("artxai")
@@ -138,9 +139,10 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
     and the sanity similarity once every layer is random."""
     if vs_random is None or vs_random.empty:
         return pd.DataFrame()
+    better = {name: f"{info.direction} is better" for name, info in METRICS.items()}
     columns = {
-        ("deletion_auc_logit", "unedited"): "deletion, unedited (lower is better)",
-        ("insertion_auc_logit", "unedited"): "insertion, unedited (higher is better)",
+        ("deletion_auc_logit", "unedited"): f"deletion, unedited ({better['deletion_auc_logit']})",
+        ("insertion_auc_logit", "unedited"): f"insertion, unedited ({better['insertion_auc_logit']})",
         ("deletion_auc_logit", "all"): "deletion, all explained",
         ("insertion_auc_logit", "all"): "insertion, all explained",
         ("drift_margin_spearman", "edited"): "map moves with the score",
@@ -157,7 +159,8 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
         if summary is not None and "sanity_spearman_all_random" in summary:
             s = summary[(summary["model"] == model) & (summary["method"] == method)]
             if len(s) and np.isfinite(s["sanity_spearman_all_random"].iloc[0]):
-                row["ρ with every layer random (lower is better)"] = round(float(s["sanity_spearman_all_random"].iloc[0]), 2)
+                sanity = round(float(s["sanity_spearman_all_random"].iloc[0]), 2)
+                row[f"ρ with every layer random ({better['sanity_spearman']})"] = sanity
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -23,9 +23,10 @@ import seaborn as sns  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from augment import IDENTITY, SINGLE_OPS, base_variant_id  # noqa: E402
+from augment import IDENTITY, base_variant_id  # noqa: E402
 from experiments.rundir.atomic import atomic_write  # noqa: E402
-from experiments.report.naming import axis_label, describe, parse_variant, series_title  # noqa: E402
+from experiments.report.naming import axis_label, describe, parse_variant  # noqa: E402
+from experiments.stages.score_tables import fixed_params, graded_rows, series_name, series_titles  # noqa: E402
 from xai.text import printable  # noqa: E402
 
 
@@ -78,28 +79,17 @@ def add_series(table: pd.DataFrame) -> pd.DataFrame:
     (`decrease` / `increase` of the severity against its neutral value), strength (distance from
     neutral), neutral value and panel title; other rows are dropped. Parameters come from the
     variant id, so any table with `variant`, `op` and `severity` columns works."""
-    df = table[table["op"].isin(list(SINGLE_OPS)) & table["severity"].notna()].copy()
+    df, neutral = graded_rows(table)
     cols = ["series", "side", "strength", "neutral", "title"]
     if df.empty:
         return df.assign(**{c: pd.Series(dtype=object) for c in cols})
+    side, strength = df.pop("side"), df.pop("strength")
+    df = df.assign(neutral=neutral, side=side, strength=strength)  # the columns in the order they always had
     steps = df["variant"].map(parse_variant)
-    params = [s[0][1] if s else {} for s in steps]
-    df["neutral"] = df["op"].map(lambda op: float(SINGLE_OPS[op].neutral))
-    df["side"] = np.where(df["severity"] < df["neutral"], "decrease", "increase")
-    df["strength"] = (df["severity"] - df["neutral"]).abs()
-    fixed = [{k: v for k, v in p.items() if k != SINGLE_OPS[op].severity} for op, p in zip(df["op"], params)]
-    df["series"] = [_series_key(op, f, side) for op, f, side in zip(df["op"], fixed, df["side"])]
-    two_sided = df.groupby("op")["side"].nunique() > 1
-    df["title"] = [series_title(op, f, side, bool(two_sided[op])) for op, f, side in zip(df["op"], fixed, df["side"])]
+    fixed = [fixed_params(op, s[0][1] if s else {}) for op, s in zip(df["op"], steps)]
+    df["series"] = [series_name(op, f, side) for op, f, side in zip(df["op"], fixed, df["side"])]
+    df["title"] = df["series"].map(series_titles(df, fixed))
     return df
-
-
-def _series_key(op: str, fixed: dict, side: str) -> str:
-    cls = SINGLE_OPS[op]
-    neutral = float(cls.neutral)
-    show = lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else repr(v)  # noqa: E731 (as variant ids write them)
-    parts = [f"{cls.severity}{'<' if side == 'decrease' else '>'}{int(neutral) if neutral.is_integer() else neutral}", *(f"{k}={show(v)}" for k, v in fixed.items())]
-    return f"{op}({', '.join(parts)})"
 
 
 def series_order(table: pd.DataFrame, metric: str, unedited: dict[str, tuple] | None = None) -> list[str]:

@@ -18,17 +18,16 @@ Pure functions of DataFrames; numbers are not rounded here (the template formats
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
-from experiments.report.naming import describe, series_title, severity_name
-from experiments.stats.statistics import MIN_N, wilson_ci
-from experiments.stages.score_tables import graded_edits, median_fooling_severity
+from experiments.report.naming import describe, severity_name
+from experiments.stats.statistics import METRICS, MIN_N, wilson_ci
+from experiments.stages.score_tables import graded_edits, median_fooling_severity, series_titles
 
 TOP_EDITS = 3
+WORST_FIRST = METRICS["fooling_rate"].direction == "lower"  # rank the edits that hurt the model most first
 
 
 def accuracy(scores: pd.DataFrame, model: str) -> dict | None:
@@ -66,19 +65,6 @@ def edit_families(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([(v, *r) for v, r in rows.items()], columns=["variant", "family", "title", "strength"]).set_index("variant")
 
 
-def series_titles(graded: pd.DataFrame) -> dict[str, str]:
-    """series -> its title in words ('brightness, darker', 'occlusion (count 3)'), from
-    `graded_edits` rows."""
-    if graded.empty:
-        return {}
-    two_sided = graded.groupby("op")["side"].nunique() > 1
-    titles = {}
-    for r in graded.drop_duplicates("series").itertuples():
-        fixed = {k: v for k, v in json.loads(r.params).items() if k != SINGLE_OPS[r.op].severity}
-        titles[r.series] = series_title(r.op, fixed, r.side, bool(two_sided.get(r.op, False)))
-    return titles
-
-
 def direction(row) -> dict:
     """Which way an edit moved the scores: the side most images moved to, and their share."""
     ai, human = float(row["share_towards_ai"]), float(row["share_towards_human"])
@@ -95,8 +81,10 @@ def most_fooling(summary: pd.DataFrame, families: pd.DataFrame, model: str, top:
     if rows.empty:
         return []
     rows = rows.assign(family=rows["family"].fillna(rows["variant"]), strength=rows["strength"].fillna(0.0))
-    best = rows.sort_values(["fooling_rate", "strength"], ascending=[False, True], kind="stable").drop_duplicates("family")
-    best = best.sort_values(["fooling_rate", "fooling_ci_low", "mean_abs_delta_margin"], ascending=False, kind="stable").head(top)
+    order = ["fooling_rate", "strength"]
+    best = rows.sort_values(order, ascending=[not WORST_FIRST, True], kind="stable").drop_duplicates("family")
+    order = ["fooling_rate", "fooling_ci_low", "mean_abs_delta_margin"]
+    best = best.sort_values(order, ascending=not WORST_FIRST, kind="stable").head(top)
     out = []
     for _, r in best.iterrows():
         out.append({

@@ -42,8 +42,8 @@ from experiments.config.schema import AuditConfig
 from experiments.inputs.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.inputs.folders import read_regular, shown_name
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model
-from experiments.stats.intervals import metric_with_ci, wilson
-from experiments.stats.statistics import exploratory, paired_difference_ci
+from experiments.stats.statistics import METRICS, exploratory, metric_with_ci, paired_difference_ci, proportion
+from experiments.stats.statistics import verdict as interval_verdict
 from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample
 from experiments.stages.scoring import Timings
@@ -175,10 +175,11 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
     for name, numeric, categorical in probes:
         p_ai = probe_scores(meta, numeric, categorical, folds, seed)
         auc, low, high = metric_with_ci("roc_auc", y, p_ai, resamples, seed)
-        acc = wilson(int(((p_ai >= 0.5) == y).sum()), len(y))
+        acc = proportion(int(((p_ai >= 0.5) == y).sum()), len(y))
         rows.append(
             {"probe": name, "features": ", ".join(numeric + categorical), "n": len(y), "n_ai": n_ai, "n_human": n_human, "folds": folds,
-             "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc[0], "accuracy_ci_low": acc[1], "accuracy_ci_high": acc[2],
+             "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc["value"],
+             "accuracy_ci_low": acc["ci_low"], "accuracy_ci_high": acc["ci_high"],
              "exploratory": exploratory(len(y))}
         )  # fmt: skip
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)
@@ -187,18 +188,20 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
 # --- score shifts under normalisation --------------------------------------------------------
 
 
-def moved(effect: tuple[float, float, float], min_shift: float) -> bool:
-    """An effect (value, ci_low, ci_high) whose interval excludes 0 and whose size is at least
-    min_shift."""
+def moved(effect: tuple[float, float, float], min_shift: float, metric: str = "p_ai_shift") -> bool:
+    """An effect (value, ci_low, ci_high) that the verdict rule of experiments.statistics calls a
+    difference (its interval excludes 0, either side counts: METRICS[metric].direction is
+    `either`) and whose size is at least min_shift."""
     value, low, high = effect
-    return bool((low > 0 or high < 0) and abs(value) >= min_shift)
+    return interval_verdict(low, high, METRICS[metric].direction) != "no_difference" and bool(abs(value) >= min_shift)
 
 
 def verdict(shift: tuple[float, float, float], accuracy_change: tuple[float, float, float], min_shift: float) -> str:
     """`depends` when the mean p_ai or the class's accuracy moves by at least min_shift with an
     interval that excludes 0 (a model with scores near 0.5 can flip every prediction with a
     small shift); `no_evidence` otherwise."""
-    return "depends" if moved(shift, min_shift) or moved(accuracy_change, min_shift) else "no_evidence"
+    depends = moved(shift, min_shift) or moved(accuracy_change, min_shift, "accuracy_change")
+    return "depends" if depends else "no_evidence"
 
 
 def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: int) -> pd.DataFrame:

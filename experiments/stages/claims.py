@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from experiments.stats.statistics import MIN_N, paired_difference_ci
+from experiments.stats.statistics import METRICS, MIN_N, paired_difference_ci, verdict
 
 
 def _param(df: pd.DataFrame, name: str) -> pd.Series:
@@ -34,12 +34,11 @@ class Claim:
     id: str
     text: str
     favours: str  # "small" (the 32 px model) or "large" (the 128 px model)
-    measure: str  # "abs_delta" (lower is better) or "correct" (higher is better)
+    measure: str  # "abs_delta" or "correct": a name in statistics.METRICS, which says which way is better
     select: Callable[[pd.DataFrame], pd.Series]  # rows of the scores table the claim is about
 
     def description(self) -> str:
-        what = "mean |Δ p_ai| (lower is steadier)" if self.measure == "abs_delta" else "accuracy (higher is better)"
-        return what
+        return METRICS[self.measure].description
 
 
 def _ops(*ops: str, edits: tuple[str, ...] = ()) -> Callable[[pd.DataFrame], pd.Series]:
@@ -100,10 +99,10 @@ def verdicts(scores: pd.DataFrame, models: dict[str, int], resamples: int = 1000
             continue
         found = paired_difference_ci(diff.to_numpy(), np.zeros(len(diff)), resamples=resamples, seed=seed)
         low, high = found["ci_low"], found["ci_high"]
-        # the favoured model is "better": lower |delta| or higher accuracy than the other one
-        better_small = (high < 0, low > 0) if claim.measure == "abs_delta" else (low > 0, high < 0)
-        favoured_better, other_better = better_small if claim.favours == "small" else better_small[::-1]
-        verdict = "supported" if favoured_better else "contradicted" if other_better else "inconclusive"
+        small_is = verdict(low, high, METRICS[claim.measure].direction)  # small - large: is the small model better?
+        swapped = {"better": "worse", "worse": "better"}
+        favoured_is = small_is if claim.favours == "small" else swapped.get(small_is, small_is)
+        found_verdict = {"better": "supported", "worse": "contradicted"}.get(favoured_is, "inconclusive")
         why = f"{small} - {large} = {diff.mean():+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] over {len(diff)} samples"
-        rows.append(row | {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "ci_method": found["ci_method"], "verdict": verdict, "why": why})
+        rows.append(row | {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "ci_method": found["ci_method"], "verdict": found_verdict, "why": why})
     return pd.DataFrame(rows)

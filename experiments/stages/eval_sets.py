@@ -4,7 +4,7 @@
 
 Per set and model: accuracy, FPR (humans called AI) and FNR (AI called human) with 95 % Wilson
 intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % bootstrap
-intervals (experiments.intervals); and the drop in accuracy and AUC from the first set. The drop
+intervals (experiments.statistics); and the drop in accuracy and AUC from the first set. The drop
 is paired (the same bootstrap draws of images for both, over the files scored in both) when the
 two sets hold the same files, e.g. a set and its normalised copy, else unpaired (independent
 draws of each set). Rows with fewer than 30 images are marked `exploratory`. Every configured set
@@ -28,10 +28,11 @@ from experiments.stages.audit import common_settings, metadata_table, score_file
 from experiments.config.schema import ConfigError, DatasetConfig, RunConfig
 from experiments.inputs.file_factors import normalise
 from experiments.inputs.images import DecodePolicy
-from experiments.stats.intervals import metric_with_ci, paired_difference, unpaired_difference, wilson
 from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample, load_samples, samples_from_dataset
-from experiments.stats.statistics import exploratory
+from experiments.stats.metrics import proportion_counts
+from experiments.stats.statistics import exploratory, metric_with_ci, paired_difference, proportion
+from experiments.stats.statistics import unpaired_difference
 from experiments.stages.scoring import Timings
 
 log = logging.getLogger("artxai")
@@ -55,9 +56,10 @@ def set_metrics(y: np.ndarray, p_ai: np.ndarray, resamples: int, seed: int) -> d
     """Accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap intervals."""
     pred = p_ai >= 0.5
     out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum()), "exploratory": exploratory(len(y))}
-    counts = {"accuracy": ((pred == y).sum(), len(y)), "fpr": ((pred & ~y).sum(), (~y).sum()), "fnr": ((~pred & y).sum(), y.sum())}
-    for name, (count, n) in counts.items():
-        out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), wilson(int(count), int(n))))
+    counts = proportion_counts(y, pred)
+    for name, key in (("accuracy", "accuracy"), ("fpr", "false_positive_rate"), ("fnr", "false_negative_rate")):
+        found = proportion(*counts[key])
+        out |= {name: found["value"], f"{name}_ci_low": found["ci_low"], f"{name}_ci_high": found["ci_high"]}
     for name in CURVES:
         out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), metric_with_ci(name, y, p_ai, resamples, seed)))
     return out
@@ -202,11 +204,11 @@ def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: De
                 both = pd.concat([ai, humans])
                 y, p = (both["truth"] == "ai").to_numpy(), both["p_ai"].to_numpy()
                 metrics = set_metrics(y, p, cfg.bootstrap, cfg.seed)
-                recall = wilson(int((ai["p_ai"] >= 0.5).sum()), len(ai))
+                recall = proportion(int((ai["p_ai"] >= 0.5).sum()), len(ai))
                 rows.append(
                     {"model": m.name, "trained_on": trained_on, "tested_on": tested_on, "n_ai": len(ai), "n_human": len(humans),
                      "roc_auc": metrics["roc_auc"], "roc_auc_ci_low": metrics["roc_auc_ci_low"], "roc_auc_ci_high": metrics["roc_auc_ci_high"],
-                     "recall_ai": recall[0], "recall_ai_ci_low": recall[1], "recall_ai_ci_high": recall[2],
+                     "recall_ai": recall["value"], "recall_ai_ci_low": recall["ci_low"], "recall_ai_ci_high": recall["ci_high"],
                      "fpr": metrics["fpr"], "fpr_ci_low": metrics["fpr_ci_low"], "fpr_ci_high": metrics["fpr_ci_high"],
                      "exploratory": exploratory(min(len(ai), len(humans)))}
                 )  # fmt: skip

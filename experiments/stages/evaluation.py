@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
-from experiments.stats.statistics import bootstrap_ci, draw_counts, exploratory, row_mean_cis, wilson_ci
+from experiments.stats.metrics import auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_macro_f1
+from experiments.stats.statistics import (
+    bootstrap_ci, draw_counts, exploratory, percentile_interval, proportion, row_mean_cis, wilson_ci,
+)  # fmt: skip
 from experiments.stages.score_tables import fooling_and_correction, per_image
 
 HEADLINE = [
@@ -68,32 +70,6 @@ def _f1_stat(label: str):
     return stat
 
 
-def auc_stat(y, score, axis=-1):
-    """ROC-AUC along the last axis (Mann-Whitney with mid-ranks for ties); NaN with one class."""
-    y = y > 0.5
-    ranks = rankdata(score, axis=-1)
-    n_pos, n_neg = y.sum(-1), (~y).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ((ranks * y).sum(-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def average_precision_stat(y, score, axis=-1):
-    """Average precision along the last axis, exactly as scikit-learn computes it (precision at
-    each distinct threshold, weighted by the recall gained there); NaN without positives."""
-    y = y > 0.5
-    order = np.argsort(-score, axis=-1, kind="stable")
-    ys, ss = np.take_along_axis(y, order, -1), np.take_along_axis(score, order, -1)
-    n = ys.shape[-1]
-    precision = np.cumsum(ys, axis=-1) / np.arange(1, n + 1)
-    last_of_tie = np.ones(ys.shape, bool)
-    last_of_tie[..., :-1] = ss[..., 1:] != ss[..., :-1]
-    position = np.where(last_of_tie, np.arange(n), n)
-    group_end = np.minimum.accumulate(position[..., ::-1], axis=-1)[..., ::-1]  # each item's tie group's last index
-    at_threshold = np.take_along_axis(precision, group_end, -1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ys * at_threshold).sum(-1) / ys.sum(-1)
-
-
 def calibration_error_stat(y, score, axis=-1, bins: int = CALIBRATION_BINS):
     """Expected calibration error of p_ai along the last axis: over equal-width bins of p_ai, the
     share of images in the bin times |observed share of AI - mean p_ai| (reliability of p_ai)."""
@@ -122,20 +98,7 @@ def metrics_with_ci(truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, se
     y = truth.to_numpy() == "ai"
     score = p_ai.to_numpy(dtype=float)
     pred = score >= 0.5  # p_ai >= p_human for a two-way softmax
-    tp, fp, fn, tn = int((y & pred).sum()), int((~y & pred).sum()), int((y & ~pred).sum()), int((~y & ~pred).sum())
-    counts = {  # metric: (successes, n)
-        "accuracy": (tp + tn, len(y)),
-        "precision_ai": (tp, tp + fp),
-        "recall_ai": (tp, tp + fn),
-        "precision_human": (tn, tn + fn),
-        "recall_human": (tn, tn + fp),
-        "false_positive_rate": (fp, fp + tn),
-        "false_negative_rate": (fn, fn + tp),
-    }
-    rows = {}
-    for k, (hits, n) in counts.items():
-        low, high = wilson_ci(hits, n)
-        rows[k] = {"value": hits / n if n else np.nan, "ci_low": low, "ci_high": high, "n": n, "ci_method": "wilson"}
+    rows = {k: proportion(hits, n) for k, (hits, n) in proportion_counts(y, pred).items()}
     point = {k: float(v) for k, v in _rates(y, pred).items()}
     point |= {"roc_auc": _auc(y, score), "average_precision": float(average_precision_score(y, score)) if y.any() else np.nan}
     point["expected_calibration_error"] = float(calibration_error_stat(y.astype(float), score))
@@ -165,32 +128,6 @@ def calibration(truth: pd.Series, p_ai: pd.Series, bins: int = CALIBRATION_BINS)
     return pd.DataFrame(rows)
 
 
-def weighted_auc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC-AUC for each row of `weights` (how many times each item is drawn), all at once: the
-    Mann-Whitney statistic over tie groups of the sorted scores. One sort serves every resample,
-    so a thousand bootstrap AUCs of 30,000 images cost about as much as a few sklearn calls."""
-    order = np.argsort(score, kind="stable")
-    _, starts = np.unique(score[order], return_index=True)
-    w, positive = weights[:, order], y[order]
-    pos_w = w * positive
-    neg_w = w - pos_w
-    if len(starts) < len(score):  # ties: sum each tie group's weights (a tie counts one half)
-        pos_w, neg_w = np.add.reduceat(pos_w, starts, axis=1), np.add.reduceat(neg_w, starts, axis=1)  # (B, tie groups)
-    below = np.cumsum(neg_w, axis=1) - neg_w  # negatives scored strictly lower
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos_w * (below + 0.5 * neg_w)).sum(axis=1) / (pos_w.sum(axis=1) * neg_w.sum(axis=1))
-
-
-def _weighted_rates(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
-    """macro F1 for each row of weights w (draws, items)."""
-    tp, fp = (w * (y & pred)).sum(-1), (w * (~y & pred)).sum(-1)
-    fn, tn = (w * (y & ~pred)).sum(-1), (w * (~y & ~pred)).sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1_ai = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        f1_human = np.where(2 * tn + fn + fp > 0, 2 * tn / (2 * tn + fn + fp), 0.0)
-    return {"macro_f1": (f1_ai + f1_human) / 2}
-
-
 BOOTSTRAP_BLOCK = 200  # resamples per count matrix: bounds its memory
 
 
@@ -218,16 +155,13 @@ def fast_metrics_with_ci(df: pd.DataFrame, resamples: int = 1000, seed: int = 0,
     f1s, aucs = [], []
     for counts in count_blocks(len(images), resamples, seed, shared):
         weights = counts[:, image]  # an image's draws weigh each of its replicates
-        f1s.append(_weighted_rates(y, pred, weights)["macro_f1"])
+        f1s.append(weighted_macro_f1(y, pred, weights))
         aucs.append(weighted_auc(y, score, weights))
     per_image = pd.Series(y == pred).groupby(image).mean()
     out = {"accuracy": (float(per_image.mean()), *wilson_ci(per_image.sum(), len(images)))}
-    point_f1 = float(_weighted_rates(y, pred, np.ones((1, len(y))))["macro_f1"][0])
+    point_f1 = float(weighted_macro_f1(y, pred, np.ones((1, len(y))))[0])
     for k, point, draws in (("macro_f1", point_f1, f1s), ("roc_auc", _auc(y, score), aucs)):
-        values = np.concatenate(draws)
-        values = values[np.isfinite(values)]
-        low, high = np.percentile(values, [2.5, 97.5]) if len(values) else (np.nan, np.nan)
-        out[k] = (float(point), float(low), float(high))
+        out[k] = (float(point), *percentile_interval(np.concatenate(draws)))
     return out
 
 

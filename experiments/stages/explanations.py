@@ -515,13 +515,9 @@ def summarise_explanations(table: pd.DataFrame, sanity: pd.DataFrame, versus: pd
     return summary.reset_index()
 
 
-# metric -> (which images, which direction is better); see explanations_vs_random
-VERSUS_RANDOM = {
-    "deletion_auc_logit": "lower",
-    "insertion_auc_logit": "higher",
-    "deletion_auc": "lower",
-    "insertion_auc": "higher",
-}
+# the metrics compared with random on every image (see explanations_vs_random); which direction
+# is better is read from experiments.statistics.METRICS
+VERSUS_RANDOM = ("deletion_auc_logit", "insertion_auc_logit", "deletion_auc", "insertion_auc")
 VERSUS_COLUMNS = [
     "model", "method", "metric", "images", "better", "n", "n_maps", "exploratory", "method_mean", "random_mean",
     "difference", "ci_low", "ci_high", "ci_method", "vs_random",
@@ -555,7 +551,7 @@ def explanations_vs_random(table: pd.DataFrame, resamples: int = 1000, seed: int
     over the edited images."""
     if table.empty or "random" not in set(table["method"]):
         return pd.DataFrame(columns=VERSUS_COLUMNS)
-    from experiments.stats.statistics import bootstrap_ci, exploratory, paired_difference_ci, verdict
+    from experiments.stats.statistics import METRICS, bootstrap_ci, exploratory, paired_difference_ci, verdict
 
     rows = []
     keys = ["model", "sample", "variant"]
@@ -564,7 +560,8 @@ def explanations_vs_random(table: pd.DataFrame, resamples: int = 1000, seed: int
         for method, m in mine[mine["method"] != "random"].groupby("method", sort=False):
             m = m.set_index(keys[1:])
             both = m.index.intersection(random.index)
-            for metric, better in VERSUS_RANDOM.items():
+            for metric in VERSUS_RANDOM:
+                better = METRICS[metric].direction
                 for images, keep in (("all", both), ("unedited", both[both.get_level_values("variant") == IDENTITY])):
                     diff = (m.loc[keep, metric] - random.loc[keep, metric]).dropna()
                     per_sample = diff.groupby(level="sample", sort=False).mean()
@@ -583,11 +580,13 @@ def explanations_vs_random(table: pd.DataFrame, resamples: int = 1000, seed: int
             arrays = [pair[c].to_numpy() for c in ("change", "random_change", "shift")]
             point = float(_drift_tracking_difference(*arrays)) if len(pair) > 2 else np.nan
             low, high, method_used = bootstrap_ci(arrays, _drift_tracking_difference, resamples=resamples, seed=seed) if len(pair) > 2 else (np.nan, np.nan, "none")
+            better = METRICS["drift_margin_spearman"].direction
             rows.append({
-                "model": model, "method": method, "metric": "drift_margin_spearman", "images": "edited", "better": "higher", "n": len(pair),
+                "model": model, "method": method, "metric": "drift_margin_spearman", "images": "edited",
+                "better": better, "n": len(pair),
                 "n_maps": len(pair), "method_mean": float(_spearman_along(arrays[0], arrays[2])) if len(pair) > 2 else np.nan,
                 "random_mean": float(_spearman_along(arrays[1], arrays[2])) if len(pair) > 2 else np.nan,
-                "difference": point, "ci_low": low, "ci_high": high, "ci_method": method_used, "vs_random": verdict(low, high, "higher"),
+                "difference": point, "ci_low": low, "ci_high": high, "ci_method": method_used, "vs_random": verdict(low, high, better),
             })  # fmt: skip
     out = pd.DataFrame(rows, columns=VERSUS_COLUMNS)
     out["exploratory"] = exploratory(out["n"].astype(int))

@@ -9,6 +9,7 @@ import pandas as pd
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
 from experiments.models.architecture import margin_from_probabilities
+from experiments.report.naming import series_title
 from experiments.stats.statistics import exploratory, row_mean_cis, wilson_ci
 
 SCORE_COLUMNS = [
@@ -171,34 +172,71 @@ SUMMARY_COLUMNS = [
 FOOLED_SHARE = 0.5  # with replicates, an image counts as fooled at a severity when at least this share of its draws are
 
 
-def _series(op: str, params: str, severity_name: str, side: str, neutral: float) -> str:
+def _shown(v) -> str:
+    """A parameter value as variant ids write it (3.0 as 3)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else repr(v)
+
+
+def fixed_params(op: str, params: dict) -> dict:
+    """An op's parameters other than its severity: what stays fixed along one series."""
+    return {k: v for k, v in params.items() if k != SINGLE_OPS[op].severity}
+
+
+def series_name(op: str, fixed: dict, side: str) -> str:
     """A name for one line of a grid: the op with its fixed parameters, and which side of the
     neutral value its severity lies on, e.g. `saturation(factor<1)`."""
-    fixed = {k: v for k, v in json.loads(params).items() if k != severity_name}
+    cls = SINGLE_OPS[op]
+    neutral = float(cls.neutral)
     sign = "<" if side == "decrease" else ">"
-    neutral_text = str(int(neutral)) if float(neutral).is_integer() else str(neutral)
-    show = lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else repr(v)  # noqa: E731 (as variant ids write them)
-    parts = [f"{severity_name}{sign}{neutral_text}", *(f"{k}={show(v)}" for k, v in fixed.items())]
+    neutral_text = int(neutral) if neutral.is_integer() else neutral
+    parts = [f"{cls.severity}{sign}{neutral_text}", *(f"{k}={_shown(v)}" for k, v in fixed.items())]
     return f"{op}({', '.join(parts)})"
+
+
+def graded_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of single ops with a severity (a copy), with their side (`decrease` / `increase`
+    of the severity against the op's neutral value) and strength (distance from neutral), and
+    the neutral value of each row."""
+    df = table[table["op"].isin(list(SINGLE_OPS)) & table["severity"].notna()].copy()
+    neutral = df["op"].map(lambda op: float(SINGLE_OPS[op].neutral)).astype(float)
+    if not df.empty:
+        df["side"] = np.where(df["severity"] < neutral, "decrease", "increase")
+        df["strength"] = (df["severity"] - neutral).abs()
+    return df, neutral
 
 
 def graded_edits(scores: pd.DataFrame) -> pd.DataFrame:
     """The rows of single ops with a severity, with their series, side and strength (distance of
     the severity from the value that leaves the image unchanged); combined edits and identity
     are left out, as they have no severity."""
-    df = scores[scores["op"].isin(list(SINGLE_OPS)) & scores["severity"].notna()].copy()
+    df, _ = graded_rows(scores)
     if df.empty:
         return df.assign(series=pd.Series(dtype=str), side=pd.Series(dtype=str), strength=pd.Series(dtype=float))
-    neutral = df["op"].map(lambda op: SINGLE_OPS[op].neutral)
-    df["side"] = np.where(df["severity"] < neutral, "decrease", "increase")
-    df["strength"] = (df["severity"] - neutral).abs()
     keys = df[["op", "params", "side"]].drop_duplicates()
     names = {
-        (k.op, k.params, k.side): _series(k.op, k.params, SINGLE_OPS[k.op].severity, k.side, SINGLE_OPS[k.op].neutral)
+        (k.op, k.params, k.side): series_name(k.op, fixed_params(k.op, json.loads(k.params)), k.side)
         for k in keys.itertuples()
     }
     df["series"] = [names[k] for k in zip(df["op"], df["params"], df["side"])]
     return df
+
+
+def series_titles(graded: pd.DataFrame, fixed: list[dict] | None = None) -> dict[str, str]:
+    """series -> its title in words ('brightness, darker', 'occlusion (count 3)'), from
+    `graded_edits` rows, or any rows with op, series and side and each row's `fixed` parameters."""
+    if graded.empty:
+        return {}
+    two_sided = graded.groupby("op")["side"].nunique() > 1
+    first = ~graded["series"].duplicated().to_numpy()
+    rows = graded[first]
+    if fixed is None:
+        fixed = [fixed_params(op, json.loads(p)) for op, p in zip(rows["op"], rows["params"])]
+    else:
+        fixed = [f for f, keep in zip(fixed, first) if keep]
+    return {
+        s: series_title(op, f, side, bool(two_sided.get(op, False)))
+        for s, op, f, side in zip(rows["series"], rows["op"], fixed, rows["side"])
+    }
 
 
 def minimal_flip(scores: pd.DataFrame) -> pd.DataFrame:

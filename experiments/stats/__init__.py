@@ -1,5 +1,6 @@
-"""The statistics behind every number: intervals (Wilson, bootstrap), paired and unpaired
-differences and verdicts (`statistics`, `intervals`). Pure functions.
+"""The statistics behind every number: intervals (Wilson, bootstrap, stratified draws), paired
+and unpaired differences, the one verdict rule and each metric's direction as data
+(`statistics`); classification metrics as plain functions, point and bootstrap-weighted
+(`metrics`). Pure functions.
 
-May import: numpy, scipy, statsmodels; nothing else of `experiments` (today `intervals` still takes
-its metric functions from `experiments.stages.evaluation`)."""
+May import: numpy, scipy, statsmodels, scikit-learn; nothing else of `experiments`."""

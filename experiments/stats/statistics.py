@@ -16,7 +16,12 @@ its intervals from here, so one rule holds everywhere:
   percentile bootstrap from one matrix product above that, so per-variant tables of a dataset
   run stay cheap;
 - every row carries its `n`, and `exploratory` is true where n < MIN_N: an interval at that n is
-  wide, and the row is a hint, not a finding.
+  wide, and the row is a hint, not a finding;
+- the metric of two *different* sets of images (unpaired) is compared by resampling each set on
+  its own, within each class (so AUC stays defined), and taking the percentile interval of the
+  differences; each resample's metric comes from how often each image was drawn (a weight matrix);
+- a difference gets ONE verdict rule (`verdict`), read against the metric's direction (which way
+  is better), declared once in `METRICS`.
 
 All intervals are 95 % and seeded: the same data and seed give the same interval.
 """
@@ -25,11 +30,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
+
+from experiments.stats.metrics import STATS, WEIGHTED
 
 CONFIDENCE = 0.95
 MIN_N = 30  # rows with fewer independent items are flagged exploratory
@@ -37,7 +45,37 @@ BCA_MAX_N = 2000  # above this, percentile: BCa's jackknife costs n evaluations 
 ROWS_BCA_MAX_N = 500  # per-variant tables: BCa for all rows at once up to this many images
 _CELLS_PER_BATCH = 2_000_000  # resampled values held at once (memory bound of one bootstrap batch)
 
-Verdict = Literal["better", "no_difference", "worse"]
+PERCENTILES = [2.5, 97.5]  # the percentile interval (95 %) of a bootstrap's draws
+BLOCK = 200  # resamples per block of draw counts: bounds the (block, n) weight matrix
+NAN3 = (float("nan"),) * 3
+
+Direction = Literal["higher", "lower", "either"]
+Verdict = Literal["better", "no_difference", "worse", "differs"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a reported measure is and which way is better: `higher`, `lower`, or `either` (no
+    better side: any change that is not noise counts, as for a shift of the scores)."""
+
+    name: str
+    direction: Direction
+    description: str
+
+
+METRICS = {m.name: m for m in (
+    MetricInfo("deletion_auc_logit", "lower", "deletion AUC of the target's log-odds"),
+    MetricInfo("insertion_auc_logit", "higher", "insertion AUC of the target's log-odds"),
+    MetricInfo("deletion_auc", "lower", "deletion AUC of the target's probability"),
+    MetricInfo("insertion_auc", "higher", "insertion AUC of the target's probability"),
+    MetricInfo("drift_margin_spearman", "higher", "Spearman of a map's change with |delta margin| (tracks the score)"),
+    MetricInfo("sanity_spearman", "lower", "Spearman of a map with a randomised model's map (depends on the model)"),
+    MetricInfo("abs_delta", "lower", "mean |Δ p_ai| (lower is steadier)"),
+    MetricInfo("correct", "higher", "accuracy (higher is better)"),
+    MetricInfo("fooling_rate", "lower", "share of images right unedited and wrong once edited"),
+    MetricInfo("p_ai_shift", "either", "mean change of p_ai (normalised minus as-is)"),
+    MetricInfo("accuracy_change", "either", "change of a class's accuracy (normalised minus as-is)"),
+)}  # fmt: skip
 
 
 def exploratory(n) -> np.ndarray | bool:
@@ -146,22 +184,49 @@ def paired_difference_ci(a, b, *, resamples: int, seed: int) -> dict[str, object
     return {"difference": found.pop("mean")} | found
 
 
-def verdict(ci_low: float, ci_high: float, better: Literal["higher", "lower"]) -> Verdict:
-    """`better` when the interval of (method - reference) lies wholly on the better side of 0,
-    `worse` when wholly on the other, `no_difference` when it holds 0 (or is undefined)."""
+def verdict(ci_low: float, ci_high: float, better: Direction) -> Verdict:
+    """The one verdict rule for a difference (method - reference, after - before): `better` when
+    its interval lies wholly on the `better` side of 0, `worse` when wholly on the other,
+    `differs` when wholly on either side and the direction is `either`, `no_difference` when it
+    holds 0 (or is undefined). Read `better` from METRICS[name].direction."""
     if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return "no_difference"
     above, below = ci_low > 0, ci_high < 0
-    if better == "higher":
-        return "better" if above else "worse" if below else "no_difference"
-    return "better" if below else "worse" if above else "no_difference"
+    if better == "either":
+        return "differs" if above or below else "no_difference"
+    if better == "lower":
+        above, below = below, above
+    return "better" if above else "worse" if below else "no_difference"
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """How often each of n items appears in each row of indices idx (draws, n)."""
+    draws = idx.shape[0]
+    return np.bincount((idx + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
 
 
 def draw_counts(n: int, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap draws: indices (draws, n) and how often each item was drawn (draws, n)."""
     idx = rng.integers(0, n, (draws, n))
-    counts = np.bincount((idx + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
-    return idx, counts
+    return idx, _counts(idx, n)
+
+
+def stratified_counts(strata: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """(draws, n): how often each item is drawn when each row resamples with replacement
+    within each stratum (so each row keeps every stratum's size)."""
+    strata = np.asarray(strata)
+    picks = np.empty((draws, len(strata)), dtype=np.int64)
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        picks[:, members] = members[rng.integers(0, len(members), (draws, len(members)))]
+    return _counts(picks, len(strata)).astype(float)
+
+
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
+    """The PERCENTILES interval of the finite bootstrap draws; NaN when there are none."""
+    finite = draws[np.isfinite(draws)]
+    low, high = np.percentile(finite, PERCENTILES) if len(finite) else (np.nan, np.nan)
+    return float(low), float(high)
 
 
 def row_mean_cis(matrix, *, resamples: int, seed: int, confidence: float = CONFIDENCE) -> tuple[np.ndarray, ...]:
@@ -194,3 +259,58 @@ def row_mean_cis(matrix, *, resamples: int, seed: int, confidence: float = CONFI
     low, high = _percentile(boot, confidence)
     method = np.where(few, "none", "percentile")
     return means, np.where(few, np.nan, low), np.where(few, np.nan, high), method
+
+
+def metric(name: str, y: np.ndarray, score: np.ndarray) -> float:
+    """The metric on the set itself (AI positive); AUC and AP are NaN unless both classes are present."""
+    y = np.asarray(y, dtype=bool)
+    if name != "accuracy" and not 0 < y.sum() < len(y):
+        return float("nan")
+    return float(STATS[name](y.astype(float), np.asarray(score, dtype=float)))
+
+
+def metric_with_ci(name: str, y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> tuple[float, ...]:
+    """A metric (accuracy, roc_auc, average_precision) and its bootstrap interval over images."""
+    point = metric(name, y, score)
+    if not np.isfinite(point):
+        return NAN3
+    arrays = (np.asarray(y, dtype=float), np.asarray(score, dtype=float))
+    low, high, _ = bootstrap_ci(arrays, STATS[name], resamples=resamples, seed=seed)
+    return point, low, high
+
+
+def paired_difference(name: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> tuple:
+    """metric(a) - metric(b) for two scorings of the same images, with a bootstrap interval that
+    resamples the images once for both."""
+    point = metric(name, y, a) - metric(name, y, b)
+    if not np.isfinite(point):
+        return NAN3
+    stat = STATS[name]
+
+    def difference(y, a, b, axis=-1):
+        return stat(y, a) - stat(y, b)
+
+    arrays = tuple(np.asarray(v, dtype=float) for v in (y, a, b))
+    low, high, _ = bootstrap_ci(arrays, difference, resamples=resamples, seed=seed)
+    return point, low, high
+
+
+def _stratified_draws(name: str, y: np.ndarray, score: np.ndarray, resamples: int, rng: np.random.Generator):
+    fn, out = WEIGHTED[name], []
+    for start in range(0, resamples, BLOCK):
+        out.append(fn(y, score, stratified_counts(y, min(BLOCK, resamples - start), rng)))
+    return np.concatenate(out)
+
+
+def unpaired_difference(
+    name: str, ya: np.ndarray, a: np.ndarray, yb: np.ndarray, b: np.ndarray, resamples: int, seed: int
+) -> tuple[float, ...]:
+    """metric(a) - metric(b) for two different sets of images, from independent class-stratified draws."""
+    ya, yb = np.asarray(ya, dtype=bool), np.asarray(yb, dtype=bool)
+    point = metric(name, ya, a) - metric(name, yb, b)
+    if not np.isfinite(point):
+        return NAN3
+    rng = np.random.default_rng(seed)
+    draws_a = _stratified_draws(name, ya, np.asarray(a, float), resamples, rng)
+    diffs = draws_a - _stratified_draws(name, yb, np.asarray(b, float), resamples, rng)
+    return (point, *percentile_interval(diffs))
