@@ -61,6 +61,13 @@ def tagged(tag: str) -> list[psutil.Process]:
     return found
 
 
+def default_sigint() -> None:
+    """In the driver before it starts: Ctrl-C as a terminal delivers it. A test runner started in
+    the background by a shell without job control (as CI may be) ignores SIGINT, and a Python
+    started with SIGINT ignored keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Driver:
     """`python -m experiments.run` in a session of its own, its descendants tagged."""
 
@@ -72,6 +79,7 @@ class Driver:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "experiments.run", str(config), "--out", str(out), *args],
                 env=environ, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=REPO,
+                preexec_fn=default_sigint,
             )  # fmt: skip
 
     def wait_for_a_part(self, stop: bool = False) -> None:
