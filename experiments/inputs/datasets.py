@@ -4,7 +4,7 @@ Two layouts:
 - AI-ArtBench: `<root>/<split>/<style>` holds human art (ArtBench-10); `<root>/<split>/AI_LD_<style>`
   and `AI_SD_<style>` hold AI art from Latent and Standard Diffusion.
 - generic: `<root>/<split>/<class folder>/...` with class folder names (or shell patterns,
-  experiments.labels) from the config (by default `ai` and `human`); style is the sub-folder below
+  experiments.inputs.labels) from the config (by default `ai` and `human`); style is the sub-folder below
   the class folder, if any.
 
 A dataset may hold only some splits: evaluating needs only the split it scores (a test-only

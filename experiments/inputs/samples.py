@@ -6,10 +6,10 @@ Two sources:
   `from_seed_assets` is set. `variant` names the hand-made edit a file stands for
   (original, noise, blur, colour, combined, watermark); it becomes the `edit` column of tables.
 - a folder: every image file below it, sorted. Truth comes from the class folder patterns of
-  `samples.classes` when given (experiments.labels: a file matching neither class or both is an
+  `samples.classes` when given (experiments.inputs.labels: a file matching neither class or both is an
   error), else from a parent folder named `ai` or `human`, else from the filename rule (`ai_`
   prefix -> AI, anything else -> human).
-- one split of a dataset (experiments.datasets), which may hold only that split.
+- one split of a dataset (experiments.inputs.datasets), which may hold only that split.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 `audit_probe` (and the per-image `audit_scores`, per-file `audit_files` behind them).
 
 - `audit_probe`: a metadata-only probe. A logistic regression (scikit-learn: one-hot formats,
-  scaled numbers) predicts the label from the file's facts alone (experiments.file_factors:
+  scaled numbers) predicts the label from the file's facts alone (experiments.inputs.file_factors:
   pixel size, aspect, format, estimated JPEG quality, file size, EXIF / ICC), cross-validated
   (stratified, seeded folds); its ROC-AUC on the out-of-fold probabilities, with a 95 %
   bootstrap interval, says how much of the task is solvable without the pixels. One row for
@@ -11,7 +11,7 @@
   normalised (experiments.file_factors.normalise), through the runner's own decoding and
   resize. The paired shift (normalised minus as-is p_ai, its mean over the class's images) and
   the paired change in the class's accuracy each have a 95 % bootstrap interval over images
-  (experiments.statistics: BCa where it can be computed); the verdict is `depends` when either
+  (experiments.stats.statistics: BCa where it can be computed); the verdict is `depends` when either
   moves by at least `min_shift` with an interval that excludes 0, else `no_evidence`.
   (Accuracy counts because a model whose scores sit near 0.5 can flip every prediction with a
   small shift.) `mean_abs_shift` (the mean of |shift|) shows movement that cancels out in the
@@ -189,7 +189,7 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
 
 
 def moved(effect: tuple[float, float, float], min_shift: float, metric: str = "p_ai_shift") -> bool:
-    """An effect (value, ci_low, ci_high) that the verdict rule of experiments.statistics calls a
+    """An effect (value, ci_low, ci_high) that the verdict rule of experiments.stats.statistics calls a
     difference (its interval excludes 0, either side counts: METRICS[metric].direction is
     `either`) and whose size is at least min_shift."""
     value, low, high = effect

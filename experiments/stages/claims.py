@@ -4,7 +4,7 @@ The study compared model 1 (32 px) and model 2 (128 px) by eye on 11 artworks. E
 names the images it is about (edits of the grid, and the study's own hand edits when the run
 scores them), what is measured (|delta p_ai|: lower is steadier; or correctness: higher is
 better) and which model the claim favours. The measured difference between the models is
-averaged per sample, and a bootstrap over samples (BCa, experiments.statistics) gives its 95 %
+averaged per sample, and a bootstrap over samples (BCa, experiments.stats.statistics) gives its 95 %
 interval: the claim is *supported* when the interval lies wholly on the claimed side,
 *contradicted* when wholly on the other, *inconclusive* otherwise, with fewer than 5 samples,
 or when one model did not run. Rows carry `exploratory` (fewer than 30 samples).

@@ -4,7 +4,7 @@
 
 Per set and model: accuracy, FPR (humans called AI) and FNR (AI called human) with 95 % Wilson
 intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % bootstrap
-intervals (experiments.statistics); and the drop in accuracy and AUC from the first set. The drop
+intervals (experiments.stats.statistics); and the drop in accuracy and AUC from the first set. The drop
 is paired (the same bootstrap draws of images for both, over the files scored in both) when the
 two sets hold the same files, e.g. a set and its normalised copy, else unpaired (independent
 draws of each set). Rows with fewer than 30 images are marked `exploratory`. Every configured set
@@ -170,7 +170,7 @@ def generator_view(dataset: DatasetConfig, generator_prefix: str, root: Path) ->
 
 def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False) -> pd.DataFrame:
     """For each chosen model: a copy trained on each generator plus the humans (saved beside the
-    model, reused only when its card matches: experiments.trained_models), and the model itself (trained on all); each tested on the test
+    model, reused only when its card matches: experiments.models.trained_models), and the model itself (trained on all); each tested on the test
     split's humans plus each generator's images."""
     from experiments.inputs.datasets import GENERATORS
     from experiments.models.trained_models import trained_detector

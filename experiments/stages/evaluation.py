@@ -7,7 +7,7 @@ expected calibration error with a reliability table, the confusion matrix, and a
 and per generator. Robustness at dataset scale: the same headline numbers per model x variant
 (op and severity), plus fooling / correction rates and the distribution of delta p_ai.
 
-Intervals (95 %, seeded, from experiments.statistics): Wilson for every proportion, at the n of
+Intervals (95 %, seeded, from experiments.stats.statistics): Wilson for every proportion, at the n of
 its own denominator (precision: the images called AI; recall and FNR: the AI images; FPR: the
 human ones); BCa bootstrap over images for F1, macro F1, AUC, average precision and ECE in the
 headline table. The per-variant robustness table uses a percentile bootstrap for macro F1 and

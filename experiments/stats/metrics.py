@@ -1,7 +1,7 @@
 """Classification metrics as plain functions (AI is the positive class, `score` is p_ai):
 vectorised over leading axes, so scipy's bootstrap can pass (resamples, n) arrays, and the same
 metrics for each row of a weight matrix (how often each item was drawn by a bootstrap), so one
-sort serves every resample. The intervals around them are experiments.statistics'. A leaf
+sort serves every resample. The intervals around them are experiments.stats.statistics'. A leaf
 module: no artxai imports.
 """
 
