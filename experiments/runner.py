@@ -153,7 +153,7 @@ def write_dataset_tables(
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
         figures.reliability_diagram(tables["calibration"], model, fig_dir / f"reliability_{model}.png")
-        for by in ("style", "generator"):
+        for by in ("style", "generator", "source"):
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
     if robust["severity"].notna().any():

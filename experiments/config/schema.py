@@ -61,6 +61,9 @@ def one_path_component(name: str) -> str:
 SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(one_path_component)]
 
 
+GeneratorName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]  # a generator's or source's name in tables
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the file and the field. It is one line,
     cut to a bound (experiments.config.messages), whatever values it quotes."""
@@ -93,6 +96,16 @@ class DatasetConfig(_Strict):
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     balance: bool = True  # drop AI training images at random down to the human count, as the study did
     limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
+    # generic layout: the sub-folder below a class folder names the generator (AI) or the source (human):
+    # "subfolder" takes its name as it is; a mapping renames some ({original_ldm: latent_diffusion}), the rest keep
+    # theirs. Left out of dumps when absent, so datasets without it keep their fingerprints ([Generators](generators.md)).
+    generator_from: Literal["subfolder"] | dict[str, GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _generators_in_generic(self):
+        if self.generator_from is not None and self.layout != "generic":
+            raise ValueError("generator_from goes with layout: generic (AI-ArtBench's folders name their generators)")
+        return self
 
     @field_validator("class_dirs")
     @classmethod

@@ -50,7 +50,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 MAX_HEATMAP_SUBJECTS = 40  # more columns than this and a heatmap cannot be read
 TOP_EDITS_SHOWN = 12  # rows of the fooling table shown before "all edits"
 PANELS_SHOWN = 8  # severity panels shown before "more edit families" (two rows on a desktop)
-EVALUATION_FIGURES = {"confusion_": "Confusion matrix", "reliability_": "Reliability of p(AI)", "accuracy_by_style_": "Accuracy per style", "accuracy_by_generator_": "Accuracy per generator"}
+EVALUATION_FIGURES = {"confusion_": "Confusion matrix", "reliability_": "Reliability of p(AI)", "accuracy_by_style_": "Accuracy per style", "accuracy_by_generator_": "Accuracy per generator", "accuracy_by_source_": "Accuracy per source"}
 
 
 def read_table(run_dir: Path, name: str) -> pd.DataFrame | None:

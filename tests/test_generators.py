@@ -1,0 +1,87 @@
+"""Generators and sources from a dataset's sub-folders (dataset.generator_from), on the real
+images of ../shared/art-6gen, and the refusals that protect them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments import run as cli
+from experiments.config.schema import ConfigError, DatasetConfig
+from experiments.inputs.datasets import counts, scan, training_splits
+from experiments.inputs.samples import samples_from_dataset
+from tests.conftest import MODEL_32
+
+TEST_COUNTS = {"dalle": 17, "dreamstudio": 16, "midjourney": 17, "original_ldm": 17, "stable_diffusion": 17, "starryai": 17}
+SOURCE_COUNTS = {"classical_art": 50, "general_art": 20, "illustrations": 30}
+
+
+def small_copy(art6gen: Path, dest: Path, per_folder: int = 2, splits=("test",)) -> Path:
+    """The first `per_folder` images of every generator and source folder of art-6gen."""
+    for split in splits:
+        for folder in sorted((art6gen / split).glob("*/*")):
+            target = dest / split / folder.relative_to(art6gen / split)
+            target.mkdir(parents=True)
+            for image in sorted(folder.iterdir())[:per_folder]:
+                shutil.copy(image, target / image.name)
+    return dest
+
+
+def test_generators_and_sources_come_from_the_sub_folders(art6gen):
+    df = scan(DatasetConfig(root=art6gen, layout="generic", generator_from="subfolder"), ["test"])
+    ai, human = df[df["label"] == "ai"], df[df["label"] == "human"]
+    assert ai["generator"].value_counts().to_dict() == TEST_COUNTS
+    assert human["source"].value_counts().to_dict() == SOURCE_COUNTS
+    assert set(ai["source"]) == {""} and set(human["generator"]) == {"human"} and set(df["style"]) == {""}
+    # without generator_from the old reading stands: every AI image is `unknown`, the sub-folder a style
+    plain = scan(DatasetConfig(root=art6gen, layout="generic"), ["test"])
+    assert set(plain.loc[plain["label"] == "ai", "generator"]) == {"unknown"} and "dalle" in set(plain["style"])
+
+
+def test_a_mapping_renames_some_generators_and_samples_carry_sources(art6gen):
+    names = {"original_ldm": "latent_diffusion", "stable_diffusion": "standard_diffusion"}
+    dataset = DatasetConfig(root=art6gen, layout="generic", generator_from=names)
+    samples = samples_from_dataset(dataset, "test")
+    generators = {s.generator for s in samples if s.truth == "ai"}
+    assert generators == {"dalle", "dreamstudio", "midjourney", "latent_diffusion", "standard_diffusion", "starryai"}
+    assert {s.source for s in samples if s.truth == "human"} == set(SOURCE_COUNTS)
+    assert samples[0].labels().keys() == {"source", "generator"}  # never a style column
+    card = counts(training_splits(dataset, seed=0)["train"])
+    assert set(card) == {"label", "generator", "source"} and card["generator"]["latent_diffusion"] > 40
+
+
+def test_generator_from_needs_the_generic_layout():
+    with pytest.raises(ValueError, match="generator_from goes with layout: generic"):
+        DatasetConfig(root="/x", generator_from="subfolder")
+
+
+def test_a_generator_folder_without_images_is_refused(art6gen, tmp_path):
+    root = small_copy(art6gen, tmp_path / "d")
+    (root / "test" / "ai" / "empty_gen").mkdir()
+    with pytest.raises(ConfigError, match=r"empty_gen is a generator folder with no images"):
+        scan(DatasetConfig(root=root, layout="generic", generator_from="subfolder"), ["test"])
+
+
+def test_a_name_in_both_classes_is_refused(art6gen, tmp_path):
+    root = small_copy(art6gen, tmp_path / "d")
+    shutil.copytree(root / "test" / "human" / "illustrations", root / "test" / "ai" / "illustrations")
+    with pytest.raises(ConfigError, match="'illustrations' names a folder in both classes"):
+        scan(DatasetConfig(root=root, layout="generic", generator_from="subfolder"), ["test"])
+
+
+def test_bad_generator_folders_stop_the_run_before_anything_is_made(art6gen, tmp_path, seed_mirror, capsys):
+    root = small_copy(art6gen, tmp_path / "d")
+    (root / "test" / "ai" / "empty_gen").mkdir()
+    cfg = {
+        "name": "bad", "out_dir": str(tmp_path / "results"), "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
+        "samples": {"dataset": {"root": str(root), "layout": "generic", "generator_from": "subfolder"}},
+    }  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert cli.main([str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty_gen is a generator folder with no images" in err[0]
+    assert not (tmp_path / "results").exists()
