@@ -85,3 +85,61 @@ def test_bad_generator_folders_stop_the_run_before_anything_is_made(art6gen, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "empty_gen is a generator folder with no images" in err[0]
     assert not (tmp_path / "results").exists()
+
+
+# --- per generator, seen vs unseen: the study's 32 px model on art-6gen's test split ----------------
+
+ARTBENCH_NAMES = {"original_ldm": "latent_diffusion", "stable_diffusion": "standard_diffusion"}
+
+
+@pytest.fixture(scope="module")
+def art_run(tmp_path_factory, art6gen, seed_mirror):
+    tmp = tmp_path_factory.mktemp("art")
+    cfg = {
+        "name": "art", "out_dir": str(tmp / "results"), "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
+        "samples": {"dataset": {"root": str(art6gen), "layout": "generic", "generator_from": ARTBENCH_NAMES}},
+        "part_size": 201, "bootstrap": 100,
+    }  # fmt: skip
+    (tmp / "art.yaml").write_text(yaml.safe_dump(cfg))
+    assert cli.main([str(tmp / "art.yaml")]) == 0
+    return tmp / "results" / "art"
+
+
+def test_detection_per_generator_seen_and_unseen(art_run):
+    import json
+
+    import pandas as pd
+
+    from experiments.stats.statistics import wilson_ci
+
+    table = pd.read_parquet(art_run / "generators.parquet").set_index("name")
+    found = {name: (r.k, r.n, r.seen) for name, r in table.iterrows()}
+    assert found == {  # the numbers: AI-ArtBench's two generators caught, the four others missed
+        "latent_diffusion": (16, 17, "seen"), "standard_diffusion": (16, 17, "seen"), "dreamstudio": (1, 16, "unseen"),
+        "dalle": (3, 17, "unseen"), "starryai": (3, 17, "unseen"), "midjourney": (5, 17, "unseen"),
+        "seen generators": (32, 34, "seen"), "unseen generators": (12, 67, "unseen"), "all generators": (44, 101, "all"),
+        "classical_art": (5, 50, ""), "general_art": (4, 20, ""), "illustrations": (4, 30, ""), "all sources": (13, 100, ""),
+    }  # fmt: skip
+    assert (table.loc["unseen generators", ["ci_low", "ci_high"]].tolist()) == pytest.approx(wilson_ci(12, 67))
+    assert set(table.loc[table["kind"] == "source", "metric"]) == {"false_positive_rate"}
+    scores = pd.read_parquet(art_run / "scores.parquet")
+    assert "source" in scores and "style" not in scores
+    groups = pd.read_parquet(art_run / "evaluation_groups.parquet")
+    assert set(groups["by"]) == {"generator", "source"} and "human" not in set(groups["group"])
+    card = json.loads((art_run / "models" / "cnn32.model_card.json").read_text())
+    assert card["trained_on_generators"] == ["latent_diffusion", "standard_diffusion"]
+    html = (art_run / "report" / "index.html").read_text()
+    assert ("cnn32 catches 2 of 6 generators (standard_diffusion 16/17, latent_diffusion 16/17); misses dreamstudio 1/16, "
+            "dalle 3/17, starryai 3/17, midjourney 5/17; worst: dreamstudio, 1 of 16 detected") in html
+    assert 'id="generators"' in html and (art_run / "report" / "img" / "generators_cnn32.png").is_file()
+
+
+def test_a_config_names_the_generators_a_model_was_trained_on():
+    from experiments.config.schema import ModelConfig
+    from experiments.stages.generators import trained_generators
+
+    assert trained_generators(ModelConfig(name="m", input_size=32, seed_asset=MODEL_32)) == ["latent_diffusion", "standard_diffusion"]
+    own = ModelConfig(name="m", input_size=32, path="/nowhere/m.h5", trained_on=["dalle", "midjourney"])
+    assert trained_generators(own) == ["dalle", "midjourney"]
+    assert trained_generators(ModelConfig(name="m", input_size=32, path="/nowhere/m.h5")) is None  # no card: unknown

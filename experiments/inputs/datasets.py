@@ -124,7 +124,18 @@ def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
     df = scan_artbench(root, splits) if cfg.layout == "artbench" else scan_generic(root, splits, cfg.class_dirs, cfg.generator_from)
     if df.empty:
         raise ConfigError(f"dataset.root: no images below {root} in the {cfg.layout} layout")
+    if cfg.generators is not None:
+        df = only_generators(df, cfg.generators)
     return df.sort_values(["split", "path"], ignore_index=True)
+
+
+def only_generators(df: pd.DataFrame, generators: list[str]) -> pd.DataFrame:
+    """The human records and the AI records of `generators`; a name no AI record has is refused."""
+    missing = sorted(set(generators) - set(df.loc[df["label"] == "ai", "generator"]))
+    if missing:
+        found = ", ".join(sorted(set(df.loc[df["label"] == "ai", "generator"])))
+        raise ConfigError(f"dataset.generators: no AI image of {', '.join(missing)} (generators here: {found})")
+    return df[(df["label"] == "human") | df["generator"].isin(generators)]
 
 
 def balance(df: pd.DataFrame, seed: int) -> pd.DataFrame:
