@@ -143,3 +143,58 @@ def test_a_config_names_the_generators_a_model_was_trained_on():
     own = ModelConfig(name="m", input_size=32, path="/nowhere/m.h5", trained_on=["dalle", "midjourney"])
     assert trained_generators(own) == ["dalle", "midjourney"]
     assert trained_generators(ModelConfig(name="m", input_size=32, path="/nowhere/m.h5")) is None  # no card: unknown
+
+
+# --- the cross-generator matrix on a labelled layout --------------------------------------------------
+
+
+def two_generator_copy(art6gen: Path, dest: Path, generators=("dalle", "stable_diffusion")) -> Path:
+    """A few real art-6gen images: two generators, two human sources, train and test."""
+    for split, n in (("train", 8), ("test", 4)):
+        for folder in [*(f"ai/{g}" for g in generators), "human/classical_art", "human/illustrations"]:
+            (dest / split / folder).mkdir(parents=True)
+            for image in sorted((art6gen / split / folder).iterdir())[:n]:
+                shutil.copy(image, dest / split / folder / image.name)
+    return dest
+
+
+def matrix_config(tmp_path: Path, root: Path, **cross) -> Path:
+    dataset = {"root": str(root), "layout": "generic", "generator_from": "subfolder", "val_fraction": 0.25}
+    cfg = {
+        "name": "matrix", "out_dir": str(tmp_path / "results"), "report": "none", "bootstrap": 100,
+        "models": [{"name": "cnn32", "input_size": 32, "path": str(tmp_path / "models" / "cnn32.keras"),
+                    "train": {"dataset": dataset, "epochs": 1, "batch_size": 16}}],
+        "samples": {"dataset": dataset, "split": "test"}, "part_size": 100,
+        "cross_generator": {"designs": ["leave_one_out"]} | cross,
+    }  # fmt: skip
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path / "m.yaml"
+
+
+def test_a_held_out_generator_is_never_in_its_copys_training_record(art6gen, tmp_path):
+    import json
+
+    from experiments.config.schema import load_config
+    from experiments.inputs.images import DecodePolicy
+    from experiments.stages.cross_generator import cross_generator_matrix, held_out_rows
+
+    root = two_generator_copy(art6gen, tmp_path / "d")
+    cfg = load_config(matrix_config(tmp_path, root))
+    matrix = cross_generator_matrix(cfg, [], DecodePolicy())  # the copies alone: the run's own model is not loaded
+    assert sorted(set(matrix["trained_on"])) == ["all but dalle", "all but stable_diffusion"]
+    assert set(matrix["tested_on"]) == {"dalle", "stable_diffusion"} and (matrix["n_ai"] == 4).all() and (matrix["n_human"] == 8).all()
+    assert (matrix["roc_auc_ci_low"] <= matrix["roc_auc"]).all() and (matrix["recall_ai_ci_high"] >= matrix["recall_ai"]).all()
+    for held_out in ("dalle", "stable_diffusion"):
+        card = json.loads((tmp_path / "models" / "cnn32.cross_generator" / f"without_{held_out}.model_card.json").read_text())
+        for split in ("train", "val"):
+            seen = set(card["data"][split]["generator"])
+            assert held_out not in seen and seen == {"dalle", "stable_diffusion", "human"} - {held_out}
+    assert sorted(held_out_rows(matrix)["held_out"]) == ["dalle", "stable_diffusion"]
+
+
+def test_a_matrix_of_one_generator_stops_the_run_before_anything_is_made(art6gen, tmp_path, capsys):
+    root = two_generator_copy(art6gen, tmp_path / "d", generators=("dalle",))
+    assert cli.main([str(matrix_config(tmp_path, root))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has AI generators ['dalle'] in its test split; the matrix needs two or more" in err[0]
+    assert not (tmp_path / "models").exists() and not (tmp_path / "results").exists()
