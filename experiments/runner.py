@@ -34,6 +34,7 @@ from experiments.rundir.runfolder import run_lock
 from experiments.stages.audit import run_audit
 from experiments.stages.eval_sets import run_eval_sets
 from experiments.stages.explanations import run_explanations
+from experiments.stages.generators import run_generators, seen_generators
 from experiments.stages.score_tables import minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 from experiments.stages.scoring import Timings
 from experiments.stages.scoring_driver import RunPaths, assemble, score_samples
@@ -153,7 +154,7 @@ def write_dataset_tables(
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
         figures.reliability_diagram(tables["calibration"], model, fig_dir / f"reliability_{model}.png")
-        for by in ("style", "generator"):
+        for by in ("style", "generator", "source"):
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
     if robust["severity"].notna().any():
@@ -168,11 +169,17 @@ def evaluation(ctx: RunContext) -> None:
     ctx.keep(write_dataset_tables(ctx.tables["scores"], ctx.run_dir, ctx.cfg, ctx.timings))
 
 
+def generators(ctx: RunContext) -> None:
+    """Detection per generator, seen vs unseen, and false positives per human source (table `generators`)."""
+    ctx.keep(run_generators(ctx.cfg, ctx.detectors, ctx.tables["scores"], ctx.run_dir))
+
+
 def model_cards(ctx: RunContext) -> None:
     """Each model's card, with this run's test numbers, beside the tables."""
     t = time.perf_counter()
     evaluation_metrics = ctx.tables.get("evaluation_metrics", pd.DataFrame())
-    manifest.write_model_cards(ctx.run_dir, ctx.detectors, ctx.model_blob_ids, evaluation_metrics)
+    trained_on = seen_generators(ctx.cfg, ctx.detectors)
+    manifest.write_model_cards(ctx.run_dir, ctx.detectors, ctx.model_blob_ids, evaluation_metrics, trained_on)
     ctx.timings.add("tables", t)
 
 
@@ -217,7 +224,7 @@ def report(ctx: RunContext) -> None:
 
 
 Stage = Callable[[RunContext], "int | None"]
-STAGES: tuple[Stage, ...] = (score, score_tables, evaluation, model_cards, audit, explanations, report)
+STAGES: tuple[Stage, ...] = (score, score_tables, evaluation, generators, model_cards, audit, explanations, report)
 
 
 # --- a run ---------------------------------------------------------------------------------

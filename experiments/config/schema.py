@@ -61,6 +61,9 @@ def one_path_component(name: str) -> str:
 SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(one_path_component)]
 
 
+GeneratorName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]  # a generator's or source's name in tables
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the file and the field. It is one line,
     cut to a bound (experiments.config.messages), whatever values it quotes."""
@@ -93,6 +96,18 @@ class DatasetConfig(_Strict):
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     balance: bool = True  # drop AI training images at random down to the human count, as the study did
     limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
+    # generic layout: the sub-folder below a class folder names the generator (AI) or the source (human):
+    # "subfolder" takes its name as it is; a mapping renames some ({original_ldm: latent_diffusion}), the rest keep
+    # theirs. Left out of dumps when absent, so datasets without it keep their fingerprints ([Generators](generators.md)).
+    generator_from: Literal["subfolder"] | dict[str, GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
+    # keep only these generators' AI images (every human image stays): what the cross-generator matrix trains on
+    generators: Annotated[list[GeneratorName], Field(min_length=1)] | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _generators_in_generic(self):
+        if self.generator_from is not None and self.layout != "generic":
+            raise ValueError("generator_from goes with layout: generic (AI-ArtBench's folders name their generators)")
+        return self
 
     @field_validator("class_dirs")
     @classmethod
@@ -133,6 +148,9 @@ class ModelConfig(_Strict):
     # Left out of dumps at their defaults, so configs without them keep their fingerprints.
     output: Literal["softmax", "logits", "sigmoid"] = Field("softmax", exclude_if=lambda v: v == "softmax")
     positive: Literal["ai", "human"] | None = Field(None, exclude_if=lambda v: v is None)
+    # the generators the model was trained on (per-generator evaluation's seen / unseen); default: AI-ArtBench's two
+    # for the study's models, its training record's for a model artxai trained (experiments.stages.generators)
+    trained_on: list[GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -240,11 +258,19 @@ class EvalSetConfig(_Strict):
 
 
 class CrossGeneratorConfig(_Strict):
-    """Train each chosen model once per generator (its images plus the humans) and test it on
-    every generator: needs a train dataset in the artbench layout (experiments.stages.eval_sets)."""
+    """Train each chosen model once per generator (its images plus the humans: `single`) and once
+    without each generator (`leave_one_out`), and test every copy on every generator: needs a
+    train dataset whose test split names two generators or more (AI-ArtBench's layout, or a
+    generic one with generator_from; experiments.stages.cross_generator)."""
 
     models: Annotated[list[str], Field(min_length=1)] | None = None  # default: every model with a train block
     epochs: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: each model's own train.epochs
+    designs: Annotated[list[Literal["single", "leave_one_out"]], Field(min_length=1)] = ["single", "leave_one_out"]
+
+    @field_validator("designs")
+    @classmethod
+    def _unique_designs(cls, designs):
+        return no_repeats("designs", designs)
 
 
 class RunConfig(_Strict):

@@ -34,6 +34,7 @@ from experiments.rundir.atomic import atomic_write, atomic_write_bytes, atomic_w
 from experiments.stages.claims import verdicts
 from experiments.report.naming import slug
 from experiments.report.findings import model_findings
+from experiments.report.generator_section import add_generator_findings, generators_context
 from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.report.naming import describe, number
@@ -50,7 +51,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 MAX_HEATMAP_SUBJECTS = 40  # more columns than this and a heatmap cannot be read
 TOP_EDITS_SHOWN = 12  # rows of the fooling table shown before "all edits"
 PANELS_SHOWN = 8  # severity panels shown before "more edit families" (two rows on a desktop)
-EVALUATION_FIGURES = {"confusion_": "Confusion matrix", "reliability_": "Reliability of p(AI)", "accuracy_by_style_": "Accuracy per style", "accuracy_by_generator_": "Accuracy per generator"}
+EVALUATION_FIGURES = {"confusion_": "Confusion matrix", "reliability_": "Reliability of p(AI)", "accuracy_by_style_": "Accuracy per style", "accuracy_by_generator_": "Accuracy per generator", "accuracy_by_source_": "Accuracy per source"}
 
 
 def read_table(run_dir: Path, name: str) -> pd.DataFrame | None:
@@ -240,6 +241,7 @@ def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = N
 
     subjects, subjects_note, pages = subject_pages(env, run_dir, report, scores, flips, manifest, models)
     findings = [model_findings(scores, summary, flips, curve, tables["evaluation_metrics"], m) for m in models if (scores["model"] == m).any()]
+    add_generator_findings(findings, read_table(run_dir, "generators"))  # "catches 2 of 6 generators; misses ..."
     for f in findings:
         f["input_size"] = models[f["model"]]
         if f["fragile"]:
@@ -335,6 +337,7 @@ def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = N
         "sample_ids": table_block(pd.DataFrame(manifest.get("sample_blob_ids", {}).items(), columns=["sample", "git blob sha1"]), "sample_ids", {}) if manifest.get("sample_blob_ids") else None,
     }
     context |= shortcut_context(run_dir, report)
+    context |= generators_context(read_table(run_dir, "generators"), read_table(run_dir, "cross_generator"), report)
     index = report / "index.html"
     atomic_write_text(index, env.get_template("index.html.j2").render(**context))
     return index

@@ -4,7 +4,7 @@ Evaluation: on the unedited images (variant `identity`), per model: accuracy, pr
 F1 per class, macro F1, the false-positive rate (human art called AI: the costly error) and the
 false-negative rate, ROC-AUC and average precision (AI as the positive class, scored by p_ai),
 expected calibration error with a reliability table, the confusion matrix, and accuracy per style
-and per generator. Robustness at dataset scale: the same headline numbers per model x variant
+and per generator (per generator and per source where the samples name them: group_columns). Robustness at dataset scale: the same headline numbers per model x variant
 (op and severity), plus fooling / correction rates and the distribution of delta p_ai.
 
 Intervals (95 %, seeded, from experiments.stats.statistics): Wilson for every proportion, at the n of
@@ -176,10 +176,10 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
         for truth in ("ai", "human"):
             for predicted in ("ai", "human"):
                 confusion.append({"model": model, "truth": truth, "predicted": predicted, "count": int(((df["truth"] == truth) & (df["predicted"] == predicted)).sum())})
-        for by in ("style", "generator"):
+        for by in group_columns(df):
             for group, g in df.groupby(by, sort=True):
-                if group == "":
-                    continue
+                if group == "" or (by == "generator" and "source" in df and group == "human"):
+                    continue  # no group; the human images of a labelled set are grouped by source
                 hits = int(g["correct"].sum())
                 low, high = wilson_ci(hits, len(g))
                 groups.append({
@@ -194,6 +194,12 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
         "confusion": pd.DataFrame(confusion, columns=["model", "truth", "predicted", "count"]),
         "calibration": pd.concat(reliability, ignore_index=True)[calibration_cols] if reliability else pd.DataFrame(columns=calibration_cols),
     }
+
+
+def group_columns(scores: pd.DataFrame) -> tuple[str, ...]:
+    """What evaluation_groups groups by: style and generator, or, where the samples name
+    generators and sources (score_tables.score_columns), generator (AI) and source (human)."""
+    return ("generator", "source") if "source" in scores else ("style", "generator")
 
 
 def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:

@@ -238,7 +238,7 @@ def score_chunk(
     probs = predictions.results()
     rows, offset = [], 0
     for sample, done in kept:
-        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth, "style": sample.style, "generator": sample.generator}
+        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth} | sample.labels()
         for d in detectors:
             ai, human = d.class_names.index("ai"), d.class_names.index("human")
             p_d, margin_d = probs[d.name]
