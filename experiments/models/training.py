@@ -36,6 +36,7 @@ from experiments.inputs.fingerprints import file_sha256, training_fingerprint
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import build_cnn, card_path, keras, training_dir
 from experiments.models.training_data import SkipLog, image_dataset
+from experiments.stats.statistics import wilson_ci
 
 log = logging.getLogger("artxai")
 
@@ -100,16 +101,22 @@ class HistoryLog(keras.callbacks.Callback):
         atomic_write(self.path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def chance_warning(best_val_accuracy: float, val_labels: pd.Series, margin: float = 0.03) -> str:
-    """A warning when the best validation accuracy is within `margin` of always predicting the
-    majority class (the model learnt nothing usable), else an empty string."""
-    majority = float(val_labels.value_counts(normalize=True).max())
-    if best_val_accuracy > majority + margin:
-        return ""
-    return (
-        f"best validation accuracy {best_val_accuracy:.3f} is within {margin:.2f} of always predicting the majority class "
-        f"({majority:.3f}): the model has not learnt the task; check the data, labels and training settings"
+def chance_guard(best_val_accuracy: float, val_labels: pd.Series) -> dict:
+    """The validation accuracy's Wilson interval against always predicting the majority class:
+    `warning` is set when the interval reaches down to that rate (the model has not shown it
+    learnt anything usable on this many validation images), else it is an empty string."""
+    n = len(val_labels)
+    majority = float(val_labels.value_counts(normalize=True).max()) if n else float("nan")
+    low, high = wilson_ci(round(best_val_accuracy * n), n)
+    guard = {"val_n": n, "val_accuracy_ci": [round(low, 4), round(high, 4)], "majority_class_val_accuracy": round(majority, 4)}
+    if n and low > majority:
+        return guard | {"warning": ""}
+    warning = (
+        f"best validation accuracy {best_val_accuracy:.3f} [{low:.3f}, {high:.3f}] on {n} images does not exceed "
+        f"always predicting the majority class ({majority:.3f}): the model has not learnt the task; "
+        "check the data, labels and training settings"
     )
+    return guard | {"warning": warning}
 
 
 def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
@@ -233,7 +240,8 @@ def train(
         log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), work / "skipped_files.json")
     best_row = history.loc[history["val_accuracy"].idxmax()]
     epochs_now = len(history) - len(previous)
-    warning = chance_warning(float(best_row["val_accuracy"]), splits["val"]["label"])
+    guard = chance_guard(float(best_row["val_accuracy"]), splits["val"]["label"])
+    warning = guard["warning"]
     card = {
         "name": name,
         "file": model_path.name,
@@ -254,8 +262,7 @@ def train(
             "best_epoch": int(best_row["epoch"]) + 1,
             "best_val_accuracy": float(best_row["val_accuracy"]),
             "final_train_accuracy": float(history["accuracy"].iloc[-1]),
-            "majority_class_val_accuracy": round(float(splits["val"]["label"].value_counts(normalize=True).max()), 4),
-            "warning": warning,
+            **guard,
             "seconds_this_session": round(time.perf_counter() - started, 1),
             "fit_images_per_second": round(epochs_now * len(splits["train"]) / fit_seconds, 1) if epochs_now else None,
             "backend": keras.backend.backend(),

@@ -34,6 +34,7 @@ from experiments.rundir.atomic import atomic_write, atomic_write_bytes, atomic_w
 from experiments.stages.claims import verdicts
 from experiments.report.naming import slug
 from experiments.report.findings import model_findings
+from experiments.report.training_warnings import training_warning
 from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.report.naming import describe, number
@@ -242,6 +243,7 @@ def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = N
     findings = [model_findings(scores, summary, flips, curve, tables["evaluation_metrics"], m) for m in models if (scores["model"] == m).any()]
     for f in findings:
         f["input_size"] = models[f["model"]]
+        f["training_warning"] = training_warning(run_dir, f["model"])
         if f["fragile"]:
             f["fragile"]["href"] = pages.get(f["fragile"]["sample"])
 
