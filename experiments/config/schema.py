@@ -249,6 +249,8 @@ class AuditConfig(_Strict):
     min_shift: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a mean p_ai shift smaller than this is not a dependence
     probe_folds: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 5  # cross-validation folds of the metadata probe
     max_samples: Annotated[int, Field(ge=2, le=MAX_COUNT)] | None = None  # audit a seeded, class-stratified subset
+    # re-encode each class at the other class's typical JPEG quality / size (experiments.stages.cue_reversal)
+    reversal: bool = Field(False, exclude_if=lambda v: not v)
 
     @field_validator("factors")
     @classmethod
