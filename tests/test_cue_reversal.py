@@ -19,7 +19,7 @@ def vangogh():
 
 
 def test_reversal_on_vangogh_swaps_the_qualities_and_agrees_with_the_audit(vangogh, cnn32, tmp_path):
-    samples = samples_from_dataset(DatasetConfig(root=vangogh, layout="generic", limit_per_class=12), "test")
+    samples = samples_from_dataset(DatasetConfig(root=vangogh, layout="generic", limit_per_class=8), "test")
     meta = metadata_table(samples)
     assert typical_settings(meta) == {"jpeg": {"ai": 70, "human": 90}, "size": {"ai": 512, "human": 512}}
     cfg = AuditConfig(factors=["jpeg", "size"], reversal=True)
@@ -28,7 +28,7 @@ def test_reversal_on_vangogh_swaps_the_qualities_and_agrees_with_the_audit(vango
     rows = table.set_index(["factor", "class"])
     assert rows.loc[("jpeg_reversed", "ai"), ["from_setting", "to_setting"]].tolist() == [70, 90]
     assert rows.loc[("jpeg_reversed", "human"), ["from_setting", "to_setting"]].tolist() == [90, 70]
-    assert (rows["n"] == 12).all() and (tmp_path / "audit_reversal.parquet").is_file()
+    assert (rows["n"] == 8).all() and (tmp_path / "audit_reversal.parquet").is_file()
     size = rows.loc["size_reversed"]  # both classes 512 px: resized to their own size, re-saved at their own quality
     assert (size["accuracy_change"] == 0).all() and (size["verdict"] == "no_evidence").all()
     audit = tables["audit"].set_index(["factor", "class"])
