@@ -32,6 +32,7 @@ from experiments import manifest
 from experiments.rundir.atomic import atomic_write, atomic_write_json, atomic_write_table, neutralise_formulas
 from experiments.rundir.runfolder import run_lock
 from experiments.stages.audit import run_audit
+from experiments.stages.cue_reversal import run_reversal
 from experiments.stages.eval_sets import run_eval_sets
 from experiments.stages.explanations import run_explanations
 from experiments.stages.generators import run_generators, seen_generators
@@ -191,6 +192,8 @@ def audit(ctx: RunContext) -> None:
             cfg.audit, ctx.samples, ctx.detectors, ctx.run_dir, ctx.decode, cfg.seed, cfg.bootstrap, cfg.batch_size,
             cfg.workers or None, ctx.timings,
         ))  # fmt: skip
+        if cfg.audit.reversal:
+            ctx.keep(run_reversal(cfg.audit, ctx.samples, ctx.detectors, ctx.tables, ctx.run_dir, ctx.decode, cfg.seed, cfg.bootstrap))
     resolver = resolver_for(cfg)
     ctx.keep(run_eval_sets(cfg, ctx.samples, ctx.detectors, resolver, ctx.run_dir, ctx.decode, ctx.retrain,
                            ctx.timings))

@@ -439,3 +439,18 @@ def test_shipped_configs_with_an_audit(monkeypatch, real_mini):
     cifake = load_config("cifake_audit.yaml")
     assert cifake.audit is not None and [s.name for s in cifake.eval_sets] == ["cifake_test", "cifake_test_all_normalised", "real_mini_test", "study_66"]
     assert cifake.eval_sets[2].samples.dataset.root == real_mini
+
+
+def test_cue_reversal_turns_a_jpeg_shortcut_against_the_model(audited, tmp_path):
+    """cnn32 trained where AI files are JPEG q95 and human q10: re-encoding each class at the
+    other's quality makes it call AI art human: the AI class's accuracy falls, with an interval below 0."""
+    from experiments.stages.cue_reversal import run_reversal
+
+    found = audited["jpeg"]
+    cfg = AuditConfig(factors=["jpeg"], reversal=True)
+    table = run_reversal(cfg, found["samples"], [found["detector"]], found["tables"], tmp_path, DecodePolicy(), 0, 300)["audit_reversal"]
+    rows = table.set_index("class")
+    assert list(table["factor"]) == ["jpeg_reversed", "jpeg_reversed"] and rows.at["ai", "to_setting"] == rows.at["human", "from_setting"]
+    assert rows.at["ai", "accuracy_change_ci_high"] < 0 and rows.at["ai", "verdict"] == "depends", rows.to_dict("index")
+    assert rows.at["ai", "accuracy_normalised"] < rows.at["ai", "accuracy_as_is"] - 0.3  # AI files at q10 read as human
+    assert rows.at["human", "accuracy_normalised"] <= rows.at["human", "accuracy_as_is"]

@@ -122,6 +122,26 @@ class OptimizerConfig(_Strict):
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
 
 
+class TrainAugmentConfig(_Strict):
+    """Seeded train-time augmentation (experiments.models.train_augment): each training image,
+    each epoch, gets a fresh draw of these edits; every one is off at its default."""
+
+    flip: Annotated[float, Field(ge=0, le=1)] = 0.0  # probability of a horizontal flip
+    crop: Annotated[float, Field(gt=0, le=1)] = 1.0  # a random square crop keeping this share of the side, or more
+    brightness: Annotated[float, Field(ge=0, le=1)] = 0.0  # shift drawn from [-b, b]
+    contrast: Annotated[float, Field(ge=0, le=1)] = 0.0  # change drawn from [-c, c]
+    saturation: Annotated[float, Field(ge=0, le=1)] = 0.0  # factor drawn from [1 - s, 1 + s]
+    hue: Annotated[float, Field(ge=0, le=180)] = 0.0  # degrees drawn from [-h, h]
+    jpeg_quality: tuple[Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=100)]] | None = None
+
+    @field_validator("jpeg_quality")
+    @classmethod
+    def _ordered(cls, q):
+        if q is not None and q[0] > q[1]:
+            raise ValueError(f"give [lowest, highest] quality, got {list(q)}")
+        return q
+
+
 class TrainConfig(_Strict):
     """How to train a model when its file does not exist (or `retrain` is set)."""
 
@@ -134,6 +154,11 @@ class TrainConfig(_Strict):
     shuffle_buffer: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000
     retrain: bool = False  # train even when the model file exists
     progress_every_s: Annotated[float, Field(gt=0)] = 30.0  # a progress line this often inside an epoch (not on a terminal)
+    # start from the weights of a model file of the same architecture (.h5 / .keras; experiments.models.init_weights);
+    # fine_tune_learning_rate replaces optimizer.learning_rate when it does. Left out of dumps when unset.
+    init_from: ConfigPath | None = Field(None, exclude_if=lambda v: v is None)
+    fine_tune_learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, exclude_if=lambda v: v is None)
+    augment: TrainAugmentConfig | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class ModelConfig(_Strict):
@@ -242,6 +267,8 @@ class AuditConfig(_Strict):
     min_shift: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a mean p_ai shift smaller than this is not a dependence
     probe_folds: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 5  # cross-validation folds of the metadata probe
     max_samples: Annotated[int, Field(ge=2, le=MAX_COUNT)] | None = None  # audit a seeded, class-stratified subset
+    # re-encode each class at the other class's typical JPEG quality / size (experiments.stages.cue_reversal)
+    reversal: bool = Field(False, exclude_if=lambda v: not v)
 
     @field_validator("factors")
     @classmethod

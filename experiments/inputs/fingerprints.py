@@ -7,8 +7,9 @@
   decides the weights: the architecture (the build function's Keras config, layer names left
   out), the input size, every training and validation file (label, path relative to the
   dataset root, size and sha256, one digest over the sorted list), the training settings that
-  change the result, the decoding settings, and the seed. The artxai version is recorded too but
-  not compared (a new release would otherwise refuse every model trained before it).
+  change the result, the decoding settings, the seed, and the sha256 of the model file training
+  started from (`init_from`, only when set, so earlier fingerprints stay as they were). The artxai
+  version is recorded too but not compared (a new release would otherwise refuse every model trained before it).
   Hashing CIFAKE's 8,000 training files (7.4 MB) takes 1.5 s from a cold disk, 0.16 s warm.
 
 Checksums detect damage and mistakes (a file replaced, a dataset changed), not forgery: whoever
@@ -30,7 +31,10 @@ from experiments.config.schema import TrainConfig
 from experiments.inputs.images import DecodePolicy
 
 # train-block fields that do not change the weights (or are covered by the file list)
-UNCOMPARED_SETTINGS = {"retrain": True, "progress_every_s": True, "cache": True, "dataset": {"root": True}}
+# (init_from: the file's content is compared, as `init_from`, not where it lies)
+UNCOMPARED_SETTINGS = {
+    "retrain": True, "progress_every_s": True, "cache": True, "dataset": {"root": True}, "init_from": True
+}
 
 
 def file_sha256(path: Path) -> str:
@@ -109,12 +113,14 @@ def training_fingerprint(
     decoding = {"max_pixels": policy.max_pixels, "min_side": policy.min_side, "exif_transpose": policy.exif_transpose}
     settings = _compared(cfg.model_dump(mode="json"), UNCOMPARED_SETTINGS) | {"preprocess": decoding}
     files = {"count": len(used), "train": len(splits["train"]), "val": len(splits["val"])}
+    start = {} if cfg.init_from is None else {"init_from": file_sha256(cfg.init_from)}
     return {
         "architecture": architecture_digest(input_size),
         "input_size": input_size,
         "files": files | {"digest": files_digest(used, cfg.dataset.root)},
         "settings": settings,
         "seed": seed,
+        **start,
         "artxai": metadata.version("artxai"),
     }
 
@@ -142,9 +148,10 @@ def differences(card: dict, wanted: dict) -> list[str]:
         pairs = [f"{k} card: {theirs.get(k, 'unset')}, this config: {ours.get(k, 'unset')}" for k in changed[:3]]
         shown = "; ".join(pairs)
         out.append(f"settings ({shown}{'; ...' if len(changed) > 3 else ''})")
-    for key, what in (("seed", "seed"), ("input_size", "input size")):
-        if card.get(key) != wanted[key]:
-            out.append(f"{what} (card: {card.get(key, 'unset')}, this config: {wanted[key]})")
+    for key, what in (("seed", "seed"), ("input_size", "input size"), ("init_from", "init_from (sha256)")):
+        if card.get(key) != wanted.get(key):
+            theirs_, ours_ = (str(fp.get(key, "unset"))[:12] for fp in (card, wanted))
+            out.append(f"{what} (card: {theirs_}, this config: {ours_})")
     if card.get("architecture") != wanted["architecture"] and card.get("input_size") == wanted["input_size"]:
         out.append("architecture (the network artxai builds has changed since)")
     return out

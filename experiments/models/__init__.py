@@ -2,5 +2,5 @@
 (`architecture`), the tf.data input of training (`training_data`), training itself (`training`),
 and training, reusing or refusing a config's `train:` model (`trained_models`).
 
-May import: `experiments.config`, `experiments.inputs`, `experiments.rundir`, `experiments.execution`
-and the libraries."""
+May import: `experiments.config`, `experiments.inputs`, `experiments.rundir`, `experiments.execution`,
+`experiments.stats` (a leaf) and the libraries."""

@@ -37,6 +37,7 @@ from experiments.config.schema import ConfigError, TrainConfig
 from experiments.inputs.fingerprints import differences, file_sha256, training_fingerprint
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector, card_path, load_detector
+from experiments.models.init_weights import check_init_from
 
 READERS_WAIT_S = 60.0  # how long a run about to train waits for runs checking the file
 
@@ -194,6 +195,11 @@ def trained_detector(
     The file's digest is read before it is loaded, under the lock."""
     train_now = retrain or cfg.retrain or not path.is_file()
     seconds = None
+    if train_now and cfg.init_from is not None:
+        try:
+            check_init_from(name, cfg.init_from, input_size)  # before anything is written
+        except ConfigError as e:
+            raise ModelRefused(str(e)) from None
     with model_lock(path, name, exclusive=train_now):
         if train_now and (retrain or cfg.retrain or not path.is_file()):
             from experiments.models.training import train  # TensorFlow's tf.data, only when training

@@ -35,6 +35,7 @@ from experiments.stages.claims import verdicts
 from experiments.report.naming import slug
 from experiments.report.findings import model_findings
 from experiments.report.generator_section import add_generator_findings, generators_context
+from experiments.report.training_warnings import training_warning
 from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
 from experiments.report.naming import describe, number
@@ -244,6 +245,7 @@ def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = N
     add_generator_findings(findings, read_table(run_dir, "generators"))  # "catches 2 of 6 generators; misses ..."
     for f in findings:
         f["input_size"] = models[f["model"]]
+        f["training_warning"] = training_warning(run_dir, f["model"])
         if f["fragile"]:
             f["fragile"]["href"] = pages.get(f["fragile"]["sample"])
 
