@@ -23,7 +23,6 @@ import hashlib
 import random
 from collections.abc import Mapping
 
-from augment.ops import SINGLE_OPS
 from augment.variants import CHAIN, GridError, Variant, expand_op, step_id
 
 LEVELS = 5  # the severities of a shipped pool, mildest first (as ImageNet-C's 1-5)
@@ -157,4 +156,8 @@ def count_chains(spec: object, repeats: int) -> int:
 
 
 def _may_be_random(mapping: Mapping) -> bool:
-    return any(getattr(SINGLE_OPS.get(op), "random_when", False) is not False for op in mapping)
+    """Whether a level of the pool draws at random (False for a pool that cannot be built)."""
+    try:
+        return any(v.is_random for op, params in mapping.items() for v in expand_op(op, params or {}, "pool"))
+    except GridError:
+        return False
