@@ -55,7 +55,9 @@ FIELD: dict[str, dict[str, object]] = {
 }
 POOLS: dict[str, dict[str, dict[str, object]]] = {
     "field": FIELD,
-    "laundering": {op: FIELD[op] for op in ("jpeg", "webp", "resize", "screenshot", "crop", "rotate", "sharpen", "contrast")},
+    "laundering": {
+        op: FIELD[op] for op in ("jpeg", "webp", "resize", "screenshot", "crop", "rotate", "sharpen", "contrast")
+    },
 }
 
 
@@ -98,12 +100,14 @@ def _group(spec: object, field: str) -> tuple[str, dict[str, list[Variant]], lis
     if "k" not in spec:
         raise GridError(f"{field}.k", "required: the chain lengths, e.g. [1, 2, 3]")
     ops = f"{len(pool)} ops: {', '.join(pool)}"
-    ks = _int_list(spec["k"], f"{field}.k", 1, len(pool), "a chain length", f"the pool ({ops}); a chain uses an op once")
+    too_long = f"the pool ({ops}); a chain uses an op once"
+    ks = _int_list(spec["k"], f"{field}.k", 1, len(pool), "a chain length", too_long)
     draws = _int_list(spec.get("draws", 1), f"{field}.draws", 1, MAX_DRAWS, "a number of draws", f"{MAX_DRAWS}")[0]
     levels = None
     if "levels" in spec:
         fewest = min(len(v) for v in pool.values())
-        levels = _int_list(spec["levels"], f"{field}.levels", 1, fewest, "a severity level", f"the fewest levels of a pool op ({fewest})")
+        too_high = f"the fewest levels of a pool op ({fewest})"
+        levels = _int_list(spec["levels"], f"{field}.levels", 1, fewest, "a severity level", too_high)
     seed = _int_list(spec.get("seed", 0), f"{field}.seed", 0, 2**63, "a seed", "2**63")[0]
     name = spec.get("name", pool_name if isinstance(spec.get("pool"), str) else "pool")
     if not isinstance(name, str) or not name.isidentifier():
@@ -111,7 +115,9 @@ def _group(spec: object, field: str) -> tuple[str, dict[str, list[Variant]], lis
     return name, pool, ks, draws, levels, seed
 
 
-def draw_chain(name: str, pool: dict[str, list[Variant]], k: int, draw: int, levels: list[int] | None, seed: int) -> Variant:
+def draw_chain(
+    name: str, pool: dict[str, list[Variant]], k: int, draw: int, levels: list[int] | None, seed: int
+) -> Variant:
     """Chain `draw` of length k: k different pool ops in a random order, each at a random level,
     from a generator seeded by (seed, name, k, draw) only."""
     digest = hashlib.sha256(f"{seed}|{name}|{k}|{draw}".encode()).digest()

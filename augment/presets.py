@@ -73,4 +73,5 @@ def expand_presets(spec: object, field: str) -> list[Variant]:
 def count_presets(spec: object, repeats: int) -> int:
     """How many variants the presets give (`repeats` each for a preset that draws at random)."""
     names = list(PRESETS) if spec == "all" else spec if isinstance(spec, list) else [None]
-    return sum(repeats if isinstance(name, str) and name in PRESETS and preset_variant(name).is_random else 1 for name in names)
+    random = [isinstance(name, str) and name in PRESETS and preset_variant(name).is_random for name in names]
+    return sum(repeats if r else 1 for r in random)

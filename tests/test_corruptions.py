@@ -80,7 +80,8 @@ def test_neutral_leaves_the_artwork_unchanged_and_severity_moves_it_monotonicall
 
 def test_the_ops_without_a_severity_do_what_they_say(artwork):
     flipped = apply(artwork, one("horizontal_flip"), 0)
-    assert np.array_equal(flipped, artwork[:, ::-1]) and np.array_equal(apply(flipped, one("horizontal_flip"), 0), artwork)
+    assert np.array_equal(flipped, artwork[:, ::-1])
+    assert np.array_equal(apply(flipped, one("horizontal_flip"), 0), artwork)
     h, w = artwork.shape[:2]
     small = apply(artwork, one("resize_to", long_side=96), 0)
     assert max(small.shape[:2]) == 96 and abs(small.shape[0] / small.shape[1] - h / w) < 0.02
@@ -109,8 +110,10 @@ def test_op_info_is_the_metadata_table_the_corruption_score_reads():
             assert info.severity in SINGLE_OPS[name].param_names() and info.units
             if name in LADDERS:  # the suite's ops accept their neutral value (the study's may not: motion blur)
                 assert info.low <= info.neutral <= info.high
-    assert (OP_INFO["jpeg"].harsher, OP_INFO["jpeg2000"].harsher, OP_INFO["rotate"].harsher) == ("lower", "higher", "away")
-    assert (OP_INFO["webp"].family, OP_INFO["crop"].family, OP_INFO["poisson_noise"].low) == ("compression", "geometry", 0)
+    assert [OP_INFO[op].harsher for op in ("jpeg", "jpeg2000", "rotate")] == ["lower", "higher", "away"]
+    assert [OP_INFO[op].family for op in ("webp", "crop", "sharpen")] == ["compression", "geometry", "blur"]
+    assert (OP_INFO["poisson_noise"].low, OP_INFO["poisson_noise"].high) == (0, 1)
+    assert OP_INFO["webp"].units == "quality, 100 = lossless"
 
 
 # --- chains and presets ---------------------------------------------------------------------
@@ -150,8 +153,10 @@ def test_presets_record_their_steps_and_shipped_pools_are_the_suite_ladders():
     assert [v.params["preset"] for v in variants] == list(PRESETS)
     repost = variants[0]
     assert repost.params["steps"] == [
-        "crop(keep=0.9, position='center')", "resize_to(long_side=1080, interpolation='area', upscale=False)", "jpeg(quality=85)"
-    ]  # fmt: skip
+        "crop(keep=0.9, position='center')",
+        "resize_to(long_side=1080, interpolation='area', upscale=False)",
+        "jpeg(quality=85)",
+    ]
     assert np.isnan(repost.severity)
     suite = yaml.safe_load((CONFIG_DIR / "suite.yaml").read_text())["augment"]
     assert {op: suite[op] for op in FIELD} == FIELD and POOLS["field"] is FIELD
@@ -170,7 +175,8 @@ def test_chains_and_presets_reach_the_scores_table(tmp_path, seed_mirror):
         params = json.loads(row.params)
         assert len(params["steps"]) == params["k"] == row.severity and row.variant.startswith("chain(t, ")
     (preset,) = scores.loc[scores["op"] == "preset", "params"].unique()
-    assert json.loads(preset) == {"preset": "social_repost", "steps": expand_grid({"presets": ["social_repost"]})[1].params["steps"]}
+    steps = expand_grid({"presets": ["social_repost"]})[1].params["steps"]
+    assert json.loads(preset) == {"preset": "social_repost", "steps": steps}
 
 
 # --- bad chain grids: one line naming the field, exit 2, nothing created ----------------------
