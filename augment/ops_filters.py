@@ -60,7 +60,7 @@ def poisson_noise(img: np.ndarray, noise_seed: int, strength: float) -> np.ndarr
     photons at white, so `strength` is the noise's standard deviation at white (fraction of 255)."""
     if strength == 0:
         return img.copy()
-    photons = 1 / strength**2
+    photons = min(1 / strength**2, 1e12)  # past 1e12 photons the noise rounds away (and numpy's Poisson overflows)
     counts = np.random.default_rng(noise_seed).poisson(img * (photons / 255))
     return np.clip(np.rint(counts * (255 / photons)), 0, 255).astype(np.uint8)
 
