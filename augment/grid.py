@@ -161,25 +161,25 @@ def variant_seed(seed: int, sample_id: str, variant_id: str) -> int:
 
 
 def compile_variant(variant: Variant) -> A.Compose | None:
-    """The albumentations pipeline for a variant (None for identity). Build once, reuse."""
+    """The compiled edit of a variant, an albumentations Compose (None for identity). Build once, reuse."""
     if not variant.steps:
         return None
     return A.Compose([op.transform() for op in variant.steps], strict=True, save_applied_params=True)
 
 
-def apply_with_record(image: np.ndarray, pipeline: A.Compose | None, seed: int) -> tuple[np.ndarray, EditRecord]:
+def apply_with_record(image: np.ndarray, compiled: A.Compose | None, seed: int) -> tuple[np.ndarray, EditRecord]:
     """Apply a compiled variant to a uint8 RGB image with a fixed seed: the edited image and the
     record of what it drew (augment.record), the same for the same seed."""
-    if pipeline is None:
+    if compiled is None:
         return image, EditRecord(image.shape[:2])
-    pipeline.set_random_seed(seed)
-    out = pipeline(image=image)
+    compiled.set_random_seed(seed)
+    out = compiled(image=image)
     return out["image"], EditRecord.from_applied(out["image"].shape[:2], out["applied_transforms"])
 
 
-def apply_variant(image: np.ndarray, pipeline: A.Compose | None, seed: int) -> np.ndarray:
+def apply_variant(image: np.ndarray, compiled: A.Compose | None, seed: int) -> np.ndarray:
     """Apply a compiled variant to a uint8 RGB image with a fixed seed (the image alone)."""
-    return apply_with_record(image, pipeline, seed)[0]
+    return apply_with_record(image, compiled, seed)[0]
 
 
 def apply(image: np.ndarray, variant: Variant, seed: int) -> np.ndarray:

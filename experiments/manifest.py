@@ -70,7 +70,7 @@ def stage_timings(timings: Timings, started: float) -> dict[str, dict[str, float
     other = max(0.0, total - sum(timings.seconds.values()))
     return {
         "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"other": round(other, 3), "total": round(total, 3)},
-        "stage_parts_s": {k: round(v, 3) for k, v in timings.parts.items()},
+        "stage_parts_s": {k: round(v, 3) for k, v in timings.phases.items()},
     }
 
 

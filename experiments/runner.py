@@ -137,7 +137,7 @@ def write_dataset_tables(
 ) -> dict[str, pd.DataFrame]:
     """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
     figures, when the scored images include both classes; returns the tables written."""
-    from experiments.report import figures
+    from experiments.report import figures, severity_figures
     from experiments.stages.evaluation import evaluate, robustness
 
     if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
@@ -159,8 +159,8 @@ def write_dataset_tables(
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
     if robust["severity"].notna().any():
-        figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
-        figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
+        severity_figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
+        severity_figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
     timings.add("figures", t)
     return tables
 

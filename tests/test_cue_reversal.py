@@ -1,6 +1,5 @@
 """Cue reversal in the audit: each class re-encoded at the other class's typical file setting."""
 
-import numpy as np
 import pytest
 
 from experiments.config.schema import AuditConfig, DatasetConfig

@@ -9,9 +9,10 @@ import yaml
 
 from experiments.config.schema import DatasetConfig, TrainAugmentConfig, TrainConfig
 from experiments.inputs.datasets import training_splits
-from experiments.inputs.fingerprints import differences, file_sha256, training_fingerprint
+from experiments.inputs.fingerprints import file_sha256
+from experiments.models.training_fingerprint import differences, training_fingerprint
 from experiments.inputs.images import DecodePolicy
-from experiments.models.architecture import build_cnn, card_path, keras, read_model
+from experiments.models.architecture import card_path, keras, read_model
 from experiments.models.training import compiled_model, train
 from experiments.models.train_augment import augment_image
 from experiments.models.training_data import SkipLog, image_dataset

@@ -14,7 +14,7 @@ from augment import GridError, apply, expand_grid, variant_seed
 from augment.grid import count_grid
 from experiments import run as cli
 from experiments.stages.evaluation import calibration, calibration_error_stat, metrics_with_ci
-from experiments.stages.explanations import explanations_vs_random
+from experiments.stages.explain_trust import explanations_vs_random
 from experiments.models.architecture import Detector, keras, margin_from_probabilities
 from experiments.stats.metrics import average_precision_stat
 from experiments.stats.statistics import bootstrap_ci, mcnemar_exact, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci

@@ -22,9 +22,11 @@ from pydantic import (
 from augment import GridError, Variant, expand_grid
 from experiments.config.paths import ConfigPath, OutputPath, config_path
 from experiments.config.yaml_limits import YAMLLimit, load_yaml
-from experiments.inputs.file_factors import FACTORS
 from experiments.config.messages import cut, one_line
 from xai.methods import NAMES as METHOD_NAMES
+
+# the file factors an audit may take away, one at a time or all (experiments.inputs.file_factors)
+FACTORS = ("jpeg", "png", "size", "metadata", "all")
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 BUILTIN_MANIFESTS = {"study": Path(__file__).parents[1] / "data" / "study_samples.csv"}

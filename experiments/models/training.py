@@ -5,7 +5,7 @@ pipeline (experiments.models.training_data), Adam and sparse categorical cross-e
 best checkpoint on validation accuracy. Beside the model file `<name>.keras` go:
   <name>.model_card.json   data counts per split / class / style / generator, unreadable files,
                            metrics, config, versions, training time, the training fingerprint
-                           (experiments.inputs.fingerprints) and the model file's sha256
+                           (experiments.models.training_fingerprint) and the model file's sha256
   <name>.training/         history.csv, history.png, the per-epoch backup (a killed training
                            resumes from its last finished epoch), best.keras, the tf.data cache
 The model, its card and history.csv are each replaced whole (written beside, fsynced, renamed),
@@ -32,12 +32,13 @@ import pandas as pd
 from experiments.rundir.atomic import atomic_write, atomic_write_json
 from experiments.config.schema import TrainConfig
 from experiments.inputs.datasets import counts, training_splits
-from experiments.inputs.fingerprints import file_sha256, training_fingerprint
+from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import build_cnn, card_path, keras, training_dir
 from experiments.models.init_weights import initialise
 from experiments.models.training_data import SkipLog, image_dataset
 from experiments.stats.statistics import wilson_ci
+from experiments.models.training_fingerprint import training_fingerprint
 
 log = logging.getLogger("artxai")
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from experiments.report.figures import plain_label, plt, save
 from experiments.report.html_tables import Tint, table_block, with_interval
+from experiments.report.run_data import ReportRun, read_table
 from experiments.stages.cross_generator import held_out_rows
 from experiments.stages.generators import sentence, summary
 
@@ -78,3 +79,8 @@ def generators_context(table: pd.DataFrame | None, matrix: pd.DataFrame | None, 
         "held_out_table": held_out_block(matrix) if matrix is not None else None,
     }
 
+
+
+def generators_section(run: ReportRun) -> dict[str, object]:
+    """The page section: per generator, seen vs unseen, and the held-out rows of the matrix."""
+    return generators_context(read_table(run.run_dir, "generators"), read_table(run.run_dir, "cross_generator"), run.report)

@@ -19,7 +19,6 @@ import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from experiments.inputs.assets import AssetResolver
@@ -31,9 +30,8 @@ from experiments.inputs.file_factors import normalise
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample, load_samples
-from experiments.stats.metrics import proportion_counts
-from experiments.stats.statistics import exploratory, metric_with_ci, paired_difference, proportion
-from experiments.stats.statistics import unpaired_difference
+from experiments.stages.evaluation import metrics_with_ci
+from experiments.stats.statistics import exploratory, paired_difference, unpaired_difference
 from experiments.stages.scoring import Timings
 
 log = logging.getLogger("artxai")
@@ -49,16 +47,22 @@ SET_COLUMNS = [
 ]  # fmt: skip
 
 
-def set_metrics(y: np.ndarray, p_ai: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
-    """Accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap intervals."""
-    pred = p_ai >= 0.5
+# the eval-set tables' names for the metrics of experiments.stages.evaluation.metrics_with_ci
+SET_METRICS = {
+    "accuracy": "accuracy", "fpr": "false_positive_rate", "fnr": "false_negative_rate", "roc_auc": "roc_auc",
+    "average_precision": "average_precision",
+}  # fmt: skip
+
+
+def set_metrics(truth: pd.Series, p_ai: pd.Series, resamples: int, seed: int) -> dict[str, float]:
+    """n per class, and accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap
+    intervals: experiments.stages.evaluation.metrics_with_ci under the tables' names."""
+    y = truth.to_numpy() == "ai"
     out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum()), "exploratory": exploratory(len(y))}
-    counts = proportion_counts(y, pred)
-    for name, key in (("accuracy", "accuracy"), ("fpr", "false_positive_rate"), ("fnr", "false_negative_rate")):
-        found = proportion(*counts[key])
-        out |= {name: found["value"], f"{name}_ci_low": found["ci_low"], f"{name}_ci_high": found["ci_high"]}
-    for name in CURVES:
-        out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), metric_with_ci(name, y, p_ai, resamples, seed)))
+    found = metrics_with_ci(truth, p_ai, resamples, seed, metrics=list(SET_METRICS.values())).set_index("metric")
+    for name, metric in SET_METRICS.items():
+        row = found.loc[metric]
+        out |= {name: row["value"], f"{name}_ci_low": row["ci_low"], f"{name}_ci_high": row["ci_high"]}
     return out
 
 
@@ -99,7 +103,7 @@ def eval_set_table(
                 empty = {"n": 0, "n_ai": 0, "n_human": 0, "paired": False, "n_paired": 0, "exploratory": True}
                 rows.append({"set": name, "model": model} | empty | {"note": why})
                 continue
-            row = {"set": name, "model": model} | set_metrics((df["truth"] == "ai").to_numpy(), df["p_ai"].to_numpy(), resamples, seed)
+            row = {"set": name, "model": model} | set_metrics(df["truth"], df["p_ai"], resamples, seed)
             if name == sets[0]:
                 row |= {"paired": True, "n_paired": len(df)}
             elif not first.empty:

@@ -18,6 +18,8 @@ cannot afford. Every row has its n, its interval method and an `exploratory` fla
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -92,20 +94,30 @@ BOOTSTRAPPED = {
 }
 
 
-def metrics_with_ci(truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """metric, value, ci_low, ci_high, n, ci_method, exploratory for one set of predictions.
+def metrics_with_ci(
+    truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, seed: int = 0, metrics: Sequence[str] = tuple(HEADLINE)
+) -> pd.DataFrame:
+    """metric, value, ci_low, ci_high, n, ci_method, exploratory for one set of predictions, one
+    row per name in `metrics` (default every HEADLINE metric; only those are bootstrapped).
     Proportions get Wilson intervals at their own denominator; the rest a BCa bootstrap."""
     y = truth.to_numpy() == "ai"
     score = p_ai.to_numpy(dtype=float)
     pred = score >= 0.5  # p_ai >= p_human for a two-way softmax
     rows = {k: proportion(hits, n) for k, (hits, n) in proportion_counts(y, pred).items()}
     point = {k: float(v) for k, v in _rates(y, pred).items()}
-    point |= {"roc_auc": _auc(y, score), "average_precision": float(average_precision_score(y, score)) if y.any() else np.nan}
+    both = 0 < y.sum() < len(y)  # AUC and AP need both classes (as experiments.stats.statistics.metric)
+    point["roc_auc"] = _auc(y, score)
+    point["average_precision"] = float(average_precision_score(y, score)) if both else np.nan
     point["expected_calibration_error"] = float(calibration_error_stat(y.astype(float), score))
     for k, stat in BOOTSTRAPPED.items():
-        low, high, method = bootstrap_ci((y.astype(float), score), stat, resamples=resamples, seed=seed)
+        if k not in metrics:
+            continue
+        if np.isfinite(point[k]):
+            low, high, method = bootstrap_ci((y.astype(float), score), stat, resamples=resamples, seed=seed)
+        else:  # no value, no interval
+            low, high, method = np.nan, np.nan, "none"
         rows[k] = {"value": point[k], "ci_low": low, "ci_high": high, "n": len(y), "ci_method": method}
-    table = pd.DataFrame([{"metric": k} | rows[k] for k in HEADLINE])
+    table = pd.DataFrame([{"metric": k} | rows[k] for k in metrics])
     table["exploratory"] = exploratory(table["n"])
     return table[METRIC_COLUMNS]
 
