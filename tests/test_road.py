@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from xai import road as road_module
+from tests.synthetic import constant_model, patch_model
 from xai.road import NEIGHBOURS, noisy_linear_impute, ranking_agreement, removal_masks, road
 
 
@@ -37,7 +38,7 @@ def test_the_noise_is_seeded_small_and_only_on_removed_pixels():
     image = rng.random((32, 32, 3)).astype(np.float32)
     removed = rng.random((32, 32)) < 0.5
     exact = noisy_linear_impute(image, removed, noise=0.0)
-    a, b = noisy_linear_impute(image, removed, noise=0.01, seed=5), noisy_linear_impute(image, removed, noise=0.01, seed=5)
+    a, b = (noisy_linear_impute(image, removed, noise=0.01, seed=5) for _ in range(2))
     c = noisy_linear_impute(image, removed, noise=0.01, seed=6)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.array_equal(a[~removed], image[~removed])
@@ -65,38 +66,13 @@ def test_removal_is_nested_and_morf_lerf_take_opposite_ends():
     assert (masks[:, 1] >= masks[:, 0]).all() and (masks[:, 2] >= masks[:, 1]).all()
 
 
-def _keras():
-    from experiments.models.architecture import keras  # loads Keras quietly
-
-    return keras
-
-
-def constant_model(size: int = 8):
-    """A softmax model whose output ignores its input: a zero kernel, a fixed bias."""
-    keras = _keras()
-    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
-    model.layers[-1].set_weights([np.zeros((size * size * 3, 2), np.float32), np.array([0.3, -0.2], np.float32)])
-    return model
-
-
-def patch_model(size: int = 16, box=(4, 4, 8, 8)):
-    """Logits +/- the mean brightness inside `box` (x0, y0, x1, y1): only the patch counts."""
-    keras = _keras()
-    kernel = np.zeros((size, size, 3, 2), np.float32)
-    x0, y0, x1, y1 = box
-    kernel[y0:y1, x0:x1, :, 0] = 1.0
-    kernel[y0:y1, x0:x1, :, 1] = -1.0
-    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
-    model.layers[-1].set_weights([kernel.reshape(-1, 2), np.zeros(2, np.float32)])
-    return model
-
-
 def test_road_on_a_model_that_ignores_its_input_gives_zero_gap():
     rng = np.random.default_rng(0)
     images, maps = rng.random((3, 8, 8, 3)).astype(np.float32), rng.random((3, 8, 8))
     curves = road(constant_model(), images, maps, [0, 0, 1], percentages=(20, 50, 80))
     assert curves.morf_probability.shape == (3, 3)
-    assert np.array_equal(curves.gap("probability"), np.zeros(3)) and np.array_equal(curves.gap("log_odds"), np.zeros(3))
+    assert np.array_equal(curves.gap("probability"), np.zeros(3))
+    assert np.array_equal(curves.gap("log_odds"), np.zeros(3))
     assert curves.morf_log_odds[0, 0] == pytest.approx(0.5, abs=1e-5)  # logits 0.3 vs -0.2: the logit copy's log-odds
 
 

@@ -107,7 +107,8 @@ def imputation_system(image: np.ndarray, removed: np.ndarray) -> tuple[sparse.cs
     rows.append(np.arange(len(missing)))
     cols.append(np.arange(len(missing)))
     vals.append(diagonal)
-    a = sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(missing),) * 2)
+    entries = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+    a = sparse.csc_matrix(entries, shape=(len(missing),) * 2)
     return a, b
 
 
@@ -152,7 +153,9 @@ class RoadCurves:
         return self.mean("lerf", score) - self.mean("morf", score)
 
 
-def road_images(images: np.ndarray, maps: np.ndarray, percentages: Sequence[float], *, noise: float, seed: int) -> np.ndarray:
+def road_images(
+    images: np.ndarray, maps: np.ndarray, percentages: Sequence[float], *, noise: float, seed: int
+) -> np.ndarray:
     """The imputed images, (N, 2, P, H, W, C) for MoRF then LeRF; one generator seeded with
     `seed` breaks ties and seeds the noise, image after image."""
     rng = np.random.default_rng(seed)
@@ -254,7 +257,8 @@ def road_for_methods(
     for key, imputed in zip(checked, x):
         out = compiled.forward(scorer, imputed.reshape(-1, *images.shape[1:]), batch_size)
         logits = _are_logits(out, kind)
-        prob, log_odds = (v.reshape(shape) for v in _target_scores(out, np.repeat(targets, shape[1] * shape[2]), logits))
+        scores = _target_scores(out, np.repeat(targets, shape[1] * shape[2]), logits)
+        prob, log_odds = (v.reshape(shape) for v in scores)
         curves[key] = RoadCurves(percentages, prob[:, 0], prob[:, 1], log_odds[:, 0], log_odds[:, 1])
     return curves
 
