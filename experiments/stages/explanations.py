@@ -45,6 +45,7 @@ from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image,
 from experiments.models.architecture import Detector
 from experiments.report.naming import slug
 from experiments.inputs.samples import Sample
+from experiments.stages import explanation_checks
 from experiments.stages.scoring import Timings, edited_with_record
 
 log = logging.getLogger("artxai")
@@ -418,6 +419,7 @@ def run_explanations(
         setup = partial(explain_worker, cfg, seed, policy, [(d.source, d.name, d.input_size) for d in detectors])
         log.info("explaining %d sample(s) on executor %s", len(units), executor.kind)
     per_unit: dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame]]] = {}
+    gathered: dict[int, list[explanation_checks.CheckUnit]] = {}  # for ROAD and localisation
     computed = 0
     with logging_redirect_tqdm(), tqdm(total=len(units) * len(detectors) * len(cfg.methods), desc="explaining", unit="map set", file=sys.stderr, mininterval=progress_interval()) as bar:
         for index, result in run_units(executor, setup, work or explain_sample, units):
@@ -429,6 +431,7 @@ def run_explanations(
             else:
                 computed += sum(len(fresh) for fresh in result.fresh.values())
                 per_unit[index] = collect_unit(unit, result, cached[index], key, cfg, scores, run_dir, by_name, timings)
+                gathered[index] = explanation_checks.gather(unit, result, cached[index], cfg.methods, {n: d.input_size for n, d in by_name.items()})
             bar.update(len(detectors) * len(cfg.methods))
     log.info("explanations: %d map sets computed, %d from the cache", computed, sum(len(c) for c in cached.values()))
 
@@ -446,8 +449,10 @@ def run_explanations(
     atomic_write_table(sanity_table, run_dir / "explanation_sanity")
     atomic_write_table(summary, run_dir / "explanation_summary")
     atomic_write_table(versus, run_dir / "explanation_vs_random")
+    units_checked = [c for i in sorted(gathered) for c in gathered[i]]
+    checks = explanation_checks.run_checks(cfg, seed, units_checked, by_name, scores, sanity_table, run_dir, timings, resamples)
     timings.add("explanations", started)
-    return {"explanations": table, "explanation_sanity": sanity_table, "explanation_summary": summary, "explanation_vs_random": versus}
+    return {"explanations": table, "explanation_sanity": sanity_table, "explanation_summary": summary, "explanation_vs_random": versus} | checks
 
 
 def collect_unit(unit: ExplainUnit, result: ExplainResult, cached: dict, key, cfg: ExplainConfig, scores: pd.DataFrame, run_dir: Path, detectors: dict[str, Detector], timings: Timings) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
