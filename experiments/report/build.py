@@ -33,6 +33,7 @@ from experiments.report import figures
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from experiments.stages.claims import verdicts
 from experiments.report.naming import slug
+from experiments.report.explanation_checks import checks_block
 from experiments.report.findings import model_findings
 from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
@@ -318,6 +319,7 @@ def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = N
         "models_ran": ran,
         "panels_shown": PANELS_SHOWN,
         "explanations": table_block(explanations, "explanations", {}, 2, verdicts=tuple(verdict_columns)) if len(explanations) else None,
+        "explanation_checks": checks_block(read_table(run_dir, "explanation_checks")),
         "evaluation": table_block(evaluation_table(metrics), "evaluation", {}) if metrics is not None and len(metrics) else None,
         "evaluation_figures": evaluation_figures,
         "robustness_figures": robustness_figures,
