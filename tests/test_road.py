@@ -116,3 +116,21 @@ def test_ranking_agreement_of_consistent_and_reversed_orders():
     assert ranking_agreement(morf, {"a": 0.1, "b": 0.6, "c": 0.9}) == pytest.approx(-1.0)
     assert np.isnan(ranking_agreement({"a": 1.0}, {"a": 2.0}))
     assert road_module.PERCENTAGES == tuple(sorted(road_module.PERCENTAGES))
+
+
+def test_the_docs_example_runs():
+    """docs/explanation-checks.md's example runs as written, and says what it should."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "explanation-checks.md").read_text()
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 12
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "explanation-checks.md", "exec"), {})
+    lines = dict(line.split(" ", 1) for line in out.getvalue().splitlines())
+    assert lines["saliency"].endswith("pointing 1.0")
+    assert float(lines["saliency"].split()[2]) > float(lines["random"].split()[2])
