@@ -134,3 +134,40 @@ def test_the_docs_example_runs():
     lines = dict(line.split(" ", 1) for line in out.getvalue().splitlines())
     assert lines["saliency"].endswith("pointing 1.0")
     assert float(lines["saliency"].split()[2]) > float(lines["random"].split()[2])
+
+
+def two_patch_model(size: int = 16):
+    """A conv + dense softmax model: class 0 reads the top-left patch, class 1 the bottom-right."""
+    from experiments.models.architecture import keras
+
+    model = keras.Sequential([keras.Input((size, size, 3)), keras.layers.Conv2D(1, 1), keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])  # fmt: skip
+    kernel = np.zeros((size, size, 2), np.float32)
+    kernel[2:6, 2:6, 0], kernel[10:14, 10:14, 1] = 1.0, 1.0
+    model.layers[0].set_weights([np.ones((1, 1, 3, 1), np.float32), np.zeros(1, np.float32)])
+    model.layers[-1].set_weights([kernel.reshape(-1, 2), np.zeros(2, np.float32)])
+    return model
+
+
+def test_independent_randomisation_changes_only_the_named_layer():
+    from xai.sanity import independent_randomisation
+
+    model = two_patch_model()
+    trained = [layer.get_weights() for layer in model.layers]
+    seen = []
+    for name, copy in independent_randomisation(model, seed=4):
+        seen.append(name)
+        for layer, before in zip(copy.layers, trained):
+            same = all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before))
+            assert same == (layer.name != name), (name, layer.name)
+    assert seen == [model.layers[2].name, model.layers[0].name]  # the weighted layers, output first
+    assert all(np.array_equal(a, b) for layer, t in zip(model.layers, trained) for a, b in zip(layer.get_weights(), t))
+
+
+def test_the_random_logit_check_tells_a_class_specific_map_from_a_random_one():
+    from xai.sanity import random_logit_similarity
+
+    images = np.random.default_rng(5).random((4, 16, 16, 3)).astype(np.float32)
+    model = two_patch_model()
+    assert (random_logit_similarity(model, images, "saliency", seed=1) < 0.5).all()
+    assert random_logit_similarity(model, images, "random", seed=1) == pytest.approx([1.0] * 4)  # it ignores the class
