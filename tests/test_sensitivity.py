@@ -45,3 +45,14 @@ def test_a_map_that_ignores_the_image_has_zero_sensitivity():
 def test_bad_input_is_refused_by_name(kwargs, fn, words):
     with pytest.raises(ValueError, match=words):
         sensitivity(fn, np.ones((1, 4, 4, 3), np.float32), **kwargs)
+
+
+def test_between_images_is_the_next_map_against_this_one_and_base_maps_are_reused():
+    from xai.sensitivity import between_images
+
+    maps = np.array([[[3.0, 4.0]], [[0.0, 4.0]], [[0.0, 0.0]]])  # norms 5, 4, 0
+    np.testing.assert_allclose(between_images(maps), [3 / 5, 4 / 4, np.nan])  # next of the last is the first
+    assert np.isnan(between_images(maps[:1])).all()
+    images = np.random.default_rng(4).random((2, 5, 5, 3)).astype(np.float32) + 0.5
+    given = sensitivity(first_channel, images, seed=1, base=images[..., 0])
+    assert np.array_equal(given["avg_sensitivity"], sensitivity(first_channel, images, seed=1)["avg_sensitivity"])

@@ -8,6 +8,10 @@ the copies, average-sensitivity the mean. Lower is better for both (DIRECTIONS):
 under noise the model barely notices tells little about the model. `explain_fn` is any function of
 a batch of images to maps, e.g. `lambda x: xai.explain(model, x, "gradcam", 0, seed=1)` (keep the
 seed fixed, so a seeded method draws the same randomness for every copy).
+
+`between_images` gives the scale to read them against: how much the maps change from one image
+to another, by the same measure. A map that moves as much under imperceptible noise as between
+different images says little about any one image.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ def sensitivity(
     radius: float = RADIUS,
     samples: int = SAMPLES,
     seed: int = 0,
+    base: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per image (N,): max_sensitivity and avg_sensitivity of `explain_fn`'s maps. A ValueError
+    """Per image (N,): max_sensitivity and avg_sensitivity of `explain_fn`'s maps; `base`: the
+    maps of the unperturbed images when already made (else explain_fn makes them). A ValueError
     names `radius` or `samples` out of range, or `explain_fn` giving maps that are NaN, of the
     wrong shape, or all zero for an unperturbed image (no size to be relative to)."""
     if not (np.isfinite(radius) and radius > 0):
@@ -44,7 +50,7 @@ def sensitivity(
     if int(samples) != samples or samples < 1:
         raise ValueError(f"samples: must be a whole number >= 1, got {samples}")
     images = np.asarray(images, np.float32)
-    base = np.asarray(explain_fn(images), np.float64)
+    base = np.asarray(explain_fn(images) if base is None else base, np.float64)
     if base.shape != images.shape[:3] or not np.isfinite(base).all():
         raise ValueError(f"explain_fn: gave maps of shape {base.shape} (NaN or not {images.shape[:3]})")
     size = np.linalg.norm(base.reshape(len(base), -1), axis=1)
@@ -54,3 +60,14 @@ def sensitivity(
     changes = np.stack([np.linalg.norm((np.asarray(explain_fn(c), np.float64) - base).reshape(len(base), -1), axis=1)
                         for c in copies]) / size  # fmt: skip
     return {"max_sensitivity": changes.max(axis=0), "avg_sensitivity": changes.mean(axis=0)}
+
+
+def between_images(maps: np.ndarray) -> np.ndarray:
+    """Per map (N,): ||m[i + 1] - m[i]|| / ||m[i]||, the next image's map (cyclically) against
+    this one's, by sensitivity's measure; NaN for fewer than 2 maps or a map that is all zero."""
+    flat = np.asarray(maps, np.float64).reshape(len(maps), -1)
+    if len(flat) < 2:
+        return np.full(len(flat), np.nan)
+    size = np.linalg.norm(flat, axis=1)
+    change = np.linalg.norm(np.roll(flat, -1, axis=0) - flat, axis=1)
+    return np.divide(change, size, out=np.full(len(flat), np.nan), where=size > 0)

@@ -6,6 +6,8 @@ records and every method's maps (fresh or cached); `run_checks` then writes
   explanation_road           ROAD curves of the unedited images (xai.road): one row per order x percentage
   explanation_road_summary   per model x method: mean MoRF, LeRF and gap, and ROAD's ranking agreement
   explanation_localisation   per map of an image whose planted patch flipped or moved the decision (xai.localisation)
+  explanation_robustness     per model x method: sensitivity under small noise and drift under edits
+                             (experiments.stages.explanation_robustness)
   explanation_checks         per model x method x check: value, reference, interval, n, verdict, passed
 The verdicts use the one rule of experiments.stats.statistics, each metric's direction read from METRICS.
 """
@@ -20,6 +22,7 @@ import pandas as pd
 
 from augment import IDENTITY, EditRecord, region_mask, variant_seed
 from experiments.rundir.atomic import atomic_write_table
+from experiments.stages.explanation_robustness import noise_sensitivity, robustness_table
 from experiments.stats.statistics import METRICS, exploratory, mean_ci, paired_difference_ci, verdict, wilson_ci
 
 log = logging.getLogger("artxai")
@@ -32,7 +35,7 @@ CHECKS = {  # check -> (metric in METRICS, what passing means)
     "road_lerf": ("road_lerf_log_odds", "ROAD LeRF above random's"),
     "pointing": ("pointing_game", "points at planted patches more often than a random map"),
     "randomisation": ("sanity_spearman", f"Spearman with the randomised model's map below {CHANGED_BELOW}"),
-    "noise": ("avg_sensitivity", "map moves less under small noise than between images"),
+    "noise": ("avg_sensitivity", "map moves less under small noise than from one image to the next"),
 }
 CHECK_COLUMNS = [
     "model", "method", "check", "metric", "better", "n", "value", "reference", "difference", "ci_low", "ci_high",
@@ -214,13 +217,28 @@ def randomisation_checks(sanity: pd.DataFrame, methods: list[tuple[str, str]], r
     return rows
 
 
+def noise_checks(sensitivities: pd.DataFrame, methods: list[tuple[str, str]], resamples: int, seed: int) -> list[dict]:
+    """Per model x method: each image's average sensitivity under small noise against the change
+    from its map to the next image's map (paired bootstrap over images)."""
+    rows = []
+    for model, method in methods:
+        g = sensitivities[(sensitivities["model"] == model) & (sensitivities["method"] == method)]
+        a, b = g["avg_sensitivity"].to_numpy(float), g["between_images"].to_numpy(float)
+        both = np.isfinite(a) & np.isfinite(b)
+        found = paired_difference_ci(a, b, resamples=resamples, seed=seed)
+        rows.append(_row(model, method, "noise", found["n"], float(a[both].mean()) if both.any() else np.nan,
+                         float(b[both].mean()) if both.any() else np.nan, (found["ci_low"], found["ci_high"]),
+                         found["ci_method"]))  # fmt: skip
+    return rows
+
+
 def check_table(road: pd.DataFrame, localisation: pd.DataFrame, sanity: pd.DataFrame, methods: list[tuple[str, str]],
-                resamples: int, seed: int, noise: pd.DataFrame | None = None) -> pd.DataFrame:
+                resamples: int, seed: int, sensitivities: pd.DataFrame | None = None) -> pd.DataFrame:
     """The verdict table: per model x method (random left out: it is the reference) x check."""
     rows = road_checks(road, resamples, seed) + pointing_checks(localisation, methods)
     rows += randomisation_checks(sanity, methods, resamples, seed)
-    if noise is not None and len(noise):
-        rows += [r for r in noise.to_dict("records")]
+    if sensitivities is not None:
+        rows += noise_checks(sensitivities, methods, resamples, seed)
     out = pd.DataFrame(rows, columns=CHECK_COLUMNS)
     out["exploratory"] = exploratory(out["n"].astype(int)) if len(out) else []
     order = {check: i for i, check in enumerate(CHECKS)}
@@ -230,8 +248,9 @@ def check_table(road: pd.DataFrame, localisation: pd.DataFrame, sanity: pd.DataF
 
 
 def run_checks(cfg, seed: int, units: list[CheckUnit], detectors: dict, scores: pd.DataFrame, sanity: pd.DataFrame,
-               run_dir, timings, resamples: int) -> dict[str, pd.DataFrame]:
-    """ROAD and localisation of the gathered units, the verdict table; each written to run_dir."""
+               run_dir, timings, resamples: int, explanations: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """ROAD, localisation and the maps' robustness of the gathered units, the verdict table;
+    each written to run_dir."""
     import time
 
     t = time.perf_counter()
@@ -240,12 +259,17 @@ def run_checks(cfg, seed: int, units: list[CheckUnit], detectors: dict, scores: 
     t = time.perf_counter()
     localisation = localisation_table(units, scores)
     timings.part("localisation", t)
+    t = time.perf_counter()
+    sensitivities = noise_sensitivity(units, detectors, cfg.methods, cfg.target, seed)
+    timings.part("sensitivity", t)
     methods = [(d, m) for d in detectors for m in cfg.methods if m != "random"]
+    explanations = explanations if explanations is not None else pd.DataFrame()
     tables = {
         "explanation_road": road,
         "explanation_road_summary": road_summary(road),
         "explanation_localisation": localisation,
-        "explanation_checks": check_table(road, localisation, sanity, methods, resamples, seed),
+        "explanation_robustness": robustness_table(sensitivities, explanations, resamples, seed),
+        "explanation_checks": check_table(road, localisation, sanity, methods, resamples, seed, sensitivities),
     }
     for name, table in tables.items():
         atomic_write_table(table, run_dir / name)

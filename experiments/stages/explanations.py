@@ -450,7 +450,7 @@ def run_explanations(
     atomic_write_table(summary, run_dir / "explanation_summary")
     atomic_write_table(versus, run_dir / "explanation_vs_random")
     units_checked = [c for i in sorted(gathered) for c in gathered[i]]
-    checks = explanation_checks.run_checks(cfg, seed, units_checked, by_name, scores, sanity_table, run_dir, timings, resamples)
+    checks = explanation_checks.run_checks(cfg, seed, units_checked, by_name, scores, sanity_table, run_dir, timings, resamples, table)
     timings.add("explanations", started)
     return {"explanations": table, "explanation_sanity": sanity_table, "explanation_summary": summary, "explanation_vs_random": versus} | checks
 

@@ -78,6 +78,7 @@ METRICS = {m.name: m for m in (
     MetricInfo("relevance_rank", "higher", "share of the top-|patch| pixels inside the planted patch"),
     MetricInfo("max_sensitivity", "lower", "largest relative change of a map under small noise (Yeh et al. 2019)"),
     MetricInfo("avg_sensitivity", "lower", "mean relative change of a map under small noise (Yeh et al. 2019)"),
+    MetricInfo("drift_spearman", "higher", "Spearman of an edited image's map with its unedited image's map"),
     MetricInfo("abs_delta", "lower", "mean |Δ p_ai| (lower is steadier)"),
     MetricInfo("correct", "higher", "accuracy (higher is better)"),
     MetricInfo("fooling_rate", "lower", "share of images right unedited and wrong once edited"),
