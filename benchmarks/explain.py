@@ -82,8 +82,10 @@ def workload(table: pd.DataFrame, cfg: ExplainConfig, depths: int, channels: int
     if "scorecam" in methods:
         parts["Score-CAM (maps + sanity)"] = (explained * (channels + 1), "fwd")
     parts["faithfulness"] = (images * len(methods) * 2 * (cfg.faithfulness_steps + 1), "fwd")
-    # ROAD: each unedited image's map of every method, MoRF and LeRF at each percentage (plus one
-    # sparse solve per imputed image, which no pass floor counts); localisation needs no pass
+    # ROAD: each unedited image's map of every method, MoRF and LeRF at each percentage (3 at every
+    # size: ROAD_PERCENTAGES, or ROAD_PERCENTAGES_LARGE above 64 px), plus one sparse solve per imputed
+    # image, which no pass floor counts (its CPU cost: docs/benchmarks.md#explain-checks); localisation
+    # needs no pass; the sensitivity part (re-explaining under noise) prints its seconds only
     parts["ROAD"] = (table["sample"].nunique() * len(methods) * 2 * len(ROAD_PERCENTAGES), "fwd")
     return parts
 

@@ -28,6 +28,9 @@ from experiments.stats.statistics import METRICS, exploratory, mean_ci, paired_d
 log = logging.getLogger("artxai")
 
 ROAD_PERCENTAGES = (20, 50, 80)  # the stage's ROAD steps (xai.road.PERCENTAGES has five; cost: docs/benchmarks.md)
+# above LARGE px a solve costs ~20x a 32 px one and grows faster than the pixels removed: the first half
+# of the curves, where MoRF falls, keeps ROAD + localisation within its budget (docs/explanation-checks.md)
+ROAD_PERCENTAGES_LARGE, LARGE = (10, 30, 50), 64
 MOVED = 0.1  # a planted patch "moved the decision" when |delta p_ai| is at least this (or the class flipped)
 CHANGED_BELOW = 0.5  # a map "changed" under full randomisation when its mean Spearman with the trained map is below this
 CHECKS = {  # check -> (metric in METRICS, what passing means)
@@ -87,7 +90,8 @@ def road_table(units: list[CheckUnit], detectors: dict, target: str, seed: int) 
         usable = {m: maps[:1] for m, maps in u.maps.items() if _ranks(maps[0])}
         flat += len(u.maps) - len(usable)
         seeds = {m: variant_seed(seed, u.sample, f"road/{u.model}/{m}") for m in usable}
-        curves = road_for_methods(detector.model, image, usable, targets, seeds, percentages=ROAD_PERCENTAGES)
+        percentages = ROAD_PERCENTAGES if detector.input_size <= LARGE else ROAD_PERCENTAGES_LARGE
+        curves = road_for_methods(detector.model, image, usable, targets, seeds, percentages=percentages)
         for method, c in curves.items():
             for o, order in enumerate(ORDERS):
                 for p, percent in enumerate(c.percentages):
