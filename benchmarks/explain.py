@@ -31,6 +31,7 @@ from experiments.inputs.images import decode_policy
 from experiments.preflight import load_detectors, resolver_for
 from experiments.runner import execute
 from experiments.inputs.samples import load_samples
+from experiments.stages.explanation_checks import ROAD_PERCENTAGES
 from experiments.stages.scoring import Timings
 
 SMOOTH_SAMPLES = 20  # SmoothGrad's noisy copies per image (xai.explain's default)
@@ -81,6 +82,11 @@ def workload(table: pd.DataFrame, cfg: ExplainConfig, depths: int, channels: int
     if "scorecam" in methods:
         parts["Score-CAM (maps + sanity)"] = (explained * (channels + 1), "fwd")
     parts["faithfulness"] = (images * len(methods) * 2 * (cfg.faithfulness_steps + 1), "fwd")
+    # ROAD: each unedited image's map of every method, MoRF and LeRF at each percentage (3 at every
+    # size: ROAD_PERCENTAGES, or ROAD_PERCENTAGES_LARGE above 64 px), plus one sparse solve per imputed
+    # image, which no pass floor counts (its CPU cost: docs/benchmarks.md#explain-checks); localisation
+    # needs no pass; the sensitivity part (re-explaining under noise) prints its seconds only
+    parts["ROAD"] = (table["sample"].nunique() * len(methods) * 2 * len(ROAD_PERCENTAGES), "fwd")
     return parts
 
 

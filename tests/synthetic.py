@@ -37,3 +37,27 @@ def make_artbench(root: Path, per_folder: int, seed: int = 0, splits=("train", "
                     h, w = rng.integers(140, 260, 2)
                     Image.fromarray(make(rng, h, w)).save(out / f"{folder.lower()}_{i:03d}.jpg", quality=92)
     return root
+
+
+def constant_model(size: int = 8):
+    """A softmax Keras model whose output ignores its input: a zero kernel, a fixed bias."""
+    from experiments.models.architecture import keras  # loads Keras quietly
+
+    layers = [keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.layers[-1].set_weights([np.zeros((size * size * 3, 2), np.float32), np.array([0.3, -0.2], np.float32)])
+    return model
+
+
+def patch_model(size: int = 16, box: tuple[int, int, int, int] = (4, 4, 8, 8)):
+    """A softmax Keras model whose logits are +/- the summed brightness inside `box` (x0, y0, x1,
+    y1): its decision depends on that patch alone."""
+    from experiments.models.architecture import keras
+
+    kernel = np.zeros((size, size, 3, 2), np.float32)
+    x0, y0, x1, y1 = box
+    kernel[y0:y1, x0:x1, :, 0], kernel[y0:y1, x0:x1, :, 1] = 1.0, -1.0
+    layers = [keras.Input((size, size, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.layers[-1].set_weights([kernel.reshape(-1, 2), np.zeros(2, np.float32)])
+    return model

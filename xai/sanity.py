@@ -64,6 +64,37 @@ def cascading_randomisation(model: keras.Model, seed: int = 0) -> Iterator[tuple
         yield name, copy
 
 
+def independent_randomisation(model: keras.Model, seed: int = 0) -> Iterator[tuple[str, keras.Model]]:
+    """(name of the layer randomised, model copy) for each weighted layer, output layer first,
+    with that layer alone re-initialised (as `randomised_weights` draws it) and every other layer
+    trained: the independent variant of Adebayo et al.'s check. One copy is yielded again and
+    again: use it before advancing. The model passed in is not changed."""
+    copy = sanity_copy(model)
+    for index, name, weights in randomised_weights(model, seed):
+        compiled.copy_weights(model, copy)
+        copy.layers[index].set_weights(weights)
+        yield name, copy
+
+
+def random_logit_similarity(model: keras.Model, images: np.ndarray, method: str, *, seed: int = 0, **options) -> np.ndarray:
+    """The random-logit check (Sixt et al. 2020): per image, the Spearman of the map of the class
+    the model predicted with the map of another class, drawn at random (seeded); a map that
+    explains the model's decision should change (low similarity)."""
+    from xai.attributions import resolve_targets
+    from xai.explain import explain
+    from xai.similarity import spearman
+
+    predicted = resolve_targets(model, images, "predicted", None)
+    classes = model.output_shape[-1]
+    if classes < 2:
+        raise ValueError(f"model: the random-logit check needs 2 or more classes, the output has {classes}")
+    rng = np.random.default_rng(seed)
+    other = [(p + int(rng.integers(1, classes))) % classes for p in predicted]
+    a = explain(model, images, method, predicted, seed=seed, **options)
+    b = explain(model, images, method, other, seed=seed, **options)
+    return np.array([spearman(x, y) for x, y in zip(a, b)])
+
+
 _cascades: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

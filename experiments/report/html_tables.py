@@ -96,7 +96,7 @@ class Tint:
 TINTS = {"rate": ("Oranges", 0.0, 0.9), "signed": ("RdBu_r", 0.6, 0.6), "p_ai": ("RdBu_r", 0.6, 0.6)}
 
 
-VERDICT_COLOURS = {"better": "#d6efd9", "worse": "#f7d4d4", "no difference": "#eeeeee", "supported": "#d6efd9", "contradicted": "#f7d4d4", "inconclusive": "#eeeeee"}
+VERDICT_COLOURS = {"better": "#d6efd9", "worse": "#f7d4d4", "no difference": "#eeeeee", "supported": "#d6efd9", "contradicted": "#f7d4d4", "inconclusive": "#eeeeee", "pass": "#d6efd9", "fail": "#f7d4d4"}
 
 
 def render(

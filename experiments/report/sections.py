@@ -14,6 +14,7 @@ import pandas as pd
 
 from augment import IDENTITY, base_variant_id
 from experiments.report import figures
+from experiments.report.explanation_checks import checks_block
 from experiments.report.findings import model_findings
 from experiments.report.generator_section import add_generator_findings
 from experiments.report.html_tables import METRIC_NAMES, Tint, table_block, with_interval
@@ -176,11 +177,13 @@ def explanation_verdicts(vs_random: pd.DataFrame | None, summary: pd.DataFrame |
 
 def explanations_section(run: ReportRun) -> dict[str, object]:
     """Each explanation method against the random baseline, with its sanity check."""
+    checks = checks_block(read_table(run.run_dir, "explanation_checks"))  # the verdict table, first
     explanations = explanation_verdicts(run.tables["explanation_vs_random"], run.tables["explanation_summary"])
     if not len(explanations):
-        return {"explanations": None}
+        return {"explanations": None, "explanation_checks": checks}
     verdict_columns = [c for c in explanations.columns if c not in ("model", "method") and not c.startswith("ρ")]
-    return {"explanations": table_block(explanations, "explanations", {}, 2, verdicts=tuple(verdict_columns))}
+    block = table_block(explanations, "explanations", {}, 2, verdicts=tuple(verdict_columns))
+    return {"explanations": block, "explanation_checks": checks}
 
 
 def study_section(run: ReportRun) -> dict[str, object]:

@@ -38,6 +38,7 @@ from experiments.stages.explain_cache import CachedMapSet, MapCache
 from experiments.stages.explain_maps import MapSet, PreparedSample, chosen_variants, explain_map_sets, prepare_sample
 from experiments.stages.explain_pictures import write_grid, write_overlays
 from experiments.stages.explain_trust import explanations_vs_random, summarise_explanations
+from experiments.stages import explanation_checks
 from experiments.stages.scoring import Timings
 
 log = logging.getLogger("artxai")
@@ -164,17 +165,18 @@ def read_cache(units: list[ExplainUnit], cache: MapCache, timings: Timings) -> d
 def compute_units(
     units: list[ExplainUnit], cached: dict, cache: MapCache, scores: pd.DataFrame, policy: DecodePolicy,
     timings: Timings, executor: ExecutorConfig, work,
-) -> dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame]]]:  # fmt: skip
+) -> dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame], list[explanation_checks.CheckUnit]]]:  # fmt: skip
     """Every unit on the executor, each collected on the driver as it comes back: per unit index,
-    its rows and sanity rows."""
+    its rows, its sanity rows and its maps as the checks read them (ROAD, localisation, noise)."""
     cfg, detectors = cache.cfg, list(cache.detectors.values())
     if executor.kind == "local":  # this process's models, already loaded
         setup = partial(explain_worker, cfg, cache.seed, policy, [], detectors)
     else:
         setup = partial(explain_worker, cfg, cache.seed, policy, [(d.source, d.name, d.input_size) for d in detectors])
         log.info("explaining %d sample(s) on executor %s", len(units), executor.kind)
-    per_unit: dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame]]] = {}
+    per_unit: dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame], list[explanation_checks.CheckUnit]]] = {}
     computed, total = 0, len(units) * len(detectors) * len(cfg.methods)
+    sizes = {d.name: d.input_size for d in detectors}
     with (
         logging_redirect_tqdm(),
         tqdm(total=total, desc="explaining", unit="map set", file=sys.stderr, mininterval=progress_interval()) as bar,
@@ -187,7 +189,8 @@ def compute_units(
                 log.warning("explain: skipped %s: %s", unit.sample.id, result.problem)
             else:
                 computed += sum(len(fresh) for fresh in result.fresh.values())
-                per_unit[index] = collect_unit(unit, result, cached[index], cache, scores, timings)
+                rows, sanity = collect_unit(unit, result, cached[index], cache, scores, timings)
+                per_unit[index] = (rows, sanity, explanation_checks.gather(unit, result, cached[index], cfg.methods, sizes))
             bar.update(len(detectors) * len(cfg.methods))
     from_cache = sum(len(c) for c in cached.values())
     log.info("explanations: %d map sets computed, %d from the cache", computed, from_cache)
@@ -293,5 +296,10 @@ def run_explanations(
         tables |= step(tables, resamples, seed)
     for name, table in tables.items():
         atomic_write_table(table, run_dir / name)
+    checked = [c for i in sorted(per_unit) for c in per_unit[i][2]]  # ROAD, localisation, noise: written there
+    tables |= explanation_checks.run_checks(
+        cfg, seed, checked, cache.detectors, scores, tables["explanation_sanity"], run_dir, timings, resamples,
+        tables["explanations"],
+    )
     timings.add("explanations", started)
     return tables
