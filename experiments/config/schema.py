@@ -258,7 +258,7 @@ class RunConfig(_Strict):
     augment: dict[str, Any] = {}
     batch_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 256
     workers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0  # threads editing images; 0 = one per CPU core
-    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1  # samples per resumable part file (raise it for datasets)
+    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # samples per resumable part; default: chosen to fill batches
     bootstrap: Annotated[int, Field(ge=100, le=MAX_COUNT)] = 1000  # resamples behind every confidence interval
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
