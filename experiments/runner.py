@@ -94,8 +94,10 @@ def score(ctx: RunContext) -> None:
     )  # fmt: skip
     if ctx.cfg.part_size is None:
         log.info(
-            "part_size %d (chosen for %d samples x %d variants at batch_size %d: %d part(s); set part_size to choose)",
-            ctx.part_size, len(ctx.samples), len(ctx.variants), ctx.cfg.batch_size, -(-len(ctx.samples) // ctx.part_size),
+            "part_size %d (chosen for %d samples x %d variants at batch_size %d: %d part(s); "
+            "set part_size to choose)",
+            ctx.part_size, len(ctx.samples), len(ctx.variants), ctx.cfg.batch_size,
+            -(-len(ctx.samples) // ctx.part_size),
         )  # fmt: skip
     skipped, resumed = score_samples(ctx.cfg, ctx.samples, ctx.variants, ctx.detectors, ctx.paths, ctx.timings)
     if resumed:

@@ -53,7 +53,9 @@ def test_a_chosen_part_size_is_printed_and_a_run_resumes_over_its_parts(tmp_path
     caplog.set_level(logging.INFO, logger="artxai")
     assert cli.main([str(path), "--out", str(out)]) == 0
     chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("part_size ")]
-    assert chosen == ["part_size 16 (chosen for 40 samples x 1 variants at batch_size 4: 3 part(s); set part_size to choose)"]
+    assert chosen == [
+        "part_size 16 (chosen for 40 samples x 1 variants at batch_size 4: 3 part(s); set part_size to choose)"
+    ]
     checks = sorted((out / "parts").glob("*.sha256.json"))
     assert sorted(len(json.loads(c.read_text())["samples"]) for c in checks) == [8, 16, 16]
     whole = pd.read_parquet(out / "scores.parquet")
