@@ -32,6 +32,7 @@ from experiments import manifest
 from experiments.rundir.atomic import atomic_write, atomic_write_json, atomic_write_table, neutralise_formulas
 from experiments.rundir.runfolder import run_lock
 from experiments.stages.audit import run_audit
+from experiments.stages.corruption import corruption_stage
 from experiments.stages.eval_sets import run_eval_sets
 from experiments.stages.explanations import run_explanations
 from experiments.stages.score_tables import minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
@@ -225,7 +226,7 @@ def report(ctx: RunContext) -> None:
 
 
 Stage = Callable[[RunContext], "int | None"]
-STAGES: tuple[Stage, ...] = (score, score_tables, evaluation, model_cards, audit, explanations, report)
+STAGES: tuple[Stage, ...] = (score, score_tables, evaluation, corruption_stage, model_cards, audit, explanations, report)
 
 
 # --- a run ---------------------------------------------------------------------------------

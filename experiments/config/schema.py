@@ -247,6 +247,12 @@ class CrossGeneratorConfig(_Strict):
     epochs: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: each model's own train.epochs
 
 
+class CorruptionConfig(_Strict):
+    """The corruption score (experiments.stages.corruption; docs/corruption-score.md)."""
+
+    reference: str | None = None  # a model of `models`: each model's score relative to it (ImageNet-C's normalisation)
+
+
 class RunConfig(_Strict):
     name: SafeName
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
@@ -268,6 +274,7 @@ class RunConfig(_Strict):
     audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
     eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
     cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
+    corruption: CorruptionConfig | None = None  # the corruption score's settings (tables corruption_score, corruption_curves)
 
     @field_validator("models")
     @classmethod
@@ -284,6 +291,14 @@ class RunConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"eval set names must be unique, got {names}")
         return sets
+
+    @field_validator("corruption")
+    @classmethod
+    def _known_reference(cls, corruption, info):
+        names = [m.name for m in info.data.get("models", [])]
+        if corruption is not None and corruption.reference is not None and corruption.reference not in names:
+            raise ValueError(f"reference {corruption.reference!r} is not one of the models {names}")
+        return corruption
 
     @field_validator("cross_generator")
     @classmethod
@@ -302,9 +317,9 @@ class RunConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
-        adding a method to a finished run computes only that method. The audit, eval_sets and
-        cross_generator sections are left out too: they are computed again at each run."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator"})
+        adding a method to a finished run computes only that method. The audit, eval_sets,
+        cross_generator and corruption sections are left out too: they are computed again at each run."""
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator", "corruption"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
