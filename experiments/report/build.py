@@ -33,6 +33,7 @@ from experiments.report import figures
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from experiments.stages.claims import verdicts
 from experiments.report.naming import slug
+from experiments.report.corruption import corruption_context
 from experiments.report.findings import model_findings
 from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
@@ -335,6 +336,7 @@ def build_report(run_dir: Path, resamples: int = 1000, manifest: dict | None = N
         "sample_ids": table_block(pd.DataFrame(manifest.get("sample_blob_ids", {}).items(), columns=["sample", "git blob sha1"]), "sample_ids", {}) if manifest.get("sample_blob_ids") else None,
     }
     context |= shortcut_context(run_dir, report)
+    context |= corruption_context(run_dir, report, figure)
     index = report / "index.html"
     atomic_write_text(index, env.get_template("index.html.j2").render(**context))
     return index
