@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from experiments.config.schema import load_config
+from experiments.config.schema import CONFIG_DIR, load_config
 from experiments.runner import execute
 
 GRID = {
@@ -47,7 +47,7 @@ GRID = {
 
 
 def suite_config(root: Path, model: Path, grid: dict, report: str) -> dict:
-    cifake = yaml.safe_load((Path(__file__).resolve().parents[1] / "experiments" / "configs" / "cifake.yaml").read_text())
+    cifake = yaml.safe_load((CONFIG_DIR / "cifake.yaml").read_text())
     train = cifake["models"][0]["train"] | {"dataset": {"root": str(root), "layout": "generic"}}
     return {
         "name": "corruption_suite", "seed": 20240601,
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         config = tmp / "suite.yaml"
-        config.write_text(yaml.safe_dump(suite_config(Path(args.root).resolve(), model, grid, args.report), sort_keys=False))
+        suite = suite_config(Path(args.root).resolve(), model, grid, args.report)
+        config.write_text(yaml.safe_dump(suite, sort_keys=False))
         trained = time.perf_counter()
         if not model.is_file():  # train once, apart from the timed run
             execute(load_config(config).model_copy(update={"augment": {}, "report": "none"}), tmp / "train", force=True)
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     stages, counts = manifest["timings_s"], manifest["counts"]
     pairs = counts["samples"] * counts["variants"]
     floor = predict_floor(model, pairs)
-    print(f"\n{counts['samples']:,} CIFAKE test images x {counts['variants']} variants = {pairs:,} images x variants, cnn32 "
-          f"trained on CIFAKE ({'trained now, ' + format(trained, '.0f') + ' s' if trained > 1 else 'model file reused'})")
+    model_note = f"trained now, {trained:.0f} s" if trained > 1 else "model file reused"
+    print(f"\n{counts['samples']:,} CIFAKE test images x {counts['variants']} variants = {pairs:,} images x variants, "
+          f"cnn32 trained on CIFAKE ({model_note})")
     print(f"scoring stage: {stages['scoring']:7.1f} s  {pairs / stages['scoring']:8,.0f} image x variant/s  "
           f"({stages['scoring'] / floor:.1f}x the predict floor of {floor:.1f} s)")
     print(f"whole run:     {whole:7.1f} s  {pairs / whole:8,.0f} image x variant/s  (target: 600 s or less)")

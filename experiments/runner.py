@@ -226,7 +226,9 @@ def report(ctx: RunContext) -> None:
 
 
 Stage = Callable[[RunContext], "int | None"]
-STAGES: tuple[Stage, ...] = (score, score_tables, evaluation, corruption_stage, model_cards, audit, explanations, report)
+STAGES: tuple[Stage, ...] = (
+    score, score_tables, evaluation, corruption_stage, model_cards, audit, explanations, report,
+)  # fmt: skip
 
 
 # --- a run ---------------------------------------------------------------------------------

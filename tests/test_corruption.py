@@ -27,8 +27,8 @@ def hand_scores() -> pd.DataFrame:
         for model, table in P_AI.items():
             for (variant, op, severity), p in zip(VARIANTS, table):
                 rows.append({
-                    "sample": f"s{i}", "subject": f"s{i}", "edit": "original", "truth": truth, "style": "", "generator": "",
-                    "variant": variant, "op": op, "params": "{}", "severity": severity, "model": model,
+                    "sample": f"s{i}", "subject": f"s{i}", "edit": "original", "truth": truth, "style": "",
+                    "generator": "", "variant": variant, "op": op, "params": "{}", "severity": severity, "model": model,
                     "p_ai": p[i], "p_human": 1 - p[i], "replicate": 0,
                 })  # fmt: skip
     return finish_scores(pd.DataFrame(rows))
@@ -52,13 +52,15 @@ def test_corruption_score_is_the_mean_over_ops_of_the_mean_over_severities_and_r
     # no reference: the absolute rows alone, the same numbers and intervals (the draws do not depend on it)
     alone = corruption_score(hand_scores(), None, resamples=300, seed=1).set_index(["model", "measure"])
     assert sorted(alone.index.get_level_values("measure").unique()) == ["mean_error", "mean_fooling_rate"]
-    pd.testing.assert_frame_equal(alone[["value", "ci_low", "ci_high"]], table.loc[alone.index, ["value", "ci_low", "ci_high"]])
+    columns = ["value", "ci_low", "ci_high"]
+    pd.testing.assert_frame_equal(alone[columns], table.loc[alone.index, columns])
 
 
 def test_curves_give_ap_and_auc_per_op_and_severity_with_the_family():
     curves = corruption_curves(hand_scores(), OP_FAMILIES, resamples=200, seed=0)
     a = curves[curves["model"] == "a"].set_index("variant")
-    assert a["level"].tolist() == [0, 1, 2, 1] and a["family"].tolist() == ["unedited", "compression", "compression", "noise"]
+    assert a["level"].tolist() == [0, 1, 2, 1]
+    assert a["family"].tolist() == ["unedited", "compression", "compression", "noise"]
     for i, (variant, _, _) in enumerate(VARIANTS):
         y = np.array(TRUTH) == "ai"
         assert a.at[variant, "roc_auc"] == pytest.approx(roc_auc_score(y, P_AI["a"][i]))

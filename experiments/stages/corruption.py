@@ -47,7 +47,9 @@ OP_FAMILIES: dict[str, str] = {
     "combined": "combined",
 }  # fmt: skip
 MEASURES = ("mean_fooling_rate", "mean_error", "relative_fooling_rate", "relative_error")
-SCORE_COLUMNS = ["model", "measure", "value", "ci_low", "ci_high", "n", "ops", "variants", "reference", "ci_method", "exploratory"]
+SCORE_COLUMNS = [
+    "model", "measure", "value", "ci_low", "ci_high", "n", "ops", "variants", "reference", "ci_method", "exploratory",
+]  # fmt: skip
 
 
 def family_of(op: str, families: Mapping[str, str]) -> str:
@@ -62,9 +64,11 @@ def rate_matrices(images: pd.DataFrame, samples: pd.Index, variants: list[str]) 
     `wrong` (share of replicates wrong once edited; NaN where not scored), `fooled` (share
     fooled, counted only for images right unedited) and `right` (right unedited: 1 or 0)."""
     edited = images[images["variant"] != IDENTITY]
-    wide = lambda column: edited.pivot_table(index="sample", columns="variant", values=column, dropna=False)  # noqa: E731
-    wrong = 1.0 - wide("correct").reindex(index=samples, columns=variants).to_numpy(float)
-    fooled = wide("fooled").reindex(index=samples, columns=variants).to_numpy(float)
+    def wide(column: str) -> np.ndarray:
+        table = edited.pivot_table(index="sample", columns="variant", values=column, dropna=False)
+        return table.reindex(index=samples, columns=variants).to_numpy(float)
+
+    wrong, fooled = 1.0 - wide("correct"), wide("fooled")
     unedited = images[images["variant"] == IDENTITY].set_index("sample")["correct"].reindex(samples)
     right = unedited.fillna(0).to_numpy(float)
     return {"wrong": wrong, "fooled": np.where(right[:, None] > 0, fooled, np.nan), "right": right}
@@ -111,7 +115,9 @@ def score_measures(models: dict[str, dict], reference: str | None, ops: list[np.
     return out
 
 
-def corruption_score(scores: pd.DataFrame, reference: str | None = None, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def corruption_score(
+    scores: pd.DataFrame, reference: str | None = None, resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """The `corruption_score` table (see the module's docstring); empty without edits or labels."""
     images = per_image(scores)
     images = images.assign(variant=images["variant"].map(base_variant_id))
@@ -135,9 +141,9 @@ def corruption_score(scores: pd.DataFrame, reference: str | None = None, resampl
     for (model, measure), value in point.items():
         low, high = percentile_interval(np.concatenate(draws[(model, measure)]))
         rows.append({
-            "model": model, "measure": measure, "value": float(value[0]), "ci_low": low, "ci_high": high, "n": len(samples),
-            "ops": len(ops), "variants": len(variants), "reference": reference or "", "ci_method": "percentile",
-            "exploratory": exploratory(len(samples)),
+            "model": model, "measure": measure, "value": float(value[0]), "ci_low": low, "ci_high": high,
+            "n": len(samples), "ops": len(ops), "variants": len(variants), "reference": reference or "",
+            "ci_method": "percentile", "exploratory": exploratory(len(samples)),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
@@ -169,7 +175,9 @@ def curve_row(df: pd.DataFrame, resamples: int, seed: int, shared: dict) -> dict
     return row
 
 
-def corruption_curves(scores: pd.DataFrame, families: Mapping[str, str], resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def corruption_curves(
+    scores: pd.DataFrame, families: Mapping[str, str], resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """The `corruption_curves` table: per model x variant (the unedited images first, level 0),
     its op's family, severity and level (1 = the op's first severity in the grid's order)."""
     keyed = scores.assign(variant=scores["variant"].map(base_variant_id))
@@ -212,4 +220,5 @@ def corruption_stage(ctx) -> None:
     ctx.timings.add("corruption score", t)
     ctx.keep(tables)
     for r in tables["corruption_score"].itertuples():
-        log.info("corruption score, %s: %s %.3f [%.3f, %.3f]", r.model, r.measure.replace("_", " "), r.value, r.ci_low, r.ci_high)
+        measure = r.measure.replace("_", " ")
+        log.info("corruption score, %s: %s %.3f [%.3f, %.3f]", r.model, measure, r.value, r.ci_low, r.ci_high)

@@ -14,7 +14,8 @@ headline table (above BCA_MAX_N images, the percentile interval of scipy's own d
 resample's metric computed from how often each image was drawn: one sort for all resamples).
 The per-variant robustness table uses a percentile bootstrap for macro F1 and AUC, vectorised
 over resamples (one sort serves every resample's AUC): BCa's jackknife costs n evaluations of
-each statistic per variant, which a grid of variants on a test set of thousands cannot afford. Every row has its n, its interval method and an `exploratory` flag (n < 30).
+each statistic per variant, which a grid of variants on a test set of thousands cannot afford.
+Every row has its n, its interval method and an `exploratory` flag (n < 30).
 """
 
 from __future__ import annotations
