@@ -80,3 +80,17 @@ def test_an_unknown_reference_model_is_one_error_line_naming_the_field(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corruption: reference 'cnn64' is not one of the models ['cnn32']" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_writes_the_score_relative_to_its_reference_and_the_report_shows_it_first(reported_run):
+    score = pd.read_parquet(reported_run / "corruption_score.parquet").set_index(["model", "measure"])
+    assert sorted(score.index.get_level_values("model").unique()) == ["cnn128", "cnn32"]
+    assert score.loc["cnn32", "value"][["relative_fooling_rate", "relative_error"]].tolist() == [1.0, 1.0]
+    assert set(score["reference"]) == {"cnn32"} and set(score["n"]) == {5} and set(score["ops"]) == {5}
+    assert np.isfinite(score.loc[("cnn128", "relative_error"), "value"])
+    curves = pd.read_parquet(reported_run / "corruption_curves.parquet")
+    assert len(curves) == 2 * (1 + 7) and set(curves["family"]) == {"unedited", "noise", "colour", "overlay"}
+    page = (reported_run / "report" / "index.html").read_text(encoding="utf-8")
+    section = page[page.index('<section id="fooling">'):]
+    assert section.index("Corruption score") < section.index("Edits ranked by how often they fool")
+    assert 'src="img/corruption_ap.png"' in section and (reported_run / "report" / "img" / "corruption_ap.png").is_file()
