@@ -10,8 +10,9 @@ SEED_MIRROR := $(wildcard $(abspath ../shared/seed-assets))
 export ARTXAI_SEED_MIRROR ?= $(SEED_MIRROR)
 export ARTXAI_REAL_MINI ?= $(wildcard $(abspath ../shared/real-mini))
 export ARTXAI_CIFAKE ?= $(wildcard $(abspath ../shared/cifake))
+export ARTXAI_ART6GEN ?= $(wildcard $(abspath ../shared/art-6gen))
 
-.PHONY: demo test study mini cifake notebooks bench clean
+.PHONY: demo test study mini cifake art notebooks bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ mini: $(VENV)/.installed
 
 cifake: $(VENV)/.installed
 	$(PY) -m experiments.run cifake.yaml --resume
+
+art: $(VENV)/.installed
+	$(PY) -m experiments.run art.yaml --resume
 
 notebooks: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks]'

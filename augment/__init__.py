@@ -12,15 +12,19 @@ from augment.grid import (
     expand_grid,
     variant_seed,
 )
-from augment.ops import SINGLE_OPS, Op
+from augment.op_base import OpInfo
+from augment.ops import OP_INFO, SINGLE_OPS, Op
 from augment.record import EditRecord, region_mask
+from augment.variants import variant_from_record
 
 __all__ = [
     "IDENTITY",
+    "OP_INFO",
     "SINGLE_OPS",
     "EditRecord",
     "GridError",
     "Op",
+    "OpInfo",
     "Variant",
     "apply",
     "apply_variant",
@@ -29,5 +33,6 @@ __all__ = [
     "compile_variant",
     "expand_grid",
     "region_mask",
+    "variant_from_record",
     "variant_seed",
 ]

@@ -10,9 +10,23 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from augment.record import Box
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    """A CSS colour name or hex code as an RGB triple; a ValueError naming it when unknown."""
+    try:
+        return ImageColor.getrgb(colour)[:3]
+    except ValueError:
+        raise ValueError(f"unknown colour {colour!r} (use a CSS name such as 'red' or '#ff0000')") from None
+
+
+def known_colour(colour: str) -> str:
+    """`colour` itself when rgb() knows it (a pydantic validator's body)."""
+    rgb(colour)
+    return colour
 
 
 def anchor(position: str, free_w: int, free_h: int, rng) -> tuple[int, int]:

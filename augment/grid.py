@@ -4,6 +4,9 @@
     brightness_contrast: {brightness: [-0.3, 0.3], contrast: [0, 0.3]}   -> 4 variants (product)
     combined:                                      -> one variant per list of steps
       - [{gaussian_noise: {std: 0.05}}, {hue_shift: {degrees: 30}}]
+    chains:                                        -> seeded random chains of k ops (augment.chains)
+      - {name: mixed, pool: field, k: [1, 2, 3], draws: 4}
+    presets: [social_repost, screenshot_share]     -> named laundering pipelines (augment.presets)
 
 A list is a grid axis; a scalar is a fixed parameter. The identity variant always comes first.
 Variant ids are stable: op name plus parameters in the order the op declares them.
@@ -19,81 +22,39 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import albumentations as A
 import numpy as np
-from pydantic import ValidationError
 
-from augment.ops import SINGLE_OPS, Op
+from augment import chains, presets
+from augment.ops import SINGLE_OPS
 from augment.record import EditRecord
+from augment.variants import (
+    COMBINED,
+    IDENTITY,
+    GridError,
+    Variant,
+    base_variant_id,
+    build_steps,
+    expand_op,
+    step_id,
+)
 
-IDENTITY = "identity"
-COMBINED = "combined"
+__all__ = ["IDENTITY", "GridError", "Variant", "base_variant_id", "count_grid", "expand_grid", "step_id"]
+
 REPEATS = "repeats"
 MAX_REPEATS = 100
-_REPLICATE_SUFFIX = re.compile(r"#(\d+)$")
-
-
-class GridError(ValueError):
-    """A grid entry that cannot be built; `field` is its dotted path in the config."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One named edit: identity, one op, or a sequence of ops (combined)."""
-
-    id: str
-    op: str
-    steps: tuple[Op, ...]
-    replicate: int = 0  # which seeded draw of a random edit (0 when drawn once)
-
-    @property
-    def base_id(self) -> str:
-        """The id shared by all replicates of this variant (its replicate 0's id)."""
-        return base_variant_id(self.id)
-
-    @property
-    def is_random(self) -> bool:
-        return any(step.is_random for step in self.steps)
-
-    @property
-    def params(self) -> dict[str, object]:
-        if self.op == COMBINED:
-            return {"steps": [step_id(s) for s in self.steps]}
-        return self.steps[0].params() if self.steps else {}
-
-    @property
-    def pointwise(self) -> bool:
-        """Every step changes each pixel on its own (see Op.pointwise); identity is not an edit."""
-        return bool(self.steps) and all(step.pointwise for step in self.steps)
-
-    @property
-    def severity(self) -> float:
-        """The value of the op's severity parameter, NaN where there is none."""
-        if len(self.steps) != 1 or self.steps[0].severity is None:
-            return float("nan")
-        return float(getattr(self.steps[0], self.steps[0].severity))
-
-
-def base_variant_id(variant_id: str) -> str:
-    """`gaussian_noise(std=0.1)#2` -> `gaussian_noise(std=0.1)`; other ids unchanged."""
-    return _REPLICATE_SUFFIX.sub("", variant_id)
+CHAIN_KEY = "chains"  # random chains of ops (augment.chains)
+PRESET_KEY = "presets"  # named laundering pipelines (augment.presets)
 
 
 def replicates(variant: Variant, k: int) -> list[Variant]:
     """k seeded draws of a random variant (itself first); a deterministic one once."""
     if not variant.is_random:
         return [variant]
-    return [variant, *(Variant(f"{variant.id}#{r}", variant.op, variant.steps, r) for r in range(1, k))]
+    return [variant, *(dataclasses.replace(variant, id=f"{variant.id}#{r}", replicate=r) for r in range(1, k))]
 
 
 def _repeats(value: object, field: str) -> int:
@@ -102,78 +63,13 @@ def _repeats(value: object, field: str) -> int:
     return value
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def step_id(op: Op) -> str:
-    return f"{op.name}({', '.join(f'{k}={_fmt(v)}' for k, v in op.params().items())})"
-
-
-def build_op(name: str, params: Mapping[str, object], field: str) -> Op:
-    """Construct one op, turning any problem into a GridError naming the YAML field."""
-    if name not in SINGLE_OPS:
-        known = ", ".join(sorted([*SINGLE_OPS, COMBINED]))
-        raise GridError(field, f"unknown op {name!r} (known: {known})")
-    if not isinstance(params, Mapping):
-        raise GridError(field, f"expected a mapping of parameters, got {params!r}")
-    op_class = SINGLE_OPS[name]
-    unknown = [k for k in params if k not in op_class.param_names()]
-    if unknown:
-        raise GridError(f"{field}.{unknown[0]}", f"unknown parameter (known: {', '.join(op_class.param_names())})")
-    try:
-        return op_class(**params)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"] if p != "__init__")
-        detail = err["msg"].removeprefix("Value error, ")
-        raise GridError(f"{field}.{where}" if where else field, detail) from None
-
-
-def _expand_op(name: str, spec: Mapping[str, object], field: str) -> list[Variant]:
-    if not isinstance(spec, Mapping):
-        raise GridError(field, f"expected a mapping of parameter lists, got {spec!r}")
-    axes = []
-    for key, values in spec.items():
-        if key == REPEATS:
-            continue
-        if isinstance(values, list):
-            if not values:
-                raise GridError(f"{field}.{key}", "empty list of values")
-            axes.append([(key, v, f"{field}.{key}[{i}]") for i, v in enumerate(values)])
-        else:
-            axes.append([(key, values, f"{field}.{key}")])
-    variants = []
-    for combo in itertools.product(*axes):
-        params = {k: v for k, v, _ in combo}
-        try:
-            op = build_op(name, params, field)
-        except GridError as e:
-            # point at the exact list element when the bad value came from one
-            bad = next((f for k, _, f in combo if e.field == f"{field}.{k}"), e.field)
-            raise GridError(bad, str(e).split(": ", 1)[1]) from None
-        variants.append(Variant(step_id(op), name, (op,)))
-    return variants
-
-
 def _expand_combined(spec: object, field: str) -> list[Variant]:
     if not isinstance(spec, list) or not spec:
         raise GridError(field, "expected a list of step lists, e.g. [[{gaussian_noise: {std: 0.05}}, ...]]")
     variants = []
     for i, steps in enumerate(spec):
-        where = f"{field}[{i}]"
-        if not isinstance(steps, list) or not steps:
-            raise GridError(where, "expected a non-empty list of steps")
-        ops = []
-        for j, step in enumerate(steps):
-            if not isinstance(step, Mapping) or len(step) != 1:
-                raise GridError(f"{where}[{j}]", "each step is a mapping with exactly one op")
-            (name, params), = step.items()
-            ops.append(build_op(name, params or {}, f"{where}[{j}].{name}"))
-        vid = f"{COMBINED}({' + '.join(step_id(o) for o in ops)})"
-        variants.append(Variant(vid, COMBINED, tuple(ops)))
+        ops = build_steps(steps, f"{field}[{i}]")
+        variants.append(Variant(f"{COMBINED}({' + '.join(step_id(o) for o in ops)})", COMBINED, ops))
     return variants
 
 
@@ -208,6 +104,10 @@ def count_grid(grid: Mapping[str, object] | None) -> int:
                     isinstance(step, Mapping) and any(_draws(op, params or {}, 2) > 1 for op, params in step.items()) for step in steps
                 )
                 count += default_k if random else 1
+        elif name == CHAIN_KEY:
+            count += chains.count_chains(spec, default_k)
+        elif name == PRESET_KEY:
+            count += presets.count_presets(spec, default_k)
         elif name not in (IDENTITY, REPEATS):
             k = spec.get(REPEATS, default_k) if isinstance(spec, Mapping) else default_k
             k = k if isinstance(k, int) else 1
@@ -232,13 +132,18 @@ def expand_grid(grid: Mapping[str, object] | None, field: str = "augment", max_v
         if name == COMBINED:
             expanded, k = _expand_combined(spec, where), default_k
         elif name in SINGLE_OPS:
-            expanded, k = _expand_op(name, spec or {}, where), default_k
+            expanded, k = expand_op(name, spec or {}, where, skip=(REPEATS,)), default_k
             if isinstance(spec, Mapping) and REPEATS in spec:
                 k = _repeats(spec[REPEATS], f"{where}.{REPEATS}")
                 if k > 1 and not any(v.is_random for v in expanded):
                     raise GridError(f"{where}.{REPEATS}", f"{name} draws nothing at random here: every replicate would be the same image")
+        elif name == CHAIN_KEY:
+            expanded, k = chains.expand_chains(spec, where), default_k
+        elif name == PRESET_KEY:
+            expanded, k = presets.expand_presets(spec, where), default_k
         else:
-            build_op(name, {}, where)  # raises the unknown-op error
+            known = ", ".join([*sorted(SINGLE_OPS), COMBINED, CHAIN_KEY, PRESET_KEY])
+            raise GridError(where, f"unknown op {name!r} (known: {known})")
         variants += [r for v in expanded for r in replicates(v, k)]
     seen, unique = set(), []
     for v in variants:
@@ -256,25 +161,25 @@ def variant_seed(seed: int, sample_id: str, variant_id: str) -> int:
 
 
 def compile_variant(variant: Variant) -> A.Compose | None:
-    """The albumentations pipeline for a variant (None for identity). Build once, reuse."""
+    """The compiled edit of a variant, an albumentations Compose (None for identity). Build once, reuse."""
     if not variant.steps:
         return None
     return A.Compose([op.transform() for op in variant.steps], strict=True, save_applied_params=True)
 
 
-def apply_with_record(image: np.ndarray, pipeline: A.Compose | None, seed: int) -> tuple[np.ndarray, EditRecord]:
+def apply_with_record(image: np.ndarray, compiled: A.Compose | None, seed: int) -> tuple[np.ndarray, EditRecord]:
     """Apply a compiled variant to a uint8 RGB image with a fixed seed: the edited image and the
     record of what it drew (augment.record), the same for the same seed."""
-    if pipeline is None:
+    if compiled is None:
         return image, EditRecord(image.shape[:2])
-    pipeline.set_random_seed(seed)
-    out = pipeline(image=image)
-    return out["image"], EditRecord.from_applied(image.shape[:2], out["applied_transforms"])
+    compiled.set_random_seed(seed)
+    out = compiled(image=image)
+    return out["image"], EditRecord.from_applied(out["image"].shape[:2], out["applied_transforms"])
 
 
-def apply_variant(image: np.ndarray, pipeline: A.Compose | None, seed: int) -> np.ndarray:
+def apply_variant(image: np.ndarray, compiled: A.Compose | None, seed: int) -> np.ndarray:
     """Apply a compiled variant to a uint8 RGB image with a fixed seed (the image alone)."""
-    return apply_with_record(image, pipeline, seed)[0]
+    return apply_with_record(image, compiled, seed)[0]
 
 
 def apply(image: np.ndarray, variant: Variant, seed: int) -> np.ndarray:

@@ -8,62 +8,27 @@ draw in their transform's params step, not in `apply`, and put what they drew in
 painted boxes, the noise seed; augment.record): `apply` is deterministic given them, and the
 pixel work is in augment.functional.
 
-All ops take and return uint8 RGB arrays of shape (H, W, 3) at the image's own resolution.
+All ops take and return uint8 RGB arrays of shape (H, W, 3); the study's 11 below keep the
+image's size, the geometry and resampling ops of augment.ops_geometry may change it. The Op base
+class and the metadata every op declares (family, severity, neutral value, units) are in
+augment.op_base; the corruption suite's ops in augment.ops_compression, ops_geometry, ops_filters.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, ClassVar, Literal
 
 import albumentations as A
 import cv2
 import numpy as np
-from PIL import ImageColor
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic.dataclasses import dataclass
 
-from augment.functional import blend_white, block_boxes, gaussian_noise, paint_boxes, text_coverage
+from augment import ops_compression, ops_filters, ops_geometry
+from augment.functional import blend_white, block_boxes, gaussian_noise, known_colour, paint_boxes, rgb, text_coverage
+from augment.op_base import STRICT as _STRICT
+from augment.op_base import Op, OpInfo, Position, op_info
 from augment.record import NOISE_SEED, PAINTED
-
-_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
-
-Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "bottom_right"]
-
-
-class Op:
-    """Base of every op. `name` is the YAML key; `severity` names the parameter that grows
-    with the strength of the edit (used to order and plot variants); `neutral` is the value of
-    that parameter at which the edit would leave the image as it is, so the distance from it says
-    how mild an edit is (and on which side of it, for ops that go both ways). `pointwise` ops map
-    each pixel's colour through the same function, whatever the image around it: they commute
-    with a resampling that only picks pixels (a nearest-neighbour resize), so they can run on the
-    rows a resize keeps instead of the full image (tests/test_scoring.py holds them to it)."""
-
-    name: ClassVar[str]
-    severity: ClassVar[str | None] = None
-    neutral: ClassVar[float | None] = None
-    pointwise: ClassVar[bool] = False
-    # when the op draws something at random (a noise field, a placement): always (True), never
-    # (False), or when a parameter has a value, e.g. ("position", "random")
-    random_when: ClassVar[bool | tuple[str, object]] = False
-
-    @property
-    def is_random(self) -> bool:
-        """Whether this op draws at random: only then do seeded replicates of a variant differ."""
-        rule = self.random_when
-        return rule if isinstance(rule, bool) else getattr(self, rule[0]) == rule[1]
-
-    def transform(self) -> A.BasicTransform:
-        raise NotImplementedError
-
-    def params(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def param_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
 
 # --- noise and blur ---------------------------------------------------------------------
 
@@ -94,6 +59,8 @@ class GaussianNoise(Op):
     `std` is a fraction of the full range: 0.1 means sigma = 25.5 grey levels."""
 
     name: ClassVar[str] = "gaussian_noise"
+    family: ClassVar[str] = "noise"
+    units: ClassVar[str] = "fraction of 255"
     severity: ClassVar[str] = "std"
     neutral: ClassVar[float] = 0
     random_when: ClassVar[bool] = True
@@ -108,6 +75,8 @@ class GaussianBlur(Op):
     """Gaussian blur with standard deviation `sigma` in pixels (kernel sized from sigma)."""
 
     name: ClassVar[str] = "gaussian_blur"
+    family: ClassVar[str] = "blur"
+    units: ClassVar[str] = "px"
     severity: ClassVar[str] = "sigma"
     neutral: ClassVar[float] = 0
     sigma: Annotated[float, Field(gt=0, le=100)]
@@ -133,6 +102,8 @@ class MotionBlur(Op):
     """Linear motion blur over `length` pixels (odd, >= 3) at `angle` degrees."""
 
     name: ClassVar[str] = "motion_blur"
+    family: ClassVar[str] = "blur"
+    units: ClassVar[str] = "px"
     severity: ClassVar[str] = "length"
     neutral: ClassVar[float] = 1
     length: Annotated[int, Field(ge=3, le=201)]
@@ -163,6 +134,8 @@ class HueShift(Op):
     """Rotate every pixel's hue by `degrees` (saturation and value untouched)."""
 
     name: ClassVar[str] = "hue_shift"
+    family: ClassVar[str] = "colour"
+    units: ClassVar[str] = "degrees"
     severity: ClassVar[str] = "degrees"
     neutral: ClassVar[float] = 0
     pointwise: ClassVar[bool] = True
@@ -179,6 +152,8 @@ class Saturation(Op):
     """Scale saturation by `factor`: 0 is greyscale, 1 unchanged, 2 twice as vivid."""
 
     name: ClassVar[str] = "saturation"
+    family: ClassVar[str] = "colour"
+    units: ClassVar[str] = "factor, 1 = unchanged, 0 = grey"
     severity: ClassVar[str] = "factor"
     neutral: ClassVar[float] = 1
     pointwise: ClassVar[bool] = True
@@ -194,6 +169,8 @@ class BrightnessContrast(Op):
     """Shift brightness and scale contrast; both in [-1, 1], 0 leaves the image as it is."""
 
     name: ClassVar[str] = "brightness_contrast"
+    family: ClassVar[str] = "colour"
+    units: ClassVar[str] = "fraction of the range"
     severity: ClassVar[str] = "brightness"
     neutral: ClassVar[float] = 0
     pointwise: ClassVar[bool] = True
@@ -210,6 +187,8 @@ class Gamma(Op):
     """Gamma curve: out = in ** gamma (on [0, 1]); gamma > 1 darkens, < 1 brightens."""
 
     name: ClassVar[str] = "gamma"
+    family: ClassVar[str] = "colour"
+    units: ClassVar[str] = "exponent, 1 = unchanged, > 1 darkens"
     severity: ClassVar[str] = "gamma"
     neutral: ClassVar[float] = 1
     pointwise: ClassVar[bool] = True
@@ -228,6 +207,8 @@ class Jpeg(Op):
     """Re-encode as JPEG at `quality` (1-100) and decode again."""
 
     name: ClassVar[str] = "jpeg"
+    family: ClassVar[str] = "compression"
+    units: ClassVar[str] = "quality, 100 = best"
     severity: ClassVar[str] = "quality"
     neutral: ClassVar[float] = 100
     quality: Annotated[int, Field(ge=1, le=100)]
@@ -241,6 +222,8 @@ class Downscale(Op):
     """Shrink to `scale` of the size (area averaging), then enlarge back (bilinear)."""
 
     name: ClassVar[str] = "downscale"
+    family: ClassVar[str] = "resampling"
+    units: ClassVar[str] = "fraction of the size"
     severity: ClassVar[str] = "scale"
     neutral: ClassVar[float] = 1
     scale: Annotated[float, Field(gt=0, lt=1)]
@@ -254,13 +237,6 @@ class Downscale(Op):
 
 
 # --- overlays: the study's "watermark elements" -----------------------------------------
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    try:
-        return ImageColor.getrgb(colour)[:3]
-    except ValueError:
-        raise ValueError(f"unknown colour {colour!r} (use a CSS name such as 'red' or '#ff0000')") from None
 
 
 class _ColourBlocksTransform(A.ImageOnlyTransform):
@@ -289,6 +265,8 @@ class Occlusion(Op):
     corner, the centre, or at random (seeded)."""
 
     name: ClassVar[str] = "occlusion"
+    family: ClassVar[str] = "overlay"
+    units: ClassVar[str] = "fraction of the image"
     severity: ClassVar[str] = "area"
     neutral: ClassVar[float] = 0
     random_when: ClassVar[tuple[str, str]] = ("position", "random")
@@ -300,11 +278,10 @@ class Occlusion(Op):
     @field_validator("colour")
     @classmethod
     def _known_colour(cls, v: str) -> str:
-        _rgb(v)
-        return v
+        return known_colour(v)
 
     def transform(self):
-        return _ColourBlocksTransform(_rgb(self.colour), self.area, self.count, self.position)
+        return _ColourBlocksTransform(rgb(self.colour), self.area, self.count, self.position)
 
 
 class _TextTransform(A.ImageOnlyTransform):
@@ -334,6 +311,8 @@ class TextWatermark(Op):
     `position` one place or `tiled` across the whole image."""
 
     name: ClassVar[str] = "text_watermark"
+    family: ClassVar[str] = "overlay"
+    units: ClassVar[str] = "opacity, 0 = invisible"
     severity: ClassVar[str] = "opacity"
     neutral: ClassVar[float] = 0
     random_when: ClassVar[tuple[str, str]] = ("position", "random")
@@ -360,5 +339,11 @@ SINGLE_OPS: dict[str, type[Op]] = {
         Downscale,
         Occlusion,
         TextWatermark,
+        *ops_compression.OPS,
+        *ops_geometry.OPS,
+        *ops_filters.OPS,
     )
 }
+
+# name -> family, severity parameter, neutral value, units, range, which way is harsher (augment.op_base.OpInfo)
+OP_INFO: dict[str, OpInfo] = {name: op_info(cls) for name, cls in SINGLE_OPS.items()}

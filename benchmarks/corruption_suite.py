@@ -2,10 +2,10 @@
 against the model's predict floor.
 
     python -m benchmarks.corruption_suite [--root $ARTXAI_CIFAKE] [--model models/cifake/cnn32.keras]
-                                          [--grid suite.yaml] [--report html|none]
+                                          [--grid suite.yaml|today|FILE] [--report html|none]
 
-The suite: every one of today's single ops at 5 severities (GRID; `--grid FILE` takes the
-`augment:` mapping of another config instead, e.g. a shipped suite.yaml), on the 2,000 test images
+The suite: the `augment:` mapping of the shipped suite.yaml (or of another config FILE; `today`:
+GRID, the 11 ops the runner had before the suite's, at 5 severities each), on the 2,000 test images
 of ../shared/cifake, scored by cnn32 trained on CIFAKE's train split as experiments/configs/
 cifake.yaml trains it (the model file is reused when it exists; training is timed apart). The
 run is the runner's own (`execute`, no part_size given: it is chosen), evaluation, corruption
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from experiments.config.schema import CONFIG_DIR, load_config
+from experiments.config.schema import CONFIG_DIR, find_config, load_config
 from experiments.runner import execute
 
 GRID = {
@@ -77,11 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=os.environ.get("ARTXAI_CIFAKE") or str(Path("../shared/cifake").resolve()))
     parser.add_argument("--model", default="models/cifake/cnn32.keras", help="trained here first when missing")
-    parser.add_argument("--grid", help="a config whose augment: mapping is the suite (default: GRID)")
+    parser.add_argument("--grid", default="suite.yaml", help="a config whose augment: mapping is the suite, or `today`")
     parser.add_argument("--report", choices=["html", "none"], default="html")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="artxai: %(message)s")
-    grid = yaml.safe_load(Path(args.grid).read_text())["augment"] if args.grid else GRID
+    grid = GRID if args.grid == "today" else yaml.safe_load(find_config(args.grid).read_text())["augment"]
     model = Path(args.model).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

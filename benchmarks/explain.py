@@ -134,17 +134,17 @@ def main(argv: list[str] | None = None) -> None:
             total = time.perf_counter() - t
             after = throughput(d.model)
             fwd, bwd = max(before[0], after[0]), max(before[1], after[1])  # the faster reading: the floor
-            seconds = dict(timings.parts)
+            seconds = dict(timings.phases)
             convs = [layer for layer in d.model.layers if isinstance(layer, keras.layers.Conv2D)]
             depths = sum(1 for layer in d.model.layers if layer.get_weights())
-            parts = workload(tables["explanations"], explain_cfg, depths, convs[-1].filters)
+            phases = workload(tables["explanations"], explain_cfg, depths, convs[-1].filters)
             rows, floor = [], 0.0
-            for part, (passes, kind) in parts.items():
-                part_floor = passes / (fwd if kind == "fwd" else bwd)
-                floor += part_floor
-                rows.append((part, seconds.pop(part, 0.0), passes, part_floor))
-            for part, secs in sorted(seconds.items()):
-                rows.append((part, secs, None, None))
+            for phase, (passes, kind) in phases.items():
+                phase_floor = passes / (fwd if kind == "fwd" else bwd)
+                floor += phase_floor
+                rows.append((phase, seconds.pop(phase, 0.0), passes, phase_floor))
+            for phase, secs in sorted(seconds.items()):
+                rows.append((phase, secs, None, None))
             rows.append(("other (targets, similarity, tables)", total - sum(r[1] for r in rows), None, None))
             stand_in = ", random-weight stand-in" if d.name in stand_ins else ""
             maps = len(tables["explanations"])

@@ -44,11 +44,17 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
     return cards
 
 
-def write_model_cards(run_dir: Path, detectors: list[Detector], blob_ids: dict[str, str], evaluation: pd.DataFrame) -> None:
-    """models/<name>.model_card.json with this run's test numbers, and the training history's
-    figure when the model has one."""
+def write_model_cards(
+    run_dir: Path, detectors: list[Detector], blob_ids: dict[str, str], evaluation: pd.DataFrame,
+    trained_on: dict[str, list[str] | None] | None = None,
+) -> None:
+    """models/<name>.model_card.json with this run's test numbers and the generators the model
+    was trained on (`trained_on`, when known: experiments.stages.generators), and the training
+    history's figure when the model has one."""
     cards = model_cards(detectors, blob_ids)
     for d in detectors:
+        if (trained_on or {}).get(d.name) is not None:
+            cards[d.name]["trained_on_generators"] = trained_on[d.name]
         if len(evaluation):  # this run's test numbers join the card the report shows
             cards[d.name]["evaluation"] = evaluation[evaluation["model"] == d.name].drop(columns="model").to_dict("records")
         atomic_write_json(run_dir / "models" / f"{d.name}.model_card.json", cards[d.name])
@@ -64,7 +70,7 @@ def stage_timings(timings: Timings, started: float) -> dict[str, dict[str, float
     other = max(0.0, total - sum(timings.seconds.values()))
     return {
         "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"other": round(other, 3), "total": round(total, 3)},
-        "stage_parts_s": {k: round(v, 3) for k, v in timings.parts.items()},
+        "stage_parts_s": {k: round(v, 3) for k, v in timings.phases.items()},
     }
 
 

@@ -23,6 +23,7 @@ from experiments.models.architecture import Detector, load_detector
 from experiments.models.trained_models import ModelRefused, trained_detector
 from experiments.rundir.atomic import atomic_write_json, atomic_write_text
 from experiments.rundir.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, write_marker
+from experiments.stages.cross_generator import check_matrix
 from experiments.stages.eval_sets import eval_set_samples
 from experiments.stages.scoring import Timings
 from experiments.stages.scoring_driver import RunPaths
@@ -99,6 +100,7 @@ def preflight(
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
     eval_set_samples(cfg, samples, resolver)  # every eval set's files listed (the audit's are the run's samples)
+    check_matrix(cfg)  # the cross-generator matrix can be made: two generators or more, each with training images
     if hold is not None and cfg.executor.kind == "ray":
         t = time.perf_counter()
         hold.enter_context(executor_session(cfg.executor))  # reachable, a node fits a worker; ended with the run

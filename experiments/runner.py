@@ -33,8 +33,10 @@ from experiments.rundir.atomic import atomic_write, atomic_write_json, atomic_wr
 from experiments.rundir.runfolder import run_lock
 from experiments.stages.audit import run_audit
 from experiments.stages.corruption import corruption_stage
+from experiments.stages.cue_reversal import run_reversal
 from experiments.stages.eval_sets import run_eval_sets
 from experiments.stages.explanations import run_explanations
+from experiments.stages.generators import run_generators, seen_generators
 from experiments.stages.score_tables import minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 from experiments.stages.scoring import Timings
 from experiments.stages.scoring_driver import RunPaths, assemble, chosen_part_size, score_samples
@@ -144,7 +146,7 @@ def write_dataset_tables(
 ) -> dict[str, pd.DataFrame]:
     """Evaluation (unedited images) and robustness (every variant) with bootstrap CIs, and their
     figures, when the scored images include both classes; returns the tables written."""
-    from experiments.report import figures
+    from experiments.report import figures, severity_figures
     from experiments.stages.evaluation import evaluate, robustness
 
     if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
@@ -162,12 +164,12 @@ def write_dataset_tables(
     for model in scores["model"].unique():
         figures.confusion_matrix(tables["confusion"], model, fig_dir / f"confusion_{model}.png")
         figures.reliability_diagram(tables["calibration"], model, fig_dir / f"reliability_{model}.png")
-        for by in ("style", "generator"):
+        for by in ("style", "generator", "source"):
             if ((groups["model"] == model) & (groups["by"] == by)).any():
                 figures.group_accuracy(groups, model, by, fig_dir / f"accuracy_by_{by}_{model}.png")
     if robust["severity"].notna().any():
-        figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
-        figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
+        severity_figures.severity_curves(robust, "accuracy", fig_dir / "robustness_accuracy.png")
+        severity_figures.severity_curves(robust, "roc_auc", fig_dir / "robustness_auc.png")
     timings.add("figures", t)
     return tables
 
@@ -177,11 +179,17 @@ def evaluation(ctx: RunContext) -> None:
     ctx.keep(write_dataset_tables(ctx.tables["scores"], ctx.run_dir, ctx.cfg, ctx.timings))
 
 
+def generators(ctx: RunContext) -> None:
+    """Detection per generator, seen vs unseen, and false positives per human source (table `generators`)."""
+    ctx.keep(run_generators(ctx.cfg, ctx.detectors, ctx.tables["scores"], ctx.run_dir))
+
+
 def model_cards(ctx: RunContext) -> None:
     """Each model's card, with this run's test numbers, beside the tables."""
     t = time.perf_counter()
     evaluation_metrics = ctx.tables.get("evaluation_metrics", pd.DataFrame())
-    manifest.write_model_cards(ctx.run_dir, ctx.detectors, ctx.model_blob_ids, evaluation_metrics)
+    trained_on = seen_generators(ctx.cfg, ctx.detectors)
+    manifest.write_model_cards(ctx.run_dir, ctx.detectors, ctx.model_blob_ids, evaluation_metrics, trained_on)
     ctx.timings.add("tables", t)
 
 
@@ -193,6 +201,8 @@ def audit(ctx: RunContext) -> None:
             cfg.audit, ctx.samples, ctx.detectors, ctx.run_dir, ctx.decode, cfg.seed, cfg.bootstrap, cfg.batch_size,
             cfg.workers or None, ctx.timings,
         ))  # fmt: skip
+        if cfg.audit.reversal:
+            ctx.keep(run_reversal(cfg.audit, ctx.samples, ctx.detectors, ctx.tables, ctx.run_dir, ctx.decode, cfg.seed, cfg.bootstrap))
     resolver = resolver_for(cfg)
     ctx.keep(run_eval_sets(cfg, ctx.samples, ctx.detectors, resolver, ctx.run_dir, ctx.decode, ctx.retrain,
                            ctx.timings))
@@ -227,7 +237,7 @@ def report(ctx: RunContext) -> None:
 
 Stage = Callable[[RunContext], "int | None"]
 STAGES: tuple[Stage, ...] = (
-    score, score_tables, evaluation, corruption_stage, model_cards, audit, explanations, report,
+    score, score_tables, evaluation, corruption_stage, generators, model_cards, audit, explanations, report,
 )  # fmt: skip
 
 

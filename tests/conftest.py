@@ -71,6 +71,12 @@ def cifake() -> Path:
     return shared_folder("ARTXAI_CIFAKE", "cifake", "train")
 
 
+@pytest.fixture(scope="session")
+def art6gen() -> Path:
+    """795 real art images in train|test/{ai/<generator>,human/<source>} ($ARTXAI_ART6GEN or ../shared/art-6gen)."""
+    return shared_folder("ARTXAI_ART6GEN", "art-6gen", "train/ai")
+
+
 REPORT_ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "dan_village.jpg", "ai_oil_painting_civitai.jpg", "ai_portrait_civitai.jpg"]
 
 

@@ -338,7 +338,10 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     run_dir = tmp_path / "results" / "cross"
     matrix = pd.read_parquet(run_dir / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     generators = ["latent_diffusion", "standard_diffusion"]
-    assert sorted(matrix.index) == sorted((t, g) for t in ["all", *generators] for g in generators)
+    trained = ["all", *generators, *(f"all but {g}" for g in generators)]  # single and leave-one-out copies
+    assert sorted(matrix.index) == sorted((t, g) for t in trained for g in generators)
+    # with two generators, leaving one out is training on the other: one model serves both rows
+    assert matrix.loc["all but standard_diffusion", "roc_auc"].tolist() == matrix.loc["latent_diffusion", "roc_auc"].tolist()
     assert (matrix["n_ai"] == 24).all() and (matrix["n_human"] == 24).all()
     for g in generators:
         assert matrix.at[(g, g), "roc_auc"] >= 0.9  # each copy learnt its own generator
@@ -423,8 +426,9 @@ def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    assert cli.main([str(path)]) == 2  # a model with a train block is trained (1 epoch) before the check
+    assert cli.main([str(path)]) == 2  # checked in the preflight: nothing is trained or created
     assert "cross_generator: models[m].train.dataset" in capsys.readouterr().err
+    assert not (tmp_path / "m.keras").exists() and not (tmp_path / "results").exists()
 
 
 def test_shipped_configs_with_an_audit(monkeypatch, real_mini):
@@ -435,3 +439,18 @@ def test_shipped_configs_with_an_audit(monkeypatch, real_mini):
     cifake = load_config("cifake_audit.yaml")
     assert cifake.audit is not None and [s.name for s in cifake.eval_sets] == ["cifake_test", "cifake_test_all_normalised", "real_mini_test", "study_66"]
     assert cifake.eval_sets[2].samples.dataset.root == real_mini
+
+
+def test_cue_reversal_turns_a_jpeg_shortcut_against_the_model(audited, tmp_path):
+    """cnn32 trained where AI files are JPEG q95 and human q10: re-encoding each class at the
+    other's quality makes it call AI art human: the AI class's accuracy falls, with an interval below 0."""
+    from experiments.stages.cue_reversal import run_reversal
+
+    found = audited["jpeg"]
+    cfg = AuditConfig(factors=["jpeg"], reversal=True)
+    table = run_reversal(cfg, found["samples"], [found["detector"]], found["tables"], tmp_path, DecodePolicy(), 0, 300)["audit_reversal"]
+    rows = table.set_index("class")
+    assert list(table["factor"]) == ["jpeg_reversed", "jpeg_reversed"] and rows.at["ai", "to_setting"] == rows.at["human", "from_setting"]
+    assert rows.at["ai", "accuracy_change_ci_high"] < 0 and rows.at["ai", "verdict"] == "depends", rows.to_dict("index")
+    assert rows.at["ai", "accuracy_normalised"] < rows.at["ai", "accuracy_as_is"] - 0.3  # AI files at q10 read as human
+    assert rows.at["human", "accuracy_normalised"] <= rows.at["human", "accuracy_as_is"]

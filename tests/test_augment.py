@@ -91,16 +91,19 @@ def test_identity_returns_the_image_untouched():
     assert np.array_equal(apply(img, expand_grid({})[0], 0), img)
 
 
-@pytest.mark.parametrize("name", sorted(SINGLE_OPS))
+STUDY_OPS = {
+    "gaussian_noise": {"std": 0.1}, "gaussian_blur": {"sigma": 2}, "motion_blur": {"length": 7},
+    "hue_shift": {"degrees": 90}, "saturation": {"factor": 0}, "brightness_contrast": {"brightness": 0.2},
+    "gamma": {"gamma": 2}, "jpeg": {"quality": 10}, "downscale": {"scale": 0.25},
+    "occlusion": {"area": 0.1}, "text_watermark": {"opacity": 0.5},
+}  # fmt: skip  (the corruption suite's ops: tests/test_corruptions.py)
+
+
+@pytest.mark.parametrize("name", sorted(STUDY_OPS))
 def test_every_op_keeps_shape_and_dtype(name):
-    defaults = {
-        "gaussian_noise": {"std": 0.1}, "gaussian_blur": {"sigma": 2}, "motion_blur": {"length": 7},
-        "hue_shift": {"degrees": 90}, "saturation": {"factor": 0}, "brightness_contrast": {"brightness": 0.2},
-        "gamma": {"gamma": 2}, "jpeg": {"quality": 10}, "downscale": {"scale": 0.25},
-        "occlusion": {"area": 0.1}, "text_watermark": {"opacity": 0.5},
-    }  # fmt: skip
+    assert name in SINGLE_OPS
     img = textured(97, 131)  # odd sizes on purpose
-    out = apply(img, one(name, **defaults[name]), 0)
+    out = apply(img, one(name, **STUDY_OPS[name]), 0)
     assert out.shape == img.shape and out.dtype == np.uint8
     assert not np.array_equal(out, img)
 

@@ -56,6 +56,25 @@ def test_point_values_match_scikit_learn_and_intervals_cover_them():
     pd.testing.assert_frame_equal(metrics_with_ci(truth, p_ai, resamples=500, seed=1), m.reset_index())
 
 
+def test_eval_set_metrics_are_the_evaluation_metrics_under_the_tables_names():
+    """An eval set's accuracy, FPR, FNR, AUC and AP and their intervals are metrics_with_ci's on
+    the same images, value for value; a set of one class has no AUC or AP, and no interval."""
+    from experiments.stages.eval_sets import SET_METRICS, set_metrics
+
+    truth, p_ai = fake_predictions(120, seed=4)
+    full = metrics_with_ci(truth, p_ai, resamples=300, seed=2).set_index("metric")
+    found = set_metrics(truth, p_ai, resamples=300, seed=2)
+    assert (found["n"], found["n_ai"], found["n_human"]) == (120, (truth == "ai").sum(), (truth == "human").sum())
+    for name, metric in SET_METRICS.items():
+        for suffix, column in (("", "value"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
+            assert found[name + suffix] == full.at[metric, column], name + suffix
+    assert found["fpr"] == ((truth == "human") & (p_ai >= 0.5)).sum() / (truth == "human").sum()
+    only_ai = set_metrics(truth[truth == "ai"], p_ai[truth == "ai"], resamples=300, seed=2)
+    curves = [only_ai[f"{m}{s}"] for m in ("roc_auc", "average_precision") for s in ("", "_ci_low", "_ci_high")]
+    assert np.isnan(curves).all()
+    assert only_ai["fnr"] == pytest.approx((p_ai[truth == "ai"] < 0.5).mean())
+
+
 def test_vectorised_bootstrap_auc_equals_scikit_learn_on_each_resample():
     truth, p_ai = fake_predictions(300, seed=2)
     y, s = (truth == "ai").to_numpy(), p_ai.to_numpy()

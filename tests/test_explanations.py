@@ -12,7 +12,7 @@ from PIL import Image
 from augment import expand_grid
 from experiments import run as cli
 from experiments.config.schema import BUILTIN_MANIFESTS, EXPLAIN_METHODS, ConfigError, ExplainConfig, load_config
-from experiments.stages.explanations import chosen_variants, prepare_sample
+from experiments.stages.explain_maps import chosen_variants, prepare_sample
 from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.inputs.samples import Sample
 from tests.conftest import MODEL_32, SAMPLES_DIR

@@ -14,7 +14,7 @@ from experiments.inputs.images import load_for_model
 from experiments.models.architecture import build_cnn, keras
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
-from xai.explain import _normalise, explain, last_conv_layer, logit_model
+from xai.explain import _rescale, explain, last_conv_layer, logit_model
 from xai.faithfulness import curve_images, curves_for_methods, deletion_insertion
 from xai.lime_explain import image_maps, model_labels
 from xai.overlay import overlay_grid
@@ -70,7 +70,7 @@ def tf_keras_vis_maps(model, images, targets, method, seed):
 def test_compiled_methods_give_tf_keras_vis_maps(cnn32, cnn128, seed_mirror, method):
     for model, images, targets in ((cnn32.model, images_at(seed_mirror, 32), [0, 1]), (cnn128, images_at(seed_mirror, 128), [0, 1])):
         ours = explain(model, images, method, targets, seed=3)
-        theirs = _normalise(tf_keras_vis_maps(model, images, targets, method, seed=3))
+        theirs = _rescale(tf_keras_vis_maps(model, images, targets, method, seed=3))
         assert ours.shape == theirs.shape
         np.testing.assert_allclose(ours, theirs, atol=1e-5, err_msg=f"{method} at {images.shape[1]} px")
         assert ours.std() > 0.05  # a real map, not two blanks agreeing

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.report import figures
+from experiments.report import heatmap, severity_figures
 from experiments.report.findings import model_findings
 from experiments.report.naming import axis_label, compact_params, describe, parse_variant, series_title
 from experiments.report.html_tables import Tint, drop_constant, render, table_block, with_interval
@@ -129,7 +129,7 @@ def toy_points(metric="fooling_rate"):
     scores = toy_scores()
     summary = summarise(scores, resamples=200, seed=0)
     jpeg = summary[summary["variant"] == "gaussian_blur(sigma=1)"].assign(variant="jpeg(quality=20)", op="jpeg", severity=20.0)
-    return figures.add_series(pd.concat([summary, jpeg], ignore_index=True))
+    return severity_figures.add_series(pd.concat([summary, jpeg], ignore_index=True))
 
 
 def test_severity_panels_run_milder_to_harsher_from_the_unedited_point(tmp_path):
@@ -139,7 +139,7 @@ def test_severity_panels_run_milder_to_harsher_from_the_unedited_point(tmp_path)
     assert (jpeg["side"] == "decrease").all() and jpeg["strength"].iloc[0] == 80
 
     fig, ax = plt.subplots()
-    figures.draw_series(ax, jpeg, "fooling_rate", {"m": (0.0, 0.0, 0.0)}, {"m": "C0"})
+    severity_figures.draw_series(ax, jpeg, "fooling_rate", {"m": (0.0, 0.0, 0.0)}, {"m": "C0"})
     left, right = ax.get_xlim()
     assert left > right and left > 100 > 20 > right  # quality runs from 100 (unedited) down: milder on the left
     line = ax.lines[0]
@@ -148,15 +148,15 @@ def test_severity_panels_run_milder_to_harsher_from_the_unedited_point(tmp_path)
 
     blur = points[points["op"] == "gaussian_blur"]
     fig, ax = plt.subplots()
-    figures.draw_series(ax, blur, "fooling_rate", {"m": (0.0, 0.0, 0.0)}, {"m": "C0"})
+    severity_figures.draw_series(ax, blur, "fooling_rate", {"m": (0.0, 0.0, 0.0)}, {"m": "C0"})
     assert ax.get_xlim()[0] < 0 < 2 < ax.get_xlim()[1]
     assert list(ax.lines[0].get_xdata()) == [0, 1, 2] and list(ax.lines[0].get_ydata()) == pytest.approx([0, 1 / 3, 2 / 3])
     plt.close(fig)
 
-    panels = figures.severity_panels(points, "fooling_rate", "fooled", tmp_path, "p")
+    panels = severity_figures.severity_panels(points, "fooling_rate", "fooled", tmp_path, "p")
     assert [p["series"] for p in panels][:2] == ["gaussian_blur(sigma>0)", "occlusion(area>0, colour='red', count=1, position='random')"]  # by effect
     assert all(p["path"].is_file() for p in panels)
-    low, high = figures.shared_ylim(points, "fooling_rate", {"m": (0.0, 0.0, 0.0)})
+    low, high = severity_figures.shared_ylim(points, "fooling_rate", {"m": (0.0, 0.0, 0.0)})
     assert low < 0 and high >= points["fooling_rate"].max()  # one scale holds every panel's values
 
 
@@ -166,7 +166,7 @@ def test_heatmap_marks_fooled_cells_wrong_subjects_and_hidden_moves():
     saturated.loc[(saturated["sample"] == "s0") & (saturated["variant"] == "identity"), "p_ai"] = 0.999
     saturated.loc[(saturated["sample"] == "s0") & (saturated["op"] == "hue_shift"), "p_ai"] = 0.99999  # Δp ~ 0, Δmargin ~ +4.6
     saturated = rescore(saturated, saturated["p_ai"].to_numpy())
-    fig = figures.heatmap_figure(saturated, "m")
+    fig = heatmap.heatmap_figure(saturated, "m")
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
     assert texts.count("●") == int(saturated.loc[saturated["variant"] != "identity", "fooled"].sum())  # blur 1: s2; blur 2: s1, s2; occlusion: s2
@@ -184,12 +184,17 @@ def test_each_severity_panel_shows_its_own_series_alone(tmp_path):
     from PIL import Image
 
     points = toy_points()
-    panels = figures.severity_panels(points, "fooling_rate", "fooled", tmp_path / "all", "p", ylim=(-0.03, 1.03))
+    panels = severity_figures.severity_panels(
+        points, "fooling_rate", "fooled", tmp_path / "all", "p", ylim=(-0.03, 1.03)
+    )
     assert len(panels) == points["series"].nunique() == 4
     pictures = [np.asarray(Image.open(p["path"]).convert("RGB")) for p in panels]
     assert len({p.tobytes() for p in pictures}) == 4
     for k in (1, 3):
-        alone = figures.severity_panels(points, "fooling_rate", "fooled", tmp_path / f"alone{k}", "p", order=[panels[k]["series"]], ylim=(-0.03, 1.03))
+        alone = severity_figures.severity_panels(
+            points, "fooling_rate", "fooled", tmp_path / f"alone{k}", "p", order=[panels[k]["series"]],
+            ylim=(-0.03, 1.03),
+        )
         assert np.array_equal(np.asarray(Image.open(alone[0]["path"]).convert("RGB")), pictures[k])
 
 
@@ -200,7 +205,7 @@ def test_heatmap_cells_are_coloured_by_the_change_in_p_ai(tmp_path):
     from PIL import Image
 
     scores = toy_scores()
-    fig = figures.heatmap_figure(scores, "m")
+    fig = heatmap.heatmap_figure(scores, "m")
     ax = fig.axes[0]
     fig.canvas.draw()
     picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
@@ -217,7 +222,7 @@ def test_heatmap_cells_are_coloured_by_the_change_in_p_ai(tmp_path):
             assert np.abs(picture[picture.shape[0] - int(y), int(x)] - want).max() <= 3, (i, j)
             checked += 1
     assert checked == delta.size - int((fooled >= 0.5).to_numpy().sum()) and checked >= 10
-    path = figures.delta_heatmap(scores, "m", tmp_path / "h.png")
+    path = heatmap.delta_heatmap(scores, "m", tmp_path / "h.png")
     assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), picture)  # the file is that picture
     plt.close(fig)
 

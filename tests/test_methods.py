@@ -52,13 +52,13 @@ def test_explain_refuses_an_option_the_method_does_not_take(cnn32):
 
 
 def map_digests(detector, images: np.ndarray) -> dict[str, str]:
-    """sha256 of every registered method's own values (normalise=False) on fixed inputs."""
+    """sha256 of every registered method's own values (rescale=False) on fixed inputs."""
     from xai.explain import explain
 
     digests = {}
     for name in NAMES:
         options = {"num_samples": 200} if name == "lime" else {}
-        maps = explain(detector.model, images, name, "ai", class_names=detector.class_names, seed=3, normalise=False,
+        maps = explain(detector.model, images, name, "ai", class_names=detector.class_names, seed=3, rescale=False,
                        **options)  # fmt: skip
         digests[name] = hashlib.sha256(np.ascontiguousarray(maps, "<f8").tobytes()).hexdigest()
     return digests

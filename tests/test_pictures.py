@@ -1,24 +1,24 @@
 """Explanation pictures that cannot be misread: one colour scale per row of a grid, signed maps
 on a diverging scale, the model's own input, the edited region outlined, under 1 MB; and the
-unnormalised maps they are drawn from rank pixels exactly as the normalised ones."""
+raw maps they are drawn from rank pixels exactly as the rescaled ones."""
 
 import numpy as np
 import pytest
 
 from tests.conftest import SAMPLES_DIR
-from xai.explain import _normalise, explain
+from xai.explain import _rescale, explain
 from xai.overlay import overlay_grid, row_scale, scaled, tint
 
 
 @pytest.mark.parametrize("method", ["saliency", "gradcam", "scorecam", "lime", "random"])
-def test_raw_maps_rank_pixels_as_the_normalised_ones(cnn32, study_images, method):
+def test_raw_maps_rank_pixels_as_the_rescaled_ones(cnn32, study_images, method):
     from experiments.inputs.images import decode_image, resize_for_model
 
     images = np.stack([resize_for_model(decode_image(p).pixels, 32) for p in study_images[:2]])
     options = {"num_samples": 200} if method == "lime" else {}
-    normalised = explain(cnn32.model, images, method, "ai", class_names=cnn32.class_names, seed=3, **options)
-    raw = explain(cnn32.model, images, method, "ai", class_names=cnn32.class_names, seed=3, normalise=False, **options)
-    np.testing.assert_allclose(_normalise(raw), normalised, atol=1e-6)  # the same map up to a positive scale and shift
+    rescaled = explain(cnn32.model, images, method, "ai", class_names=cnn32.class_names, seed=3, **options)
+    raw = explain(cnn32.model, images, method, "ai", class_names=cnn32.class_names, seed=3, rescale=False, **options)
+    np.testing.assert_allclose(_rescale(raw), rescaled, atol=1e-6)  # the same map up to a positive scale and shift
     if method == "lime":
         assert (raw < 0).any() and (raw > 0).any()  # evidence against the target keeps its sign
     if method in ("gradcam", "scorecam", "saliency"):

@@ -101,6 +101,11 @@ def test_report_of_one_model_says_what_it_cannot_show(trained_run, tmp_path):
     comparison = html.split('<section id="comparison">')[1].split("</section>")[0]
     assert "<table" not in comparison and comparison.count("<p>") == 1 and "cannot be tested" in comparison
     assert "Explanations: the config has no explain: section." in html
+    # 2 epochs on 20 images: 0.65 on 20 validation images, interval [0.43, 0.82] reaches the majority rate 0.5
+    card = json.loads((run_dir / "models" / "cnn32.model_card.json").read_text())
+    assert card["training"]["val_accuracy_ci"][0] <= 0.5 and "has not learnt the task" in card["training"]["warning"]
+    findings = html.split('<section id="findings">')[1].split("</section>")[0]
+    assert "<strong>Training warning:</strong>" in findings and "does not exceed always predicting the majority class" in findings
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["models"][0].pop("train", None)  # the trained file is loaded

@@ -14,10 +14,10 @@ from augment import GridError, apply, expand_grid, variant_seed
 from augment.grid import count_grid
 from experiments import run as cli
 from experiments.stages.evaluation import calibration, calibration_error_stat, metrics_with_ci
-from experiments.stages.explanations import explanations_vs_random
+from experiments.stages.explain_trust import explanations_vs_random
 from experiments.models.architecture import Detector, keras, margin_from_probabilities
 from experiments.stats.metrics import average_precision_stat
-from experiments.stats.statistics import bootstrap_ci, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
+from experiments.stats.statistics import bootstrap_ci, mcnemar_exact, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
 from experiments.stages.score_tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
@@ -354,3 +354,17 @@ def test_one_verdict_rule_reads_each_metrics_direction_from_its_metric_info():
     swapped = verdicts(scores, {"small": 128, "large": 32}, resamples=200).set_index("claim")
     assert swapped.loc["noise", "verdict"] == "contradicted"
     assert set(found.drop(index="noise")["verdict"]) == {"inconclusive"}
+
+
+def test_exact_mcnemar_against_a_hand_computed_case():
+    """12 images: both right 3, both wrong 2, only A right 1, only B right 6. Of 7 discordant
+    pairs, 1 went A's way: two-sided p = 2 * P(X <= 1), X ~ Bin(7, 1/2) = 2 * (1 + 7) / 128 = 0.125."""
+    a = np.array([1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0], bool)
+    b = np.array([1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1], bool)
+    found = mcnemar_exact(a, b)
+    assert found == {"n": 12, "a_only": 1, "b_only": 6, "p_value": pytest.approx(0.125)}
+    assert mcnemar_exact(b, a)["p_value"] == pytest.approx(0.125)
+    assert mcnemar_exact(a[:1].repeat(5), ~a[:1].repeat(5))["p_value"] == pytest.approx(2 / 32)  # 5 to 0: 2 * 0.5 ** 5
+    assert mcnemar_exact(a, a) == {"n": 12, "a_only": 0, "b_only": 0, "p_value": 1.0}
+    with pytest.raises(ValueError, match="same items"):
+        mcnemar_exact(a, b[:5])

@@ -16,7 +16,7 @@ from experiments.config.schema import DatasetConfig, TrainConfig
 from experiments.inputs.datasets import scan
 from experiments.models.architecture import card_path, keras
 from experiments.models.training_data import SkipLog, image_dataset
-from experiments.models.training import chance_warning, train
+from experiments.models.training import chance_guard, train
 
 BATCH, BUFFER = 64, 500
 
@@ -54,6 +54,7 @@ def test_cnn32_learns_cifake_with_a_buffer_smaller_than_the_set(cifake, tmp_path
     model_path = tmp_path / "cnn32.keras"
     card = train("cnn32", cfg, 32, model_path, seed=0)
     assert card["data"]["train"]["images"] == 7200 and card["training"]["warning"] == ""
+    assert card["training"]["val_n"] == 800 and card["training"]["val_accuracy_ci"][0] > 0.5  # the guard's test
     test = scan(dataset, ["test"])
     model = keras.models.load_model(model_path, compile=False)
     batches = list(image_dataset(test, 32, batch_size=500, skips=SkipLog()))
@@ -75,11 +76,21 @@ def test_a_model_that_learnt_nothing_is_flagged_in_the_log_and_card(cifake, tmp_
         train("flat", cfg, 32, tmp_path / "flat.keras", seed=0)
     card = json.loads(card_path(tmp_path / "flat.keras").read_text())
     assert "has not learnt the task" in card["training"]["warning"]
-    assert card["training"]["majority_class_val_accuracy"] == 0.5
+    assert card["training"]["majority_class_val_accuracy"] == 0.5 and card["training"]["val_n"] == 20
+    low, high = card["training"]["val_accuracy_ci"]
+    assert low <= 0.5 <= high
     assert sum("has not learnt the task" in r.message for r in caplog.records) == 1
 
 
-def test_chance_warning_threshold():
+def test_chance_guard_compares_the_interval_with_the_majority_rate():
+    """The issue's case: 0.55 on 60 balanced images (33 right) is chance, though 0.02 above the old
+    fixed 0.03 margin; 0.74 on 100 with a 0.70 majority is too. 0.85 on 100 (Wilson low 0.767) is not."""
+    balanced = pd.Series(["ai", "human"] * 30)
+    guard = chance_guard(0.55, balanced)
+    assert "has not learnt the task" in guard["warning"] and "[0.42" in guard["warning"]
+    assert guard["val_n"] == 60 and guard["majority_class_val_accuracy"] == 0.5
+    assert guard["val_accuracy_ci"][0] == pytest.approx(0.4249, abs=1e-4)  # Wilson 33/60
     labels = pd.Series(["ai"] * 70 + ["human"] * 30)
-    assert chance_warning(0.72, labels) != ""  # always-AI scores 0.70
-    assert chance_warning(0.74, labels) == ""
+    assert chance_guard(0.74, labels)["warning"] != ""  # the old margin let this through
+    quiet = chance_guard(0.85, labels)
+    assert quiet["warning"] == "" and quiet["val_accuracy_ci"][0] == pytest.approx(0.7672, abs=1e-4)

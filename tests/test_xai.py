@@ -28,7 +28,7 @@ def test_logit_model_is_the_same_network_before_softmax(cnn32, two_images):
     np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probs, atol=1e-6)
 
 
-def _normalise(m):
+def _rescale(m):
     return (m - m.min()) / (m.max() - m.min())
 
 
@@ -39,14 +39,14 @@ def test_saliency_gradients_come_from_the_logits_not_the_softmax(cnn32, two_imag
         with tf.GradientTape() as tape:
             tape.watch(x)
             out = net(x)[:, 0]
-        maps[name] = _normalise(np.abs(tape.gradient(out, x).numpy()).max(axis=-1))[0]
+        maps[name] = _rescale(np.abs(tape.gradient(out, x).numpy()).max(axis=-1))[0]
     ours = explain(cnn32.model, two_images[:1], "saliency", target=0)[0]
     np.testing.assert_allclose(ours, maps["logits"], atol=1e-5)
     assert np.abs(ours - maps["softmax"]).max() > 0.05
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_gives_normalised_maps_through_one_call(cnn32, two_images, method):
+def test_every_method_gives_rescaled_maps_through_one_call(cnn32, two_images, method):
     options = {"num_samples": 200} if method == "lime" else {}
     maps = explain(cnn32.model, two_images, method, "human", class_names=("ai", "human"), **options)
     assert maps.shape == (2, 32, 32)

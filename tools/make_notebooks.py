@@ -38,7 +38,7 @@ TOUR = [
         "harshest edit tried, one y-scale for all."
     ),
     new_code_cell(
-        "from experiments.report.figures import severity_curves\n\n"
+        "from experiments.report.severity_figures import severity_curves\n\n"
         'fooling = summary.rename(columns={"fooling_ci_low": "fooling_rate_ci_low", "fooling_ci_high": "fooling_rate_ci_high"})\n'
         'fig = severity_curves(fooling, "fooling_rate", None, ylabel="share of right answers fooled", cols=3)\n'
         "plt.show()\n"
@@ -204,7 +204,7 @@ TRAINING = [
     ),
     new_markdown_cell("## Robustness at dataset scale\n\nAccuracy under each edit family, from the unedited value (◇) to the harshest edit, with its interval."),
     new_code_cell(
-        "from experiments.report.figures import severity_curves\n\n"
+        "from experiments.report.severity_figures import severity_curves\n\n"
         'robust = pd.read_parquet(RUN / "robustness_metrics.parquet")\n'
         'if robust["severity"].notna().any():\n'
         '    fig = severity_curves(robust, "accuracy", None, ylabel="accuracy", cols=3)\n'

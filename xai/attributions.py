@@ -98,27 +98,27 @@ def resolve_targets(model: keras.Model, images: np.ndarray, target: Target, clas
     return targets
 
 
-def expand(cam: np.ndarray, images: np.ndarray, normalise: bool = True) -> np.ndarray:
-    """tf-keras-vis' last step for every CAM: bilinear zoom to the input size, then normalise."""
+def expand(cam: np.ndarray, images: np.ndarray, rescale: bool = True) -> np.ndarray:
+    """tf-keras-vis' last step for every CAM: bilinear zoom to the input size, then rescale to [0, 1] (`rescale`)."""
     from scipy.ndimage import zoom
     from tf_keras_vis.utils import normalize, zoom_factor
 
     zoomed = zoom(cam, zoom_factor(cam.shape, images.shape), order=1)
-    return normalize(zoomed) if normalise else zoomed
+    return normalize(zoomed) if rescale else zoomed
 
 
 def saliency(
-    logits: keras.Model, layer: int | None, images: np.ndarray, targets: list[int], smooth_samples: int, smooth_noise: float, seed: int, normalise: bool = True,
-    batch_size: int = compiled.BATCH_SIZE,
+    logits: keras.Model, layer: int | None, images: np.ndarray, targets: list[int], smooth_samples: int,
+    smooth_noise: float, seed: int, rescale: bool = True, batch_size: int = compiled.BATCH_SIZE,
 ) -> np.ndarray:
-    """tf-keras-vis' Saliency: |d logit / d input|, max over channels, normalised. SmoothGrad
+    """tf-keras-vis' Saliency: |d logit / d input|, max over channels, rescaled. SmoothGrad
     draws the noise tf-keras-vis draws after `keras.utils.set_random_seed(seed)` (NumPy's legacy
     generator with that seed, here a local one) and runs all noisy copies through one batched
     pass, averaging in the same order."""
     import tensorflow as tf
     from tf_keras_vis.utils import normalize as tf_keras_vis_normalize
 
-    normalize = tf_keras_vis_normalize if normalise else np.asarray
+    normalize = tf_keras_vis_normalize if rescale else np.asarray
     if not smooth_samples:
         grads = compiled.gradients(logits, layer, images, np.asarray(targets), batch_size)[1]
         return normalize(np.max(np.abs(grads), axis=-1))
@@ -197,10 +197,17 @@ def score_cam(logits: keras.Model, images: np.ndarray, targets: list[int], layer
     return np.maximum(np.einsum("nhwc,nc->nhw", a, weights), 0)
 
 
-def faster_score_cam(logits: keras.Model, images, targets, layer: str, max_n: int, normalise: bool = True, batch_size: int = compiled.BATCH_SIZE) -> np.ndarray:
+def faster_score_cam(
+    logits: keras.Model, images, targets, layer: str, max_n: int, rescale: bool = True,
+    batch_size: int = compiled.BATCH_SIZE,
+) -> np.ndarray:
     from tf_keras_vis.scorecam import Scorecam
     from tf_keras_vis.utils.scores import CategoricalScore
 
     with contextlib.redirect_stdout(io.StringIO()):  # its model.predict calls print progress bars
-        return Scorecam(logits, clone=False)(CategoricalScore(targets), images, penultimate_layer=layer, max_N=max_n, batch_size=batch_size, normalize_cam=normalise)
+        cam = Scorecam(logits, clone=False)
+        return cam(
+            CategoricalScore(targets), images, penultimate_layer=layer, max_N=max_n, batch_size=batch_size,
+            normalize_cam=rescale,
+        )
 

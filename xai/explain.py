@@ -5,7 +5,7 @@ Grad-CAM, Grad-CAM++, Score-CAM, Faster-ScoreCAM and LayerCAM (class activation 
 in xai.attributions), LIME (xai.lime_explain) and `random`, a seeded-noise baseline that
 faithfulness and sanity numbers are read against. Callers never branch on the method: every one
 returns maps of shape (N, H, W) at the images' resolution, scaled to [0, 1] per image (higher =
-more important for the target class). With `normalise=False` each method's own values come back
+more important for the target class). With `rescale=False` each method's own values come back
 instead, which a picture needs to put several maps on one scale: gradient magnitudes, ReLU'd CAMs
 (both >= 0), and LIME's signed weights (SIGNED_METHODS: above 0 for the target class, below 0
 against it). The order of the pixels, all that faithfulness and drift read, is the same either way.
@@ -31,7 +31,7 @@ SIGNED_METHODS = tuple(name for name, m in REGISTRY.items() if m.signed)
 __all__ = ["METHODS", "SIGNED_METHODS", "Target", "explain", "last_conv_layer", "logit_model", "resolve_targets"]
 
 
-def _normalise(maps: np.ndarray) -> np.ndarray:
+def _rescale(maps: np.ndarray) -> np.ndarray:
     maps = np.nan_to_num(np.asarray(maps, dtype=np.float64))
     low = maps.reshape(len(maps), -1).min(axis=1)[:, None, None]
     high = maps.reshape(len(maps), -1).max(axis=1)[:, None, None]
@@ -39,7 +39,7 @@ def _normalise(maps: np.ndarray) -> np.ndarray:
 
 
 def _raw(maps: np.ndarray) -> np.ndarray:
-    """A method's own values, as float64 with NaN and inf made finite (as _normalise does)."""
+    """A method's own values, as float64 with NaN and inf made finite (as _rescale does)."""
     return np.nan_to_num(np.asarray(maps, dtype=np.float64))
 
 
@@ -51,11 +51,11 @@ def explain(
     *,
     class_names: Sequence[str] | None = None,
     seed: int = 0,
-    normalise: bool = True,
+    rescale: bool = True,
     **options,
 ) -> np.ndarray:
     """Attribution maps (N, H, W) in [0, 1] for float32 model inputs `images` (N, H, W, 3);
-    each method's own values with `normalise=False` (see the module's docstring).
+    each method's own values with `rescale=False` (see the module's docstring).
 
     `options` are the method's own (xai.methods: every method but random takes `batch_size`;
     smoothgrad `smooth_samples`, `smooth_noise`; CAMs `layer`; faster_scorecam `max_n`; lime
@@ -67,8 +67,8 @@ def explain(
     if images.ndim != 4:
         raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")
     targets = resolve_targets(model, images, target, class_names)
-    scale = _normalise if normalise else _raw
+    scale = _rescale if rescale else _raw
     with warnings.catch_warnings():  # tf-keras-vis passes inputs as a list; Keras 3 notes it
         warnings.filterwarnings("ignore", message="The structure of `inputs`", category=UserWarning)
-        maps = entry.compute(model, images, targets, seed, checked, normalise)
+        maps = entry.compute(model, images, targets, seed, checked, rescale)
     return scale(maps)

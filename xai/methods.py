@@ -52,7 +52,7 @@ class LimeOptions(BatchOptions):
 
 
 class Method:
-    """One attribution method. `compute(model, images, targets, seed, options, normalise)`: its
+    """One attribution method. `compute(model, images, targets, seed, options, rescale)`: its
     own maps (N, H, W) of float32 `images` for one class index per image."""
 
     name: ClassVar[str]
@@ -60,21 +60,21 @@ class Method:
     signed: ClassVar[bool] = False  # raw maps above 0 for the target, below 0 against it
     Options: ClassVar[type[Options]] = Options
 
-    def compute(self, model, images: np.ndarray, targets: list[int], seed: int, options, normalise: bool) -> np.ndarray:
+    def compute(self, model, images: np.ndarray, targets: list[int], seed: int, options, rescale: bool) -> np.ndarray:
         raise NotImplementedError
 
 
 class Saliency(Method):
     name, family, Options = "saliency", "gradient", BatchOptions
 
-    def compute(self, model, images, targets, seed, options, normalise):
+    def compute(self, model, images, targets, seed, options, rescale):
         from xai import attributions as at
 
         logits = at.logit_model(model)
         layer = at.layer_index(model, logits, None)
         smooth = isinstance(options, SmoothGradOptions)
         samples, noise = (options.smooth_samples, options.smooth_noise) if smooth else (0, 0.2)
-        return at.saliency(logits, layer, images, targets, samples, noise, seed, normalise, options.batch_size)
+        return at.saliency(logits, layer, images, targets, samples, noise, seed, rescale, options.batch_size)
 
 
 class SmoothGrad(Saliency):
@@ -87,21 +87,21 @@ class _Cam(Method):
 
     family, Options = "cam", CamOptions
 
-    def compute(self, model, images, targets, seed, options, normalise):
+    def compute(self, model, images, targets, seed, options, rescale):
         from xai import attributions as at
 
         logits = at.logit_model(model)
         layer = at.layer_index(model, logits, options.layer)
         if layer is None:
             at.last_conv_layer(model)  # raises: CAM methods need a Conv2D layer
-        return self.cam(logits, layer, images, targets, seed, options, normalise)
+        return self.cam(logits, layer, images, targets, seed, options, rescale)
 
-    def cam(self, logits, layer, images, targets, seed, options, normalise) -> np.ndarray:
+    def cam(self, logits, layer, images, targets, seed, options, rescale) -> np.ndarray:
         """Grad-CAM, Grad-CAM++ and LayerCAM: weights from the gradient of the target's logit."""
         from xai import attributions as at, compiled
 
         out, _, a, grads = compiled.gradients(logits, layer, images, np.asarray(targets), options.batch_size)
-        return at.expand(at.grad_cam(self.name, a, grads, out[np.arange(len(images)), targets]), images, normalise)
+        return at.expand(at.grad_cam(self.name, a, grads, out[np.arange(len(images)), targets]), images, rescale)
 
 
 class GradCam(_Cam):
@@ -119,16 +119,16 @@ class LayerCam(_Cam):
 class ScoreCam(_Cam):
     name = "scorecam"
 
-    def cam(self, logits, layer, images, targets, seed, options, normalise):
+    def cam(self, logits, layer, images, targets, seed, options, rescale):
         from xai import attributions as at
 
-        return at.expand(at.score_cam(logits, images, targets, layer, options.batch_size), images, normalise)
+        return at.expand(at.score_cam(logits, images, targets, layer, options.batch_size), images, rescale)
 
 
 class FasterScoreCam(_Cam):
     name, Options = "faster_scorecam", FasterScoreCamOptions
 
-    def cam(self, logits, layer, images, targets, seed, options, normalise):
+    def cam(self, logits, layer, images, targets, seed, options, rescale):
         import keras
 
         from xai import attributions as at
@@ -137,13 +137,13 @@ class FasterScoreCam(_Cam):
         # (the next compiled calls are slow), so only this method does it.
         keras.utils.set_random_seed(seed)
         name = logits.layers[layer].name
-        return at.faster_score_cam(logits, images, targets, name, options.max_n, normalise, options.batch_size)
+        return at.faster_score_cam(logits, images, targets, name, options.max_n, rescale, options.batch_size)
 
 
 class Lime(Method):
     name, family, signed, Options = "lime", "perturbation", True, LimeOptions
 
-    def compute(self, model, images, targets, seed, options, normalise):
+    def compute(self, model, images, targets, seed, options, rescale):
         from xai.lime_explain import lime_maps
 
         given = {k: getattr(options, k) for k in type(options).model_fields}
@@ -155,7 +155,7 @@ class Random(Method):
 
     name, family = "random", "baseline"
 
-    def compute(self, model, images, targets, seed, options, normalise):
+    def compute(self, model, images, targets, seed, options, rescale):
         return np.random.default_rng(seed).random(images.shape[:3])
 
 

@@ -18,6 +18,7 @@ of them in seconds.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -80,7 +81,9 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 
 @functools.lru_cache(maxsize=64)
-def colour_bar(height: int, signed: bool = False, labels: tuple[str, str, str] | None = None, width: int = 64) -> np.ndarray:
+def colour_bar(
+    height: int, signed: bool = False, labels: tuple[str, str, str] | None = None, width: int = 64
+) -> np.ndarray:
     """A vertical colour bar, top = full colour, over the same grey the maps are drawn on, with
     three labels (top, middle, bottom), uint8 RGB (read-only: one array per size, shared)."""
     bar_w, pad = 12, 6
@@ -96,7 +99,9 @@ def colour_bar(height: int, signed: bool = False, labels: tuple[str, str, str] |
     return np.asarray(canvas)
 
 
-def overlay(image: np.ndarray, m: np.ndarray, *, signed: bool = False, scale: float | None = None, bar: bool = True) -> np.ndarray:
+def overlay(
+    image: np.ndarray, m: np.ndarray, *, signed: bool = False, scale: float | None = None, bar: bool = True
+) -> np.ndarray:
     """`image` (uint8 RGB, any size) in grey with the map over it (scaled by `scale`, default
     its own |max|), plus a colour bar."""
     image = np.asarray(image, np.uint8)
@@ -136,6 +141,67 @@ def outline(cell: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _GridLayout:
+    """Where an overlay grid's parts go, in px: the row labels' column, the header (title and
+    column titles), the cells, the colour bars' column and the note's lines under the grid."""
+
+    label_w: int
+    header: int
+    cell_w: int
+    cell_h: int
+    line: int
+    width: int
+    height: int
+    notes: list[str]
+    gap: int = 4
+    bar_w: int = 70
+
+    def cell(self, r: int, c: int) -> tuple[int, int]:
+        """The top-left corner of the cell in row r, column c."""
+        return self.label_w + c * (self.cell_w + self.gap), self.header + r * (self.cell_h + self.gap)
+
+
+def _grid_layout(
+    pictures: list[np.ndarray], title_lines: list[list[str]], row_labels: list[str], title: str, note: str,
+    font: ImageFont.FreeTypeFont, small: ImageFont.FreeTypeFont, line: int,
+) -> _GridLayout:  # fmt: skip
+    cell_h = max(p.shape[0] for p in pictures)
+    cell_w = max(p.shape[1] for p in pictures)
+    header = (line + 6 if title else 0) + line * max((len(t) for t in title_lines), default=0) + 6
+    label_w = max((round(font.getlength(w)) for label in row_labels for w in label.split("\n")), default=0) + 14
+    gap, bar_w = _GridLayout.gap, _GridLayout.bar_w
+    width = label_w + len(pictures) * (cell_w + gap) + bar_w
+    notes = wrap(printable(note), small, width - 16) if note else []
+    height = header + len(row_labels) * (cell_h + gap) + 2 + line * len(notes) + (6 if notes else 0)
+    return _GridLayout(label_w, header, cell_w, cell_h, line, width, height, notes)
+
+
+def _draw_titles(
+    draw: ImageDraw.ImageDraw, grid: _GridLayout, title: str, lines: list[list[str]], font, small
+) -> None:
+    """The grid's title, centred on top, and each column's title lines, bottom-aligned above it."""
+    if title:
+        draw.text((grid.width // 2, 4), title, fill="black", font=font, anchor="ma")
+    for c, text in enumerate(lines):
+        x = grid.cell(0, c)[0] + grid.cell_w // 2
+        for k, row in enumerate(text):
+            draw.text((x, grid.header - 6 - grid.line * (len(text) - k)), row, fill="black", font=small, anchor="ma")
+
+
+def _draw_label(draw: ImageDraw.ImageDraw, grid: _GridLayout, r: int, text: str, font) -> None:
+    """A row's label, right-aligned left of its cells."""
+    y = grid.cell(r, 0)[1] + grid.cell_h // 2
+    draw.multiline_text((grid.label_w - 8, y), text, fill="black", font=font, anchor="rm", align="right")
+
+
+def _place(canvas: Image.Image, grid: _GridLayout, r: int, c: int, picture: np.ndarray, region) -> None:
+    """A cell's picture, with the outline of the region its edit painted (None: none)."""
+    if region is not None:
+        picture = outline(picture, region)
+    canvas.paste(Image.fromarray(picture), grid.cell(r, c))
+
+
 def overlay_grid(
     images: list[np.ndarray],
     maps: dict[str, np.ndarray],
@@ -162,54 +228,37 @@ def overlay_grid(
     break lines). Reduced to a 256-colour palette (a PNG of 8 methods x 6 images stays under 1 MB)."""
     methods = list(maps)
     pictures = [_fit(np.asarray(image, np.uint8), cell) for image in images]
-    cell_h = max(p.shape[0] for p in pictures)
-    cell_w = max(p.shape[1] for p in pictures)
     font, small = _font(font_size), _font(font_size - 1)
     line = font_size + 3
     title = printable(title)  # one line: a name's control or bidi characters shown as escapes, never laid out
-    lines = [[w for part in t.split("\n") for w in wrap(printable(part), small, cell_w - 4)] for t in column_titles]
-    header = (line + 6 if title else 0) + line * max((len(t) for t in lines), default=0) + 6
+    width = max(p.shape[1] for p in pictures) - 4
+    lines = [[w for part in t.split("\n") for w in wrap(printable(part), small, width)] for t in column_titles]
     input_label = "\n".join(printable(part) for part in input_label.split("\n"))
     row_labels = ([input_label] if inputs is not None else []) + [printable(m) for m in methods]
-    label_w = max((round(font.getlength(w)) for label in row_labels for w in label.split("\n")), default=0) + 14
-    gap, bar_w = 4, 70
-    width = label_w + len(pictures) * (cell_w + gap) + bar_w
-    rows = len(row_labels)
-    notes = wrap(printable(note), small, width - 16) if note else []
-    height = header + rows * (cell_h + gap) + 2 + line * len(notes) + (6 if notes else 0)
-    canvas = Image.new("RGB", (width, height), "white")
+    grid = _grid_layout(pictures, lines, row_labels, title, note, font, small, line)
+    canvas = Image.new("RGB", (grid.width, grid.height), "white")
     draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((width // 2, 4), title, fill="black", font=font, anchor="ma")
-    for c, text in enumerate(lines):
-        x = label_w + c * (cell_w + gap) + cell_w // 2
-        for k, row in enumerate(text):
-            draw.text((x, header - 6 - line * (len(text) - k)), row, fill="black", font=small, anchor="ma")
-
-    def place(r: int, c: int, picture: np.ndarray) -> None:
-        if regions is not None and regions[c] is not None:
-            picture = outline(picture, regions[c])
-        canvas.paste(Image.fromarray(picture), (label_w + c * (cell_w + gap), header + r * (cell_h + gap)))
-
-    def label(r: int, text: str) -> None:
-        y = header + r * (cell_h + gap) + cell_h // 2
-        draw.multiline_text((label_w - 8, y), text, fill="black", font=font, anchor="rm", align="right")
-
+    _draw_titles(draw, grid, title, lines, font, small)
+    regions = regions if regions is not None else [None] * len(pictures)
     r = 0
     if inputs is not None:
-        label(r, input_label)
+        _draw_label(draw, grid, r, input_label, font)
         for c, (source, picture) in enumerate(zip(inputs, pictures)):
-            place(r, c, cv2.resize(np.asarray(source, np.uint8), (picture.shape[1], picture.shape[0]), interpolation=cv2.INTER_NEAREST))
+            size = (picture.shape[1], picture.shape[0])
+            enlarged = cv2.resize(np.asarray(source, np.uint8), size, interpolation=cv2.INTER_NEAREST)
+            _place(canvas, grid, r, c, enlarged, regions[c])
         r += 1
     for method in methods:
         is_signed = method in signed
         scale = row_scale(maps[method])
-        label(r, printable(method))
+        _draw_label(draw, grid, r, printable(method), font)
         for c, picture in enumerate(pictures):
-            place(r, c, tint(picture, scaled(_resize(maps[method][c], picture.shape[:2]), scale, is_signed), is_signed))
-        bar = colour_bar(cell_h, is_signed, (f"for {target}", "0", "against") if is_signed else ("row max", "", "0"))
-        canvas.paste(Image.fromarray(bar), (width - bar_w + 4, header + r * (cell_h + gap)))
+            v = scaled(_resize(maps[method][c], picture.shape[:2]), scale, is_signed)
+            _place(canvas, grid, r, c, tint(picture, v, is_signed), regions[c])
+        ends = (f"for {target}", "0", "against") if is_signed else ("row max", "", "0")
+        bar = colour_bar(grid.cell_h, is_signed, ends)
+        canvas.paste(Image.fromarray(bar), (grid.width - grid.bar_w + 4, grid.cell(r, 0)[1]))
         r += 1
-    for k, text in enumerate(notes):
-        draw.text((8, header + rows * (cell_h + gap) + 4 + k * line), text, fill="#444444", font=small)
+    for k, text in enumerate(grid.notes):  # under the last row
+        draw.text((8, grid.cell(r, 0)[1] + 4 + k * line), text, fill="#444444", font=small)
     return canvas.quantize(256, method=Image.Quantize.FASTOCTREE)

@@ -114,20 +114,21 @@ def sanity_maps(
     targets: Sequence[int],
     *,
     seed: int = 0,
-    normalise: bool = True,
+    rescale: bool = True,
     **options,
 ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """Maps of `images` by `method` for the trained model, and for each cascading-randomisation
     depth (seeded with `seed`) the map of images[0]: (maps (N, H, W), [(layer, map (H, W))]).
-    Every map is what `xai.explain` gives with the same seed, options and `normalise`."""
-    from xai.explain import _normalise, _raw, explain
+    Every map is what `xai.explain` gives with the same seed, options and `rescale`."""
+    from xai.explain import _rescale, _raw, explain
 
     targets = list(targets)
     if method != "lime":
-        maps = explain(model, images, method, targets, seed=seed, normalise=normalise, **options)
+        maps = explain(model, images, method, targets, seed=seed, rescale=rescale, **options)
         first = {k: v[:1] if k == "segments" and v is not None else v for k, v in options.items()}
         randomised = [
-            (name, explain(copy, images[:1], method, targets[:1], seed=seed, normalise=normalise, **first)[0]) for name, copy in cascading_randomisation(model, seed)
+            (name, explain(copy, images[:1], method, targets[:1], seed=seed, rescale=rescale, **first)[0])
+            for name, copy in cascading_randomisation(model, seed)
         ]
         return maps, randomised
     from xai.lime_explain import image_maps, model_labels
@@ -141,6 +142,6 @@ def sanity_maps(
     first = image_maps(images[0], labels[0], targets[0], predict, seed=seed, **known)
     single = lambda x: [compiled.forward(model, x, lime.batch_size)]
     rest = [image_maps(image, labels[i], targets[i], single, seed=seed, **known)[0] for i, image in enumerate(images[1:], start=1)]
-    scale = _normalise if normalise else _raw
+    scale = _rescale if rescale else _raw
     maps = scale(np.stack([first[0], *rest]))
     return maps, [(name, scale(m[None])[0]) for name, m in zip(names, first[1:])]

@@ -22,9 +22,11 @@ from pydantic import (
 from augment import GridError, Variant, expand_grid
 from experiments.config.paths import ConfigPath, OutputPath, config_path
 from experiments.config.yaml_limits import YAMLLimit, load_yaml
-from experiments.inputs.file_factors import FACTORS
 from experiments.config.messages import cut, one_line
 from xai.methods import NAMES as METHOD_NAMES
+
+# the file factors an audit may take away, one at a time or all (experiments.inputs.file_factors)
+FACTORS = ("jpeg", "png", "size", "metadata", "all")
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 BUILTIN_MANIFESTS = {"study": Path(__file__).parents[1] / "data" / "study_samples.csv"}
@@ -61,6 +63,9 @@ def one_path_component(name: str) -> str:
 SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(one_path_component)]
 
 
+GeneratorName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]  # a generator's or source's name in tables
+
+
 class ConfigError(ValueError):
     """A config that cannot be used; the message names the file and the field. It is one line,
     cut to a bound (experiments.config.messages), whatever values it quotes."""
@@ -93,6 +98,18 @@ class DatasetConfig(_Strict):
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
     balance: bool = True  # drop AI training images at random down to the human count, as the study did
     limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
+    # generic layout: the sub-folder below a class folder names the generator (AI) or the source (human):
+    # "subfolder" takes its name as it is; a mapping renames some ({original_ldm: latent_diffusion}), the rest keep
+    # theirs. Left out of dumps when absent, so datasets without it keep their fingerprints ([Generators](generators.md)).
+    generator_from: Literal["subfolder"] | dict[str, GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
+    # keep only these generators' AI images (every human image stays): what the cross-generator matrix trains on
+    generators: Annotated[list[GeneratorName], Field(min_length=1)] | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _generators_in_generic(self):
+        if self.generator_from is not None and self.layout != "generic":
+            raise ValueError("generator_from goes with layout: generic (AI-ArtBench's folders name their generators)")
+        return self
 
     @field_validator("class_dirs")
     @classmethod
@@ -107,6 +124,26 @@ class OptimizerConfig(_Strict):
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
 
 
+class TrainAugmentConfig(_Strict):
+    """Seeded train-time augmentation (experiments.models.train_augment): each training image,
+    each epoch, gets a fresh draw of these edits; every one is off at its default."""
+
+    flip: Annotated[float, Field(ge=0, le=1)] = 0.0  # probability of a horizontal flip
+    crop: Annotated[float, Field(gt=0, le=1)] = 1.0  # a random square crop keeping this share of the side, or more
+    brightness: Annotated[float, Field(ge=0, le=1)] = 0.0  # shift drawn from [-b, b]
+    contrast: Annotated[float, Field(ge=0, le=1)] = 0.0  # change drawn from [-c, c]
+    saturation: Annotated[float, Field(ge=0, le=1)] = 0.0  # factor drawn from [1 - s, 1 + s]
+    hue: Annotated[float, Field(ge=0, le=180)] = 0.0  # degrees drawn from [-h, h]
+    jpeg_quality: tuple[Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=100)]] | None = None
+
+    @field_validator("jpeg_quality")
+    @classmethod
+    def _ordered(cls, q):
+        if q is not None and q[0] > q[1]:
+            raise ValueError(f"give [lowest, highest] quality, got {list(q)}")
+        return q
+
+
 class TrainConfig(_Strict):
     """How to train a model when its file does not exist (or `retrain` is set)."""
 
@@ -119,6 +156,11 @@ class TrainConfig(_Strict):
     shuffle_buffer: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000
     retrain: bool = False  # train even when the model file exists
     progress_every_s: Annotated[float, Field(gt=0)] = 30.0  # a progress line this often inside an epoch (not on a terminal)
+    # start from the weights of a model file of the same architecture (.h5 / .keras; experiments.models.init_weights);
+    # fine_tune_learning_rate replaces optimizer.learning_rate when it does. Left out of dumps when unset.
+    init_from: ConfigPath | None = Field(None, exclude_if=lambda v: v is None)
+    fine_tune_learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, exclude_if=lambda v: v is None)
+    augment: TrainAugmentConfig | None = Field(None, exclude_if=lambda v: v is None)
 
 
 class ModelConfig(_Strict):
@@ -133,6 +175,9 @@ class ModelConfig(_Strict):
     # Left out of dumps at their defaults, so configs without them keep their fingerprints.
     output: Literal["softmax", "logits", "sigmoid"] = Field("softmax", exclude_if=lambda v: v == "softmax")
     positive: Literal["ai", "human"] | None = Field(None, exclude_if=lambda v: v is None)
+    # the generators the model was trained on (per-generator evaluation's seen / unseen); default: AI-ArtBench's two
+    # for the study's models, its training record's for a model artxai trained (experiments.stages.generators)
+    trained_on: list[GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -224,6 +269,8 @@ class AuditConfig(_Strict):
     min_shift: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a mean p_ai shift smaller than this is not a dependence
     probe_folds: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 5  # cross-validation folds of the metadata probe
     max_samples: Annotated[int, Field(ge=2, le=MAX_COUNT)] | None = None  # audit a seeded, class-stratified subset
+    # re-encode each class at the other class's typical JPEG quality / size (experiments.stages.cue_reversal)
+    reversal: bool = Field(False, exclude_if=lambda v: not v)
 
     @field_validator("factors")
     @classmethod
@@ -240,11 +287,19 @@ class EvalSetConfig(_Strict):
 
 
 class CrossGeneratorConfig(_Strict):
-    """Train each chosen model once per generator (its images plus the humans) and test it on
-    every generator: needs a train dataset in the artbench layout (experiments.stages.eval_sets)."""
+    """Train each chosen model once per generator (its images plus the humans: `single`) and once
+    without each generator (`leave_one_out`), and test every copy on every generator: needs a
+    train dataset whose test split names two generators or more (AI-ArtBench's layout, or a
+    generic one with generator_from; experiments.stages.cross_generator)."""
 
     models: Annotated[list[str], Field(min_length=1)] | None = None  # default: every model with a train block
     epochs: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: each model's own train.epochs
+    designs: Annotated[list[Literal["single", "leave_one_out"]], Field(min_length=1)] = ["single", "leave_one_out"]
+
+    @field_validator("designs")
+    @classmethod
+    def _unique_designs(cls, designs):
+        return no_repeats("designs", designs)
 
 
 class CorruptionConfig(_Strict):

@@ -1,11 +1,13 @@
-"""Image datasets on disk, as tables of records: path, split, label, style, generator.
+"""Image datasets on disk, as tables of records: path, split, label, style, generator, source.
 
 Two layouts:
 - AI-ArtBench: `<root>/<split>/<style>` holds human art (ArtBench-10); `<root>/<split>/AI_LD_<style>`
   and `AI_SD_<style>` hold AI art from Latent and Standard Diffusion.
 - generic: `<root>/<split>/<class folder>/...` with class folder names (or shell patterns,
   experiments.inputs.labels) from the config (by default `ai` and `human`); style is the sub-folder below
-  the class folder, if any.
+  the class folder, if any. With `generator_from` that sub-folder names instead the generator of an
+  AI image or the source of a human one (style stays empty; an image right in the class folder is
+  `unknown`); a sub-folder without images, or a name in both classes, is refused.
 
 A dataset may hold only some splits: evaluating needs only the split it scores (a test-only
 folder is the common case), training needs `train/`.
@@ -27,7 +29,7 @@ from experiments.config.schema import ConfigError, DatasetConfig
 from experiments.inputs.folders import list_images
 from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, class_patterns, folder_class
 
-COLUMNS = ["path", "split", "label", "style", "generator"]
+COLUMNS = ["path", "split", "label", "style", "generator", "source"]
 GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "standard_diffusion"}
 
 
@@ -44,11 +46,13 @@ def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
             prefix = next((k for k in GENERATORS if folder.name.upper().startswith(k)), None)
             label, generator = ("ai", GENERATORS[prefix]) if prefix else ("human", "human")
             style = folder.name[len(prefix) :] if prefix else folder.name
-            rows += [(str(p), split, label, style.lower(), generator) for p in _images_below(folder)]
+            rows += [(str(p), split, label, style.lower(), generator, "") for p in _images_below(folder)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str | list[str]]) -> pd.DataFrame:
+def scan_generic(
+    root: Path, splits: list[str], class_dirs: dict[str, str | list[str]], generator_from: str | dict[str, str] | None = None
+) -> pd.DataFrame:
     class_folders = class_patterns(class_dirs)
     rows = []
     for split in splits:
@@ -65,11 +69,43 @@ def scan_generic(root: Path, splits: list[str], class_dirs: dict[str, str | list
             if not folders:
                 raise ConfigError(f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}")
             for folder in folders:
-                for p in _images_below(folder):
-                    rel = p.relative_to(folder)
-                    style = rel.parts[0] if len(rel.parts) > 1 else ""
-                    rows.append((str(p), split, label, style, "unknown" if label == "ai" else "human"))
-    return pd.DataFrame(rows, columns=COLUMNS)
+                rows += _class_rows(folder, split, label, generator_from)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if generator_from is not None:
+        check_labelled(df)
+    return df
+
+
+def _class_rows(folder: Path, split: str, label: str, generator_from: str | dict[str, str] | None) -> list[tuple]:
+    """The records of one class folder: style (or, with generator_from, generator / source) from
+    the sub-folder below it, if any."""
+    if generator_from is None:
+        rows = []
+        for p in _images_below(folder):
+            rel = p.relative_to(folder)
+            style = rel.parts[0] if len(rel.parts) > 1 else ""
+            rows.append((str(p), split, label, style, "unknown" if label == "ai" else "human", ""))
+        return rows
+    names = generator_from if isinstance(generator_from, dict) else {}
+    rows = []
+    for p in _images_below(folder):  # an image right in the class folder: generator / source "unknown"
+        rel = p.relative_to(folder)
+        name = names.get(rel.parts[0], rel.parts[0]) if len(rel.parts) > 1 else "unknown"
+        rows.append((str(p), split, label, "", name, "") if label == "ai" else (str(p), split, label, "", "human", name))
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+        if not _images_below(sub):
+            kind = "generator" if label == "ai" else "source"
+            raise ConfigError(f"dataset.generator_from: {sub} is a {kind} folder with no images; remove it or add its images")
+    return rows
+
+
+def check_labelled(records: pd.DataFrame) -> None:
+    """A name that is both a generator (AI) and a source (human) would mix the classes' rows in
+    every per-name table: refused, naming it."""
+    both = sorted(set(records.loc[records["label"] == "ai", "generator"]) & set(records.loc[records["label"] == "human", "source"]))
+    if both:
+        raise ConfigError(f"dataset.generator_from: {both[0]!r} names a folder in both classes (ai and human); "
+                          "give the generator and the source different names")
 
 
 def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
@@ -85,10 +121,21 @@ def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
     if missing:
         present = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise ConfigError(f"dataset.root: {root} has no {' or '.join(missing)} folder (it has: {', '.join(present) or 'no folders'})")
-    df = scan_artbench(root, splits) if cfg.layout == "artbench" else scan_generic(root, splits, cfg.class_dirs)
+    df = scan_artbench(root, splits) if cfg.layout == "artbench" else scan_generic(root, splits, cfg.class_dirs, cfg.generator_from)
     if df.empty:
         raise ConfigError(f"dataset.root: no images below {root} in the {cfg.layout} layout")
+    if cfg.generators is not None:
+        df = only_generators(df, cfg.generators)
     return df.sort_values(["split", "path"], ignore_index=True)
+
+
+def only_generators(df: pd.DataFrame, generators: list[str]) -> pd.DataFrame:
+    """The human records and the AI records of `generators`; a name no AI record has is refused."""
+    missing = sorted(set(generators) - set(df.loc[df["label"] == "ai", "generator"]))
+    if missing:
+        found = ", ".join(sorted(set(df.loc[df["label"] == "ai", "generator"])))
+        raise ConfigError(f"dataset.generators: no AI image of {', '.join(missing)} (generators here: {found})")
+    return df[(df["label"] == "human") | df["generator"].isin(generators)]
 
 
 def balance(df: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -120,8 +167,8 @@ def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
     if cfg.val_split and (df["split"] == cfg.val_split).any():
         val = df[df["split"] == cfg.val_split].reset_index(drop=True)
     else:
-        strata = train["label"] + "/" + train["style"]
-        if strata.value_counts().min() < 2:  # too few per style to stratify by it
+        strata = train["label"] + "/" + (train["style"] if cfg.generator_from is None else train["generator"] + "/" + train["source"])
+        if strata.value_counts().min() < 2:  # too few per style (generator, source) to stratify by it
             strata = train["label"]
         train, val = train_test_split(train, test_size=cfg.val_fraction, random_state=seed, stratify=strata)
         train, val = train.sort_index().reset_index(drop=True), val.sort_index().reset_index(drop=True)
@@ -132,5 +179,8 @@ def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
 
 
 def counts(records: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Per class, style and generator: what a model card lists."""
-    return {key: {str(k): int(v) for k, v in records[key].value_counts().sort_index().items()} for key in ("label", "style", "generator")}
+    """Per class, style and generator (and source, where the layout names sources): what a model
+    card lists; its `generator` counts are the generators a model was trained on."""
+    labelled = "source" in records and (records["source"] != "").any()
+    keys = ("label", "generator", "source") if labelled else ("label", "style", "generator")
+    return {key: {str(k): int(v) for k, v in records[key].value_counts().sort_index().items()} for key in keys}

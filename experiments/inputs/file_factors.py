@@ -27,9 +27,9 @@ import struct
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+from experiments.config.schema import FACTORS
 from experiments.inputs.images import DecodePolicy, decode_image
 
-FACTORS = ("jpeg", "png", "size", "metadata", "all")
 NUMERIC_FEATURES = ("width", "height", "aspect", "log_pixels", "log_file_size", "bytes_per_pixel", "jpeg_quality", "has_exif", "has_icc")
 CATEGORICAL_FEATURES = ("format", "mode", "subsampling")
 SUBSAMPLING = {-1: "none", 0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}

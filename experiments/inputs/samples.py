@@ -40,7 +40,14 @@ class Sample:
     truth: str
     problem: str = ""  # why it cannot be scored, found before decoding
     style: str = ""  # from a dataset: art style
-    generator: str = ""  # from a dataset: human, latent_diffusion, standard_diffusion, unknown
+    generator: str = ""  # from a dataset: human, latent_diffusion, standard_diffusion, unknown, or its sub-folder
+    source: str | None = None  # from a dataset with generator_from: a human image's source ("" for AI images)
+
+    def labels(self) -> dict[str, str]:
+        """The columns the score tables carry for it: style and generator, or, where the dataset
+        names generators and sources (generator_from), source and generator."""
+        kind = {"style": self.style} if self.source is None else {"source": self.source}
+        return kind | {"generator": self.generator}
 
 
 def truth_from_name(path: Path, ai_prefix: str = "ai_") -> str:
@@ -88,7 +95,8 @@ def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> l
     if records.empty:
         raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
     return [
-        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), shown_name(Path(r.path).stem), "original", r.label, style=r.style, generator=r.generator)
+        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), shown_name(Path(r.path).stem), "original", r.label, style=r.style, generator=r.generator,
+               source=None if dataset.generator_from is None else r.source)
         for r in records.itertuples()
     ]
 

@@ -1,6 +1,7 @@
 """The CNN and its training: the study's architecture and loading trained copies
 (`architecture`), the tf.data input of training (`training_data`), training itself (`training`),
-and training, reusing or refusing a config's `train:` model (`trained_models`).
+what a trained model was made from (`training_fingerprint`), and training, reusing or refusing a
+config's `train:` model (`trained_models`).
 
-May import: `experiments.config`, `experiments.inputs`, `experiments.rundir`, `experiments.execution`
-and the libraries."""
+May import: `experiments.config`, `experiments.inputs`, `experiments.rundir`, `experiments.execution`,
+`experiments.stats` (a leaf) and the libraries."""

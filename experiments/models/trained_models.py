@@ -11,7 +11,7 @@ file (seconds).
 
 An existing file is reused only when
 - its model card (experiments.models.training) is there and holds a training fingerprint
-  (experiments.inputs.fingerprints): without one the file was not trained by artxai, or its card was
+  (experiments.models.training_fingerprint): without one the file was not trained by artxai, or its card was
   lost, and what trained it is unknown;
 - the file's sha256 equals the card's: a file replaced after its card was written (or a training
   killed between writing the model and its card) is not the model the card describes;
@@ -34,9 +34,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from experiments.config.schema import ConfigError, TrainConfig
-from experiments.inputs.fingerprints import differences, file_sha256, training_fingerprint
+from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector, card_path, load_detector
+from experiments.models.init_weights import check_init_from
+from experiments.models.training_fingerprint import differences, training_fingerprint
 
 READERS_WAIT_S = 60.0  # how long a run about to train waits for runs checking the file
 
@@ -194,6 +196,11 @@ def trained_detector(
     The file's digest is read before it is loaded, under the lock."""
     train_now = retrain or cfg.retrain or not path.is_file()
     seconds = None
+    if train_now and cfg.init_from is not None:
+        try:
+            check_init_from(name, cfg.init_from, input_size)  # before anything is written
+        except ConfigError as e:
+            raise ModelRefused(str(e)) from None
     with model_lock(path, name, exclusive=train_now):
         if train_now and (retrain or cfg.retrain or not path.is_file()):
             from experiments.models.training import train  # TensorFlow's tf.data, only when training

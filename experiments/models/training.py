@@ -5,7 +5,7 @@ pipeline (experiments.models.training_data), Adam and sparse categorical cross-e
 best checkpoint on validation accuracy. Beside the model file `<name>.keras` go:
   <name>.model_card.json   data counts per split / class / style / generator, unreadable files,
                            metrics, config, versions, training time, the training fingerprint
-                           (experiments.inputs.fingerprints) and the model file's sha256
+                           (experiments.models.training_fingerprint) and the model file's sha256
   <name>.training/         history.csv, history.png, the per-epoch backup (a killed training
                            resumes from its last finished epoch), best.keras, the tf.data cache
 The model, its card and history.csv are each replaced whole (written beside, fsynced, renamed),
@@ -32,10 +32,13 @@ import pandas as pd
 from experiments.rundir.atomic import atomic_write, atomic_write_json
 from experiments.config.schema import TrainConfig
 from experiments.inputs.datasets import counts, training_splits
-from experiments.inputs.fingerprints import file_sha256, training_fingerprint
+from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import build_cnn, card_path, keras, training_dir
+from experiments.models.init_weights import initialise
 from experiments.models.training_data import SkipLog, image_dataset
+from experiments.stats.statistics import wilson_ci
+from experiments.models.training_fingerprint import training_fingerprint
 
 log = logging.getLogger("artxai")
 
@@ -100,21 +103,31 @@ class HistoryLog(keras.callbacks.Callback):
         atomic_write(self.path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def chance_warning(best_val_accuracy: float, val_labels: pd.Series, margin: float = 0.03) -> str:
-    """A warning when the best validation accuracy is within `margin` of always predicting the
-    majority class (the model learnt nothing usable), else an empty string."""
-    majority = float(val_labels.value_counts(normalize=True).max())
-    if best_val_accuracy > majority + margin:
-        return ""
-    return (
-        f"best validation accuracy {best_val_accuracy:.3f} is within {margin:.2f} of always predicting the majority class "
-        f"({majority:.3f}): the model has not learnt the task; check the data, labels and training settings"
+def chance_guard(best_val_accuracy: float, val_labels: pd.Series) -> dict:
+    """The validation accuracy's Wilson interval against always predicting the majority class:
+    `warning` is set when the interval reaches down to that rate (the model has not shown it
+    learnt anything usable on this many validation images), else it is an empty string."""
+    n = len(val_labels)
+    majority = float(val_labels.value_counts(normalize=True).max()) if n else float("nan")
+    low, high = wilson_ci(round(best_val_accuracy * n), n)
+    guard = {"val_n": n, "val_accuracy_ci": [round(low, 4), round(high, 4)], "majority_class_val_accuracy": round(majority, 4)}
+    if n and low > majority:
+        return guard | {"warning": ""}
+    warning = (
+        f"best validation accuracy {best_val_accuracy:.3f} [{low:.3f}, {high:.3f}] on {n} images does not exceed "
+        f"always predicting the majority class ({majority:.3f}): the model has not learnt the task; "
+        "check the data, labels and training settings"
     )
+    return guard | {"warning": warning}
 
 
 def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    """The configured optimizer; at `fine_tune_learning_rate` when training starts from `init_from`."""
     kinds = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-    return kinds[cfg.optimizer.name](learning_rate=cfg.optimizer.learning_rate)
+    rate = cfg.optimizer.learning_rate
+    if cfg.init_from is not None and cfg.fine_tune_learning_rate is not None:
+        rate = cfg.fine_tune_learning_rate
+    return kinds[cfg.optimizer.name](learning_rate=rate)
 
 
 def read_history(path: Path) -> pd.DataFrame:
@@ -172,6 +185,92 @@ def plot_history(history: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def compiled_model(name: str, cfg: TrainConfig, input_size: int, seed: int) -> tuple[keras.Model, dict | None]:
+    """The CNN, seeded, started from `cfg.init_from` when set (experiments.models.init_weights),
+    compiled; with what was copied into it (None from scratch)."""
+    keras.utils.set_random_seed(seed)
+    model = build_cnn(input_size)
+    start = None if cfg.init_from is None else initialise(model, cfg.init_from, name)
+    model.compile(optimizer=optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, start
+
+
+def input_datasets(
+    splits: dict, cfg: TrainConfig, input_size: int, seed: int, policy: DecodePolicy, work: Path, skips: SkipLog
+) -> tuple:
+    """The training stream (permuted, shuffled) and the validation stream (in order)."""
+    common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}
+    keras.utils.set_random_seed(seed)  # tf.data's seeded ops (shuffle, augmentation keys) combine it with their own
+    train_ds = image_dataset(
+        splits["train"], input_size, shuffle_seed=seed, shuffle_buffer=cfg.shuffle_buffer, cache_file=work / "cache" / "train",
+        augment=cfg.augment, **common,
+    )  # fmt: skip
+    return train_ds, image_dataset(splits["val"], input_size, cache_file=work / "cache" / "val", **common)
+
+
+def fit(
+    name: str, model: keras.Model, cfg: TrainConfig, datasets: tuple, work: Path, previous: pd.DataFrame, extra: list, steps: int
+) -> float:
+    """model.fit with the history log, the best checkpoint, early stopping and the per-epoch
+    backup (and a progress line off a terminal); the seconds it took."""
+    best_so_far = float(previous["val_accuracy"].max()) if len(previous) else None
+    callbacks = [
+        HistoryLog(work / "history.csv", previous),
+        # a resumed run must not overwrite a better checkpoint from before the kill
+        keras.callbacks.ModelCheckpoint(
+            str(work / "best.keras"), monitor="val_accuracy", save_best_only=True, initial_value_threshold=best_so_far
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience),
+        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        *extra,
+    ]
+    if not sys.stderr.isatty():
+        callbacks.append(EpochProgress(name, cfg.epochs, steps, cfg.batch_size, cfg.progress_every_s))
+    started = time.perf_counter()
+    train_ds, val_ds = datasets
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False, callbacks=callbacks, verbose=1 if sys.stderr.isatty() else 2)
+    return time.perf_counter() - started
+
+
+def model_card(
+    name: str, cfg: TrainConfig, input_size: int, model_path: Path, best: keras.Model, splits: dict, skips: SkipLog, training: dict
+) -> dict:
+    """The model card's fields but the fingerprint and the model file's digest."""
+    return {
+        "name": name,
+        "file": model_path.name,
+        "architecture": "Conv(64,3,relu)-MaxPool-Conv(64,3,relu)-MaxPool-Flatten-Dense(64,relu)-Dense(2,softmax)",
+        "input_size": input_size,
+        "class_names": ["ai", "human"],
+        "params": int(best.count_params()),
+        "data": {
+            "root": str(cfg.dataset.root),
+            "layout": cfg.dataset.layout,
+            "balanced": cfg.dataset.balance,
+            **{split: {"images": len(df), **counts(df)} for split, df in splits.items()},
+            "unreadable_files": len(skips.reasons),
+            "unreadable_examples": dict(list(skips.reasons.items())[:20]),
+        },
+        "training": training | {"backend": keras.backend.backend(), "config": cfg.model_dump(mode="json")},
+    }
+
+
+def training_record(
+    history: pd.DataFrame, previous: pd.DataFrame, val_labels: pd.Series, images: int, fit_seconds: float
+) -> dict:
+    """The card's `training` block from the history: epochs, the best epoch, the chance guard."""
+    best_row = history.loc[history["val_accuracy"].idxmax()]
+    epochs_now = len(history) - len(previous)
+    return {
+        "epochs_run": len(history),
+        "best_epoch": int(best_row["epoch"]) + 1,
+        "best_val_accuracy": float(best_row["val_accuracy"]),
+        "final_train_accuracy": float(history["accuracy"].iloc[-1]),
+        **chance_guard(float(best_row["val_accuracy"]), val_labels),
+        "fit_images_per_second": round(epochs_now * images / fit_seconds, 1) if epochs_now else None,
+    }
+
+
 def train(
     name: str,
     cfg: TrainConfig,
@@ -190,77 +289,30 @@ def train(
     fingerprint = training_fingerprint(cfg, input_size, seed, policy, splits)  # the files as they are now
     start_or_resume(work, fingerprint)
     skips = SkipLog()
-    common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}
-    train_ds = image_dataset(
-        splits["train"], input_size, shuffle_seed=seed, shuffle_buffer=cfg.shuffle_buffer, cache_file=work / "cache" / "train", **common
-    )
-    val_ds = image_dataset(splits["val"], input_size, cache_file=work / "cache" / "val", **common)
-
-    history_csv, best_path, backup = work / "history.csv", work / "best.keras", work / "backup"
-    previous = read_history(history_csv)
-    if backup.is_dir() and len(previous):
+    datasets = input_datasets(splits, cfg, input_size, seed, policy, work, skips)
+    previous = read_history(work / "history.csv")
+    if (work / "backup").is_dir() and len(previous):
         log.info("%s: resuming training after epoch %d", name, int(previous["epoch"].max()) + 1)
     log.info(
         "%s: training at %d px on %d images (%s), validating on %d",
         name, input_size, len(splits["train"]), ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items()), len(splits["val"]),
     )  # fmt: skip
+    model, start = compiled_model(name, cfg, input_size, seed)
+    steps = -(-len(splits["train"]) // cfg.batch_size)
+    fit_seconds = fit(name, model, cfg, datasets, work, previous, extra_callbacks or [], steps)
 
-    keras.utils.set_random_seed(seed)
-    model = build_cnn(input_size)
-    model.compile(optimizer=optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    best_so_far = float(previous["val_accuracy"].max()) if len(previous) else None
-    callbacks = [
-        HistoryLog(history_csv, previous),
-        # a resumed run must not overwrite a better checkpoint from before the kill
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience),
-        keras.callbacks.BackupAndRestore(str(backup)),
-        *(extra_callbacks or []),
-    ]
-    if not sys.stderr.isatty():
-        steps = -(-len(splits["train"]) // cfg.batch_size)
-        callbacks.append(EpochProgress(name, cfg.epochs, steps, cfg.batch_size, cfg.progress_every_s))
-    fit_started = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False, callbacks=callbacks, verbose=1 if sys.stderr.isatty() else 2)
-    fit_seconds = time.perf_counter() - fit_started
-
-    history = read_history(history_csv)
-    best = keras.models.load_model(best_path, compile=False)
+    history = read_history(work / "history.csv")
+    best = keras.models.load_model(work / "best.keras", compile=False)
     save_model(best, model_path)
     plot_history(history, work / "history.png", f"{name} ({input_size} px)")
     atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
     if skips.reasons:
         log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), work / "skipped_files.json")
-    best_row = history.loc[history["val_accuracy"].idxmax()]
-    epochs_now = len(history) - len(previous)
-    warning = chance_warning(float(best_row["val_accuracy"]), splits["val"]["label"])
-    card = {
-        "name": name,
-        "file": model_path.name,
-        "architecture": "Conv(64,3,relu)-MaxPool-Conv(64,3,relu)-MaxPool-Flatten-Dense(64,relu)-Dense(2,softmax)",
-        "input_size": input_size,
-        "class_names": ["ai", "human"],
-        "params": int(best.count_params()),
-        "data": {
-            "root": str(cfg.dataset.root),
-            "layout": cfg.dataset.layout,
-            "balanced": cfg.dataset.balance,
-            **{split: {"images": len(df), **counts(df)} for split, df in splits.items()},
-            "unreadable_files": len(skips.reasons),
-            "unreadable_examples": dict(list(skips.reasons.items())[:20]),
-        },
-        "training": {
-            "epochs_run": len(history),
-            "best_epoch": int(best_row["epoch"]) + 1,
-            "best_val_accuracy": float(best_row["val_accuracy"]),
-            "final_train_accuracy": float(history["accuracy"].iloc[-1]),
-            "majority_class_val_accuracy": round(float(splits["val"]["label"].value_counts(normalize=True).max()), 4),
-            "warning": warning,
-            "seconds_this_session": round(time.perf_counter() - started, 1),
-            "fit_images_per_second": round(epochs_now * len(splits["train"]) / fit_seconds, 1) if epochs_now else None,
-            "backend": keras.backend.backend(),
-            "config": cfg.model_dump(mode="json"),
-        },
+    record = training_record(history, previous, splits["val"]["label"], len(splits["train"]), fit_seconds)
+    record["seconds_this_session"] = round(time.perf_counter() - started, 1)
+    card = model_card(name, cfg, input_size, model_path, best, splits, skips, record)
+    card |= {"init": start} if start else {}
+    card |= {
         "run_config": config_snapshot or {},
         "fingerprint": fingerprint,
         "model_sha256": file_sha256(model_path),
@@ -268,7 +320,7 @@ def train(
     }
     atomic_write_json(card_path(model_path), card)
     shutil.rmtree(work / "cache", ignore_errors=True)  # the resized-image cache is only for this training
-    log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, card["training"]["best_val_accuracy"], card["training"]["best_epoch"], model_path)
-    if warning:
-        log.warning("%s: %s", name, warning)
+    log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, record["best_val_accuracy"], record["best_epoch"], model_path)
+    if record["warning"]:
+        log.warning("%s: %s", name, record["warning"])
     return card

@@ -1,7 +1,8 @@
 """The training input pipeline: tf.data over a table of image records.
 
 seeded permutation of the records -> decode (PIL, with the runner's decode policy) -> the runner's
-nearest resize -> uint8 cache (memory or disk) -> seeded shuffle -> batch -> / 255 -> prefetch.
+nearest resize -> uint8 cache (memory or disk) -> seeded shuffle -> seeded augmentation when
+configured (experiments.models.train_augment) -> batch -> / 255 -> prefetch.
 
 Why the permutation: dataset tables arrive sorted by path, which is sorted by class (every `ai/`
 or `AI_*` folder, then every human one). A shuffle buffer smaller than the set turns such a stream
@@ -28,7 +29,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from experiments.config.schema import TrainAugmentConfig
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, resize_nearest
+from experiments.models.train_augment import augment_image
 
 CLASS_INDEX = {"ai": 0, "human": 1}  # the study's class order
 
@@ -69,6 +72,22 @@ def _scaled(pixels, label):
     return tf.cast(pixels, tf.float32) / 255.0, label  # as resize_for_model: float32 / 255
 
 
+def augmented(ds: tf.data.Dataset, cfg: TrainAugmentConfig, size: int, seed: int) -> tf.data.Dataset:
+    """Each (pixels, label) with its pixels augmented by a key from a seeded random stream that
+    draws anew each epoch (the same seed and global seed: the same keys, epoch by epoch)."""
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def edit(pixels: np.ndarray, key: np.int64) -> np.ndarray:
+        return augment_image(pixels, cfg, int(key) & 0x7FFFFFFFFFFFFFFF)
+
+    def apply(pair, key):
+        pixels, label = pair
+        out = tf.numpy_function(edit, [pixels, key], tf.uint8, stateful=False)
+        return tf.ensure_shape(out, (size, size, 3)), label
+
+    return tf.data.Dataset.zip((ds, keys)).map(apply, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def image_dataset(
     records: pd.DataFrame,
     size: int,
@@ -80,9 +99,11 @@ def image_dataset(
     cache: str = "memory",
     cache_file: Path | None = None,
     policy: DecodePolicy = DecodePolicy(),
+    augment: TrainAugmentConfig | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images in [0, 1], int labels: 0 = ai, 1 = human); shuffled (records
-    permuted first) when `shuffle_seed` is given, else in the records' order."""
+    permuted first) when `shuffle_seed` is given, else in the records' order; augmented after the
+    cache (experiments.models.train_augment), drawn from `shuffle_seed`, when `augment` is given."""
     if shuffle_seed is not None:
         records = records.iloc[np.random.default_rng(shuffle_seed).permutation(len(records))]
     labels = records["label"].map(CLASS_INDEX).to_numpy(np.int32)
@@ -109,5 +130,7 @@ def image_dataset(
         ds = ds.cache(str(cache_file))
     if shuffle_seed is not None:
         ds = ds.shuffle(min(shuffle_buffer, len(records)), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if augment is not None:
+        ds = augmented(ds, augment, size, 0 if shuffle_seed is None else shuffle_seed)
     ds = ds.batch(batch_size).map(_scaled, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

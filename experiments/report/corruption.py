@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from experiments.report.figures import plain_label, plt, save
 from experiments.report.html_tables import table_block, with_interval
+from experiments.report.run_data import ReportRun
 
 MEASURE_NAMES = {
     "mean_fooling_rate": "mean fooling rate",
@@ -62,10 +63,10 @@ def ap_curves(curves: pd.DataFrame, path: Path, metric: str = "average_precision
     return save(fig, path)
 
 
-def corruption_context(run_dir: Path, report: Path, figure) -> dict[str, object]:
+def corruption_section(run: ReportRun) -> dict[str, object]:
     """The page's `corruption` block (None when the run has no corruption score): the score
-    table and the per-family AP figure. `figure(path, report, alt)` is the report's figure entry."""
-    path, curves_path = run_dir / "corruption_score.parquet", run_dir / "corruption_curves.parquet"
+    table and the per-family AP figure (experiments.report.build's SECTIONS)."""
+    path, curves_path = run.run_dir / "corruption_score.parquet", run.run_dir / "corruption_curves.parquet"
     if not path.is_file():
         return {"corruption": None}
     score = pd.read_parquet(path)
@@ -74,6 +75,6 @@ def corruption_context(run_dir: Path, report: Path, figure) -> dict[str, object]
     curves = pd.read_parquet(curves_path) if curves_path.is_file() else pd.DataFrame()
     figures = []
     if len(curves) and (curves["level"] > 0).any() and curves["average_precision"].notna().any():
-        drawn = ap_curves(curves, report / "img" / "corruption_ap.png")
-        figures.append(figure(drawn, report, "Average precision against severity, one panel per edit family"))
+        drawn = ap_curves(curves, run.img / "corruption_ap.png")
+        figures.append(run.figure(drawn, "Average precision against severity, one panel per edit family"))
     return {"corruption": {"table": table_block(score_table(score), "corruption_score", {}), "figures": figures}}

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
+from augment.ops import OP_INFO
 
 OP_LABELS = {
     "gaussian_noise": "Gaussian noise",
@@ -164,7 +165,7 @@ def describe_params(op: str, params_json: str) -> str:
 def axis_label(op: str) -> str:
     """'JPEG quality (100 = best)': the severity parameter of `op` and its unit."""
     cls = SINGLE_OPS.get(op)
-    name, unit = SEVERITY_AXES.get(op, (cls.severity if cls else "severity", ""))
+    name, unit = SEVERITY_AXES.get(op, (cls.severity if cls else "severity", OP_INFO[op].units if cls else ""))
     return f"{name} ({unit})" if unit else name
 
 
@@ -181,7 +182,7 @@ def series_title(op: str, fixed: dict[str, object], side: str, two_sided: bool) 
 def severity_name(op: str) -> str:
     """What the severity parameter of `op` is, in words: 'area covered', 'JPEG quality'."""
     cls = SINGLE_OPS.get(op)
-    return SEVERITY_AXES.get(op, (cls.severity if cls else "severity", ""))[0]
+    return SEVERITY_AXES.get(op, (cls.severity if cls else "severity", OP_INFO[op].units if cls else ""))[0]
 
 
 def slug(text: str) -> str:

@@ -1,7 +1,9 @@
 """The stages of a run, in the order the runner calls them: scoring every variant with every
 model (`scoring`), the score tables (`score_tables`), classification metrics (`evaluation`),
-explanations (`explanations`), the shortcut audit (`audit`), cross-set evaluation (`eval_sets`) and
+explanations (`explanations`, over `explain_maps`, `explain_cache`, `explain_pictures` and
+`explain_trust`), the shortcut audit (`audit`), cross-set evaluation (`eval_sets`) and
 the study's claims (`claims`). Each returns tables; the runner (`experiments.runner`) writes them.
 
-May import: `config`, `inputs`, `models`, `stats`, `rundir`, `execution`, `report` (figures) and the
-libraries; never the runner or the CLI."""
+May import: `config`, `inputs`, `models`, `stats`, `rundir`, `execution`, the report's two leaves
+`report.naming` and `report.gallery` (they import no stage; tests/test_layout.py) and the libraries;
+never the runner or the CLI."""

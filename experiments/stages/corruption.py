@@ -14,8 +14,8 @@ Tables (docs/corruption-score.md):
 - `corruption_curves`: per model x op x severity (and the unedited images, level 0), average
   precision and ROC-AUC of p_ai with percentile bootstrap intervals over images.
 
-An op's family comes from a mapping op -> family passed in as data (`families`); today's is
-OP_FAMILIES, and an op it does not name is its own family.
+An op's family comes from a mapping op -> family passed in as data (`families`): the run's is
+OP_FAMILIES, from augment's OP_INFO; an op it does not name (combined, chain, preset) is its own.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from augment import IDENTITY, base_variant_id
+from augment import IDENTITY, OP_INFO, base_variant_id
 from experiments.rundir.atomic import atomic_write_table
 from experiments.stages.evaluation import count_blocks
 from experiments.stages.score_tables import per_image
@@ -37,15 +37,8 @@ from experiments.stats.statistics import exploratory, percentile_interval
 
 log = logging.getLogger("artxai")
 
-OP_FAMILIES: dict[str, str] = {
-    "gaussian_noise": "noise",
-    "gaussian_blur": "blur", "motion_blur": "blur",
-    "hue_shift": "colour", "saturation": "colour", "brightness_contrast": "colour", "gamma": "colour",
-    "jpeg": "compression",
-    "downscale": "resize",
-    "occlusion": "overlay", "text_watermark": "overlay",
-    "combined": "combined",
-}  # fmt: skip
+# each single op's family from its metadata (augment.OP_INFO); step lists, chains and presets are their own
+OP_FAMILIES: dict[str, str] = {name: info.family for name, info in OP_INFO.items()}
 MEASURES = ("mean_fooling_rate", "mean_error", "relative_fooling_rate", "relative_error")
 SCORE_COLUMNS = [
     "model", "measure", "value", "ci_low", "ci_high", "n", "ops", "variants", "reference", "ci_method", "exploratory",

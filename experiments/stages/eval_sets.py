@@ -1,6 +1,6 @@
 """Cross-set evaluation: the same models on several named sample sets in one run (table
 `eval_sets`, per-image `eval_set_scores`), and the cross-generator matrix (table
-`cross_generator`): train on one generator's images plus the humans, test on every generator.
+`cross_generator`, made by experiments.stages.cross_generator).
 
 Per set and model: accuracy, FPR (humans called AI) and FNR (AI called human) with 95 % Wilson
 intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % bootstrap
@@ -19,20 +19,19 @@ import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from experiments.inputs.assets import AssetResolver
 from experiments.rundir.atomic import atomic_write_table
 from experiments.stages.audit import common_settings, metadata_table, score_files
-from experiments.config.schema import ConfigError, DatasetConfig, RunConfig
+from experiments.stages.cross_generator import cross_generator_matrix
+from experiments.config.schema import ConfigError, RunConfig
 from experiments.inputs.file_factors import normalise
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector
-from experiments.inputs.samples import Sample, load_samples, samples_from_dataset
-from experiments.stats.metrics import proportion_counts
-from experiments.stats.statistics import exploratory, metric_with_ci, paired_difference, proportion
-from experiments.stats.statistics import unpaired_difference
+from experiments.inputs.samples import Sample, load_samples
+from experiments.stages.evaluation import metrics_with_ci
+from experiments.stats.statistics import exploratory, paired_difference, unpaired_difference
 from experiments.stages.scoring import Timings
 
 log = logging.getLogger("artxai")
@@ -46,22 +45,24 @@ SET_COLUMNS = [
     *[f"{m}_drop{suffix}" for m in DROPS for suffix in ("", "_ci_low", "_ci_high")],
     "paired", "n_paired", "exploratory", "note",
 ]  # fmt: skip
-MATRIX_COLUMNS = [
-    "model", "trained_on", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
-    "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high", "exploratory",
-]  # fmt: skip
 
 
-def set_metrics(y: np.ndarray, p_ai: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
-    """Accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap intervals."""
-    pred = p_ai >= 0.5
+# the eval-set tables' names for the metrics of experiments.stages.evaluation.metrics_with_ci
+SET_METRICS = {
+    "accuracy": "accuracy", "fpr": "false_positive_rate", "fnr": "false_negative_rate", "roc_auc": "roc_auc",
+    "average_precision": "average_precision",
+}  # fmt: skip
+
+
+def set_metrics(truth: pd.Series, p_ai: pd.Series, resamples: int, seed: int) -> dict[str, float]:
+    """n per class, and accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap
+    intervals: experiments.stages.evaluation.metrics_with_ci under the tables' names."""
+    y = truth.to_numpy() == "ai"
     out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum()), "exploratory": exploratory(len(y))}
-    counts = proportion_counts(y, pred)
-    for name, key in (("accuracy", "accuracy"), ("fpr", "false_positive_rate"), ("fnr", "false_negative_rate")):
-        found = proportion(*counts[key])
-        out |= {name: found["value"], f"{name}_ci_low": found["ci_low"], f"{name}_ci_high": found["ci_high"]}
-    for name in CURVES:
-        out |= dict(zip((name, f"{name}_ci_low", f"{name}_ci_high"), metric_with_ci(name, y, p_ai, resamples, seed)))
+    found = metrics_with_ci(truth, p_ai, resamples, seed, metrics=list(SET_METRICS.values())).set_index("metric")
+    for name, metric in SET_METRICS.items():
+        row = found.loc[metric]
+        out |= {name: row["value"], f"{name}_ci_low": row["ci_low"], f"{name}_ci_high": row["ci_high"]}
     return out
 
 
@@ -102,7 +103,7 @@ def eval_set_table(
                 empty = {"n": 0, "n_ai": 0, "n_human": 0, "paired": False, "n_paired": 0, "exploratory": True}
                 rows.append({"set": name, "model": model} | empty | {"note": why})
                 continue
-            row = {"set": name, "model": model} | set_metrics((df["truth"] == "ai").to_numpy(), df["p_ai"].to_numpy(), resamples, seed)
+            row = {"set": name, "model": model} | set_metrics(df["truth"], df["p_ai"], resamples, seed)
             if name == sets[0]:
                 row |= {"paired": True, "n_paired": len(df)}
             elif not first.empty:
@@ -144,75 +145,6 @@ def score_sets(
             log.warning("eval_sets[%s]: %s", entry.name, notes[entry.name])
         parts.append(scored.assign(set=entry.name))
     return pd.concat(parts, ignore_index=True), notes
-
-
-# --- the cross-generator matrix ---------------------------------------------------------------
-
-
-def generator_view(dataset: DatasetConfig, generator_prefix: str, root: Path) -> Path:
-    """A folder of symbolic links laid out like the dataset but holding only the human folders
-    and one generator's: what `train` reads to learn from that generator alone."""
-    from experiments.inputs.datasets import GENERATORS
-
-    for split in [s for s in (dataset.train_split, dataset.val_split, dataset.test_split) if s and (dataset.root / s).is_dir()]:
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for folder in sorted(p for p in (dataset.root / split).iterdir() if p.is_dir()):
-            prefix = next((k for k in GENERATORS if folder.name.upper().startswith(k)), None)
-            link = root / split / folder.name
-            if prefix is not None and prefix != generator_prefix:
-                continue
-            if link.is_symlink() and link.resolve() != folder.resolve():
-                link.unlink()  # left by a dataset that has moved since
-            if not link.is_symlink():
-                link.symlink_to(folder.resolve(), target_is_directory=True)
-    return root
-
-
-def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False) -> pd.DataFrame:
-    """For each chosen model: a copy trained on each generator plus the humans (saved beside the
-    model, reused only when its card matches: experiments.models.trained_models), and the model itself (trained on all); each tested on the test
-    split's humans plus each generator's images."""
-    from experiments.inputs.datasets import GENERATORS
-    from experiments.models.trained_models import trained_detector
-
-    chosen = cfg.cross_generator.models or [m.name for m in cfg.models if m.train is not None]
-    loaded = {d.name: d for d in detectors}
-    rows = []
-    for m in [m for m in cfg.models if m.name in chosen]:
-        dataset = m.train.dataset
-        test = samples_from_dataset(dataset, dataset.test_split, cfg.seed)
-        found = sorted({s.generator for s in test if s.truth == "ai"})
-        if dataset.layout != "artbench" or len(found) < 2:
-            raise ConfigError(f"cross_generator: models[{m.name}].train.dataset ({dataset.root}) has AI generators {found}; the matrix needs two or more (artbench layout: AI_LD_/AI_SD_ folders)")
-        train_cfg = m.train if cfg.cross_generator.epochs is None else m.train.model_copy(update={"epochs": cfg.cross_generator.epochs})
-        work = m.path.parent / f"{m.path.stem}.cross_generator"
-        trained: dict[str, Detector] = {"all": loaded[m.name]} if m.name in loaded else {}
-        for prefix, generator in GENERATORS.items():
-            if generator not in found:
-                continue
-            path = work / f"{generator}.keras"
-            view = generator_view(dataset, prefix, work / f"{generator}.data")
-            copy_cfg = train_cfg.model_copy(update={"dataset": dataset.model_copy(update={"root": view})})
-            log.info("cross_generator: %s on %s images and the humans", m.name, generator)
-            # trained, or reused only when its card says it was trained as asked (one lock per path)
-            trained[generator] = trained_detector(f"{m.name}_{generator}", copy_cfg, m.input_size, path, cfg.seed, policy, retrain)[0]
-        for trained_on, detector in trained.items():
-            scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
-            humans = scores[scores["truth"] == "human"]
-            for tested_on in found:
-                ai = scores[scores["generator"] == tested_on]
-                both = pd.concat([ai, humans])
-                y, p = (both["truth"] == "ai").to_numpy(), both["p_ai"].to_numpy()
-                metrics = set_metrics(y, p, cfg.bootstrap, cfg.seed)
-                recall = proportion(int((ai["p_ai"] >= 0.5).sum()), len(ai))
-                rows.append(
-                    {"model": m.name, "trained_on": trained_on, "tested_on": tested_on, "n_ai": len(ai), "n_human": len(humans),
-                     "roc_auc": metrics["roc_auc"], "roc_auc_ci_low": metrics["roc_auc_ci_low"], "roc_auc_ci_high": metrics["roc_auc_ci_high"],
-                     "recall_ai": recall["value"], "recall_ai_ci_low": recall["ci_low"], "recall_ai_ci_high": recall["ci_high"],
-                     "fpr": metrics["fpr"], "fpr_ci_low": metrics["fpr_ci_low"], "fpr_ci_high": metrics["fpr_ci_high"],
-                     "exploratory": exploratory(min(len(ai), len(humans)))}
-                )  # fmt: skip
-    return pd.DataFrame(rows, columns=MATRIX_COLUMNS)
 
 
 def run_eval_sets(

@@ -4,7 +4,7 @@ Evaluation: on the unedited images (variant `identity`), per model: accuracy, pr
 F1 per class, macro F1, the false-positive rate (human art called AI: the costly error) and the
 false-negative rate, ROC-AUC and average precision (AI as the positive class, scored by p_ai),
 expected calibration error with a reliability table, the confusion matrix, and accuracy per style
-and per generator. Robustness at dataset scale: the same headline numbers per model x variant
+and per generator (per generator and per source where the samples name them: group_columns). Robustness at dataset scale: the same headline numbers per model x variant
 (op and severity), plus fooling / correction rates and the distribution of delta p_ai.
 
 Intervals (95 %, seeded, from experiments.stats.statistics): Wilson for every proportion, at the n of
@@ -19,6 +19,8 @@ Every row has its n, its interval method and an `exploratory` flag (n < 30).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -124,17 +126,24 @@ def weighted_statistics(y: np.ndarray, score: np.ndarray) -> dict:
     }  # fmt: skip
 
 
-def bootstrapped_cis(y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> dict[str, tuple]:
-    """metric -> (ci_low, ci_high, method) for every BOOTSTRAPPED metric: bootstrap_ci (BCa) up
-    to BCA_MAX_N images; above, its percentile interval from the same draws as weights."""
+def bootstrapped_cis(
+    y: np.ndarray, score: np.ndarray, resamples: int, seed: int, names: Sequence[str] = tuple(BOOTSTRAPPED)
+) -> dict[str, tuple]:
+    """metric -> (ci_low, ci_high, method) for the BOOTSTRAPPED metrics in `names`: bootstrap_ci
+    (BCa) up to BCA_MAX_N images; above, its percentile interval from the same draws as weights."""
+    names = [k for k in BOOTSTRAPPED if k in names]
     if len(y) > BCA_MAX_N:
-        return percentile_draws_ci(len(y), weighted_statistics(y, score), resamples=resamples, seed=seed)
+        weighted = weighted_statistics(y, score)
+        return percentile_draws_ci(len(y), {k: weighted[k] for k in names}, resamples=resamples, seed=seed)
     data = (y.astype(float), score)
-    return {k: bootstrap_ci(data, stat, resamples=resamples, seed=seed) for k, stat in BOOTSTRAPPED.items()}
+    return {k: bootstrap_ci(data, BOOTSTRAPPED[k], resamples=resamples, seed=seed) for k in names}
 
 
-def metrics_with_ci(truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """metric, value, ci_low, ci_high, n, ci_method, exploratory for one set of predictions.
+def metrics_with_ci(
+    truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, seed: int = 0, metrics: Sequence[str] = tuple(HEADLINE)
+) -> pd.DataFrame:
+    """metric, value, ci_low, ci_high, n, ci_method, exploratory for one set of predictions, one
+    row per name in `metrics` (default every HEADLINE metric; only those are bootstrapped).
     Proportions get Wilson intervals at their own denominator; the rest a bootstrap
     (bootstrapped_cis)."""
     y = truth.to_numpy() == "ai"
@@ -142,11 +151,17 @@ def metrics_with_ci(truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, se
     pred = score >= 0.5  # p_ai >= p_human for a two-way softmax
     rows = {k: proportion(hits, n) for k, (hits, n) in proportion_counts(y, pred).items()}
     point = {k: float(v) for k, v in _rates(y, pred).items()}
-    point |= {"roc_auc": _auc(y, score), "average_precision": float(average_precision_score(y, score)) if y.any() else np.nan}
+    both = 0 < y.sum() < len(y)  # AUC and AP need both classes (as experiments.stats.statistics.metric)
+    point["roc_auc"] = _auc(y, score)
+    point["average_precision"] = float(average_precision_score(y, score)) if both else np.nan
     point["expected_calibration_error"] = float(calibration_error_stat(y.astype(float), score))
-    for k, (low, high, method) in bootstrapped_cis(y, score, resamples, seed).items():
+    cis = bootstrapped_cis(y, score, resamples, seed, [k for k in metrics if np.isfinite(point.get(k, np.nan))])
+    for k in BOOTSTRAPPED:
+        if k not in metrics:
+            continue
+        low, high, method = cis.get(k, (np.nan, np.nan, "none"))  # no value, no interval
         rows[k] = {"value": point[k], "ci_low": low, "ci_high": high, "n": len(y), "ci_method": method}
-    table = pd.DataFrame([{"metric": k} | rows[k] for k in HEADLINE])
+    table = pd.DataFrame([{"metric": k} | rows[k] for k in metrics])
     table["exploratory"] = exploratory(table["n"])
     return table[METRIC_COLUMNS]
 
@@ -217,10 +232,10 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
         for truth in ("ai", "human"):
             for predicted in ("ai", "human"):
                 confusion.append({"model": model, "truth": truth, "predicted": predicted, "count": int(((df["truth"] == truth) & (df["predicted"] == predicted)).sum())})
-        for by in ("style", "generator"):
+        for by in group_columns(df):
             for group, g in df.groupby(by, sort=True):
-                if group == "":
-                    continue
+                if group == "" or (by == "generator" and "source" in df and group == "human"):
+                    continue  # no group; the human images of a labelled set are grouped by source
                 hits = int(g["correct"].sum())
                 low, high = wilson_ci(hits, len(g))
                 groups.append({
@@ -235,6 +250,12 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
         "confusion": pd.DataFrame(confusion, columns=["model", "truth", "predicted", "count"]),
         "calibration": pd.concat(reliability, ignore_index=True)[calibration_cols] if reliability else pd.DataFrame(columns=calibration_cols),
     }
+
+
+def group_columns(scores: pd.DataFrame) -> tuple[str, ...]:
+    """What evaluation_groups groups by: style and generator, or, where the samples name
+    generators and sources (score_tables.score_columns), generator (AI) and source (human)."""
+    return ("generator", "source") if "source" in scores else ("style", "generator")
 
 
 def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:

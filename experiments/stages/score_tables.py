@@ -47,7 +47,14 @@ def finish_scores(raw: pd.DataFrame) -> pd.DataFrame:
     base_wrong = (~df["_base_correct"].astype("boolean")).fillna(False).astype(bool)
     df["fooled"] = base_correct & ~df["correct"]
     df["corrected"] = base_wrong & df["correct"]
-    return df[SCORE_COLUMNS].reset_index(drop=True)
+    return df[score_columns(df)].reset_index(drop=True)
+
+
+def score_columns(df: pd.DataFrame) -> list[str]:
+    """SCORE_COLUMNS, with `source` in place of `style` where the samples name generators and
+    sources (a dataset's generator_from): such tables never say "style"."""
+    labelled = "source" in df and "style" not in df
+    return [("source" if c == "style" and labelled else c) for c in SCORE_COLUMNS]
 
 
 def per_image(scores: pd.DataFrame) -> pd.DataFrame:

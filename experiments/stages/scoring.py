@@ -35,37 +35,37 @@ log = logging.getLogger("artxai")
 
 @dataclass
 class Timings:
-    """Wall seconds per stage of a run (they add up to the run's time), and seconds per part
+    """Wall seconds per stage of a run (they add up to the run's time), and seconds per phase
     inside a stage (explanations: per method family, faithfulness, pictures; scoring: decode,
-    edit, predict), which may overlap where parts run on threads."""
+    edit, predict), which may overlap where phases run on threads (manifest: `stage_parts_s`)."""
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    parts: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, stage: str, started: float) -> None:
         self.seconds[stage] += time.perf_counter() - started
 
-    def part(self, name: str, started: float) -> None:
-        self.parts[name] += time.perf_counter() - started
+    def phase(self, name: str, started: float) -> None:
+        self.phases[name] += time.perf_counter() - started
 
 
 def edited_with_record(
-    pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
+    pixels: np.ndarray, sample_id: str, variant: Variant, edit: A.Compose | None, seed: int
 ) -> tuple[np.ndarray | None, EditRecord | None, str]:
     """The variant applied to the full-resolution image with its (sample, variant) seed, so every
     stage that needs this edit gets the same pixels, and the record of what it drew (augment.record);
     (None, None, reason) when the edit fails."""
     try:
-        return *apply_with_record(pixels, pipeline, variant_seed(seed, sample_id, variant.id)), ""
+        return *apply_with_record(pixels, edit, variant_seed(seed, sample_id, variant.id)), ""
     except Exception as e:  # one bad (image, edit) pair must not stop the run
         return None, None, f"augmentation failed: {type(e).__name__}: {e}"
 
 
 def edited_image(
-    pixels: np.ndarray, sample_id: str, variant: Variant, pipeline: A.Compose | None, seed: int
+    pixels: np.ndarray, sample_id: str, variant: Variant, edit: A.Compose | None, seed: int
 ) -> tuple[np.ndarray | None, str]:
     """edited_with_record without the record: (edited image, "") or (None, reason)."""
-    edited, _, problem = edited_with_record(pixels, sample_id, variant, pipeline, seed)
+    edited, _, problem = edited_with_record(pixels, sample_id, variant, edit, seed)
     return edited, problem
 
 
@@ -74,10 +74,10 @@ def edited_image(
 _local = threading.local()
 
 
-def _pipeline(variant: Variant) -> A.Compose | None:
-    """This thread's compiled pipeline for the variant: a pipeline object holds its seed state,
-    so two threads never share one."""
-    cache = _local.__dict__.setdefault("pipelines", {})
+def _compiled_edit(variant: Variant) -> A.Compose | None:
+    """This thread's compiled edit for the variant (augment.compile_variant): it holds its seed
+    state, so two threads never share one."""
+    cache = _local.__dict__.setdefault("compiled_edits", {})
     if variant.id not in cache:
         cache[variant.id] = compile_variant(variant)
     return cache[variant.id]
@@ -91,12 +91,13 @@ def variant_inputs(pixels: np.ndarray, sample_id: str, variant: Variant, sizes: 
     if variant.pointwise and not picture:
         out = {}
         for size in sizes:
-            edited, problem = edited_image(nearest_rows(pixels, size), sample_id, variant, _pipeline(variant), seed)
+            small = nearest_rows(pixels, size)
+            edited, problem = edited_image(small, sample_id, variant, _compiled_edit(variant), seed)
             if edited is None:
                 return None, problem, None
             out[size] = resize_nearest(edited, size)
         return out, "", None
-    edited, problem = edited_image(pixels, sample_id, variant, _pipeline(variant), seed)
+    edited, problem = edited_image(pixels, sample_id, variant, _compiled_edit(variant), seed)
     if edited is None:
         return None, problem, None
     return {size: resize_nearest(edited, size) for size in sizes}, "", picture_bytes(edited) if picture else None
@@ -175,7 +176,7 @@ class BatchedPredictions:
         cut = len(waiting) if flush else len(waiting) - len(waiting) % self.batch_size
         t = time.perf_counter()
         self.done[d.name].append(probabilities_and_margins(d, waiting[:cut].astype(np.float32) / 255.0, self.batch_size))
-        self.timings.part("predict", t)
+        self.timings.phase("predict", t)
         self.queued[d.name], self.count[d.name] = [waiting[cut:]], len(waiting) - cut
 
     def results(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -227,18 +228,18 @@ def score_chunk(
     else:
         prepared = in_order(pool, lambda s: sample_inputs(s, variants, sizes, seed, policy, pictures=pictures), samples, 4 * workers)
     predictions = BatchedPredictions(detectors, batch_size, timings)
-    kept, failures, predicting = [], [], timings.parts["predict"]
+    kept, failures, predicting = [], [], timings.phases["predict"]
     for sample, result in zip(samples, prepared):
         failures += result.failures
         kept.append((sample, result.variants))
         if gallery is not None:
             gallery.update({(sample.id, v): jpeg for v, jpeg in result.pictures.items()})
         predictions.add(result.inputs)
-    timings.part("decode+edit+resize", t + timings.parts["predict"] - predicting)  # the wait for inputs
+    timings.phase("decode+edit+resize", t + timings.phases["predict"] - predicting)  # the wait for inputs
     probs = predictions.results()
     rows, offset = [], 0
     for sample, done in kept:
-        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth, "style": sample.style, "generator": sample.generator}
+        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth} | sample.labels()
         for d in detectors:
             ai, human = d.class_names.index("ai"), d.class_names.index("human")
             p_d, margin_d = probs[d.name]

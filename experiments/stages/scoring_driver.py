@@ -106,7 +106,7 @@ def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame
         chunk, worker.variants, worker.detectors, cfg.seed, cfg.batch_size, decode_policy(cfg), worker.pool, worker.threads, timings,
         worker.pictures, gallery if worker.pictures else None,
     )  # fmt: skip
-    return pd.DataFrame(rows), failures, dict(timings.parts), gallery
+    return pd.DataFrame(rows), failures, dict(timings.phases), gallery
 
 
 def finished_parts(
@@ -163,10 +163,10 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
                 t = time.perf_counter()
                 for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
                     atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
-                timings.part("gallery pictures", t)
+                timings.phase("gallery pictures", t)
             write_part(paths.part(chunk), rows, failures, [s.id for s in chunk], made_from(chunk))
-            for part, value in seconds.items():
-                timings.parts[part] += value
+            for phase, value in seconds.items():
+                timings.phases[phase] += value
             bar.update(len(chunk))
     timings.add("scoring", started)
     return skipped, resumed

@@ -20,6 +20,8 @@ its intervals from here, so one rule holds everywhere:
 - the metric of two *different* sets of images (unpaired) is compared by resampling each set on
   its own, within each class (so AUC stays defined), and taking the percentile interval of the
   differences; each resample's metric comes from how often each image was drawn (a weight matrix);
+- two classifiers' accuracy on the same images is compared by the exact McNemar test
+  (`mcnemar_exact`: a binomial test on the images only one of them gets right);
 - a difference gets ONE verdict rule (`verdict`), read against the metric's direction (which way
   is better), declared once in `METRICS`.
 
@@ -216,6 +218,19 @@ def paired_difference_ci(a, b, *, resamples: int, seed: int) -> dict[str, object
     both = np.isfinite(a) & np.isfinite(b)
     found = mean_ci(a[both] - b[both], resamples=resamples, seed=seed)
     return {"difference": found.pop("mean")} | found
+
+
+def mcnemar_exact(a_correct, b_correct) -> dict[str, object]:
+    """Exact McNemar test of two classifiers' accuracy on the same items: of the discordant pairs
+    (right by one, wrong by the other; `a_only` + `b_only`), how surprising a split this uneven is
+    if each is equally likely (two-sided binomial test at 1/2; p = 1 without discordant pairs)."""
+    a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired results need the same items: {a.shape} and {b.shape}")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    discordant = a_only + b_only
+    p = stats.binomtest(a_only, discordant, 0.5).pvalue if discordant else 1.0
+    return {"n": int(a.size), "a_only": a_only, "b_only": b_only, "p_value": float(min(p, 1.0))}
 
 
 def verdict(ci_low: float, ci_high: float, better: Direction) -> Verdict:

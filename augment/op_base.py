@@ -1,0 +1,125 @@
+"""What every op shares: the `Op` base class, its metadata (`OpInfo`: family, severity parameter,
+neutral value, units, range, which way is harsher), and `PixelTransform`, the albumentations
+transform the newer ops are built on (random draws in the params step, pixel work in `apply`).
+
+The op classes themselves live in augment.ops (the study's 11) and augment.ops_* (the corruption
+suite's); augment.ops gathers them all in `SINGLE_OPS` and `OP_INFO`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import albumentations as A
+import annotated_types as at
+from pydantic import ConfigDict
+
+from augment.record import MOVED
+
+STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
+
+Position = Literal["random", "center", "top_left", "top_right", "bottom_left", "bottom_right"]
+Family = Literal["noise", "blur", "compression", "resampling", "colour", "geometry", "overlay"]
+
+
+class Op:
+    """Base of every op. `name` is the YAML key; `severity` names the parameter that grows
+    with the strength of the edit (used to order and plot variants); `neutral` is the value of
+    that parameter at which the edit would leave the image as it is, so the distance from it says
+    how mild an edit is (and on which side of it, for ops that go both ways). `pointwise` ops map
+    each pixel's colour through the same function, whatever the image around it: they commute
+    with a resampling that only picks pixels (a nearest-neighbour resize), so they can run on the
+    rows a resize keeps instead of the full image (tests/test_scoring.py holds them to it).
+    `family` groups ops for per-family summaries; `units` says what the severity is measured in."""
+
+    name: ClassVar[str]
+    family: ClassVar[Family]
+    units: ClassVar[str] = ""
+    severity: ClassVar[str | None] = None
+    neutral: ClassVar[float | None] = None
+    pointwise: ClassVar[bool] = False
+    # when the op draws something at random (a noise field, a placement): always (True), never
+    # (False), or when a parameter has a value, e.g. ("position", "random")
+    random_when: ClassVar[bool | tuple[str, object]] = False
+
+    @property
+    def is_random(self) -> bool:
+        """Whether this op draws at random: only then do seeded replicates of a variant differ."""
+        rule = self.random_when
+        return rule if isinstance(rule, bool) else getattr(self, rule[0]) == rule[1]
+
+    def transform(self) -> A.BasicTransform:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One op's metadata, for labelling curves and summarising by family: its severity parameter
+    (None for an op without one, e.g. a flip), the value of it that leaves the image unchanged,
+    its units, its allowed range (low, high; None where open) and `harsher`: `higher` (the edit
+    grows with the value), `lower` (JPEG quality) or `away` (both sides of neutral, e.g. hue)."""
+
+    name: str
+    family: str
+    severity: str | None
+    neutral: float | None
+    units: str
+    low: float | None
+    high: float | None
+    harsher: Literal["higher", "lower", "away"] | None
+
+
+def severity_range(cls: type[Op]) -> tuple[float | None, float | None]:
+    """The bounds pydantic checks on the op's severity parameter (inclusive or not)."""
+    if cls.severity is None:
+        return None, None
+    low = high = None
+    for rule in cls.__pydantic_fields__[cls.severity].metadata:
+        if isinstance(rule, (at.Ge, at.Gt)):
+            low = float(getattr(rule, "ge", getattr(rule, "gt", None)))
+        elif isinstance(rule, (at.Le, at.Lt)):
+            high = float(getattr(rule, "le", getattr(rule, "lt", None)))
+    return low, high
+
+
+def op_info(cls: type[Op]) -> OpInfo:
+    """The metadata of an op class, read from its class attributes and field bounds."""
+    low, high = severity_range(cls)
+    harsher = None
+    if cls.severity is not None:
+        neutral = float(cls.neutral)
+        below = low is None or low < neutral
+        above = high is None or high > neutral
+        harsher = "away" if below and above else "lower" if below else "higher"
+    return OpInfo(cls.name, cls.family, cls.severity, cls.neutral, cls.units, low, high, harsher)
+
+
+class PixelTransform(A.ImageOnlyTransform):
+    """An image-only albumentations transform around a pure pixel function: `draw(shape, rng)`
+    (optional) makes the op's random choices in the params step from the transform's seeded numpy
+    generator and returns them as params named `keys` (recorded, augment.record); `apply` calls
+    `pixels(img, **drawn)`, deterministic given them. `moves`: the op moves or resizes pixels."""
+
+    def __init__(self, pixels: Callable, draw: Callable | None = None, keys: tuple[str, ...] = (), moves: bool = False):
+        super().__init__(p=1)
+        self.pixels, self.draw, self.keys, self.moves = pixels, draw, keys, moves
+
+    def get_params_dependent_on_data(self, params, data):
+        drawn = self.draw(params["shape"], self.random_generator) if self.draw else {}
+        return drawn | ({MOVED: True} if self.moves else {})
+
+    def apply(self, img, **params):
+        return self.pixels(img, **{k: params[k] for k in self.keys})
+
+    def get_transform_init_args_names(self):
+        return ("pixels", "draw", "keys", "moves")

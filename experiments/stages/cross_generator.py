@@ -1,0 +1,147 @@
+"""The cross-generator matrix (table `cross_generator`), from any dataset whose images name their
+generators (AI-ArtBench's folders, or a generic layout with generator_from; [Generators](generators.md)).
+
+For each chosen model, copies trained on part of its training data and tested on every generator:
+- `single`: one generator's AI images plus every human image (`trained_on` = that generator);
+- `leave_one_out`: every generator's but one (`trained_on` = "all but <g>", `held_out` = g);
+- and the model itself (`trained_on` = "all").
+A copy's training data is its dataset with `generators:` set (experiments.inputs.datasets), so its
+training record (model card) counts exactly the generators it saw: a held-out generator is never
+among them. Each copy is tested on the test split's humans against each generator's AI images:
+ROC-AUC (bootstrap interval), detection rate and FPR (Wilson intervals).
+
+`check_matrix` runs in the preflight: a matrix that cannot be made (fewer than two generators, a
+generator with no training images) stops the run before anything is created.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from experiments.config.schema import ConfigError, DatasetConfig, ModelConfig, RunConfig
+from experiments.inputs.datasets import scan
+from experiments.inputs.images import DecodePolicy
+from experiments.inputs.samples import samples_from_dataset
+from experiments.models.architecture import Detector
+from experiments.stages.audit import score_files
+from experiments.stats.statistics import exploratory, metric_with_ci, proportion
+
+log = logging.getLogger("artxai")
+
+COLUMNS = [
+    "model", "trained_on", "held_out", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
+    "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high", "exploratory",
+]  # fmt: skip
+UNNAMED = ("", "unknown")
+
+
+def chosen_models(cfg: RunConfig) -> list[ModelConfig]:
+    """The models the matrix trains copies of (the config's validator checked they have a train block)."""
+    chosen = cfg.cross_generator.models or [m.name for m in cfg.models if m.train is not None]
+    return [m for m in cfg.models if m.name in chosen]
+
+
+def named_generators(dataset: DatasetConfig, split: str) -> list[str]:
+    """The named generators of one split's AI images."""
+    df = scan(dataset, [split])
+    return sorted(set(df.loc[df["label"] == "ai", "generator"]) - set(UNNAMED))
+
+
+def matrix_generators(m: ModelConfig) -> list[str]:
+    """The generators of a model's matrix: those its test split names, each with training
+    images; ConfigError (one line, naming the model) when there are fewer than two."""
+    dataset = m.train.dataset
+    where = f"cross_generator: models[{m.name}].train.dataset ({dataset.root})"
+    try:
+        tested, trained = named_generators(dataset, dataset.test_split), named_generators(dataset, dataset.train_split)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if len(tested) < 2:
+        hint = "name them with generator_from: subfolder" if dataset.layout == "generic" else "AI_LD_ and AI_SD_ folders"
+        raise ConfigError(f"{where} has AI generators {tested} in its test split; the matrix needs two or more ({hint})")
+    if untrained := [g for g in tested if g not in trained]:
+        raise ConfigError(f"{where}: generator {untrained[0]} has test images but no training images")
+    return tested
+
+
+def check_matrix(cfg: RunConfig) -> None:
+    """Every chosen model's matrix can be made (matrix_generators); before anything is created."""
+    if cfg.cross_generator is not None:
+        for m in chosen_models(cfg):
+            matrix_generators(m)
+
+
+def training_sets(generators: list[str], designs: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(trained_on, held_out, generators trained on) of every copy the designs ask for."""
+    sets = []
+    if "single" in designs:
+        sets += [(g, "", [g]) for g in generators]
+    if "leave_one_out" in designs:
+        sets += [(f"all but {g}", g, [o for o in generators if o != g]) for g in generators]
+    return sets
+
+
+def copy_file(m: ModelConfig, trained_on: str, held_out: str):
+    """Where a copy is saved: beside the model, `<stem>.cross_generator/<g>.keras` or `without_<g>.keras`."""
+    return m.path.parent / f"{m.path.stem}.cross_generator" / (f"without_{held_out}.keras" if held_out else f"{trained_on}.keras")
+
+
+def cell(model: str, trained_on: str, held_out: str, tested_on: str, ai: pd.DataFrame, humans: pd.DataFrame, cfg: RunConfig) -> dict:
+    """One cell: the test split's humans against one generator's AI images."""
+    both = pd.concat([ai, humans])
+    auc = metric_with_ci("roc_auc", (both["truth"] == "ai").to_numpy(), both["p_ai"].to_numpy(), cfg.bootstrap, cfg.seed)
+    recall = proportion(int((ai["p_ai"] >= 0.5).sum()), len(ai))
+    fpr = proportion(int((humans["p_ai"] >= 0.5).sum()), len(humans))
+    return {
+        "model": model, "trained_on": trained_on, "held_out": held_out, "tested_on": tested_on, "n_ai": len(ai), "n_human": len(humans),
+        "roc_auc": auc[0], "roc_auc_ci_low": auc[1], "roc_auc_ci_high": auc[2],
+        "recall_ai": recall["value"], "recall_ai_ci_low": recall["ci_low"], "recall_ai_ci_high": recall["ci_high"],
+        "fpr": fpr["value"], "fpr_ci_low": fpr["ci_low"], "fpr_ci_high": fpr["ci_high"],
+        "exploratory": exploratory(min(len(ai), len(humans))),
+    }  # fmt: skip
+
+
+def model_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], policy: DecodePolicy, retrain: bool) -> dict:
+    """trained_on -> (held_out, Detector): each copy trained, or reused only when its card matches
+    (experiments.models.trained_models); copies with the same training generators are one model."""
+    from experiments.models.trained_models import trained_detector
+
+    train_cfg = m.train if cfg.cross_generator.epochs is None else m.train.model_copy(update={"epochs": cfg.cross_generator.epochs})
+    made: dict[tuple[str, ...], Detector] = {}
+    copies = {}
+    for trained_on, held_out, subset in training_sets(generators, cfg.cross_generator.designs):
+        key = tuple(subset)
+        if key not in made:
+            dataset = train_cfg.dataset.model_copy(update={"generators": subset})
+            copy_cfg = train_cfg.model_copy(update={"dataset": dataset})
+            log.info("cross_generator: %s on %s and the humans", m.name, ", ".join(subset))
+            name = f"{m.name}_{trained_on.replace('all but ', 'without_')}"
+            made[key] = trained_detector(name, copy_cfg, m.input_size, copy_file(m, trained_on, held_out), cfg.seed, policy, retrain)[0]
+        copies[trained_on] = (held_out, made[key])
+    return copies
+
+
+def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False) -> pd.DataFrame:
+    """Every chosen model's copies (and the model itself, as `all`), each tested on every generator."""
+    loaded = {d.name: d for d in detectors}
+    rows = []
+    for m in chosen_models(cfg):
+        generators = matrix_generators(m)
+        test = [s for s in samples_from_dataset(m.train.dataset, m.train.dataset.test_split, cfg.seed) if s.generator not in UNNAMED]
+        copies = ({"all": ("", loaded[m.name])} if m.name in loaded else {}) | model_copies(m, cfg, generators, policy, retrain)
+        for trained_on, (held_out, detector) in copies.items():
+            scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
+            humans = scores[scores["truth"] == "human"]
+            for tested_on in generators:
+                rows.append(cell(m.name, trained_on, held_out, tested_on, scores[scores["generator"] == tested_on], humans, cfg))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def held_out_rows(matrix: pd.DataFrame) -> pd.DataFrame:
+    """One row per model x held-out generator: the leave-one-out copy tested on the generator it never saw."""
+    if matrix is None or matrix.empty or "held_out" not in matrix:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = matrix[(matrix["held_out"] != "") & (matrix["held_out"] == matrix["tested_on"])]
+    return rows.reset_index(drop=True)

@@ -1,0 +1,215 @@
+"""The corruption suite (issue 22, items 1-2): the new ops on a real artwork (neutral value leaves it
+unchanged, severity moves it monotonically), their metadata table, chains reproducible from their
+seed and from their recorded steps, presets' steps in the record, and the bad chain grids refused
+through the CLI before anything is created."""
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from augment import apply, expand_grid
+from augment.chains import FIELD, POOLS
+from augment.grid import count_grid
+from augment.ops import OP_INFO, SINGLE_OPS
+from augment.presets import PRESETS
+from augment.variants import step_id, variant_from_record
+from experiments import run as cli
+from experiments.config.schema import CONFIG_DIR
+from tests.test_augment import STUDY_OPS
+from tests.test_reliability import error_line, make_images, write_config
+
+# op -> (its parameters besides the severity, severity levels mildest first, neutral first)
+LADDERS = {
+    "webp": ({}, [100, 90, 70, 50, 30, 10]),
+    "jpeg2000": ({}, [1, 10, 25, 50, 100, 200]),
+    "resize": ({"interpolation": "nearest"}, [1, 0.75, 0.5, 0.35, 0.25, 0.125]),
+    "crop": ({"position": "top_left"}, [1, 0.95, 0.9, 0.8, 0.7, 0.5]),
+    "rotate": ({"border": "fill"}, [0, 2, 5, 10, 20, 45]),
+    "screenshot": ({}, [1, 0.9, 0.75, 0.5, 0.35, 0.25]),
+    "sharpen": ({}, [0, 0.5, 1, 2, 4, 8]),
+    "contrast": ({}, [1, 0.8, 0.6, 0.4, 0.3, 0.2]),
+    "posterize": ({}, [8, 6, 5, 4, 3, 2]),
+    "salt_and_pepper": ({}, [0, 0.005, 0.01, 0.02, 0.05, 0.1]),
+    "poisson_noise": ({}, [0, 0.05, 0.1, 0.15, 0.25, 0.4]),
+}
+NO_SEVERITY = {"horizontal_flip", "resize_to"}
+
+
+@pytest.fixture(scope="module")
+def artwork(study_images) -> np.ndarray:
+    """A real study artwork, shrunk to 192 px on the long side so the suite's ops run fast."""
+    with Image.open(next(p for p in study_images if p.name == "starry_night.jpg")) as im:
+        im = im.convert("RGB")
+        im.thumbnail((192, 192), Image.Resampling.LANCZOS)
+        return np.asarray(im)
+
+
+def one(op, **params):
+    (variant,) = [v for v in expand_grid({op: params}) if v.op == op]
+    return variant
+
+
+def mad(out: np.ndarray, img: np.ndarray) -> float:
+    """Mean absolute difference, the output first brought to the image's size (as a detector would)."""
+    if out.shape != img.shape:
+        out = cv2.resize(out, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
+    return float(np.abs(out.astype(float) - img.astype(float)).mean())
+
+
+def test_every_op_is_tested_here_or_with_the_study_ops():
+    assert set(SINGLE_OPS) == set(STUDY_OPS) | set(LADDERS) | NO_SEVERITY
+
+
+@pytest.mark.parametrize("name", sorted(LADDERS))
+def test_neutral_leaves_the_artwork_unchanged_and_severity_moves_it_monotonically(artwork, name):
+    fixed, levels = LADDERS[name]
+    info = OP_INFO[name]
+    assert levels[0] == info.neutral
+    outs = [apply(artwork, one(name, **fixed, **{info.severity: level}), 11) for level in levels]
+    assert outs[0].shape == artwork.shape and np.array_equal(outs[0], artwork)
+    assert all(o.dtype == np.uint8 and o.ndim == 3 and o.shape[2] == 3 for o in outs)
+    distances = [mad(o, artwork) for o in outs]
+    assert distances[0] == 0
+    assert all(b > a for a, b in zip(distances, distances[1:])), distances
+
+
+def test_the_ops_without_a_severity_do_what_they_say(artwork):
+    flipped = apply(artwork, one("horizontal_flip"), 0)
+    assert np.array_equal(flipped, artwork[:, ::-1])
+    assert np.array_equal(apply(flipped, one("horizontal_flip"), 0), artwork)
+    h, w = artwork.shape[:2]
+    small = apply(artwork, one("resize_to", long_side=96), 0)
+    assert max(small.shape[:2]) == 96 and abs(small.shape[0] / small.shape[1] - h / w) < 0.02
+    assert np.array_equal(apply(artwork, one("resize_to", long_side=1080), 0), artwork)  # never enlarged
+    assert max(apply(artwork, one("resize_to", long_side=400, upscale=True), 0).shape[:2]) == 400
+    assert OP_INFO["horizontal_flip"].severity is None and OP_INFO["resize_to"].neutral is None
+
+
+def test_rotation_crops_its_border_and_the_screenshot_frames_the_image(artwork):
+    filled = apply(artwork, one("rotate", degrees=30), 0)
+    cropped = apply(artwork, one("rotate", degrees=30, border="crop"), 0)
+    assert filled.shape == artwork.shape and (filled[0, 0] == 0).all()  # a black corner
+    assert cropped.shape[0] < artwork.shape[0] and cropped.shape[1] < artwork.shape[1]
+    assert (cropped.reshape(-1, 3).sum(axis=1) > 0).mean() > 0.99  # no filled corner left
+    shot = apply(artwork, one("screenshot", scale=0.5, border=0.1, colour="white"), 0)
+    pad = round(0.1 * max(round(artwork.shape[0] * 0.5), round(artwork.shape[1] * 0.5)))
+    assert (shot[:pad] == 255).all() and (shot[:, -pad:] == 255).all()
+
+
+def test_op_info_is_the_metadata_table_the_corruption_score_reads():
+    assert set(OP_INFO) == set(SINGLE_OPS)
+    families = {"noise", "blur", "compression", "resampling", "colour", "geometry", "overlay"}
+    for name, info in OP_INFO.items():
+        assert info.name == name and info.family in families
+        if info.severity is not None:
+            assert info.severity in SINGLE_OPS[name].param_names() and info.units
+            if name in LADDERS:  # the suite's ops accept their neutral value (the study's may not: motion blur)
+                assert info.low <= info.neutral <= info.high
+    assert [OP_INFO[op].harsher for op in ("jpeg", "jpeg2000", "rotate")] == ["lower", "higher", "away"]
+    assert [OP_INFO[op].family for op in ("webp", "crop", "sharpen")] == ["compression", "geometry", "blur"]
+    assert (OP_INFO["poisson_noise"].low, OP_INFO["poisson_noise"].high) == (0, 1)
+    assert OP_INFO["webp"].units == "quality, 100 = lossless"
+
+
+# --- chains and presets ---------------------------------------------------------------------
+
+POOL = {"salt_and_pepper": {"amount": [0.02, 0.1]}, "crop": {"keep": [0.9, 0.7], "position": "random"},
+        "jpeg": {"quality": [80, 40]}, "contrast": {"factor": [0.8, 0.5]}}  # fmt: skip
+
+
+def chains(**group):
+    return [v for v in expand_grid({"chains": [{"name": "t", "pool": POOL} | group]}) if v.op == "chain"]
+
+
+def test_chains_are_seeded_random_compositions_of_k_different_ops():
+    drawn = chains(k=[1, 2, 3, 4], draws=5)
+    assert len(drawn) == 20 and [v.severity for v in drawn] == [k for k in (1, 2, 3, 4) for _ in range(5)]
+    for v in drawn:
+        names = [s.name for s in v.steps]
+        assert len(set(names)) == len(names) == v.params["k"] and set(names) <= set(POOL)
+        assert v.params["steps"] == [step_id(s) for s in v.steps] and v.params["chain"] == "t"
+    assert [v.id for v in chains(k=[1, 2, 3, 4], draws=5)] == [v.id for v in drawn]  # same seed, same chains
+    assert [v.id for v in chains(k=[1, 2, 3, 4], draws=5, seed=1)] != [v.id for v in drawn]
+    assert {v.id for v in drawn} <= {v.id for v in chains(k=[1, 2, 3, 4], draws=7)}  # more draws keep these
+    assert {s.quality for v in chains(k=[4], draws=6, levels=[2]) for s in v.steps if s.name == "jpeg"} == {40}
+
+
+def test_a_chain_is_reproduced_from_its_recorded_steps(artwork):
+    (v,) = chains(k=[4], draws=1)  # salt-and-pepper and a random crop: the seed matters
+    recorded = json.loads(json.dumps(v.params, sort_keys=True))  # as the scores table keeps it
+    rebuilt = variant_from_record(v.id, v.op, recorded)
+    assert rebuilt.params == v.params and rebuilt.severity == 4
+    assert np.array_equal(apply(artwork, rebuilt, 3), apply(artwork, v, 3))
+    assert not np.array_equal(apply(artwork, v, 3), apply(artwork, v, 4))
+
+
+def test_presets_record_their_steps_and_shipped_pools_are_the_suite_ladders():
+    variants = [v for v in expand_grid({"presets": "all"}) if v.op == "preset"]
+    assert [v.params["preset"] for v in variants] == list(PRESETS)
+    repost = variants[0]
+    assert repost.params["steps"] == [
+        "crop(keep=0.9, position='center')",
+        "resize_to(long_side=1080, interpolation='area', upscale=False)",
+        "jpeg(quality=85)",
+    ]
+    assert np.isnan(repost.severity)
+    suite = yaml.safe_load((CONFIG_DIR / "suite.yaml").read_text())["augment"]
+    assert {op: suite[op] for op in FIELD} == FIELD and POOLS["field"] is FIELD
+    assert len({len(v) for op in FIELD.values() for v in op.values() if isinstance(v, list)}) == 1
+
+
+def test_chains_and_presets_reach_the_scores_table(tmp_path, seed_mirror):
+    make_images(tmp_path / "images", ["ai_a.jpg", "b.jpg"], size=64)
+    grid = {"chains": [{"name": "t", "pool": POOL, "k": [2, 3], "draws": 1}], "presets": ["social_repost"]}
+    config = write_config(tmp_path, seed_mirror, augment=grid)
+    assert cli.main([str(config)]) == 0
+    scores = pd.read_parquet(tmp_path / "results" / "rel" / "scores.parquet")
+    chain_rows = scores[scores["op"] == "chain"]
+    assert sorted(chain_rows["severity"].unique()) == [2, 3] and len(chain_rows) == 2 * 2
+    for row in chain_rows.itertuples():
+        params = json.loads(row.params)
+        assert len(params["steps"]) == params["k"] == row.severity and row.variant.startswith("chain(t, ")
+    (preset,) = scores.loc[scores["op"] == "preset", "params"].unique()
+    steps = expand_grid({"presets": ["social_repost"]})[1].params["steps"]
+    assert json.loads(preset) == {"preset": "social_repost", "steps": steps}
+
+
+# --- bad chain grids: one line naming the field, exit 2, nothing created ----------------------
+
+
+@pytest.mark.parametrize(
+    "grid, words",
+    [
+        ({"chains": [{"pool": {"jpeg": {"quality": [50]}, "blurr": {"sigma": [1]}}, "k": [1]}]},
+         ["augment.chains[0].pool.blurr: unknown op 'blurr'"]),
+        ({"chains": [{"pool": "field", "k": [1, 21]}]}, ["augment.chains[0].k[1]: 21 is larger than the pool (20 ops"]),
+        ({"chains": [{"pool": {"jpeg": {"quality": [50, 101]}}, "k": 1}]},
+         ["augment.chains[0].pool.jpeg.quality[1]: Input should be less than or equal to 100"]),
+        ({"webp": {"quality": [0]}}, ["augment.webp.quality[0]: Input should be greater than or equal to 1"]),
+        ({"chains": [{"pool": "field", "k": [1, 2, 3, 4, 5], "draws": 1000}]},
+         ["augment: the grid expands to 5,001 variants, over max_variants (10,000)"]),
+        ({"chains": [{"pool": "nope", "k": 1}]}, ["augment.chains[0].pool: unknown pool 'nope'"]),
+        ({"presets": ["social_repost", "tiktok"]}, ["augment.presets[1]: unknown preset 'tiktok'"]),
+    ],
+)
+def test_bad_chain_grids_are_refused_before_anything_is_created(tmp_path, seed_mirror, capsys, grid, words):
+    over = {"max_variants": 5000} if "draws" in str(grid) else {}
+    config = write_config(tmp_path, seed_mirror, augment=grid, **over)
+    assert cli.main([str(config)]) == 2
+    line = error_line(capsys)
+    expected = [w.replace("(10,000)", "(5,000)") for w in words]
+    assert all(w in line for w in expected), line
+    assert line.startswith(f"error: {config}: ")
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_chain_count_is_known_before_building():
+    grid = {"repeats": 3, "chains": [{"pool": "laundering", "k": [1, 2], "draws": 4}], "presets": "all"}
+    assert count_grid(grid) == 1 + 2 * 4 + len(PRESETS)  # laundering's ops draw nothing at random
+    assert len(expand_grid(grid)) <= count_grid(grid)
+    assert count_grid({"repeats": 3, "chains": [{"pool": POOL, "k": [1, 2], "draws": 4}]}) == 1 + 2 * 4 * 3

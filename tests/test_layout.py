@@ -1,0 +1,98 @@
+"""The package layout: no import circle between experiments' sub-packages, and the libraries
+(augment, xai) never import experiments. Read from the source with ast (every import, also the
+ones inside functions), so nothing is imported to check it."""
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = sorted(p.name for p in (REPO / "experiments").iterdir() if (p / "__init__.py").is_file())
+# report helpers the stages use to write what scoring and explaining draw (file names, words for
+# an edit, gallery pictures); leaves of report: they import no stage (asserted below)
+REPORT_LEAVES = {"experiments.report.naming", "experiments.report.gallery"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module a file imports, `from a.b import c` counted as a.b and a.b.c."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+
+
+def package_of(module: str) -> str | None:
+    """experiments.<sub-package> for a module inside one; None for anything else."""
+    parts = module.split(".")
+    if parts[0] == "experiments" and len(parts) > 1 and parts[1] in PACKAGES:
+        return f"experiments.{parts[1]}"
+    return None
+
+
+def package_graph() -> dict[str, dict[str, set[str]]]:
+    """Sub-package -> sub-package it imports -> the modules that import it."""
+    graph: dict[str, dict[str, set[str]]] = {f"experiments.{p}": {} for p in PACKAGES}
+    for path in sorted((REPO / "experiments").rglob("*.py")):
+        source = module_name(path)
+        if (here := package_of(source)) is None:
+            continue
+        for target in imported_modules(path):
+            there = package_of(target)
+            leaf = any(target == m or target.startswith(f"{m}.") for m in REPORT_LEAVES)
+            if there is not None and there != here and not leaf:
+                graph[here].setdefault(there, set()).add(source)
+    return graph
+
+
+def cycle(graph: dict[str, dict]) -> list[str] | None:
+    """One import circle of the graph, as the packages along it; None when there is none."""
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = "open"
+        for nxt in graph.get(node, {}):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt) :] + [nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (found := visit(nxt, path + [nxt])):
+                return found
+        state[node] = "done"
+        return None
+
+    for start in graph:
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+def test_cycle_finds_a_circle_and_only_a_circle():
+    assert cycle({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b": 1, "c": 1}, "b": {"c": 1}, "c": {}}) is None
+
+
+def test_no_import_circle_between_experiments_subpackages():
+    graph = package_graph()
+    assert {"experiments.inputs", "experiments.models", "experiments.stages", "experiments.report"} <= set(graph)
+    assert "experiments.inputs" in graph["experiments.models"]  # the graph sees real imports
+    found = cycle(graph)
+    via = [sorted(graph[a][b]) for a, b in zip(found, found[1:])] if found else []
+    assert found is None, f"import circle {' -> '.join(found)} via {via}"
+
+
+def test_the_report_leaves_the_stages_use_import_no_stage():
+    for leaf in REPORT_LEAVES:
+        path = REPO / (leaf.replace(".", "/") + ".py")
+        stages = {m for m in imported_modules(path) if package_of(m) == "experiments.stages"}
+        assert not stages, f"{leaf} imports {sorted(stages)}"
+
+
+def test_the_libraries_never_import_experiments():
+    for library in ("augment", "xai"):
+        for path in sorted((REPO / library).rglob("*.py")):
+            bad = {m for m in imported_modules(path) if m == "experiments" or m.startswith("experiments.")}
+            assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}"
