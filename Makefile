@@ -47,6 +47,8 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.explain
 	$(PY) -m benchmarks.demo
 	$(PY) -m benchmarks.dataset
+	$(PY) -m benchmarks.intervals
+	$(PY) -m benchmarks.corruption_suite
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.executors
 	$(PY) -m benchmarks.report

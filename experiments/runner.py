@@ -32,13 +32,14 @@ from experiments import manifest
 from experiments.rundir.atomic import atomic_write, atomic_write_json, atomic_write_table, neutralise_formulas
 from experiments.rundir.runfolder import run_lock
 from experiments.stages.audit import run_audit
+from experiments.stages.corruption import corruption_stage
 from experiments.stages.cue_reversal import run_reversal
 from experiments.stages.eval_sets import run_eval_sets
 from experiments.stages.explanations import run_explanations
 from experiments.stages.generators import run_generators, seen_generators
 from experiments.stages.score_tables import minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 from experiments.stages.scoring import Timings
-from experiments.stages.scoring_driver import RunPaths, assemble, score_samples
+from experiments.stages.scoring_driver import RunPaths, assemble, chosen_part_size, score_samples
 
 log = logging.getLogger("artxai")
 
@@ -63,6 +64,7 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.variants = self.cfg.variants()
+        self.part_size = chosen_part_size(self.cfg, len(self.samples), len(self.variants))  # samples per part file
 
     @property
     def run_dir(self) -> Path:
@@ -93,6 +95,13 @@ def score(ctx: RunContext) -> None:
         "%d samples x %d variants x %d models (%s) -> %s",
         len(ctx.samples), len(ctx.variants), len(ctx.detectors), ", ".join(d.name for d in ctx.detectors), ctx.run_dir,
     )  # fmt: skip
+    if ctx.cfg.part_size is None:
+        log.info(
+            "part_size %d (chosen for %d samples x %d variants at batch_size %d: %d part(s); "
+            "set part_size to choose)",
+            ctx.part_size, len(ctx.samples), len(ctx.variants), ctx.cfg.batch_size,
+            -(-len(ctx.samples) // ctx.part_size),
+        )  # fmt: skip
     skipped, resumed = score_samples(ctx.cfg, ctx.samples, ctx.variants, ctx.detectors, ctx.paths, ctx.timings)
     if resumed:
         log.info("resumed: %d samples were already scored", resumed)
@@ -105,7 +114,7 @@ def score_tables(ctx: RunContext) -> int | None:
     """The scores assembled from verified parts, and the tables made from them; exit status 1
     when nothing could be scored."""
     t, run_dir = time.perf_counter(), ctx.run_dir
-    scores, skipped = assemble(ctx.samples, ctx.paths, ctx.cfg.part_size), ctx.tables["skipped"]
+    scores, skipped = assemble(ctx.samples, ctx.paths, ctx.part_size), ctx.tables["skipped"]
     atomic_write_table(skipped, run_dir / "skipped")
     if scores.empty:
         log.error("nothing could be scored (%d skipped; see %s)", len(skipped), run_dir / "skipped.csv")
@@ -227,7 +236,9 @@ def report(ctx: RunContext) -> None:
 
 
 Stage = Callable[[RunContext], "int | None"]
-STAGES: tuple[Stage, ...] = (score, score_tables, evaluation, generators, model_cards, audit, explanations, report)
+STAGES: tuple[Stage, ...] = (
+    score, score_tables, evaluation, corruption_stage, generators, model_cards, audit, explanations, report,
+)  # fmt: skip
 
 
 # --- a run ---------------------------------------------------------------------------------

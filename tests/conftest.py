@@ -109,6 +109,7 @@ def reported_run(tmp_path_factory, seed_mirror):
         "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
         "bootstrap": 200,
         "audit": {"factors": ["size", "jpeg"]},  # so the browser test sees the audit section too
+        "corruption": {"reference": "cnn32"},  # the corruption score relative to the study's model
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert cli.main([str(tmp / "c.yaml")]) == 0

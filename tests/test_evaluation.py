@@ -8,9 +8,11 @@ import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from experiments import run as cli
-from experiments.stages.evaluation import BOOTSTRAP_BLOCK, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness
+from experiments.stages.evaluation import (
+    BOOTSTRAP_BLOCK, BOOTSTRAPPED, bootstrapped_cis, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness,
+)
 from experiments.stats.metrics import weighted_auc
-from experiments.stats.statistics import draw_counts
+from experiments.stats.statistics import BCA_MAX_N, bootstrap_ci, draw_counts
 from experiments.stages.score_tables import finish_scores
 
 
@@ -158,3 +160,25 @@ def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     caplog.clear()
     assert cli.main([str(config), "--out", str(run_dir.parent / "retrained"), "--retrain"]) == 0
     assert "cnn32: training at 32 px" in caplog.text
+
+
+def test_headline_intervals_above_the_bca_limit_equal_scipys_resampled_ones():
+    """Above BCA_MAX_N images the headline intervals come from draw counts (one sort of the scores
+    for every resample), not from scipy resampling the images: the same draws, the same interval.
+    F1 and AUC bit for bit; average precision and calibration error to float rounding."""
+    rng = np.random.default_rng(11)
+    n = BCA_MAX_N + 400
+    y = rng.random(n) < 0.45
+    score = np.round(np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.25, n), 0, 1), 2)  # ties, 0 and 1
+    fast = bootstrapped_cis(y, score, resamples=300, seed=4)
+    assert set(fast) == set(BOOTSTRAPPED)
+    for name, stat in BOOTSTRAPPED.items():
+        low, high, method = bootstrap_ci((y.astype(float), score), stat, resamples=300, seed=4)
+        assert method == fast[name][2] == "percentile"
+        if name in ("f1_ai", "f1_human", "macro_f1", "roc_auc"):
+            assert fast[name][:2] == (low, high), name
+        else:
+            assert fast[name][:2] == pytest.approx((low, high), abs=1e-12, rel=0), name
+        assert low < high
+    other_seed = bootstrapped_cis(y, score, resamples=300, seed=5)
+    assert other_seed["roc_auc"] != fast["roc_auc"]

@@ -302,6 +302,12 @@ class CrossGeneratorConfig(_Strict):
         return no_repeats("designs", designs)
 
 
+class CorruptionConfig(_Strict):
+    """The corruption score (experiments.stages.corruption; docs/corruption-score.md)."""
+
+    reference: str | None = None  # a model of `models`: each model's score relative to it (ImageNet-C's normalisation)
+
+
 class RunConfig(_Strict):
     name: SafeName
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
@@ -313,7 +319,7 @@ class RunConfig(_Strict):
     augment: dict[str, Any] = {}
     batch_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 256
     workers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0  # threads editing images; 0 = one per CPU core
-    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1  # samples per resumable part file (raise it for datasets)
+    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # samples per resumable part; default: chosen to fill batches
     bootstrap: Annotated[int, Field(ge=100, le=MAX_COUNT)] = 1000  # resamples behind every confidence interval
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
@@ -323,6 +329,7 @@ class RunConfig(_Strict):
     audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
     eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
     cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
+    corruption: CorruptionConfig | None = None  # the corruption score's settings (tables corruption_score, corruption_curves)
 
     @field_validator("models")
     @classmethod
@@ -339,6 +346,14 @@ class RunConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"eval set names must be unique, got {names}")
         return sets
+
+    @field_validator("corruption")
+    @classmethod
+    def _known_reference(cls, corruption, info):
+        names = [m.name for m in info.data.get("models", [])]
+        if corruption is not None and corruption.reference is not None and corruption.reference not in names:
+            raise ValueError(f"reference {corruption.reference!r} is not one of the models {names}")
+        return corruption
 
     @field_validator("cross_generator")
     @classmethod
@@ -357,9 +372,10 @@ class RunConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
-        adding a method to a finished run computes only that method. The audit, eval_sets and
-        cross_generator sections are left out too: they are computed again at each run."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator"})
+        adding a method to a finished run computes only that method. The audit, eval_sets,
+        cross_generator and corruption sections are left out too: they are computed again at each run."""
+        left_out = {"out_dir", "workers", "explain", "bootstrap", "report", "executor"}
+        data = self.model_dump(mode="json", exclude=left_out | {"audit", "eval_sets", "cross_generator", "corruption"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from experiments.report.corruption import corruption_section
 from experiments.report.edit_sections import edits_section
 from experiments.report.generator_section import generators_section
 from experiments.report.pages import write_page, write_style
@@ -45,6 +46,7 @@ log = logging.getLogger("artxai")
 SECTIONS: tuple[Callable[[ReportRun], dict[str, object]], ...] = (
     subjects_section,
     findings_section,
+    corruption_section,
     edits_section,
     claims_section,
     models_section,

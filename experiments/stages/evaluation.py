@@ -10,10 +10,12 @@ and per generator (per generator and per source where the samples name them: gro
 Intervals (95 %, seeded, from experiments.stats.statistics): Wilson for every proportion, at the n of
 its own denominator (precision: the images called AI; recall and FNR: the AI images; FPR: the
 human ones); BCa bootstrap over images for F1, macro F1, AUC, average precision and ECE in the
-headline table. The per-variant robustness table uses a percentile bootstrap for macro F1 and
-AUC, vectorised over resamples (one sort serves every resample's AUC): BCa's jackknife costs n
-evaluations of each statistic per variant, which a grid of variants on a test set of thousands
-cannot afford. Every row has its n, its interval method and an `exploratory` flag (n < 30).
+headline table (above BCA_MAX_N images, the percentile interval of scipy's own draws, each
+resample's metric computed from how often each image was drawn: one sort for all resamples).
+The per-variant robustness table uses a percentile bootstrap for macro F1 and AUC, vectorised
+over resamples (one sort serves every resample's AUC): BCa's jackknife costs n evaluations of
+each statistic per variant, which a grid of variants on a test set of thousands cannot afford.
+Every row has its n, its interval method and an `exploratory` flag (n < 30).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
-from experiments.stats.metrics import auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_macro_f1
+from experiments.stats.metrics import (
+    auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_average_precision, weighted_macro_f1,
+)  # fmt: skip
 from experiments.stats.statistics import (
-    bootstrap_ci, draw_counts, exploratory, percentile_interval, proportion, row_mean_cis, wilson_ci,
+    BCA_MAX_N, bootstrap_ci, draw_counts, exploratory, percentile_draws_ci, percentile_interval, proportion, row_mean_cis,
+    wilson_ci,
 )  # fmt: skip
 from experiments.stages.score_tables import fooling_and_correction, per_image
 
@@ -43,9 +48,14 @@ def _rates(y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
     """Headline metrics (except AUC) over the last axis; y, pred boolean (True = AI)."""
     tp, fp = (y & pred).sum(-1), (~y & pred).sum(-1)
     fn, tn = (y & ~pred).sum(-1), (~y & ~pred).sum(-1)
+    return _rates_of(tp, fp, fn, tn, y.shape[-1])
+
+
+def _rates_of(tp, fp, fn, tn, n: int) -> dict[str, np.ndarray]:
+    """_rates from the confusion counts (arrays of any shape) of n images."""
     with np.errstate(invalid="ignore", divide="ignore"):
         out = {
-            "accuracy": (tp + tn) / y.shape[-1],
+            "accuracy": (tp + tn) / n,
             "precision_ai": tp / (tp + fp),
             "recall_ai": tp / (tp + fn),
             "precision_human": tn / (tn + fn),
@@ -94,12 +104,48 @@ BOOTSTRAPPED = {
 }
 
 
+def weighted_statistics(y: np.ndarray, score: np.ndarray) -> dict:
+    """BOOTSTRAPPED's statistics as functions of a (draws, n) matrix of how often each image was
+    drawn: one sort of the scores serves every draw (experiments.stats.metrics). F1 and AUC come
+    out bit for bit as BOOTSTRAPPED's on the resampled images (sums of whole counts); average
+    precision and calibration error to float rounding (their sums run in another order)."""
+    pred = score >= 0.5
+    cells = np.stack([y & pred, ~y & pred, y & ~pred, ~y & ~pred]).astype(float).T  # (n, 4): tp fp fn tn
+    which = np.clip((score * CALIBRATION_BINS).astype(int), 0, CALIBRATION_BINS - 1)
+    bins = np.arange(CALIBRATION_BINS)[:, None] == which  # (bins, n)
+    gap = (bins * y).astype(float).T - (bins * score).T  # (n, bins): each image's share of a bin's gap
+
+    def f1(label: str):
+        return lambda w: _rates_of(*(w @ cells).T, len(y))[label]
+
+    return {
+        "f1_ai": f1("f1_ai"), "f1_human": f1("f1_human"), "macro_f1": f1("macro_f1"),
+        "roc_auc": lambda w: weighted_auc(y, score, w),
+        "average_precision": lambda w: weighted_average_precision(y, score, w),
+        "expected_calibration_error": lambda w: np.abs(w @ gap).sum(-1) / len(y),
+    }  # fmt: skip
+
+
+def bootstrapped_cis(
+    y: np.ndarray, score: np.ndarray, resamples: int, seed: int, names: Sequence[str] = tuple(BOOTSTRAPPED)
+) -> dict[str, tuple]:
+    """metric -> (ci_low, ci_high, method) for the BOOTSTRAPPED metrics in `names`: bootstrap_ci
+    (BCa) up to BCA_MAX_N images; above, its percentile interval from the same draws as weights."""
+    names = [k for k in BOOTSTRAPPED if k in names]
+    if len(y) > BCA_MAX_N:
+        weighted = weighted_statistics(y, score)
+        return percentile_draws_ci(len(y), {k: weighted[k] for k in names}, resamples=resamples, seed=seed)
+    data = (y.astype(float), score)
+    return {k: bootstrap_ci(data, BOOTSTRAPPED[k], resamples=resamples, seed=seed) for k in names}
+
+
 def metrics_with_ci(
     truth: pd.Series, p_ai: pd.Series, resamples: int = 1000, seed: int = 0, metrics: Sequence[str] = tuple(HEADLINE)
 ) -> pd.DataFrame:
     """metric, value, ci_low, ci_high, n, ci_method, exploratory for one set of predictions, one
     row per name in `metrics` (default every HEADLINE metric; only those are bootstrapped).
-    Proportions get Wilson intervals at their own denominator; the rest a BCa bootstrap."""
+    Proportions get Wilson intervals at their own denominator; the rest a bootstrap
+    (bootstrapped_cis)."""
     y = truth.to_numpy() == "ai"
     score = p_ai.to_numpy(dtype=float)
     pred = score >= 0.5  # p_ai >= p_human for a two-way softmax
@@ -109,13 +155,11 @@ def metrics_with_ci(
     point["roc_auc"] = _auc(y, score)
     point["average_precision"] = float(average_precision_score(y, score)) if both else np.nan
     point["expected_calibration_error"] = float(calibration_error_stat(y.astype(float), score))
-    for k, stat in BOOTSTRAPPED.items():
+    cis = bootstrapped_cis(y, score, resamples, seed, [k for k in metrics if np.isfinite(point.get(k, np.nan))])
+    for k in BOOTSTRAPPED:
         if k not in metrics:
             continue
-        if np.isfinite(point[k]):
-            low, high, method = bootstrap_ci((y.astype(float), score), stat, resamples=resamples, seed=seed)
-        else:  # no value, no interval
-            low, high, method = np.nan, np.nan, "none"
+        low, high, method = cis.get(k, (np.nan, np.nan, "none"))  # no value, no interval
         rows[k] = {"value": point[k], "ci_low": low, "ci_high": high, "n": len(y), "ci_method": method}
     table = pd.DataFrame([{"metric": k} | rows[k] for k in metrics])
     table["exploratory"] = exploratory(table["n"])

@@ -52,6 +52,25 @@ class RunPaths:
         return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
 
 
+PART_BATCHES = 4  # compiled batches a chosen part fills, per model
+
+
+def chosen_part_size(cfg: RunConfig, n_samples: int, n_variants: int) -> int:
+    """Samples per part: `part_size` when the config gives it, else the fewest samples whose
+    edits fill PART_BATCHES batches of `batch_size` (each part costs a predict pass of its own
+    and three files: at one sample a part, a dataset paid them per image). A run of at most
+    PART_BATCHES batches in all keeps one sample a part: it costs little either way, resumes
+    sample by sample, and its models see the same batches as before (a batch's shape can move
+    the last float32 bits: xai.compiled), so its tables stay the same bit for bit. A function of
+    the config and the samples alone: a resumed run cuts them into the same parts."""
+    if cfg.part_size is not None:
+        return cfg.part_size
+    fill = PART_BATCHES * cfg.batch_size
+    if n_samples * n_variants <= fill:
+        return 1
+    return -(-fill // max(1, n_variants))
+
+
 def chunks(samples: list[Sample], size: int) -> list[list[Sample]]:
     return [samples[i : i + size] for i in range(0, len(samples), size)]
 
@@ -129,7 +148,7 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     digests = input_digests(samples)
     made = {"config": cfg.fingerprint(), "models": {d.name: d.digest for d in detectors}}
     made_from = lambda chunk: made | {"inputs": [digests[s.id] for s in chunk]}  # noqa: E731
-    skipped, resumed, todo = finished_parts(samples, paths, cfg.part_size, made_from)
+    skipped, resumed, todo = finished_parts(samples, paths, chosen_part_size(cfg, len(samples), len(variants)), made_from)
     gallery = gallery_made_while_scoring(len(samples), cfg.report)
     if cfg.executor.kind == "local":  # this process's models, already loaded
         setup = partial(scoring_worker, cfg, [], detectors, gallery)
