@@ -169,7 +169,7 @@ def test_nothing_scored_exits_1(tmp_path, seed_mirror):
     "override, message",
     [
         ({"augment": {"gaussian_blur": {"sigma": [1, 0]}}}, "augment.gaussian_blur.sigma[1]: Input should be greater than 0"),
-        ({"augment": {"sharpen": {"amount": 1}}}, "augment.sharpen: unknown op"),
+        ({"augment": {"frobnicate": {"amount": 1}}}, "augment.frobnicate: unknown op"),
         ({"seed": "abc"}, "seed: Input should be a valid integer"),
         ({"models": []}, "models: List should have at least 1 item"),
         ({"samples": {"manifest": "x.csv", "folder": "y"}}, "samples: give exactly one of manifest, folder or dataset"),
