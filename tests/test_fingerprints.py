@@ -289,3 +289,45 @@ def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror,
     tables_equal(out, tmp_path / "fresh")
     assert "has no config.json: a finished part is kept only if it records this config's fingerprint" in caplog.text
     assert set(pd.read_parquet(out / "scores.parquet")["op"]) == set(pd.read_parquet(tmp_path / "fresh" / "scores.parquet")["op"])
+
+
+# the training folder beside a model: cleared only when artxai made it ------------------------
+
+
+def test_a_training_folder_someone_else_made_is_refused_and_left_as_it_was(tmp_path, cifake, capsys):
+    """A `<model>.training/` folder with files but no artxai marker (made by hand, or by another
+    tool) stops the run before anything trains or is created; every file in it is kept. On old
+    main a training deleted its history.csv, best.keras, backup/ and cache/, found by name."""
+    dataset = cifake_copy(tmp_path / "data", cifake, 12)
+    model = tmp_path / "models" / "cnn32.keras"
+    theirs = training_dir(model)
+    (theirs / "backup").mkdir(parents=True)
+    for name, text in (("history.csv", "my notes"), ("best.keras", "not a model"), ("backup/keep.txt", "mine")):
+        (theirs / name).write_text(text)
+    samples = {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 2}, "split": "test"}
+    config = write_config(tmp_path, "theirs", [trained_model(model, dataset, epochs=1)], samples)
+    assert cli.main([str(config)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(theirs) in line and ".artxai-training.json" in line and "models[cnn32]" in line
+    kept = {p.relative_to(theirs).as_posix(): p.read_text() for p in theirs.rglob("*") if p.is_file()}
+    assert kept == {"history.csv": "my notes", "best.keras": "not a model", "backup/keep.txt": "mine"}
+    assert not model.exists() and not (tmp_path / "results" / "theirs").exists()
+
+
+def test_a_training_marks_its_folder_and_remove_needs_that_marker(cifake_model):
+    """The folder artxai trained in carries its marker; runfolder.remove refuses it under the run
+    marker's name and deletes inside it only under its own."""
+    from experiments.models.training_folder import TRAINING_MARKER
+    from experiments.rundir.runfolder import RunFolderError, remove
+
+    _, model, _, _ = cifake_model
+    work = training_dir(model)
+    marker = json.loads((work / TRAINING_MARKER[0]).read_text())
+    assert len(marker[TRAINING_MARKER[1]]) == 32 and (work / "history.csv").is_file()
+    probe = work / "probe.txt"
+    probe.write_text("x")
+    with pytest.raises(RunFolderError, match="no .artxai-run.json"):
+        remove(work, probe)  # not a run folder
+    assert probe.is_file()
+    remove(work, probe, TRAINING_MARKER)
+    assert not probe.exists()

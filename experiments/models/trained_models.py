@@ -36,7 +36,8 @@ from pathlib import Path
 from experiments.config.schema import ConfigError, TrainConfig
 from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
-from experiments.models.architecture import Detector, card_path, load_detector
+from experiments.models.architecture import Detector, card_path, load_detector, training_dir
+from experiments.models.training_folder import folder_problem
 from experiments.models.init_weights import check_init_from
 from experiments.models.training_fingerprint import differences, training_fingerprint
 
@@ -196,6 +197,8 @@ def trained_detector(
     The file's digest is read before it is loaded, under the lock."""
     train_now = retrain or cfg.retrain or not path.is_file()
     seconds = None
+    if train_now and (problem := folder_problem(training_dir(path))):
+        raise ModelRefused(f"models[{name}]: {training_dir(path)} {problem}; move it away or set another model path")
     if train_now and cfg.init_from is not None:
         try:
             check_init_from(name, cfg.init_from, input_size)  # before anything is written

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +38,8 @@ from experiments.models.init_weights import initialise
 from experiments.models.training_data import SkipLog, image_dataset
 from experiments.stats.statistics import wilson_ci
 from experiments.models.training_fingerprint import training_fingerprint
+from experiments.models.training_folder import TRAINING_MARKER, claim, clear_earlier_training
+from experiments.rundir.runfolder import remove
 
 log = logging.getLogger("artxai")
 
@@ -159,10 +160,7 @@ def start_or_resume(work: Path, fingerprint: dict) -> bool:
     except (OSError, ValueError):
         resumable = False
     if not resumable:
-        for folder in ("backup", "cache"):
-            shutil.rmtree(work / folder, ignore_errors=True)
-        for name in ("history.csv", "best.keras"):
-            (work / name).unlink(missing_ok=True)
+        clear_earlier_training(work)  # only in a folder marked as artxai's (experiments.models.training_folder)
         atomic_write_json(started_as, fingerprint)
     return resumable
 
@@ -284,7 +282,7 @@ def train(
     """Train (or resume training) and save the best model to `model_path`; return the model card."""
     started = time.perf_counter()
     work = training_dir(model_path)
-    work.mkdir(parents=True, exist_ok=True)
+    claim(work)  # made here with its marker, or refused when someone else's
     splits = training_splits(cfg.dataset, seed)
     fingerprint = training_fingerprint(cfg, input_size, seed, policy, splits)  # the files as they are now
     start_or_resume(work, fingerprint)
@@ -319,7 +317,8 @@ def train(
         "versions": {"python": platform.python_version(), **{p: metadata.version(p) for p in ("keras", "tensorflow", "numpy")}},
     }
     atomic_write_json(card_path(model_path), card)
-    shutil.rmtree(work / "cache", ignore_errors=True)  # the resized-image cache is only for this training
+    if os.path.lexists(work / "cache"):  # the resized-image cache is only for this training
+        remove(work, work / "cache", TRAINING_MARKER)
     log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, record["best_val_accuracy"], record["best_epoch"], model_path)
     if record["warning"]:
         log.warning("%s: %s", name, record["warning"])

@@ -72,13 +72,14 @@ def read_json(path: Path) -> dict:
     return data
 
 
-def read_marker(root: Path) -> dict | None:
-    """The run folder's marker; None when it has none; RunFolderError when it is not one artxai wrote."""
-    if not os.path.lexists(root / MARKER):
+def read_marker(root: Path, name: str = MARKER, key: str = "artxai_run") -> dict | None:
+    """The run folder's marker (or another folder's artxai marker `name`, holding `key`); None when
+    it has none; RunFolderError when it is not one artxai wrote."""
+    if not os.path.lexists(root / name):
         return None
-    marker = read_json(root / MARKER)
-    if not isinstance(marker.get("artxai_run"), str):
-        raise RunFolderError(f"{root / MARKER}: not an artxai run marker; artxai will not clear or resume {root}")
+    marker = read_json(root / name)
+    if not isinstance(marker.get(key), str):
+        raise RunFolderError(f"{root / name}: not an artxai marker; artxai will not clear or resume {root}")
     return marker
 
 
@@ -94,15 +95,16 @@ def _open_dir(path: Path | str, dir_fd: int | None = None) -> int:
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
 
 
-def remove(root: Path, path: Path) -> None:
+def remove(root: Path, path: Path, marker: tuple[str, str] = (MARKER, "artxai_run")) -> None:
     """Delete `path` (a file, a link or a folder with its contents) inside the marked run folder
-    `root`; RunFolderError, nothing deleted, when `root` has no marker, `path` is not inside it,
-    is the lock or the marker, or a folder on the way is a symbolic link."""
+    `root` (or another folder artxai made, by its `marker`: file name and key); RunFolderError,
+    nothing deleted, when `root` has no marker, `path` is not inside it, is the lock or the
+    marker, or a folder on the way is a symbolic link."""
     rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
-    if not rel.parts or rel.parts[0] == os.pardir or str(rel) in (LOCK_NAME, MARKER):  # the folder itself, outside
-        raise RunFolderError(f"{path}: not deleted: not inside the run folder {root}")
-    if read_marker(root) is None:
-        raise RunFolderError(f"{path}: not deleted: {root} is not an artxai run folder (no {MARKER})")
+    if not rel.parts or rel.parts[0] == os.pardir or str(rel) in (LOCK_NAME, marker[0]):  # the folder itself, outside
+        raise RunFolderError(f"{path}: not deleted: not inside the folder {root}")
+    if read_marker(root, *marker) is None:
+        raise RunFolderError(f"{path}: not deleted: {root} is not a folder artxai made (no {marker[0]})")
     try:
         fd = _open_dir(root)
     except OSError as e:
