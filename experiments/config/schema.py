@@ -323,6 +323,8 @@ class RunConfig(_Strict):
     audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
     eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
     cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
+    # every pair of models on the same unedited images: accuracies, exact McNemar (table model_comparison)
+    model_comparison: bool = Field(False, exclude_if=lambda v: not v)
 
     @field_validator("models")
     @classmethod
@@ -357,9 +359,9 @@ class RunConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
-        adding a method to a finished run computes only that method. The audit, eval_sets and
-        cross_generator sections are left out too: they are computed again at each run."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator"})
+        adding a method to a finished run computes only that method. The audit, eval_sets,
+        cross_generator and model_comparison sections are left out too: they are computed again at each run."""
+        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator", "model_comparison"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
