@@ -68,7 +68,8 @@ def not_in_run(run: ReportRun) -> list[str]:
 def claims_section(run: ReportRun) -> dict[str, object]:
     """The study's comparison of its two models, tested on this run's scores (written to
     report/claims.csv; shown when the run has two models or more)."""
-    claims = verdicts(run.scores, run.models, run.resamples, run.seed)
+    warnings = {m: training_warning(run.run_dir, m) for m in run.models}  # a model at chance: its claims are inconclusive
+    claims = verdicts(run.scores, run.models, run.resamples, run.seed, warnings=warnings)
     atomic_write(run.report / "claims.csv", lambda tmp: claims.to_csv(tmp, index=False))
     comparison = None
     if len(run.models) >= 2:
