@@ -4,6 +4,7 @@ scored on 16 art-6gen test images and on 16 CIFAKE test images. The training com
 model_comparison), claims made inconclusive by a model at chance, the cross-domain eval_sets table."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ def art_run(tmp_path_factory, seed_mirror, art6gen, cifake):
         "augment": {"gaussian_noise": {"std": [0.1]}},
         "eval_sets": [{"name": "art6gen_test"}, {"name": "cifake_test", "samples": {"dataset": cifake_set, "split": "test"}}],
         "model_comparison": True,
+        "audit": {"factors": ["jpeg"], "reversal": True},
         "bootstrap": 200,
     }  # fmt: skip
     (tmp / "art.yaml").write_text(yaml.safe_dump(cfg))
@@ -60,6 +62,10 @@ def test_model_comparison_pairs_the_models_on_the_same_images(art_run):
     html = (art_run / "report" / "index.html").read_text()
     assert 'id="training-comparison"' in html and "exact McNemar p" in html
     assert "Training warning, cnn32_cifake:" in html and "Training warning, study32" not in html
+    reversal = pd.read_parquet(art_run / "audit_reversal.parquet")  # art-6gen: every file q95, so 95 -> 95
+    assert len(reversal) == 4 and (reversal[["from_setting", "to_setting"]] == 95).all().all()
+    assert "Cue reversal: each class re-encoded" in html and "jpeg_reversed" in html
+    assert len(re.findall(r'id="T_audit_reversal_row(\d+)_col0"', html)) == 4  # one row per model and class
 
 
 def test_a_model_at_chance_makes_its_claims_inconclusive(art_run):
