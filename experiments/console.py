@@ -70,7 +70,7 @@ def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
 
 def print_model_comparison(run_dir: Path, table: pd.DataFrame) -> None:
     """Each pair of models on the same images: accuracies with their intervals, discordant counts, exact McNemar p."""
-    log.info("model comparison, paired on the same unedited images (accuracy [95% Wilson]; right by one model only; exact McNemar):")
+    log.info("model comparison on the same unedited images (accuracy [95% Wilson]; right by one only; exact McNemar):")
     for r in table.itertuples():
         log.info(
             "  %-14s %.3f [%.3f, %.3f] vs %-14s %.3f [%.3f, %.3f]  n=%d  only a %d, only b %d  p=%.3g",

@@ -41,7 +41,8 @@ def test_reversal_on_vangogh_swaps_the_qualities_and_agrees_with_the_audit(vango
     html = block["html"] + block["constants"]  # a column equal in every row is said once, above the table
     assert html.count("jpeg_reversed") == 2 and ">from setting<" in html and ">to setting<" in html
     change = rows.loc[("jpeg_reversed", "human")]
-    shown = with_interval(change["accuracy_change"], change["accuracy_change_ci_low"], change["accuracy_change_ci_high"], 3, signed=True)
+    bounds = change[["accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high"]]
+    shown = with_interval(*bounds, 3, signed=True)
     assert shown in html
 
 

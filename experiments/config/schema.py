@@ -361,7 +361,10 @@ class RunConfig(_Strict):
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method. The audit, eval_sets,
         cross_generator and model_comparison sections are left out too: they are computed again at each run."""
-        data = self.model_dump(mode="json", exclude={"out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator", "model_comparison"})
+        data = self.model_dump(mode="json", exclude={
+            "out_dir", "workers", "explain", "bootstrap", "report", "executor", "audit", "eval_sets", "cross_generator",
+            "model_comparison",
+        })  # fmt: skip
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

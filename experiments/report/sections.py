@@ -68,7 +68,7 @@ def not_in_run(run: ReportRun) -> list[str]:
 def claims_section(run: ReportRun) -> dict[str, object]:
     """The study's comparison of its two models, tested on this run's scores (written to
     report/claims.csv; shown when the run has two models or more)."""
-    warnings = {m: training_warning(run.run_dir, m) for m in run.models}  # a model at chance: its claims are inconclusive
+    warnings = {m: training_warning(run.run_dir, m) for m in run.models}  # at chance: its claims are inconclusive
     claims = verdicts(run.scores, run.models, run.resamples, run.seed, warnings=warnings)
     atomic_write(run.report / "claims.csv", lambda tmp: claims.to_csv(tmp, index=False))
     comparison = None
@@ -211,7 +211,10 @@ def reversal_block(reversal: pd.DataFrame | None) -> dict | None:
     the setting it went from and to, its accuracy before, the change and the shift, with intervals."""
     if reversal is None or reversal.empty:
         return None
-    interval = lambda c: [with_interval(v, lo, hi, 3, signed=True) for v, lo, hi in zip(reversal[c], reversal[f"{c}_ci_low"], reversal[f"{c}_ci_high"])]  # noqa: E731
+    def interval(c: str) -> list[str]:
+        bounds = zip(reversal[c], reversal[f"{c}_ci_low"], reversal[f"{c}_ci_high"])
+        return [with_interval(v, lo, hi, 3, signed=True) for v, lo, hi in bounds]
+
     shown = reversal[["model", "factor", "class", "n", "from_setting", "to_setting", "accuracy_as_is"]].assign(
         accuracy_change=interval("accuracy_change"), shift=interval("shift"), verdict=reversal["verdict"]
     )

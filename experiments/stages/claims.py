@@ -118,9 +118,13 @@ def claim_evidence(
     selected = scores[claim.select(scores)]
     measure = selected["delta_p_ai"].abs() if claim.measure == "abs_delta" else selected["correct"].astype(float)
     means = measure.groupby(selected["model"]).mean()
-    row = {"small_model": small, "large_model": large, "small_mean": means.get(small, np.nan), "large_mean": means.get(large, np.nan), "n_samples": len(diff), "exploratory": len(diff) < MIN_N}
+    row = {
+        "small_model": small, "large_model": large, "small_mean": means.get(small, np.nan),
+        "large_mean": means.get(large, np.nan), "n_samples": len(diff), "exploratory": len(diff) < MIN_N,
+    }  # fmt: skip
     if len(diff) < min_samples:
-        return row | {"verdict": "inconclusive", "why": f"{len(diff)} samples with both models on these images (need {min_samples})"}
+        why = f"{len(diff)} samples with both models on these images (need {min_samples})"
+        return row | {"verdict": "inconclusive", "why": why}
     found = paired_difference_ci(diff.to_numpy(), np.zeros(len(diff)), resamples=resamples, seed=seed)
     low, high = found["ci_low"], found["ci_high"]
     small_is = verdict(low, high, METRICS[claim.measure].direction)  # small - large: is the small model better?
@@ -128,4 +132,5 @@ def claim_evidence(
     favoured_is = small_is if claim.favours == "small" else swapped.get(small_is, small_is)
     found_verdict = {"better": "supported", "worse": "contradicted"}.get(favoured_is, "inconclusive")
     why = f"{small} - {large} = {diff.mean():+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] over {len(diff)} samples"
-    return row | {"difference": float(diff.mean()), "ci_low": float(low), "ci_high": float(high), "ci_method": found["ci_method"], "verdict": found_verdict, "why": why}
+    interval = {"ci_low": float(low), "ci_high": float(high), "ci_method": found["ci_method"]}
+    return row | {"difference": float(diff.mean())} | interval | {"verdict": found_verdict, "why": why}
