@@ -108,7 +108,8 @@ def reported_run(tmp_path_factory, seed_mirror):
         },  # fmt: skip
         "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
         "bootstrap": 200,
-        "audit": {"factors": ["size", "jpeg"]},  # so the browser test sees the audit section too
+        "audit": {"factors": ["size", "jpeg"], "reversal": True},  # so the browser test sees the audit section too
+        "model_comparison": True,  # and the training comparison
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert cli.main([str(tmp / "c.yaml")]) == 0
