@@ -9,9 +9,10 @@ and the study's own 32 px model as it is, all scored on the same 201 test images
   fine-tuned   from the study's weights (init_from, fine_tune_learning_rate 1e-4)
   augmented    from random weights, with train-time augmentation
   tuned+aug    from the study's weights, with augmentation
-Per model: accuracy with its Wilson interval, the chance guard's verdict on validation, and the
-exact McNemar p-value of its accuracy against the study's model and against `scratch` (paired on
-the same images). Not a test: run on demand; the table goes in docs/benchmarks.md.
+Per pair of models: accuracies with their Wilson intervals, the discordant counts and the exact
+McNemar p-value, paired on the same images (experiments.stages.model_comparison, the table a run
+writes with `model_comparison: true`, as `make art` does); per trained model, the chance guard's
+verdict on validation. Not a test: run on demand; the table goes in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from experiments.inputs.datasets import scan
 from experiments.inputs.images import load_for_model
 from experiments.models.architecture import load_detector
 from experiments.models.training import train
-from experiments.stats.statistics import mcnemar_exact, proportion
+from experiments.stages.model_comparison import comparison_table
 
 STUDY_32 = "Models/AI-artbench/model 1 32px/best_model.h5"
 AUGMENT = TrainAugmentConfig(flip=0.5, crop=0.85, brightness=0.15, contrast=0.15, saturation=0.2, hue=8, jpeg_quality=(60, 95))
@@ -51,20 +52,6 @@ def correct_on(path: Path, test: pd.DataFrame) -> np.ndarray:
     x = np.stack([load_for_model(Path(p), 32) for p in test["path"]])
     p_ai = detector.predict_proba(x)[:, 0]
     return (p_ai >= 0.5) == (test["label"] == "ai").to_numpy()
-
-
-def comparison_table(results: dict[str, np.ndarray], guards: dict[str, str]) -> pd.DataFrame:
-    rows = []
-    for name, right in results.items():
-        acc = proportion(int(right.sum()), len(right))
-        rows.append({
-            "model": name, "n": acc["n"], "accuracy": round(acc["value"], 3),
-            "ci": f"[{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]",
-            "p_vs_study": round(mcnemar_exact(right, results["study as is"])["p_value"], 4),
-            "p_vs_scratch": round(mcnemar_exact(right, results["scratch"])["p_value"], 4),
-            "chance_guard": guards.get(name, "-"),
-        })  # fmt: skip
-    return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,9 +77,11 @@ def main(argv: list[str] | None = None) -> None:
                 "chance" if t["warning"] else "above chance"
             )
             results[name] = correct_on(path, test)
-    table = comparison_table(results, guards)
+    table = comparison_table(results)
     print(f"art-6gen test split, {len(test)} images ({(test['label'] == 'ai').sum()} AI), seed {args.seed}, epochs <= {args.epochs}")
-    print(table.to_string(index=False))
+    print(table.drop(columns="exploratory").round(3).to_string(index=False))
+    for name, guard in guards.items():
+        print(f"chance guard, {name}: {guard}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What a run prints when it ends: accuracy and the edits that moved the scores most, the fooling
-rate per edit series, the evaluation metrics, the explanation summary, and where the time went.
+rate per edit series, the evaluation metrics, the paired model comparison, the explanation summary,
+and where the time went.
 Log lines only (logger "artxai"); nothing here writes a file."""
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
             *(v for k in ("accuracy", "macro_f1", "roc_auc") for v in (m.at[k, "value"], m.at[k, "ci_low"], m.at[k, "ci_high"])),
         )  # fmt: skip
     log.info("evaluation: %s/{evaluation_metrics,evaluation_groups,confusion,robustness_metrics}.parquet, figures/", run_dir)
+
+
+def print_model_comparison(run_dir: Path, table: pd.DataFrame) -> None:
+    """Each pair of models on the same images: accuracies with their intervals, discordant counts, exact McNemar p."""
+    log.info("model comparison on the same unedited images (accuracy [95% Wilson]; right by one only; exact McNemar):")
+    for r in table.itertuples():
+        log.info(
+            "  %-14s %.3f [%.3f, %.3f] vs %-14s %.3f [%.3f, %.3f]  n=%d  only a %d, only b %d  p=%.3g",
+            r.model_a, r.accuracy_a, r.accuracy_a_ci_low, r.accuracy_a_ci_high, r.model_b, r.accuracy_b,
+            r.accuracy_b_ci_low, r.accuracy_b_ci_high, r.n, r.a_only, r.b_only, r.mcnemar_p,
+        )  # fmt: skip
+    log.info("table: %s/model_comparison.parquet|.csv", run_dir)
 
 
 def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:

@@ -37,6 +37,7 @@ from experiments.stages.cue_reversal import run_reversal
 from experiments.stages.eval_sets import run_eval_sets
 from experiments.stages.explanations import run_explanations
 from experiments.stages.generators import run_generators, seen_generators
+from experiments.stages.model_comparison import run_model_comparison
 from experiments.stages.score_tables import minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
 from experiments.stages.scoring import Timings
 from experiments.stages.scoring_driver import RunPaths, assemble, chosen_part_size, score_samples
@@ -193,6 +194,12 @@ def model_cards(ctx: RunContext) -> None:
     ctx.timings.add("tables", t)
 
 
+def model_comparison(ctx: RunContext) -> None:
+    """Every pair of models on the same unedited images, exact McNemar (`model_comparison: true`)."""
+    if ctx.cfg.model_comparison:
+        ctx.keep(run_model_comparison(ctx.tables["scores"], ctx.run_dir))
+
+
 def audit(ctx: RunContext) -> None:
     """The shortcut audit (`audit:`), then cross-set evaluation (`eval_sets:`)."""
     cfg = ctx.cfg
@@ -226,6 +233,8 @@ def report(ctx: RunContext) -> None:
     console.print_fooling(tables["summary"], tables["minimal_flip_curve"])
     if "evaluation_metrics" in tables:
         console.print_evaluation(ctx.run_dir, tables["evaluation_metrics"])
+    if "model_comparison" in tables:
+        console.print_model_comparison(ctx.run_dir, tables["model_comparison"])
     if "explanation_summary" in tables:
         console.print_explanations(ctx.run_dir, tables["explanation_summary"])
     if ctx.cfg.report == "html":
@@ -237,7 +246,8 @@ def report(ctx: RunContext) -> None:
 
 Stage = Callable[[RunContext], "int | None"]
 STAGES: tuple[Stage, ...] = (
-    score, score_tables, evaluation, corruption_stage, generators, model_cards, audit, explanations, report,
+    score, score_tables, evaluation, corruption_stage, generators, model_cards, model_comparison, audit, explanations,
+    report,
 )  # fmt: skip
 
 

@@ -108,8 +108,9 @@ def reported_run(tmp_path_factory, seed_mirror):
         },  # fmt: skip
         "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
         "bootstrap": 200,
-        "audit": {"factors": ["size", "jpeg"]},  # so the browser test sees the audit section too
+        "audit": {"factors": ["size", "jpeg"], "reversal": True},  # so the browser test sees the audit section too
         "corruption": {"reference": "cnn32"},  # the corruption score relative to the study's model
+        "model_comparison": True,  # and the training comparison
     }
     (tmp / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert cli.main([str(tmp / "c.yaml")]) == 0

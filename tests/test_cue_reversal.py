@@ -7,6 +7,8 @@ from experiments.inputs.file_factors import file_metadata
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset
 from experiments.stages.audit import metadata_table, run_audit
+from experiments.report.html_tables import with_interval
+from experiments.report.sections import reversal_block
 from experiments.stages.cue_reversal import reencode, run_reversal, typical_settings
 from tests.conftest import shared_folder
 
@@ -35,6 +37,13 @@ def test_reversal_on_vangogh_swaps_the_qualities_and_agrees_with_the_audit(vango
         assert rows.loc[("jpeg_reversed", truth), "verdict"] == audit.loc[("jpeg", truth), "verdict"]
         low, high = rows.loc[("jpeg_reversed", truth), ["accuracy_change_ci_low", "accuracy_change_ci_high"]]
         assert low <= rows.loc[("jpeg_reversed", truth), "accuracy_change"] <= high
+    block = reversal_block(table)  # the report's rows: from / to setting, the change with its interval
+    html = block["html"] + block["constants"]  # a column equal in every row is said once, above the table
+    assert html.count("jpeg_reversed") == 2 and ">from setting<" in html and ">to setting<" in html
+    change = rows.loc[("jpeg_reversed", "human")]
+    bounds = change[["accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high"]]
+    shown = with_interval(*bounds, 3, signed=True)
+    assert shown in html
 
 
 def test_reencode_sets_the_quality_or_the_size_and_keeps_the_format(vangogh):

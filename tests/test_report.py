@@ -32,7 +32,9 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     run_dir = reported_run
     index = run_dir / "report" / "index.html"
     html = index.read_text()
-    assert sections(html) == ["findings", "fooling", "shifts", "comparison", "explanations", "evaluation", "audit", "subjects", "run"]  # findings first, run details last
+    assert sections(html) == [  # findings first, run details last
+        "findings", "fooling", "shifts", "comparison", "explanations", "evaluation", "audit", "training-comparison", "subjects", "run",
+    ]
     assert html.count('<article class="card">') == 2  # one findings card per model
     assert re.search(r'<section id="run">\s*<h2>Run details</h2>\s*<details>', html)  # collapsed
     assert "<thead>" in html and html.count("<table") == html.count("<thead>")  # every table has headers

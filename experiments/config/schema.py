@@ -330,6 +330,8 @@ class RunConfig(_Strict):
     eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
     cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
     corruption: CorruptionConfig | None = None  # the corruption score's settings (tables corruption_score, corruption_curves)
+    # every pair of models on the same unedited images: accuracies, exact McNemar (table model_comparison)
+    model_comparison: bool = Field(False, exclude_if=lambda v: not v)
 
     @field_validator("models")
     @classmethod
@@ -373,9 +375,10 @@ class RunConfig(_Strict):
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method. The audit, eval_sets,
-        cross_generator and corruption sections are left out too: they are computed again at each run."""
+        cross_generator, corruption and model_comparison sections are left out too: they are computed again at each run."""
         left_out = {"out_dir", "workers", "explain", "bootstrap", "report", "executor"}
-        data = self.model_dump(mode="json", exclude=left_out | {"audit", "eval_sets", "cross_generator", "corruption"})
+        again = {"audit", "eval_sets", "cross_generator", "corruption", "model_comparison"}
+        data = self.model_dump(mode="json", exclude=left_out | again)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

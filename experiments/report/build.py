@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from experiments.report.corruption import corruption_section
+from experiments.report.comparison_section import comparison_section
 from experiments.report.edit_sections import edits_section
 from experiments.report.generator_section import generators_section
 from experiments.report.pages import write_page, write_style
@@ -55,6 +56,7 @@ SECTIONS: tuple[Callable[[ReportRun], dict[str, object]], ...] = (
     study_section,
     shortcut_section,
     generators_section,
+    comparison_section,
     details_section,
 )
 

@@ -69,7 +69,8 @@ def not_in_run(run: ReportRun) -> list[str]:
 def claims_section(run: ReportRun) -> dict[str, object]:
     """The study's comparison of its two models, tested on this run's scores (written to
     report/claims.csv; shown when the run has two models or more)."""
-    claims = verdicts(run.scores, run.models, run.resamples, run.seed)
+    warnings = {m: training_warning(run.run_dir, m) for m in run.models}  # at chance: its claims are inconclusive
+    claims = verdicts(run.scores, run.models, run.resamples, run.seed, warnings=warnings)
     atomic_write(run.report / "claims.csv", lambda tmp: claims.to_csv(tmp, index=False))
     comparison = None
     if len(run.models) >= 2:
@@ -208,6 +209,21 @@ SET_COLUMNS = [
 ]  # fmt: skip
 
 
+def reversal_block(reversal: pd.DataFrame | None) -> dict | None:
+    """The cue reversal (table audit_reversal) as the report shows it: per model, factor and class,
+    the setting it went from and to, its accuracy before, the change and the shift, with intervals."""
+    if reversal is None or reversal.empty:
+        return None
+    def interval(c: str) -> list[str]:
+        bounds = zip(reversal[c], reversal[f"{c}_ci_low"], reversal[f"{c}_ci_high"])
+        return [with_interval(v, lo, hi, 3, signed=True) for v, lo, hi in bounds]
+
+    shown = reversal[["model", "factor", "class", "n", "from_setting", "to_setting", "accuracy_as_is"]].assign(
+        accuracy_change=interval("accuracy_change"), shift=interval("shift"), verdict=reversal["verdict"]
+    )
+    return table_block(shown, "audit_reversal", {"accuracy_as_is": Tint("rate")}, verdicts=())
+
+
 def shortcut_section(run: ReportRun) -> dict[str, object]:
     """The shortcut audit, the cross-set evaluation and the cross-generator matrix, when the
     run has them: tables for the page and the figures drawn from them."""
@@ -231,6 +247,7 @@ def shortcut_section(run: ReportRun) -> dict[str, object]:
     return {
         "audit_table": table_block(audit, "audit", {"shift": Tint("signed")}, verdicts=()) if present(audit) else None,
         "audit_min_shift": min_shift,
+        "reversal_table": reversal_block(read_table(run.run_dir, "audit_reversal")),
         "audit_figures": audit_figures,
         "probe_table": table_block(probe.drop(columns="features"), "probe", {"roc_auc": Tint("rate")})
         if present(probe)
