@@ -31,16 +31,7 @@ import numpy as np
 from augment import chains, presets
 from augment.ops import SINGLE_OPS
 from augment.record import EditRecord
-from augment.variants import (
-    COMBINED,
-    IDENTITY,
-    GridError,
-    Variant,
-    base_variant_id,
-    build_steps,
-    expand_op,
-    step_id,
-)
+from augment.variants import COMBINED, IDENTITY, GridError, Variant, base_variant_id, build_steps, expand_op, step_id
 
 __all__ = ["IDENTITY", "GridError", "Variant", "base_variant_id", "count_grid", "expand_grid", "step_id"]
 
@@ -101,7 +92,8 @@ def count_grid(grid: Mapping[str, object] | None) -> int:
         if name == COMBINED:
             for steps in spec if isinstance(spec, list) else [None]:
                 random = isinstance(steps, list) and any(
-                    isinstance(step, Mapping) and any(_draws(op, params or {}, 2) > 1 for op, params in step.items()) for step in steps
+                    isinstance(step, Mapping) and any(_draws(op, params or {}, 2) > 1 for op, params in step.items())
+                    for step in steps
                 )
                 count += default_k if random else 1
         elif name == CHAIN_KEY:
@@ -111,17 +103,26 @@ def count_grid(grid: Mapping[str, object] | None) -> int:
         elif name not in (IDENTITY, REPEATS):
             k = spec.get(REPEATS, default_k) if isinstance(spec, Mapping) else default_k
             k = k if isinstance(k, int) else 1
-            combos = math.prod(len(v) if isinstance(v, list) else 1 for key, v in (spec.items() if isinstance(spec, Mapping) else []) if key != REPEATS)
+            combos = math.prod(
+                len(v) if isinstance(v, list) else 1
+                for key, v in (spec.items() if isinstance(spec, Mapping) else [])
+                if key != REPEATS
+            )
             count += combos * _draws(name, spec, k)
     return round(count)
 
 
-def expand_grid(grid: Mapping[str, object] | None, field: str = "augment", max_variants: int | None = None) -> list[Variant]:
+def expand_grid(
+    grid: Mapping[str, object] | None, field: str = "augment", max_variants: int | None = None
+) -> list[Variant]:
     """Expand a grid mapping into variants, identity first, each random variant followed by its
     replicates, duplicates removed; a grid of more than `max_variants` is refused before
     anything is built."""
     if max_variants is not None and (count := count_grid(grid)) > max_variants:
-        raise GridError(field, f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise max_variants")
+        raise GridError(
+            field,
+            f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise max_variants",
+        )
     grid = grid or {}
     default_k = _repeats(grid[REPEATS], f"{field}.{REPEATS}") if REPEATS in grid else 1
     variants = [Variant(IDENTITY, IDENTITY, ())]
@@ -136,7 +137,10 @@ def expand_grid(grid: Mapping[str, object] | None, field: str = "augment", max_v
             if isinstance(spec, Mapping) and REPEATS in spec:
                 k = _repeats(spec[REPEATS], f"{where}.{REPEATS}")
                 if k > 1 and not any(v.is_random for v in expanded):
-                    raise GridError(f"{where}.{REPEATS}", f"{name} draws nothing at random here: every replicate would be the same image")
+                    raise GridError(
+                        f"{where}.{REPEATS}",
+                        f"{name} draws nothing at random here: every replicate would be the same image",
+                    )
         elif name == CHAIN_KEY:
             expanded, k = chains.expand_chains(spec, where), default_k
         elif name == PRESET_KEY:
@@ -185,4 +189,3 @@ def apply_variant(image: np.ndarray, compiled: A.Compose | None, seed: int) -> n
 def apply(image: np.ndarray, variant: Variant, seed: int) -> np.ndarray:
     """One-off convenience: compile and apply."""
     return apply_variant(image, compile_variant(variant), seed)
-

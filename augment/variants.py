@@ -137,8 +137,6 @@ def expand_op(name: str, spec: Mapping[str, object], field: str, skip: tuple[str
     return variants
 
 
-
-
 def build_steps(steps: object, field: str) -> tuple[Op, ...]:
     """A list of steps, each `{op: {params}}`, as ops (the form of `combined` and presets)."""
     if not isinstance(steps, list) or not steps:

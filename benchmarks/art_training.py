@@ -32,7 +32,9 @@ from experiments.models.training import train
 from experiments.stages.model_comparison import comparison_table
 
 STUDY_32 = "Models/AI-artbench/model 1 32px/best_model.h5"
-AUGMENT = TrainAugmentConfig(flip=0.5, crop=0.85, brightness=0.15, contrast=0.15, saturation=0.2, hue=8, jpeg_quality=(60, 95))
+AUGMENT = TrainAugmentConfig(
+    flip=0.5, crop=0.85, brightness=0.15, contrast=0.15, saturation=0.2, hue=8, jpeg_quality=(60, 95)
+)
 
 
 def variants(dataset: DatasetConfig, study: Path, epochs: int) -> dict[str, TrainConfig]:
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             results[name] = correct_on(path, test)
     table = comparison_table(results)
-    print(f"art-6gen test split, {len(test)} images ({(test['label'] == 'ai').sum()} AI), seed {args.seed}, epochs <= {args.epochs}")
+    print(
+        f"art-6gen test split, {len(test)} images ({(test['label'] == 'ai').sum()} AI), seed {args.seed}, epochs <= {args.epochs}"
+    )
     print(table.drop(columns="exploratory").round(3).to_string(index=False))
     for name, guard in guards.items():
         print(f"chance guard, {name}: {guard}")

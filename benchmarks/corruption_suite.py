@@ -101,10 +101,14 @@ def main(argv: list[str] | None = None) -> None:
     pairs = counts["samples"] * counts["variants"]
     floor = predict_floor(model, pairs)
     model_note = f"trained now, {trained:.0f} s" if trained > 1 else "model file reused"
-    print(f"\n{counts['samples']:,} CIFAKE test images x {counts['variants']} variants = {pairs:,} images x variants, "
-          f"cnn32 trained on CIFAKE ({model_note})")
-    print(f"scoring stage: {stages['scoring']:7.1f} s  {pairs / stages['scoring']:8,.0f} image x variant/s  "
-          f"({stages['scoring'] / floor:.1f}x the predict floor of {floor:.1f} s)")
+    print(
+        f"\n{counts['samples']:,} CIFAKE test images x {counts['variants']} variants = {pairs:,} images x variants, "
+        f"cnn32 trained on CIFAKE ({model_note})"
+    )
+    print(
+        f"scoring stage: {stages['scoring']:7.1f} s  {pairs / stages['scoring']:8,.0f} image x variant/s  "
+        f"({stages['scoring'] / floor:.1f}x the predict floor of {floor:.1f} s)"
+    )
     print(f"whole run:     {whole:7.1f} s  {pairs / whole:8,.0f} image x variant/s  (target: 600 s or less)")
     print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
 

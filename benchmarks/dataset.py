@@ -36,7 +36,9 @@ MODEL_32 = "Models/AI-artbench/model 1 32px/best_model.h5"
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_root = os.environ.get("ARTXAI_CIFAKE") or str(Path("../shared/cifake").resolve())
-    parser.add_argument("--root", default=default_root, help="a folder with train|test/{ai,human} (default: $ARTXAI_CIFAKE)")
+    parser.add_argument(
+        "--root", default=default_root, help="a folder with train|test/{ai,human} (default: $ARTXAI_CIFAKE)"
+    )
     parser.add_argument("--split", choices=["all", "test"], default="all")
     parser.add_argument("--baseline", type=int, default=500, help="images scored one at a time for the baseline")
     parser.add_argument("--part-size", type=int, default=1024)
@@ -44,7 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="artxai: %(message)s")
 
     root = Path(args.root).resolve()
-    samples = {"folder": str(root)} if args.split == "all" else {"dataset": {"root": str(root), "layout": "generic"}, "split": "test"}
+    samples = (
+        {"folder": str(root)}
+        if args.split == "all"
+        else {"dataset": {"root": str(root), "layout": "generic"}, "split": "test"}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         config = tmp / "dataset.yaml"
@@ -75,8 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     n = len(paths)
     print(f"\n{n:,} images below {root} ({args.split}), unedited, cnn32, part_size {args.part_size}")
     print(f"one image at a time (decode, resize, eager call), first {len(first)}: {baseline:8,.0f} images/s")
-    print(f"runner, scoring stage ({stages['scoring']:.1f} s):                    {n / stages['scoring']:8,.0f} images/s  ({n / stages['scoring'] / baseline:.1f}x)")
-    print(f"runner, whole run ({whole:.1f} s, evaluation and figures included):  {n / whole:8,.0f} images/s  ({n / whole / baseline:.1f}x)")
+    print(
+        f"runner, scoring stage ({stages['scoring']:.1f} s):                    {n / stages['scoring']:8,.0f} images/s  ({n / stages['scoring'] / baseline:.1f}x)"
+    )
+    print(
+        f"runner, whole run ({whole:.1f} s, evaluation and figures included):  {n / whole:8,.0f} images/s  ({n / whole / baseline:.1f}x)"
+    )
     print("  runner stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
 
 

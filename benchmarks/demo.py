@@ -30,12 +30,30 @@ from experiments.config.schema import load_config
 from experiments.models.architecture import build_cnn
 from experiments.preflight import resolver_for
 
-ORDER = ["start-up", "training", "models", "samples", "scoring", "tables", "evaluation", "figures", "explanations", "report", "other", "total"]
+ORDER = [
+    "start-up",
+    "training",
+    "models",
+    "samples",
+    "scoring",
+    "tables",
+    "evaluation",
+    "figures",
+    "explanations",
+    "report",
+    "other",
+    "total",
+]
 
 
 def timed_run(config: Path, out: Path) -> tuple[float, dict[str, float]]:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "experiments.run", str(config), "--out", str(out), "--force"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "experiments.run", str(config), "--out", str(out), "--force"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - t
     return wall, json.loads((out / "manifest.json").read_text())["timings_s"]
 
@@ -59,11 +77,17 @@ def main(argv: list[str] | None = None) -> None:
             path = tmp / "both.yaml"
             path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
             cases["both models"] = (path, stand_ins)
-        results = {name: timed_run(path, tmp / f"run{i}") + (stand_ins,) for i, (name, (path, stand_ins)) in enumerate(cases.items())}
+        results = {
+            name: timed_run(path, tmp / f"run{i}") + (stand_ins,)
+            for i, (name, (path, stand_ins)) in enumerate(cases.items())
+        }
     rates_after = {size: throughput(build_cnn(size))[0] for size in (32, 128)}
 
     print(f"\n{args.config}, one fresh process per case (start-up included)")
-    print("compiled batch-256 forward, before / after: " + ", ".join(f"{s} px {rates_before[s]:,.0f} / {rates_after[s]:,.0f} images/s" for s in (32, 128)))
+    print(
+        "compiled batch-256 forward, before / after: "
+        + ", ".join(f"{s} px {rates_before[s]:,.0f} / {rates_after[s]:,.0f} images/s" for s in (32, 128))
+    )
     for name, (wall, stages, stand_ins) in results.items():
         note = f" ({', '.join(stand_ins)}: random-weight stand-in)" if stand_ins else ""
         print(f"\n{name}{note}: {wall:.1f} s wall")

@@ -37,7 +37,13 @@ GRID = {
 }  # 9 edits + the unedited image = 10 variants
 
 
-EXPLAIN = {"methods": ["gradcam", "lime", "random"], "images": "originals", "lime_samples": 300, "faithfulness_steps": 8, "sanity": False}
+EXPLAIN = {
+    "methods": ["gradcam", "lime", "random"],
+    "images": "originals",
+    "lime_samples": 300,
+    "faithfulness_steps": 8,
+    "sanity": False,
+}
 TABLES = ("scores", "robustness_metrics", "explanations", "explanation_summary")
 
 
@@ -83,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="artxai: %(message)s")
     cifake = Path(os.environ.get("ARTXAI_CIFAKE") or Path(__file__).resolve().parents[2] / "shared" / "cifake")
-    mirror = Path(os.environ.get("ARTXAI_SEED_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "seed-assets")
+    mirror = Path(
+        os.environ.get("ARTXAI_SEED_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "seed-assets"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(config(Path(tmp), cifake, mirror, args.images, args.part_size, args.explained))
@@ -99,8 +107,12 @@ def main(argv: list[str] | None = None) -> None:
         overhead = ray_overhead(200, args.workers)
 
     n_parts = -(-args.images // args.part_size)
-    print(f"\n{args.images} CIFAKE test images x {len(cfg.variants())} variants x cnn32, {n_parts} parts of {args.part_size}; {args.explained} images explained; {args.workers} workers")
-    print(f"{'executor':<10} {'total s':>8} {'vs local':>9} {'scoring s':>10} {'vs local':>9} {'explain s':>10} {'vs local':>9}")
+    print(
+        f"\n{args.images} CIFAKE test images x {len(cfg.variants())} variants x cnn32, {n_parts} parts of {args.part_size}; {args.explained} images explained; {args.workers} workers"
+    )
+    print(
+        f"{'executor':<10} {'total s':>8} {'vs local':>9} {'scoring s':>10} {'vs local':>9} {'explain s':>10} {'vs local':>9}"
+    )
     for kind, seconds in times.items():
         score, explain = stages[kind]["scoring"], stages[kind]["explanations"]
         print(

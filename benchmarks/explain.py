@@ -95,8 +95,17 @@ def study_subset(cfg, n: int, workdir: Path):
     resolver = resolver_for(cfg)
     samples = [s for s in load_samples(cfg.samples, resolver) if s.path is not None][:n]
     manifest = workdir / f"first_{n}.csv"
-    pd.DataFrame({"path": [s.id for s in samples], "subject": [s.subject for s in samples], "variant": [s.edit for s in samples], "truth": [s.truth for s in samples]}).to_csv(manifest, index=False)
-    return cfg.model_copy(update={"samples": cfg.samples.model_copy(update={"manifest": str(manifest), "variants": None})})
+    pd.DataFrame(
+        {
+            "path": [s.id for s in samples],
+            "subject": [s.subject for s in samples],
+            "variant": [s.edit for s in samples],
+            "truth": [s.truth for s in samples],
+        }
+    ).to_csv(manifest, index=False)
+    return cfg.model_copy(
+        update={"samples": cfg.samples.model_copy(update={"manifest": str(manifest), "variants": None})}
+    )
 
 
 def report(name: str, rows: list[tuple[str, float, float | None, float | None]], total: float, floor: float) -> None:
@@ -129,14 +138,18 @@ def main(argv: list[str] | None = None) -> None:
             n = args.samples if d.input_size <= 32 else args.samples_128
             if n < 1:
                 continue
-            one = study_subset(cfg, n, tmp).model_copy(update={"models": [m for m in cfg.models if m.name == d.name], "explain": None, "report": "none"})
+            one = study_subset(cfg, n, tmp).model_copy(
+                update={"models": [m for m in cfg.models if m.name == d.name], "explain": None, "report": "none"}
+            )
             execute(one, tmp / f"scores_{d.name}", force=True)
             scores = pd.read_parquet(tmp / f"scores_{d.name}" / "scores.parquet")
             samples = [s for s in load_samples(one.samples, resolver_for(one)) if s.path is not None]
             before = throughput(d.model)
             run_dir, timings = tmp / f"explain_{d.name}", Timings()
             t = time.perf_counter()
-            tables = stage.run_explanations(explain_cfg, one.seed, samples, one.variants(), [d], scores, run_dir, decode_policy(one), timings)
+            tables = stage.run_explanations(
+                explain_cfg, one.seed, samples, one.variants(), [d], scores, run_dir, decode_policy(one), timings
+            )
             total = time.perf_counter() - t
             after = throughput(d.model)
             fwd, bwd = max(before[0], after[0]), max(before[1], after[1])  # the faster reading: the floor

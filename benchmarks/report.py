@@ -55,7 +55,12 @@ def scoring_only_run(out: Path) -> Path:
     cfg["name"] = "scoreonly"
     config = out.parent / "scoreonly.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    subprocess.run([sys.executable, "-m", "experiments.run", str(config), "--out", str(out), "--force"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "experiments.run", str(config), "--out", str(out), "--force"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return out
 
 
@@ -146,7 +151,11 @@ def fastest(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, help="a finished run folder (default: run the default study scoring-only into a temporary folder)")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="a finished run folder (default: run the default study scoring-only into a temporary folder)",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="times each part is measured; the fastest is shown")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="artxai: %(message)s")

@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         # the same work as the study's: scores and their tables, no report (so no gallery pictures either)
         execute(cfg.model_copy(update={"report": "none"}), Path(tmp) / "scores_only", force=True)
         scoring_stages = json.loads((Path(tmp) / "scores_only" / "manifest.json").read_text())["timings_s"]
-        same_work = scoring_stages["models"] + scoring_stages["samples"] + scoring_stages["scoring"] + scoring_stages["tables"]
+        same_work = (
+            scoring_stages["models"] + scoring_stages["samples"] + scoring_stages["scoring"] + scoring_stages["tables"]
+        )
         t = time.perf_counter()
         execute(cfg, Path(tmp) / "run", force=True)
         ours = time.perf_counter() - t
@@ -101,9 +103,13 @@ def main(argv: list[str] | None = None) -> None:
         predictions = study_workflow(cfg, samples, detectors, Path(tmp))
         theirs = time.perf_counter() - t
 
-    models = ", ".join(f"{d.name} ({d.input_size} px{', random-weight stand-in' if d.name in stand_ins else ''})" for d in detectors)
+    models = ", ".join(
+        f"{d.name} ({d.input_size} px{', random-weight stand-in' if d.name in stand_ins else ''})" for d in detectors
+    )
     print(f"\n{len(samples)} samples x {n_variants} variants = {n} edited images; models: {models}")
-    print(f"study workflow (edit, save JPEG, load_img, predict 1 image):             {theirs:8.2f} s  ({predictions} predict calls)")
+    print(
+        f"study workflow (edit, save JPEG, load_img, predict 1 image):             {theirs:8.2f} s  ({predictions} predict calls)"
+    )
     print(f"artxai runner, the same work (models, samples, scoring, score tables): {same_work:8.2f} s")
     print(f"artxai runner, end to end (also evaluation, figures, report):           {ours:8.2f} s")
     print("  runner stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))

@@ -59,7 +59,14 @@ def image_data_generator(records: pd.DataFrame, size: int, batch: int):
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     flow = ImageDataGenerator(rescale=1 / 255).flow_from_dataframe(
-        records, x_col="path", y_col="label", target_size=(size, size), batch_size=batch, class_mode="sparse", shuffle=True, seed=0
+        records,
+        x_col="path",
+        y_col="label",
+        target_size=(size, size),
+        batch_size=batch,
+        class_mode="sparse",
+        shuffle=True,
+        seed=0,
     )
     return lambda: (flow[i] for i in range(len(flow)))
 
@@ -113,8 +120,12 @@ def main(argv: list[str] | None = None) -> None:
             ds = image_dataset(records, size, batch_size=args.batch, skips=SkipLog(), shuffle_seed=0, cache="memory")
             ours = time_epochs(lambda: iter(ds))
             rate = lambda s: len(records) / s  # noqa: E731
-            print(f"{size:4d} px  ImageDataGenerator: epoch 1 {rate(idg[0]):7.0f} img/s, epoch 2 {rate(idg[1]):7.0f} img/s")
-            print(f"         artxai tf.data:     epoch 1 {rate(ours[0]):7.0f} img/s, epoch 2 {rate(ours[1]):7.0f} img/s")
+            print(
+                f"{size:4d} px  ImageDataGenerator: epoch 1 {rate(idg[0]):7.0f} img/s, epoch 2 {rate(idg[1]):7.0f} img/s"
+            )
+            print(
+                f"         artxai tf.data:     epoch 1 {rate(ours[0]):7.0f} img/s, epoch 2 {rate(ours[1]):7.0f} img/s"
+            )
             print(f"         ratio: epoch 1 {idg[0] / ours[0]:.1f}x, epoch 2 {idg[1] / ours[1]:.1f}x")
 
     peak = matmul_gflops()

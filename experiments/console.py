@@ -22,7 +22,9 @@ def print_timings(timings: Timings, total: float) -> None:
     log.info("time (s): %s; other %.1f; total %.1f", stages, max(0.0, total - sum(timings.seconds.values())), total)
 
 
-def print_result(run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, skipped: pd.DataFrame, wrote_study: bool) -> None:
+def print_result(
+    run_dir: Path, scores: pd.DataFrame, summary: pd.DataFrame, skipped: pd.DataFrame, wrote_study: bool
+) -> None:
     base = scores[scores["variant"] == "identity"]
     for model, group in base.groupby("model", sort=False):
         log.info("%s: accuracy on unedited samples %.3f (n=%d)", model, group["correct"].mean(), len(group))
@@ -46,7 +48,9 @@ def print_fooling(summary: pd.DataFrame, curve: pd.DataFrame) -> None:
         return
     medians = median_fooling_severity(curve).set_index(["model", "series"])["median_fooling_severity"]
     rates = summary.set_index(["model", "variant"])
-    log.info("fooled (right when unedited, wrong when edited) at each series' harshest severity; the mildest that fools half:")
+    log.info(
+        "fooled (right when unedited, wrong when edited) at each series' harshest severity; the mildest that fools half:"
+    )
     for (model, series), g in curve.groupby(["model", "series"], sort=False):
         r = rates.loc[(model, g["variant"].iloc[-1])]
         median = medians[(model, series)]
@@ -65,7 +69,9 @@ def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
             model, int(m.at["accuracy", "n"]),
             *(v for k in ("accuracy", "macro_f1", "roc_auc") for v in (m.at[k, "value"], m.at[k, "ci_low"], m.at[k, "ci_high"])),
         )  # fmt: skip
-    log.info("evaluation: %s/{evaluation_metrics,evaluation_groups,confusion,robustness_metrics}.parquet, figures/", run_dir)
+    log.info(
+        "evaluation: %s/{evaluation_metrics,evaluation_groups,confusion,robustness_metrics}.parquet, figures/", run_dir
+    )
 
 
 def print_model_comparison(run_dir: Path, table: pd.DataFrame) -> None:
@@ -82,9 +88,36 @@ def print_model_comparison(run_dir: Path, table: pd.DataFrame) -> None:
 
 def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
     log.info("explanations (mean over maps; drift over edited images; sanity after randomising every layer):")
-    log.info("  %-8s %-16s %9s %9s %9s %9s %9s  %s", "model", "method", "drift rho", "drift IoU", "del AUC", "ins AUC", "sanity rho", "vs random (logit del / ins)")
+    log.info(
+        "  %-8s %-16s %9s %9s %9s %9s %9s  %s",
+        "model",
+        "method",
+        "drift rho",
+        "drift IoU",
+        "del AUC",
+        "ins AUC",
+        "sanity rho",
+        "vs random (logit del / ins)",
+    )
     for r in summary.itertuples():
         sanity = getattr(r, "sanity_spearman_all_random", float("nan"))
-        versus = f"{getattr(r, 'deletion_vs_random', '')} / {getattr(r, 'insertion_vs_random', '')}" if r.method != "random" else ""
-        log.info("  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f  %s", r.model, r.method, r.drift_spearman, r.drift_top_iou, r.deletion_auc, r.insertion_auc, sanity, versus)
-    log.info("pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary, explanation_vs_random", run_dir)
+        versus = (
+            f"{getattr(r, 'deletion_vs_random', '')} / {getattr(r, 'insertion_vs_random', '')}"
+            if r.method != "random"
+            else ""
+        )
+        log.info(
+            "  %-8s %-16s %9.3f %9.3f %9.3f %9.3f %9.3f  %s",
+            r.model,
+            r.method,
+            r.drift_spearman,
+            r.drift_top_iou,
+            r.deletion_auc,
+            r.insertion_auc,
+            sanity,
+            versus,
+        )
+    log.info(
+        "pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary, explanation_vs_random",
+        run_dir,
+    )

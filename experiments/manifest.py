@@ -39,13 +39,18 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
     cards = {}
     for d in detectors:
         card = card_path(Path(d.source))
-        known = json.loads(card.read_text()) if card.is_file() else {"note": "not trained by artxai: no training record"}
+        known = (
+            json.loads(card.read_text()) if card.is_file() else {"note": "not trained by artxai: no training record"}
+        )
         cards[d.name] = d.metadata() | {"git_blob_sha1": blob_ids.get(d.name)} | known
     return cards
 
 
 def write_model_cards(
-    run_dir: Path, detectors: list[Detector], blob_ids: dict[str, str], evaluation: pd.DataFrame,
+    run_dir: Path,
+    detectors: list[Detector],
+    blob_ids: dict[str, str],
+    evaluation: pd.DataFrame,
     trained_on: dict[str, list[str] | None] | None = None,
 ) -> None:
     """models/<name>.model_card.json with this run's test numbers and the generators the model
@@ -56,7 +61,9 @@ def write_model_cards(
         if (trained_on or {}).get(d.name) is not None:
             cards[d.name]["trained_on_generators"] = trained_on[d.name]
         if len(evaluation):  # this run's test numbers join the card the report shows
-            cards[d.name]["evaluation"] = evaluation[evaluation["model"] == d.name].drop(columns="model").to_dict("records")
+            cards[d.name]["evaluation"] = (
+                evaluation[evaluation["model"] == d.name].drop(columns="model").to_dict("records")
+            )
         atomic_write_json(run_dir / "models" / f"{d.name}.model_card.json", cards[d.name])
         history = training_dir(Path(d.source)) / "history.png"
         if history.is_file():
@@ -69,13 +76,19 @@ def stage_timings(timings: Timings, started: float) -> dict[str, dict[str, float
     total = time.perf_counter() - started
     other = max(0.0, total - sum(timings.seconds.values()))
     return {
-        "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()} | {"other": round(other, 3), "total": round(total, 3)},
+        "timings_s": {k: round(v, 3) for k, v in timings.seconds.items()}
+        | {"other": round(other, 3), "total": round(total, 3)},
         "stage_parts_s": {k: round(v, 3) for k, v in timings.phases.items()},
     }
 
 
 def manifest(
-    cfg: RunConfig, detectors: list[Detector], blob_ids: dict[str, str], samples: list[Sample], tables: list[str], counts: dict[str, int]
+    cfg: RunConfig,
+    detectors: list[Detector],
+    blob_ids: dict[str, str],
+    samples: list[Sample],
+    tables: list[str],
+    counts: dict[str, int],
 ) -> dict:
     """manifest.json's fields but the timings (stage_timings adds those)."""
     return {

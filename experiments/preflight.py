@@ -41,7 +41,9 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
     )
 
 
-def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None) -> tuple[list[Detector], dict[str, str]]:
+def load_detectors(
+    cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None
+) -> tuple[list[Detector], dict[str, str]]:
     """The models of the config that can be had, each with the sha256 of its file read before
     loading; a model with a train block is trained first, or reused only when its card says it
     was trained as the block asks (experiments.models.trained_models). A missing optional model is one
@@ -80,8 +82,13 @@ def load_detectors(cfg: RunConfig, resolver: AssetResolver, retrain: bool = Fals
 
 
 def preflight(
-    cfg: RunConfig, paths: RunPaths, resume: bool, force: bool, retrain: bool,
-    timings: Timings | None = None, hold: ExitStack | None = None,
+    cfg: RunConfig,
+    paths: RunPaths,
+    resume: bool,
+    force: bool,
+    retrain: bool,
+    timings: Timings | None = None,
+    hold: ExitStack | None = None,
 ) -> tuple[list[Sample], list[Detector], dict[str, str]]:
     """Everything that can be checked before the run folder is touched: the folder can be used
     as asked, the samples can be listed, the study's files are there, the executor can run
@@ -98,7 +105,9 @@ def preflight(
     timings.add("samples", t)
     unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
     if unavailable and not cfg.samples.allow_missing:
-        raise AssetError(f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)")
+        raise AssetError(
+            f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)"
+        )
     eval_set_samples(cfg, samples, resolver)  # every eval set's files listed (the audit's are the run's samples)
     check_matrix(cfg)  # the cross-generator matrix can be made: two generators or more, each with training images
     if hold is not None and cfg.executor.kind == "ray":

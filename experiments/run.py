@@ -39,8 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="finish an interrupted run in the same folder")
     group.add_argument("--force", action="store_true", help="delete the run folder's contents and start over")
-    parser.add_argument("--retrain", action="store_true", help="train every model that has a train block, even if its file exists")
-    parser.add_argument("--executor", choices=["local", "processes", "ray"], help="where units run (overrides the config's executor.kind)")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train every model that has a train block, even if its file exists"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "processes", "ray"],
+        help="where units run (overrides the config's executor.kind)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser.parse_args(argv)
 

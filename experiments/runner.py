@@ -154,7 +154,9 @@ def write_dataset_tables(
         return {}
     timings = timings or Timings()
     t = time.perf_counter()
-    tables = evaluate(scores, cfg.bootstrap, cfg.seed) | {"robustness_metrics": robustness(scores, cfg.bootstrap, cfg.seed)}
+    tables = evaluate(scores, cfg.bootstrap, cfg.seed) | {
+        "robustness_metrics": robustness(scores, cfg.bootstrap, cfg.seed)
+    }
     timings.add("evaluation", t)
     t = time.perf_counter()
     for name, table in tables.items():
@@ -209,10 +211,15 @@ def audit(ctx: RunContext) -> None:
             cfg.workers or None, ctx.timings,
         ))  # fmt: skip
         if cfg.audit.reversal:
-            ctx.keep(run_reversal(cfg.audit, ctx.samples, ctx.detectors, ctx.tables, ctx.run_dir, ctx.decode, cfg.seed, cfg.bootstrap))
+            ctx.keep(
+                run_reversal(
+                    cfg.audit, ctx.samples, ctx.detectors, ctx.tables, ctx.run_dir, ctx.decode, cfg.seed, cfg.bootstrap
+                )
+            )
     resolver = resolver_for(cfg)
-    ctx.keep(run_eval_sets(cfg, ctx.samples, ctx.detectors, resolver, ctx.run_dir, ctx.decode, ctx.retrain,
-                           ctx.timings))
+    ctx.keep(
+        run_eval_sets(cfg, ctx.samples, ctx.detectors, resolver, ctx.run_dir, ctx.decode, ctx.retrain, ctx.timings)
+    )
 
 
 def explanations(ctx: RunContext) -> None:
@@ -255,7 +262,11 @@ STAGES: tuple[Stage, ...] = (
 
 
 def execute(
-    cfg: RunConfig, run_dir: Path, resume: bool = False, force: bool = False, retrain: bool = False,
+    cfg: RunConfig,
+    run_dir: Path,
+    resume: bool = False,
+    force: bool = False,
+    retrain: bool = False,
     started: float | None = None,
 ) -> int:
     """Run a config. `started`: when the process started (perf_counter), to time its start-up."""

@@ -23,13 +23,22 @@ def available() -> bool:
 def open_browser(width: int = 1280, height: int = 900) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     # a window cannot be narrower than about 500 px: a phone's viewport is emulated instead
     mobile = width < 600
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
     return driver
 
 
@@ -66,7 +75,9 @@ def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
         "page_width": driver.execute_script("return document.documentElement.scrollWidth"),
         "figures_not_linked": unlinked,
         "image_bytes": sizes,
-        "first_section": driver.execute_script("const s = document.querySelector('main section'); return s ? s.id : null"),
+        "first_section": driver.execute_script(
+            "const s = document.querySelector('main section'); return s ? s.id : null"
+        ),
     }
 
 

@@ -77,7 +77,13 @@ def art6gen() -> Path:
     return shared_folder("ARTXAI_ART6GEN", "art-6gen", "train/ai")
 
 
-REPORT_ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "dan_village.jpg", "ai_oil_painting_civitai.jpg", "ai_portrait_civitai.jpg"]
+REPORT_ORIGINALS = [
+    "mona lisa.JPG",
+    "starry_night.jpg",
+    "dan_village.jpg",
+    "ai_oil_painting_civitai.jpg",
+    "ai_portrait_civitai.jpg",
+]
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +94,7 @@ def reported_run(tmp_path_factory, seed_mirror):
 
     from experiments import run as cli
     from experiments.models.architecture import build_cnn, keras
+
     tmp = tmp_path_factory.mktemp("report")
     images = tmp / "images"
     images.mkdir()
@@ -100,11 +107,17 @@ def reported_run(tmp_path_factory, seed_mirror):
         "seed": 2,
         "out_dir": str(tmp / "results"),
         "assets": {"mirror": str(seed_mirror), "base_url": ""},
-        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}, {"name": "cnn128", "input_size": 128, "path": "cnn128_random.keras"}],
+        "models": [
+            {"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32},
+            {"name": "cnn128", "input_size": 128, "path": "cnn128_random.keras"},
+        ],
         "samples": {"folder": "images"},
         "augment": {
-            "gaussian_noise": {"std": [0.05, 0.2]}, "brightness_contrast": {"brightness": [-0.3]}, "saturation": {"factor": [0, 2]},
-            "hue_shift": {"degrees": [90]}, "occlusion": {"area": 0.1, "colour": "red"},
+            "gaussian_noise": {"std": [0.05, 0.2]},
+            "brightness_contrast": {"brightness": [-0.3]},
+            "saturation": {"factor": [0, 2]},
+            "hue_shift": {"degrees": [90]},
+            "occlusion": {"area": 0.1, "colour": "red"},
         },  # fmt: skip
         "explain": {"methods": ["gradcam", "random"], "top_k": 2, "sanity": False},
         "bootstrap": 200,

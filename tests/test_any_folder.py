@@ -39,7 +39,9 @@ def test_artbench_layout_with_only_a_test_split(tmp_path, seed_mirror, cifake):
     root = tmp_path / "artbench"
     copy_some(cifake / "test" / "human", root / "test" / "baroque")
     copy_some(cifake / "test" / "ai", root / "test" / "AI_SD_baroque")
-    scores, metrics = run_on(tmp_path, seed_mirror, {"dataset": {"root": str(root), "layout": "artbench"}, "split": "test"})
+    scores, metrics = run_on(
+        tmp_path, seed_mirror, {"dataset": {"root": str(root), "layout": "artbench"}, "split": "test"}
+    )
     assert scores.groupby("truth").size().to_dict() == {"ai": PER_CLASS, "human": PER_CLASS}
     assert set(scores["generator"]) == {"standard_diffusion", "human"} and set(scores["style"]) == {"baroque"}
     assert metrics.set_index("metric").at["accuracy", "n"] == 2 * PER_CLASS
@@ -70,7 +72,15 @@ def test_folder_mode_takes_truth_from_class_folder_patterns(tmp_path, seed_mirro
 
 def write_folder_config(tmp_path, root, classes):
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"name": "x", "models": [{"name": "m", "input_size": 32, "path": "m.h5"}], "samples": {"folder": str(root), "classes": classes}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "x",
+                "models": [{"name": "m", "input_size": 32, "path": "m.h5"}],
+                "samples": {"folder": str(root), "classes": classes},
+            }
+        )
+    )
     return load_config(path)
 
 
@@ -109,9 +119,15 @@ def test_one_folder_matcher_serves_datasets_samples_and_the_default_rule():
 
     assert nearest_class(PurePath("human/x/AI/img.png")) == "ai"  # the nearest folder wins, case-insensitive
     assert nearest_class(PurePath("x/y/img.png")) is None
-    assert truth_from_name(PurePath("x/ai_img.png")) == "ai" and truth_from_name(PurePath("Human/ai_img.png")) == "human"
+    assert (
+        truth_from_name(PurePath("x/ai_img.png")) == "ai" and truth_from_name(PurePath("Human/ai_img.png")) == "human"
+    )
     classes = class_patterns({"ai": "FAKE*", "human": ["REAL", "orig_*"]})
     assert classes == {"ai": ["FAKE*"], "human": ["REAL", "orig_*"]}
-    assert (folder_class("fake_v2", classes), folder_class("Orig_1", classes), folder_class("misc", classes)) == ("ai", "human", None)
+    assert (folder_class("fake_v2", classes), folder_class("Orig_1", classes), folder_class("misc", classes)) == (
+        "ai",
+        "human",
+        None,
+    )
     with pytest.raises(LabelError, match="both classes"):
         folder_class("fake_real", {"ai": ["fake*"], "human": ["*real"]})

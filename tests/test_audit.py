@@ -68,7 +68,9 @@ def test_file_metadata_facts(photo):
     assert meta["has_exif"] and meta["has_icc"] and meta["subsampling"] == "4:2:0"
     assert meta["bytes_per_pixel"] == pytest.approx(meta["file_size"] / (90 * 60))
     plain = file_metadata(png_bytes(photo))
-    assert plain["format"] == "PNG" and np.isnan(plain["jpeg_quality"]) and not plain["has_exif"] and not plain["has_icc"]
+    assert (
+        plain["format"] == "PNG" and np.isnan(plain["jpeg_quality"]) and not plain["has_exif"] and not plain["has_icc"]
+    )
     with pytest.raises(ValueError, match="not an image"):
         file_metadata(b"not an image at all")
 
@@ -87,13 +89,21 @@ def test_strip_metadata_removes_exif_and_icc_and_keeps_every_pixel(photo, encode
 def test_each_normalisation_changes_its_factor_only(photo):
     data = jpeg_bytes(photo, quality=95, **with_metadata())
     as_png = normalise(data, "png", quality=40, short_side=30)
-    assert file_metadata(as_png)["format"] == "PNG" and np.array_equal(decode_image(as_png).pixels, decode_image(data).pixels)
+    assert file_metadata(as_png)["format"] == "PNG" and np.array_equal(
+        decode_image(as_png).pixels, decode_image(data).pixels
+    )
     jpeg = file_metadata(normalise(data, "jpeg", quality=40, short_side=30))
     assert (jpeg["format"], jpeg["jpeg_quality"], jpeg["width"], jpeg["has_exif"]) == ("JPEG", 40, 90, False)
     size = file_metadata(normalise(data, "size", quality=40, short_side=30))
     assert (size["format"], size["width"], size["height"]) == ("PNG", 45, 30)  # lossless, aspect kept
     both = file_metadata(normalise(data, "all", quality=40, short_side=30))
-    assert (both["format"], both["jpeg_quality"], both["width"], both["height"], both["has_icc"]) == ("JPEG", 40, 45, 30, False)
+    assert (both["format"], both["jpeg_quality"], both["width"], both["height"], both["has_icc"]) == (
+        "JPEG",
+        40,
+        45,
+        30,
+        False,
+    )
 
 
 def test_decode_accepts_bytes_with_the_same_policy(tmp_path, photo):
@@ -151,12 +161,21 @@ def make_set(root, kind: str, per_class: dict[str, int], seed: int = 0):
             out.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 if kind == "size":
-                    Image.fromarray(blobs(rng, 32 if truth == "ai" else 256, 3, rng.uniform(60, 200, 3))).save(out / f"{i:03d}.png")
+                    Image.fromarray(blobs(rng, 32 if truth == "ai" else 256, 3, rng.uniform(60, 200, 3))).save(
+                        out / f"{i:03d}.png"
+                    )
                 elif kind == "jpeg":
-                    Image.fromarray(blobs(rng, 32, 0.6, rng.uniform(100, 156, 3))).save(out / f"{i:03d}.jpg", quality=95 if truth == "ai" else 10)
+                    Image.fromarray(blobs(rng, 32, 0.6, rng.uniform(100, 156, 3))).save(
+                        out / f"{i:03d}.jpg", quality=95 if truth == "ai" else 10
+                    )
                 else:
-                    warm, cool = (rng.uniform(140, 200), 100, rng.uniform(60, 100)), (rng.uniform(60, 100), 100, rng.uniform(140, 200))
-                    Image.fromarray(blobs(rng, 32, 0.8, warm if truth == "ai" else cool)).save(out / f"{i:03d}.jpg", quality=90)
+                    warm, cool = (
+                        (rng.uniform(140, 200), 100, rng.uniform(60, 100)),
+                        (rng.uniform(60, 100), 100, rng.uniform(140, 200)),
+                    )
+                    Image.fromarray(blobs(rng, 32, 0.8, warm if truth == "ai" else cool)).save(
+                        out / f"{i:03d}.jpg", quality=90
+                    )
     return root
 
 
@@ -172,7 +191,13 @@ def audited(tmp_path_factory):
         dataset = DatasetConfig(root=make_set(tmp / "data", kind, SPLITS), layout="generic")
         from experiments.models.training import train
 
-        train("cnn32", TrainConfig(dataset=dataset, epochs=epochs, batch_size=8, patience=epochs), 32, tmp / "cnn32.keras", seed=0)
+        train(
+            "cnn32",
+            TrainConfig(dataset=dataset, epochs=epochs, batch_size=8, patience=epochs),
+            32,
+            tmp / "cnn32.keras",
+            seed=0,
+        )
         detector = load_detector(tmp / "cnn32.keras", "cnn32", 32)
         samples = samples_from_dataset(dataset, "test")
         tables = run_audit(AuditConfig(), samples, [detector], tmp / "run", DecodePolicy(), seed=0, resamples=300)
@@ -189,7 +214,9 @@ def test_size_shortcut_is_flagged(audited):
     assert {("size", "human"), ("all", "human")} <= flagged(audit)
     assert not {f for f, _ in flagged(audit)} & {"png", "metadata"}  # a lossless copy of the same pixels moves nothing
     size = audit.set_index(["factor", "class"]).loc[("size", "human")]
-    assert size["n"] == 20 and size["shift"] > 0.05 and size["shift_ci_low"] > 0  # shrunk humans look more like the small AI files
+    assert (
+        size["n"] == 20 and size["shift"] > 0.05 and size["shift_ci_low"] > 0
+    )  # shrunk humans look more like the small AI files
 
 
 def test_jpeg_shortcut_is_flagged(audited):
@@ -236,16 +263,24 @@ def test_eval_sets_numbers_and_paired_or_unpaired_drops(audited):
     clean, other = audited["clean"], audited["jpeg"]
     detector, policy = clean["detector"], DecodePolicy()
     first, _ = score_files(clean["samples"], [detector], policy)
-    copy, _ = score_files(clean["samples"], [detector], policy, lambda b: normalise(b, "jpeg", quality=20, short_side=32))
+    copy, _ = score_files(
+        clean["samples"], [detector], policy, lambda b: normalise(b, "jpeg", quality=20, short_side=32)
+    )
     elsewhere, _ = score_files(other["samples"], [detector], policy)
-    scores = pd.concat([first.assign(set="clean"), copy.assign(set="clean_q20"), elsewhere.assign(set="jpeg_set")], ignore_index=True)
+    scores = pd.concat(
+        [first.assign(set="clean"), copy.assign(set="clean_q20"), elsewhere.assign(set="jpeg_set")], ignore_index=True
+    )
     table = eval_set_table(scores, resamples=300, seed=0).set_index("set")
     for name, df in scores.groupby("set"):
         y, p = (df["truth"] == "ai").to_numpy(), df["p_ai"].to_numpy()
         row = table.loc[name]
         assert row["n"] == 40 and row["accuracy"] == pytest.approx(((p >= 0.5) == y).mean())
-        assert row["roc_auc"] == pytest.approx(roc_auc_score(y, p)) and row["average_precision"] == pytest.approx(average_precision_score(y, p))
-        assert row["fpr"] == pytest.approx(((p >= 0.5) & ~y).sum() / (~y).sum()) and row["fnr"] == pytest.approx(((p < 0.5) & y).sum() / y.sum())
+        assert row["roc_auc"] == pytest.approx(roc_auc_score(y, p)) and row["average_precision"] == pytest.approx(
+            average_precision_score(y, p)
+        )
+        assert row["fpr"] == pytest.approx(((p >= 0.5) & ~y).sum() / (~y).sum()) and row["fnr"] == pytest.approx(
+            ((p < 0.5) & y).sum() / y.sum()
+        )
         for m in ("accuracy", "fpr", "fnr", "roc_auc"):
             assert row[f"{m}_ci_low"] <= row[m] <= row[f"{m}_ci_high"]
     assert np.isnan(table.at["clean", "accuracy_drop"])
@@ -267,7 +302,9 @@ def test_metadata_probe_on_real_data(real_mini):
     import os
     from pathlib import Path
 
-    mini = metadata_probe(metadata_table(load_samples(SamplesConfig(folder=real_mini), None)), 5, 0, 200).set_index("probe")
+    mini = metadata_probe(metadata_table(load_samples(SamplesConfig(folder=real_mini), None)), 5, 0, 200).set_index(
+        "probe"
+    )
     assert mini.at["all", "roc_auc"] == 1.0 and mini.at["all", "n"] == 60
     cifake = Path(os.environ.get("ARTXAI_CIFAKE", real_mini.parent / "cifake"))
     if not (cifake / "test").is_dir():
@@ -297,7 +334,9 @@ def test_runner_audits_real_mini(trained_run):
     assert sets.at["test", "accuracy"] == pytest.approx(metrics.at["accuracy", "value"])
     assert sets.at["test_resized", "paired"] and sets.at["test_resized", "n_paired"] == 20
     html = (run_dir / "report" / "index.html").read_text()
-    assert 'id="audit"' in html and 'id="eval-sets"' in html and (run_dir / "report" / "img" / "audit_cnn32.png").is_file()
+    assert (
+        'id="audit"' in html and 'id="eval-sets"' in html and (run_dir / "report" / "img" / "audit_cnn32.png").is_file()
+    )
 
 
 # --- the cross-generator matrix, through the runner ---------------------------------------------
@@ -314,7 +353,9 @@ def make_two_generators(root, per_folder: int):
                 out = root / split / f"{prefix}{style}"
                 out.mkdir(parents=True, exist_ok=True)
                 for i in range(per_folder):
-                    Image.fromarray(blobs(rng, 48, 1.5, np.asarray(colour) + rng.uniform(-20, 20, 3))).save(out / f"{i:03d}.jpg", quality=90)
+                    Image.fromarray(blobs(rng, 48, 1.5, np.asarray(colour) + rng.uniform(-20, 20, 3))).save(
+                        out / f"{i:03d}.jpg", quality=90
+                    )
     return root
 
 
@@ -325,7 +366,14 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
         "name": "cross",
         "seed": 0,
         "out_dir": str(tmp_path / "results"),
-        "models": [{"name": "cnn32", "input_size": 32, "path": str(tmp_path / "models" / "cnn32.keras"), "train": {"dataset": dataset, "epochs": 5, "batch_size": 8}}],
+        "models": [
+            {
+                "name": "cnn32",
+                "input_size": 32,
+                "path": str(tmp_path / "models" / "cnn32.keras"),
+                "train": {"dataset": dataset, "epochs": 5, "batch_size": 8},
+            }
+        ],
         "samples": {"dataset": dataset | {"limit_per_class": 6}, "split": "test"},  # a light report
         "cross_generator": {},
         "eval_sets": [{"name": "test"}, {"name": "test_q50", "normalise": "jpeg"}],
@@ -341,7 +389,10 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     trained = ["all", *generators, *(f"all but {g}" for g in generators)]  # single and leave-one-out copies
     assert sorted(matrix.index) == sorted((t, g) for t in trained for g in generators)
     # with two generators, leaving one out is training on the other: one model serves both rows
-    assert matrix.loc["all but standard_diffusion", "roc_auc"].tolist() == matrix.loc["latent_diffusion", "roc_auc"].tolist()
+    assert (
+        matrix.loc["all but standard_diffusion", "roc_auc"].tolist()
+        == matrix.loc["latent_diffusion", "roc_auc"].tolist()
+    )
     assert (matrix["n_ai"] == 24).all() and (matrix["n_human"] == 24).all()
     for g in generators:
         assert matrix.at[(g, g), "roc_auc"] >= 0.9  # each copy learnt its own generator
@@ -353,15 +404,22 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     from experiments.inputs.images import load_for_model
 
     files = sorted(p for p in (root / "test").rglob("*.jpg") if not p.parent.name.startswith("AI_SD_"))  # humans and LD
-    p_ai = load_detector(tmp_path / "models" / "cnn32.keras", "cnn32", 32).predict_proba(np.stack([load_for_model(p, 32) for p in files]))[:, 0]
+    p_ai = load_detector(tmp_path / "models" / "cnn32.keras", "cnn32", 32).predict_proba(
+        np.stack([load_for_model(p, 32) for p in files])
+    )[:, 0]
     truth = [p.parent.name.startswith("AI_") for p in files]
     assert matrix.at[("all", "latent_diffusion"), "roc_auc"] == pytest.approx(roc_auc_score(truth, p_ai))
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {"audit", "audit_probe", "eval_sets", "cross_generator"} <= set(manifest["tables"])
     html = (run_dir / "report" / "index.html").read_text()
-    assert "Cross-generator matrix" in html and (run_dir / "report" / "img" / "cross_generator_cnn32.png").stat().st_size > 5000
+    assert (
+        "Cross-generator matrix" in html
+        and (run_dir / "report" / "img" / "cross_generator_cnn32.png").stat().st_size > 5000
+    )
     # the copies are reused on a second run
-    path.write_text(yaml.safe_dump({k: v for k, v in cfg.items() if k not in ("eval_sets", "audit")} | {"report": "none"}))
+    path.write_text(
+        yaml.safe_dump({k: v for k, v in cfg.items() if k not in ("eval_sets", "audit")} | {"report": "none"})
+    )
     assert cli.main([str(path), "--out", str(tmp_path / "again")]) == 0
     again = pd.read_parquet(tmp_path / "again" / "cross_generator.parquet").set_index(["trained_on", "tested_on"])
     pd.testing.assert_frame_equal(again, matrix)
@@ -372,7 +430,10 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main([str(path), "--out", str(tmp_path / "other")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]  # the rest: progress
-    assert len(err) == 1 and "latent_diffusion.keras was trained otherwise: settings (epochs card: 5, this config: 1)" in err[0], err
+    assert (
+        len(err) == 1
+        and "latent_diffusion.keras was trained otherwise: settings (epochs card: 5, this config: 1)" in err[0]
+    ), err
     assert copy.read_bytes() == before
 
 
@@ -394,7 +455,9 @@ def test_audit_subset_is_stratified_and_seeded():
     from experiments.stages.audit import stratified_subset
     from experiments.inputs.samples import Sample
 
-    samples = [Sample(f"{t}{i}", None, "", "original", t) for t in ("ai", "human") for i in range(30 if t == "ai" else 10)]
+    samples = [
+        Sample(f"{t}{i}", None, "", "original", t) for t in ("ai", "human") for i in range(30 if t == "ai" else 10)
+    ]
     chosen = stratified_subset(samples, 8, seed=1)
     assert [s.truth for s in chosen].count("ai") == 6 and [s.truth for s in chosen].count("human") == 2
     assert chosen == stratified_subset(samples, 8, seed=1) and chosen == sorted(chosen, key=samples.index)
@@ -419,7 +482,14 @@ def test_cross_generator_needs_two_generators(tmp_path, real_mini, capsys):
     cfg = {
         "name": "x",
         "out_dir": str(tmp_path / "results"),
-        "models": [{"name": "m", "input_size": 32, "path": str(tmp_path / "m.keras"), "train": {"dataset": {"root": str(real_mini), "layout": "generic"}, "epochs": 1}}],
+        "models": [
+            {
+                "name": "m",
+                "input_size": 32,
+                "path": str(tmp_path / "m.keras"),
+                "train": {"dataset": {"root": str(real_mini), "layout": "generic"}, "epochs": 1},
+            }
+        ],
         "samples": {"folder": str(real_mini / "test")},
         "cross_generator": {},
         "report": "none",
@@ -435,9 +505,17 @@ def test_shipped_configs_with_an_audit(monkeypatch, real_mini):
     monkeypatch.setenv("ARTXAI_REAL_MINI", str(real_mini))
     monkeypatch.setenv("ARTXAI_CIFAKE", str(real_mini.parent / "cifake"))
     mini = load_config("real_mini.yaml")
-    assert mini.audit == AuditConfig() and [(s.name, s.normalise) for s in mini.eval_sets] == [("test", None), ("test_all_normalised", "all")]
+    assert mini.audit == AuditConfig() and [(s.name, s.normalise) for s in mini.eval_sets] == [
+        ("test", None),
+        ("test_all_normalised", "all"),
+    ]
     cifake = load_config("cifake_audit.yaml")
-    assert cifake.audit is not None and [s.name for s in cifake.eval_sets] == ["cifake_test", "cifake_test_all_normalised", "real_mini_test", "study_66"]
+    assert cifake.audit is not None and [s.name for s in cifake.eval_sets] == [
+        "cifake_test",
+        "cifake_test_all_normalised",
+        "real_mini_test",
+        "study_66",
+    ]
     assert cifake.eval_sets[2].samples.dataset.root == real_mini
 
 
@@ -448,9 +526,14 @@ def test_cue_reversal_turns_a_jpeg_shortcut_against_the_model(audited, tmp_path)
 
     found = audited["jpeg"]
     cfg = AuditConfig(factors=["jpeg"], reversal=True)
-    table = run_reversal(cfg, found["samples"], [found["detector"]], found["tables"], tmp_path, DecodePolicy(), 0, 300)["audit_reversal"]
+    table = run_reversal(cfg, found["samples"], [found["detector"]], found["tables"], tmp_path, DecodePolicy(), 0, 300)[
+        "audit_reversal"
+    ]
     rows = table.set_index("class")
-    assert list(table["factor"]) == ["jpeg_reversed", "jpeg_reversed"] and rows.at["ai", "to_setting"] == rows.at["human", "from_setting"]
+    assert (
+        list(table["factor"]) == ["jpeg_reversed", "jpeg_reversed"]
+        and rows.at["ai", "to_setting"] == rows.at["human", "from_setting"]
+    )
     assert rows.at["ai", "accuracy_change_ci_high"] < 0 and rows.at["ai", "verdict"] == "depends", rows.to_dict("index")
     assert rows.at["ai", "accuracy_normalised"] < rows.at["ai", "accuracy_as_is"] - 0.3  # AI files at q10 read as human
     assert rows.at["human", "accuracy_normalised"] <= rows.at["human", "accuracy_as_is"]

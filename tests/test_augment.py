@@ -22,7 +22,12 @@ def one(op, **params):
 
 
 def test_grid_expands_to_stable_ids_identity_first():
-    variants = expand_grid({"gaussian_blur": {"sigma": [1, 2.5, 4.0]}, "brightness_contrast": {"brightness": [-0.2, 0.2], "contrast": [0, 0.3]}})
+    variants = expand_grid(
+        {
+            "gaussian_blur": {"sigma": [1, 2.5, 4.0]},
+            "brightness_contrast": {"brightness": [-0.2, 0.2], "contrast": [0, 0.3]},
+        }
+    )
     ids = [v.id for v in variants]
     assert ids[0] == "identity"
     assert ids[1:4] == ["gaussian_blur(sigma=1)", "gaussian_blur(sigma=2.5)", "gaussian_blur(sigma=4)"]
@@ -83,7 +88,17 @@ def test_seeded_ops_repeat_and_depend_on_the_seed():
 
 def test_variant_seed_is_a_pure_function():
     assert variant_seed(1, "a.jpg", "identity") == variant_seed(1, "a.jpg", "identity")
-    assert len({variant_seed(1, "a.jpg", "x"), variant_seed(2, "a.jpg", "x"), variant_seed(1, "b.jpg", "x"), variant_seed(1, "a.jpg", "y")}) == 4
+    assert (
+        len(
+            {
+                variant_seed(1, "a.jpg", "x"),
+                variant_seed(2, "a.jpg", "x"),
+                variant_seed(1, "b.jpg", "x"),
+                variant_seed(1, "a.jpg", "y"),
+            }
+        )
+        == 4
+    )
 
 
 def test_identity_returns_the_image_untouched():
@@ -92,10 +107,17 @@ def test_identity_returns_the_image_untouched():
 
 
 STUDY_OPS = {
-    "gaussian_noise": {"std": 0.1}, "gaussian_blur": {"sigma": 2}, "motion_blur": {"length": 7},
-    "hue_shift": {"degrees": 90}, "saturation": {"factor": 0}, "brightness_contrast": {"brightness": 0.2},
-    "gamma": {"gamma": 2}, "jpeg": {"quality": 10}, "downscale": {"scale": 0.25},
-    "occlusion": {"area": 0.1}, "text_watermark": {"opacity": 0.5},
+    "gaussian_noise": {"std": 0.1},
+    "gaussian_blur": {"sigma": 2},
+    "motion_blur": {"length": 7},
+    "hue_shift": {"degrees": 90},
+    "saturation": {"factor": 0},
+    "brightness_contrast": {"brightness": 0.2},
+    "gamma": {"gamma": 2},
+    "jpeg": {"quality": 10},
+    "downscale": {"scale": 0.25},
+    "occlusion": {"area": 0.1},
+    "text_watermark": {"opacity": 0.5},
 }  # fmt: skip  (the corruption suite's ops: tests/test_corruptions.py)
 
 

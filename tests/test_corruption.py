@@ -91,6 +91,8 @@ def test_a_run_writes_the_score_relative_to_its_reference_and_the_report_shows_i
     curves = pd.read_parquet(reported_run / "corruption_curves.parquet")
     assert len(curves) == 2 * (1 + 7) and set(curves["family"]) == {"unedited", "noise", "colour", "overlay"}
     page = (reported_run / "report" / "index.html").read_text(encoding="utf-8")
-    section = page[page.index('<section id="fooling">'):]
+    section = page[page.index('<section id="fooling">') :]
     assert section.index("Corruption score") < section.index("Edits ranked by how often they fool")
-    assert 'src="img/corruption_ap.png"' in section and (reported_run / "report" / "img" / "corruption_ap.png").is_file()
+    assert (
+        'src="img/corruption_ap.png"' in section and (reported_run / "report" / "img" / "corruption_ap.png").is_file()
+    )

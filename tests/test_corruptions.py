@@ -185,14 +185,20 @@ def test_chains_and_presets_reach_the_scores_table(tmp_path, seed_mirror):
 @pytest.mark.parametrize(
     "grid, words",
     [
-        ({"chains": [{"pool": {"jpeg": {"quality": [50]}, "blurr": {"sigma": [1]}}, "k": [1]}]},
-         ["augment.chains[0].pool.blurr: unknown op 'blurr'"]),
+        (
+            {"chains": [{"pool": {"jpeg": {"quality": [50]}, "blurr": {"sigma": [1]}}, "k": [1]}]},
+            ["augment.chains[0].pool.blurr: unknown op 'blurr'"],
+        ),
         ({"chains": [{"pool": "field", "k": [1, 21]}]}, ["augment.chains[0].k[1]: 21 is larger than the pool (20 ops"]),
-        ({"chains": [{"pool": {"jpeg": {"quality": [50, 101]}}, "k": 1}]},
-         ["augment.chains[0].pool.jpeg.quality[1]: Input should be less than or equal to 100"]),
+        (
+            {"chains": [{"pool": {"jpeg": {"quality": [50, 101]}}, "k": 1}]},
+            ["augment.chains[0].pool.jpeg.quality[1]: Input should be less than or equal to 100"],
+        ),
         ({"webp": {"quality": [0]}}, ["augment.webp.quality[0]: Input should be greater than or equal to 1"]),
-        ({"chains": [{"pool": "field", "k": [1, 2, 3, 4, 5], "draws": 1000}]},
-         ["augment: the grid expands to 5,001 variants, over max_variants (10,000)"]),
+        (
+            {"chains": [{"pool": "field", "k": [1, 2, 3, 4, 5], "draws": 1000}]},
+            ["augment: the grid expands to 5,001 variants, over max_variants (10,000)"],
+        ),
         ({"chains": [{"pool": "nope", "k": 1}]}, ["augment.chains[0].pool: unknown pool 'nope'"]),
         ({"presets": ["social_repost", "tiktok"]}, ["augment.presets[1]: unknown preset 'tiktok'"]),
     ],

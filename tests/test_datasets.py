@@ -61,9 +61,14 @@ def test_pipeline_equals_the_runners_preprocessing_and_skips_bad_files(real_mini
     records = training_splits(DatasetConfig(root=real_mini, layout="generic"), seed=0)["test"]
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8 truncated")
-    records = pd.concat([records, pd.DataFrame([{"path": str(bad), "split": "test", "label": "ai", "style": "", "generator": ""}])], ignore_index=True)
+    records = pd.concat(
+        [records, pd.DataFrame([{"path": str(bad), "split": "test", "label": "ai", "style": "", "generator": ""}])],
+        ignore_index=True,
+    )
     skips = SkipLog()
-    batches = list(image_dataset(records, size, batch_size=7, skips=skips, cache="disk", cache_file=tmp_path / "cache" / "t"))
+    batches = list(
+        image_dataset(records, size, batch_size=7, skips=skips, cache="disk", cache_file=tmp_path / "cache" / "t")
+    )
     images = np.concatenate([b[0].numpy() for b in batches])
     labels = np.concatenate([b[1].numpy() for b in batches])
     assert images.shape == (20, size, size, 3) and images.dtype == np.float32
@@ -72,14 +77,23 @@ def test_pipeline_equals_the_runners_preprocessing_and_skips_bad_files(real_mini
     assert labels.tolist() == [0 if l == "ai" else 1 for l in records["label"][:20]]
     assert list(skips.reasons) == [str(bad)]
     # the second epoch comes from the cache, without decoding: same pixels
-    again = np.concatenate([b[0].numpy() for b in image_dataset(records, size, batch_size=7, skips=SkipLog(), cache="disk", cache_file=tmp_path / "cache" / "t")])
+    again = np.concatenate(
+        [
+            b[0].numpy()
+            for b in image_dataset(
+                records, size, batch_size=7, skips=SkipLog(), cache="disk", cache_file=tmp_path / "cache" / "t"
+            )
+        ]
+    )
     np.testing.assert_array_equal(images, again)
 
 
 def test_shuffle_is_seeded(real_mini):
     records = training_splits(DatasetConfig(root=real_mini, layout="generic"), seed=0)["train"]
     order = [
-        np.concatenate([b[1].numpy() for b in image_dataset(records, 8, batch_size=5, skips=SkipLog(), shuffle_seed=seed)])
+        np.concatenate(
+            [b[1].numpy() for b in image_dataset(records, 8, batch_size=5, skips=SkipLog(), shuffle_seed=seed)]
+        )
         for seed in (1, 1, 2)
     ]
     assert order[0].tolist() == order[1].tolist() and sorted(order[0]) == sorted(order[2])

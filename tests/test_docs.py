@@ -74,7 +74,7 @@ def test_the_slug_follows_githubs_rules():
 
 
 def test_a_broken_link_and_a_missing_anchor_are_found(tmp_path):
-    (tmp_path / "other.md").write_text("# Real heading\n\n<a id=\"row\"></a>\n")
+    (tmp_path / "other.md").write_text('# Real heading\n\n<a id="row"></a>\n')
     page = tmp_path / "page.md"
     page.write_text(
         "## Here\n[ok](other.md#real-heading) [ok](other.md#row) [ok](#here) [web](https://example.org/x)\n"

@@ -5,11 +5,24 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from experiments import run as cli
 from experiments.stages.evaluation import (
-    BOOTSTRAP_BLOCK, BOOTSTRAPPED, bootstrapped_cis, evaluate, fast_metrics_with_ci, metrics_with_ci, robustness,
+    BOOTSTRAP_BLOCK,
+    BOOTSTRAPPED,
+    bootstrapped_cis,
+    evaluate,
+    fast_metrics_with_ci,
+    metrics_with_ci,
+    robustness,
 )
 from experiments.stats.metrics import weighted_auc
 from experiments.stats.statistics import BCA_MAX_N, bootstrap_ci, draw_counts
@@ -45,10 +58,18 @@ def test_point_values_match_scikit_learn_and_intervals_cover_them():
         assert m.at[k, "value"] == pytest.approx(v, abs=1e-12), k
         assert m.at[k, "ci_low"] < v < m.at[k, "ci_high"], k
     # every proportion at the n of its own denominator, with a Wilson interval; the rest bootstrapped (BCa)
-    denominators = {"accuracy": 400, "precision_ai": pred.sum(), "recall_ai": y.sum(), "false_positive_rate": (~y).sum(), "false_negative_rate": y.sum()}
+    denominators = {
+        "accuracy": 400,
+        "precision_ai": pred.sum(),
+        "recall_ai": y.sum(),
+        "false_positive_rate": (~y).sum(),
+        "false_negative_rate": y.sum(),
+    }
     for k, n in denominators.items():
         assert m.at[k, "n"] == n and m.at[k, "ci_method"] == "wilson", k
-    assert set(m.loc[["f1_ai", "macro_f1", "roc_auc", "average_precision", "expected_calibration_error"], "ci_method"]) == {"bca"}
+    assert set(
+        m.loc[["f1_ai", "macro_f1", "roc_auc", "average_precision", "expected_calibration_error"], "ci_method"]
+    ) == {"bca"}
     assert not m["exploratory"].any()
     # more data, narrower intervals; same seed, same table
     big = metrics_with_ci(*fake_predictions(4000), resamples=500, seed=1).set_index("metric")
@@ -100,7 +121,10 @@ def test_evaluation_groups_confusion_and_robustness():
     ev = evaluate(df, resamples=300, seed=0)
     base = df[df["variant"] == "identity"]
     confusion = ev["confusion"].set_index(["truth", "predicted"])["count"]
-    assert confusion.sum() == 200 and confusion[("ai", "ai")] == ((base["truth"] == "ai") & (base["predicted"] == "ai")).sum()
+    assert (
+        confusion.sum() == 200
+        and confusion[("ai", "ai")] == ((base["truth"] == "ai") & (base["predicted"] == "ai")).sum()
+    )
     groups = ev["evaluation_groups"]
     assert groups["by"].tolist() == ["style", "style"]  # empty generators are left out
     odd = base[base["style"] == "baroque"]
@@ -110,7 +134,6 @@ def test_evaluation_groups_confusion_and_robustness():
     noisy = df[df["variant"] != "identity"]
     assert robust.at["gaussian_noise(std=0.1)", "delta_p_ai_median"] == pytest.approx(noisy["delta_p_ai"].median())
     assert robust.at["gaussian_noise(std=0.1)", "flip_rate"] == pytest.approx(noisy["flipped"].mean())
-
 
 
 def test_one_bootstrap_draw_serves_every_variant_with_the_intervals_each_would_get_alone():
@@ -123,13 +146,18 @@ def test_one_bootstrap_draw_serves_every_variant_with_the_intervals_each_would_g
     for variant, rows in df.groupby("variant"):
         alone = fast_metrics_with_ci(rows, resamples, seed=5)
         for metric in ("macro_f1", "roc_auc"):
-            assert (robust.at[variant, metric], robust.at[variant, f"{metric}_ci_low"], robust.at[variant, f"{metric}_ci_high"]) == alone[metric]
+            assert (
+                robust.at[variant, metric],
+                robust.at[variant, f"{metric}_ci_low"],
+                robust.at[variant, f"{metric}_ci_high"],
+            ) == alone[metric]
     # and the shared draw really is per size: a variant with fewer images gets its own
     shared = {}
     fewer = df[(df["variant"] != "identity") & (df["sample"] < 150)]
     fast_metrics_with_ci(df[df["variant"] == "identity"], resamples, 5, shared)
     assert fast_metrics_with_ci(fewer, resamples, 5, shared) == fast_metrics_with_ci(fewer, resamples, 5)
     assert sorted(shared) == [150, 200] and sum(b.shape[0] for b in shared[200]) == resamples
+
 
 def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     """The whole pipeline on real pixels: train from the config, evaluate on the test split with
@@ -139,15 +167,27 @@ def test_runner_trains_on_real_mini_then_evaluates(trained_run, caplog):
     scores = pd.read_parquet(run_dir / "scores.parquet")
     assert len(scores) == 20 * 3 and set(scores["generator"]) == {"human", "unknown"}
     metrics = pd.read_parquet(run_dir / "evaluation_metrics.parquet").set_index("metric")
-    assert metrics.at["accuracy", "value"] == pytest.approx(scores.loc[scores["variant"] == "identity", "correct"].mean())
+    assert metrics.at["accuracy", "value"] == pytest.approx(
+        scores.loc[scores["variant"] == "identity", "correct"].mean()
+    )
     assert metrics.at["accuracy", "n"] == 20
     robust = pd.read_parquet(run_dir / "robustness_metrics.parquet")
     assert robust["variant"].tolist() == ["identity", "gaussian_noise(std=0.1)", "gaussian_noise(std=0.2)"]
     calibration = pd.read_parquet(run_dir / "calibration.parquet")
     assert calibration["n"].sum() == 20 and len(calibration) == 10
-    assert {"false_positive_rate", "average_precision", "expected_calibration_error"} <= set(metrics.index) and metrics["exploratory"].all()
-    assert robust["n"].tolist() == [20, 20, 20] and {"fooling_rate", "n_correct", "fooling_ci_low"} <= set(robust.columns)
-    for figure in ("confusion_cnn32.png", "reliability_cnn32.png", "robustness_accuracy.png", "history_cnn32.png", "accuracy_by_generator_cnn32.png"):
+    assert {"false_positive_rate", "average_precision", "expected_calibration_error"} <= set(metrics.index) and metrics[
+        "exploratory"
+    ].all()
+    assert robust["n"].tolist() == [20, 20, 20] and {"fooling_rate", "n_correct", "fooling_ci_low"} <= set(
+        robust.columns
+    )
+    for figure in (
+        "confusion_cnn32.png",
+        "reliability_cnn32.png",
+        "robustness_accuracy.png",
+        "history_cnn32.png",
+        "accuracy_by_generator_cnn32.png",
+    ):
         assert (run_dir / "figures" / figure).stat().st_size > 1000, figure
     card = json.loads((run_dir / "models" / "cnn32.model_card.json").read_text())
     assert card["data"]["train"]["images"] == 20 and card["training"]["epochs_run"] == 2

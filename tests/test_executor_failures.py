@@ -86,7 +86,9 @@ class Driver:
         """Until the run has finished a part; `stop`: then stop its process group at once (SIGSTOP),
         so a loaded machine cannot let it finish before the test's signal arrives."""
         while not any((self.out / "parts").glob("*.sha256.json")):
-            assert self.process.poll() is None, f"the run ended before a part was written:\n{self.stderr.read_text()[-3000:]}"
+            assert self.process.poll() is None, (
+                f"the run ended before a part was written:\n{self.stderr.read_text()[-3000:]}"
+            )
             time.sleep(0.01)
         if stop:
             os.killpg(self.process.pid, signal.SIGSTOP)
@@ -170,12 +172,16 @@ def die_in_worker(state, unit):
 
 
 def test_a_worker_death_past_max_retries_is_one_line_exit_1(tmp_path, cifake, seed_mirror, monkeypatch, capsys):
-    config = write_config(tmp_path, cifake, seed_mirror, per_class=2, part_size=2, kind="processes", workers=1, max_retries=0)
+    config = write_config(
+        tmp_path, cifake, seed_mirror, per_class=2, part_size=2, kind="processes", workers=1, max_retries=0
+    )
     monkeypatch.setattr(scoring_driver, "score_part", die_in_worker)
     assert cli.main([str(config), "--out", str(tmp_path / "run")]) == 1
     errors = [x for x in capsys.readouterr().err.replace("\r", "\n").splitlines() if x.strip()]
     assert not [x for x in errors if "Traceback" in x], errors
-    assert errors[-1].startswith("error: executor processes: a worker died 1 time(s), more than max_retries (0) allows; 2 unit(s) not done")
+    assert errors[-1].startswith(
+        "error: executor processes: a worker died 1 time(s), more than max_retries (0) allows; 2 unit(s) not done"
+    )
     assert errors[-1].endswith("--resume continues") and sum(x.startswith("error:") for x in errors) == 1
 
 
@@ -197,7 +203,11 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(t
     assert len(straight) == 200 * 4
     pd.testing.assert_frame_equal(resumed, straight, check_exact=True)
     for name in ("summary", "evaluation_metrics", "robustness_metrics"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run" / f"{name}.parquet"), pd.read_parquet(tmp_path / "straight" / f"{name}.parquet"), check_exact=True)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "run" / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "straight" / f"{name}.parquet"),
+            check_exact=True,
+        )
 
 
 # ---- ray: refused before the run folder exists ---------------------------------------------------
@@ -206,9 +216,20 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(t
 def test_fit_counts_workers_per_node_and_names_the_missing_resource():
     from experiments.execution.raycluster import ClusterUnavailable, check_fits, workers_that_fit
 
-    nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}}, {"Alive": False, "Resources": {"CPU": 64.0}}]
-    assert workers_that_fit(nodes, 1, 0) == 3 and workers_that_fit(nodes, 0.1, 0) == 30 and workers_that_fit(nodes, 1, 0.5) == 1
-    with pytest.raises(ClusterUnavailable, match=r"^executor.num_cpus: a worker needs 64 CPU\(s\) on one node, but here has 2 CPU\(s\) at most"):
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 2.0}},
+        {"Alive": True, "Resources": {"CPU": 1.0, "GPU": 1.0}},
+        {"Alive": False, "Resources": {"CPU": 64.0}},
+    ]
+    assert (
+        workers_that_fit(nodes, 1, 0) == 3
+        and workers_that_fit(nodes, 0.1, 0) == 30
+        and workers_that_fit(nodes, 1, 0.5) == 1
+    )
+    with pytest.raises(
+        ClusterUnavailable,
+        match=r"^executor.num_cpus: a worker needs 64 CPU\(s\) on one node, but here has 2 CPU\(s\) at most",
+    ):
         check_fits(ExecutorConfig(kind="ray", num_cpus=64), nodes, "here")
     with pytest.raises(ClusterUnavailable, match=r"^executor.num_gpus: a worker needs 2 GPU\(s\)"):
         check_fits(ExecutorConfig(kind="ray", num_gpus=2), nodes, "here")
@@ -228,7 +249,9 @@ def no_ray_on_host(monkeypatch):
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "10.255.255.1:6379", "auto"])
-def test_a_ray_cluster_that_cannot_be_reached_is_one_line_exit_2_and_no_folder(tmp_path, cifake, seed_mirror, no_ray_on_host, capsys, address):
+def test_a_ray_cluster_that_cannot_be_reached_is_one_line_exit_2_and_no_folder(
+    tmp_path, cifake, seed_mirror, no_ray_on_host, capsys, address
+):
     """A closed port; an address that may answer TCP but is no Ray (or drops packets); `auto`
     with no cluster started on this host."""
     config = write_config(tmp_path, cifake, seed_mirror, per_class=2, part_size=2, kind="ray", address=address)
@@ -240,7 +263,9 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_exit_2_and_no_folder(t
     assert not (tmp_path / "run").exists()
 
 
-def test_gpus_the_cluster_lacks_are_one_line_exit_2_no_folder_no_process_left(tmp_path, cifake, seed_mirror, drivers, no_ray_on_host):
+def test_gpus_the_cluster_lacks_are_one_line_exit_2_no_folder_no_process_left(
+    tmp_path, cifake, seed_mirror, drivers, no_ray_on_host
+):
     if shutil.which("nvidia-smi"):
         pytest.skip("this host may have a GPU")
     config = write_config(tmp_path, cifake, seed_mirror, per_class=2, part_size=2, kind="ray", num_gpus=1)
@@ -280,7 +305,9 @@ def unrelated_cluster():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_run_with_no_address_starts_its_own_cluster_beside_an_unrelated_one(tmp_path, cifake, seed_mirror, drivers, unrelated_cluster):
+def test_a_run_with_no_address_starts_its_own_cluster_beside_an_unrelated_one(
+    tmp_path, cifake, seed_mirror, drivers, unrelated_cluster
+):
     config = write_config(tmp_path, cifake, seed_mirror, per_class=6, part_size=3, kind="ray")
     driver = drivers(config, tmp_path / "run", env={"RAY_TMPDIR": unrelated_cluster})
     assert driver.wait(400) == 0, driver.lines()[-5:]

@@ -39,7 +39,14 @@ def test_every_unit_once_with_its_index(kind):
 
 
 def test_a_killed_process_worker_is_replaced_and_its_unit_retried(tmp_path):
-    results = dict(run_units(ExecutorConfig(kind="processes", workers=2), partial(make_state, "t"), partial(die_once, str(tmp_path)), range(6)))
+    results = dict(
+        run_units(
+            ExecutorConfig(kind="processes", workers=2),
+            partial(make_state, "t"),
+            partial(die_once, str(tmp_path)),
+            range(6),
+        )
+    )
     assert results == {i: i + 100 for i in range(6)}
     assert (tmp_path / "seen-3").exists()  # it did die once
 
@@ -66,7 +73,11 @@ def test_ray_runs_every_unit_on_actors_built_once(ray_cluster):
 
 
 def test_ray_retries_a_unit_whose_actor_was_killed(ray_cluster, tmp_path):
-    results = dict(run_units(ExecutorConfig(kind="ray", workers=2), partial(make_state, "r"), partial(die_once, str(tmp_path)), range(6)))
+    results = dict(
+        run_units(
+            ExecutorConfig(kind="ray", workers=2), partial(make_state, "r"), partial(die_once, str(tmp_path)), range(6)
+        )
+    )
     assert results == {i: i + 100 for i in range(6)}
     assert (tmp_path / "seen-3").exists()
 
@@ -105,7 +116,14 @@ def cifake_run_config(tmp_path_factory, seed_mirror, cifake):
 
 
 # explanation units: 3 samples (more than the 2 workers), every kind of method, sanity on
-EXPLAIN = {"methods": ["gradcam", "smoothgrad", "lime", "random"], "max_samples": 3, "top_k": 1, "lime_samples": 40, "faithfulness_steps": 4, "display_size": 64}
+EXPLAIN = {
+    "methods": ["gradcam", "smoothgrad", "lime", "random"],
+    "max_samples": 3,
+    "top_k": 1,
+    "lime_samples": 40,
+    "faithfulness_steps": 4,
+    "display_size": 64,
+}
 EXPLAIN_TABLES = ("explanations", "explanation_sanity", "explanation_summary", "explanation_vs_random")
 
 
@@ -162,7 +180,9 @@ def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tabl
 
 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
-def test_an_explanation_worker_killed_mid_unit_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
+def test_an_explanation_worker_killed_mid_unit_changes_no_table(
+    cifake_run_config, local_tables, kind, request, tmp_path
+):
     """The run's explanation units on an executor whose first worker dies mid-unit: the unit
     is retried, and the explanation tables equal the local run's."""
     from experiments.inputs.images import decode_policy
@@ -178,7 +198,22 @@ def test_an_explanation_worker_killed_mid_unit_changes_no_table(cifake_run_confi
     cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": kind, "workers": 2})})
     samples, detectors, _ = preflight(cfg, scoring_driver.RunPaths(tmp_path / "run"), False, False, False)
     work = partial(die_on_first_part, str(tmp_path), explain_sample)
-    tables = run_explanations(cfg.explain, cfg.seed, samples, cfg.variants(), detectors, local_tables["scores"], tmp_path / "run", decode_policy(cfg), Timings(), cfg.bootstrap, cfg.executor, work=work)
+    tables = run_explanations(
+        cfg.explain,
+        cfg.seed,
+        samples,
+        cfg.variants(),
+        detectors,
+        local_tables["scores"],
+        tmp_path / "run",
+        decode_policy(cfg),
+        Timings(),
+        cfg.bootstrap,
+        cfg.executor,
+        work=work,
+    )
     assert (tmp_path / "died").exists()
     for name in EXPLAIN_TABLES:
-        pd.testing.assert_frame_equal(tables[name].reset_index(drop=True), local_tables[name], check_exact=True, obj=name)
+        pd.testing.assert_frame_equal(
+            tables[name].reset_index(drop=True), local_tables[name], check_exact=True, obj=name
+        )

@@ -48,14 +48,22 @@ def test_one_table_with_the_drift_under_edits_and_directions_from_metrics(sensit
     cam = table.set_index(["method", "metric"]).loc["gradcam"]
     assert cam.loc["drift_spearman", "value"] == pytest.approx(0.8) and cam.loc["drift_spearman", "n"] == 2
     assert cam.loc["avg_sensitivity", "n"] == 4
-    assert cam.loc["avg_sensitivity", "ci_low"] <= cam.loc["avg_sensitivity", "value"] <= cam.loc["avg_sensitivity", "ci_high"]
+    assert (
+        cam.loc["avg_sensitivity", "ci_low"]
+        <= cam.loc["avg_sensitivity", "value"]
+        <= cam.loc["avg_sensitivity", "ci_high"]
+    )
     mine = sensitivities[sensitivities["method"] == "gradcam"]
     assert cam.loc["avg_sensitivity", "reference"] == pytest.approx(mine["between_images"].mean())
 
 
 def test_the_verdict_reads_stable_under_noise_and_lime_is_not_measured(sensitivities):
-    empty = pd.DataFrame(columns=["model", "method", "sample", "variant", "order", "percent", "probability", "log_odds"])
-    sanity = pd.DataFrame(columns=["sample", "model", "method", "randomised_layers", "top_layer", "spearman", "top_iou"])
+    empty = pd.DataFrame(
+        columns=["model", "method", "sample", "variant", "order", "percent", "probability", "log_odds"]
+    )
+    sanity = pd.DataFrame(
+        columns=["sample", "model", "method", "randomised_layers", "top_layer", "spearman", "top_iou"]
+    )
     localisation = pd.DataFrame(columns=["model", "method", "pointing_game", "region_share"])
     methods = [("cnn32", "gradcam"), ("cnn32", "lime")]
     checks = check_table(empty, localisation, sanity, methods, 200, 0, sensitivities).set_index(["method", "check"])

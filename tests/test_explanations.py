@@ -25,7 +25,16 @@ ORIGINALS = ["mona lisa.JPG", "ai_oil_painting_civitai.jpg"]
 def test_config_knows_every_method_and_names_bad_fields(tmp_path):
     assert set(EXPLAIN_METHODS) == set(METHODS)
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"name": "x", "models": [{"name": "m", "input_size": 32, "path": "m.h5"}], "samples": {"folder": "."}, "explain": {"methods": ["gradcam", "gradcam"]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "x",
+                "models": [{"name": "m", "input_size": 32, "path": "m.h5"}],
+                "samples": {"folder": "."},
+                "explain": {"methods": ["gradcam", "gradcam"]},
+            }
+        )
+    )
     with pytest.raises(ConfigError, match="explain.methods: methods must not repeat"):
         load_config(path)
 
@@ -82,8 +91,13 @@ def write_config(tmp_path, seed_mirror, name="explained", **explain):
         "assets": {"mirror": str(seed_mirror), "base_url": ""},
         "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
         "samples": {"folder": "images"},
-        "augment": {"gaussian_noise": {"std": [0.2]}, "occlusion": {"area": 0.1, "colour": "red"}, "gaussian_blur": {"sigma": [4]}},
-        "explain": {"methods": ["gradcam", "lime", "random"], "top_k": 2, "lime_samples": 100, "faithfulness_steps": 4} | explain,
+        "augment": {
+            "gaussian_noise": {"std": [0.2]},
+            "occlusion": {"area": 0.1, "colour": "red"},
+            "gaussian_blur": {"sigma": [4]},
+        },
+        "explain": {"methods": ["gradcam", "lime", "random"], "top_k": 2, "lime_samples": 100, "faithfulness_steps": 4}
+        | explain,
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -91,7 +105,10 @@ def write_config(tmp_path, seed_mirror, name="explained", **explain):
 
 
 def read(run_dir):
-    return {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in ("explanations", "explanation_sanity", "explanation_summary")}
+    return {
+        t: pd.read_parquet(run_dir / f"{t}.parquet")
+        for t in ("explanations", "explanation_sanity", "explanation_summary")
+    }
 
 
 def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
@@ -118,8 +135,15 @@ def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
     np.testing.assert_allclose(merged["target_logit"], merged["margin"], atol=1e-3)  # target: ai
     assert table[["deletion_auc_logit", "insertion_auc_logit"]].notna().all().all()
     versus = pd.read_parquet(run_dir / "explanation_vs_random.parquet")
-    assert set(versus["method"]) == {"gradcam", "lime"} and set(versus["vs_random"]) <= {"better", "no_difference", "worse"}
-    assert set(versus["images"]) == {"all", "unedited", "edited"} and (versus.loc[versus["images"] == "all", "n"] == 2).all()
+    assert set(versus["method"]) == {"gradcam", "lime"} and set(versus["vs_random"]) <= {
+        "better",
+        "no_difference",
+        "worse",
+    }
+    assert (
+        set(versus["images"]) == {"all", "unedited", "edited"}
+        and (versus.loc[versus["images"] == "all", "n"] == 2).all()
+    )
     assert {"deletion_vs_random", "insertion_vs_random"} <= set(summary.columns)
     assert (table["target"] == "ai").all()
 
@@ -155,7 +179,9 @@ def test_runner_explains_caches_and_resumes(tmp_path, seed_mirror, caplog):
 def test_same_seed_same_explanation_tables(tmp_path, seed_mirror):
     tables = []
     for name in ("a", "b"):
-        config = write_config(tmp_path, seed_mirror, name=name, methods=["lime", "gradcam"], sanity=False, pictures=False, max_samples=1)
+        config = write_config(
+            tmp_path, seed_mirror, name=name, methods=["lime", "gradcam"], sanity=False, pictures=False, max_samples=1
+        )
         assert cli.main([str(config)]) == 0
         tables.append(read(tmp_path / "results" / name))
     for name in tables[0]:

@@ -58,17 +58,24 @@ def tf_keras_vis_maps(model, images, targets, method, seed):
     logits, score = fresh_logit_copy(model), CategoricalScore(targets)
     keras.utils.set_random_seed(seed)
     if method in ("saliency", "smoothgrad"):
-        return Saliency(logits, clone=False)(score, images, smooth_samples=20 if method == "smoothgrad" else 0, smooth_noise=0.2)
+        return Saliency(logits, clone=False)(
+            score, images, smooth_samples=20 if method == "smoothgrad" else 0, smooth_noise=0.2
+        )
     layer = last_conv_layer(model)
     if method == "scorecam":
         with contextlib.redirect_stdout(io.StringIO()):
             return Scorecam(logits, clone=False)(score, images, penultimate_layer=layer, batch_size=256)
-    return {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam}[method](logits, clone=False)(score, images, penultimate_layer=layer)
+    return {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "layercam": Layercam}[method](logits, clone=False)(
+        score, images, penultimate_layer=layer
+    )
 
 
 @pytest.mark.parametrize("method", ["saliency", "smoothgrad", "gradcam", "gradcam++", "layercam", "scorecam"])
 def test_compiled_methods_give_tf_keras_vis_maps(cnn32, cnn128, seed_mirror, method):
-    for model, images, targets in ((cnn32.model, images_at(seed_mirror, 32), [0, 1]), (cnn128, images_at(seed_mirror, 128), [0, 1])):
+    for model, images, targets in (
+        (cnn32.model, images_at(seed_mirror, 32), [0, 1]),
+        (cnn128, images_at(seed_mirror, 128), [0, 1]),
+    ):
         ours = explain(model, images, method, targets, seed=3)
         theirs = _rescale(tf_keras_vis_maps(model, images, targets, method, seed=3))
         assert ours.shape == theirs.shape
@@ -84,9 +91,13 @@ def test_one_logit_model_per_architecture_with_weights_refreshed(cnn32, seed_mir
     np.testing.assert_allclose(tf.nn.softmax(first(images)).numpy(), cnn32.predict_proba(images), atol=1e-6)
     second = logit_model(other)
     assert second is first  # built once
-    np.testing.assert_allclose(tf.nn.softmax(second(images)).numpy(), keras.ops.convert_to_numpy(other(images)), atol=1e-6)
+    np.testing.assert_allclose(
+        tf.nn.softmax(second(images)).numpy(), keras.ops.convert_to_numpy(other(images)), atol=1e-6
+    )
     assert logit_model(cnn32.model) is first
-    np.testing.assert_allclose(tf.nn.softmax(first(images)).numpy(), cnn32.predict_proba(images), atol=1e-6)  # never stale
+    np.testing.assert_allclose(
+        tf.nn.softmax(first(images)).numpy(), cnn32.predict_proba(images), atol=1e-6
+    )  # never stale
 
 
 def test_compiled_forward_runs_fixed_buckets_and_matches_eager_calls(cnn32, seed_mirror):
@@ -133,7 +144,10 @@ def test_sanity_maps_equal_explaining_each_randomised_copy(cnn32, seed_mirror, m
     options = {"num_samples": 300} if method == "lime" else {}
     maps, randomised = sanity_maps(cnn32.model, images, method, [0, 0], seed=9, **options)
     np.testing.assert_allclose(maps, explain(cnn32.model, images, method, [0, 0], seed=9, **options), atol=1e-5)
-    reference = [(name, explain(copy, images[:1], method, [0], seed=9, **options)[0]) for name, copy in old_cascade(cnn32.model, 9)]
+    reference = [
+        (name, explain(copy, images[:1], method, [0], seed=9, **options)[0])
+        for name, copy in old_cascade(cnn32.model, 9)
+    ]
     assert [name for name, _ in randomised] == [name for name, _ in reference]
     for (_, ours), (name, theirs) in zip(randomised, reference):
         np.testing.assert_allclose(ours, theirs, atol=1e-4, err_msg=f"{method}, randomised up to {name}")
@@ -142,7 +156,9 @@ def test_sanity_maps_equal_explaining_each_randomised_copy(cnn32, seed_mirror, m
 def test_lime_through_compiled_batches_equals_eager_calls(cnn32, seed_mirror):
     image = images_at(seed_mirror, 32, 1)[0]
     labels = model_labels(image)
-    eager = image_maps(image, labels, 0, lambda x: [keras.ops.convert_to_numpy(cnn32.model(x))], seed=2, num_samples=600)
+    eager = image_maps(
+        image, labels, 0, lambda x: [keras.ops.convert_to_numpy(cnn32.model(x))], seed=2, num_samples=600
+    )
     ours = image_maps(image, labels, 0, lambda x: [compiled.forward(cnn32.model, x)], seed=2, num_samples=600)
     np.testing.assert_allclose(ours[0], eager[0], atol=1e-6)
     assert len(np.unique(np.round(ours[0], 8))) >= 10
@@ -181,7 +197,9 @@ def test_grid_of_eight_methods_by_six_images_stays_under_a_megabyte(seed_mirror,
     displays = [display_resize(decode_image(seed_mirror / SAMPLES_DIR / n).pixels, 256) for n in names]
     rng = np.random.default_rng(0)
     maps = {f"method {k}": rng.random((6, 32, 32)) for k in range(8)}  # noise: the hardest to compress
-    picture = overlay_grid(displays, maps, [f"variant {k}\np_ai 0.50 (Δ +0.10)" for k in range(6)], title="subject (ai) — cnn32")
+    picture = overlay_grid(
+        displays, maps, [f"variant {k}\np_ai 0.50 (Δ +0.10)" for k in range(6)], title="subject (ai) — cnn32"
+    )
     picture.save(tmp_path / "grid.png")
     assert picture.width > 6 * 180 and picture.height > 8 * 90  # the first six study files are landscape
     assert (tmp_path / "grid.png").stat().st_size < 1_000_000

@@ -35,10 +35,25 @@ EDITS = {
 def toy_scores(model: str = "m") -> pd.DataFrame:
     rows = []
     for sample, truth in TRUTH.items():
-        base = {"sample": sample, "subject": f"subject {sample}", "edit": "original", "truth": truth, "model": model, "replicate": 0, "style": "", "generator": ""}
-        rows.append(base | {"variant": "identity", "op": "identity", "params": "{}", "severity": np.nan, "p_ai": UNEDITED[sample]})
+        base = {
+            "sample": sample,
+            "subject": f"subject {sample}",
+            "edit": "original",
+            "truth": truth,
+            "model": model,
+            "replicate": 0,
+            "style": "",
+            "generator": "",
+        }
+        rows.append(
+            base
+            | {"variant": "identity", "op": "identity", "params": "{}", "severity": np.nan, "p_ai": UNEDITED[sample]}
+        )
         for variant, (op, params, severity, p) in EDITS.items():
-            rows.append(base | {"variant": variant, "op": op, "params": json.dumps(params), "severity": severity, "p_ai": p[sample]})
+            rows.append(
+                base
+                | {"variant": variant, "op": op, "params": json.dumps(params), "severity": severity, "p_ai": p[sample]}
+            )
     raw = pd.DataFrame(rows)
     raw["p_human"] = 1 - raw["p_ai"]
     return finish_scores(raw)
@@ -64,8 +79,15 @@ def test_findings_card_on_a_run_worked_out_by_hand():
 
     # blur sigma 2 fools s1 and s2 (2 of the 3 right); occlusion fools s2 (1 of 3); hue fools none
     top = found["most_fooling"]
-    assert [e["variant"] for e in top] == ["gaussian_blur(sigma=2)", "occlusion(area=0.1, colour='red', count=1, position='random')"]
-    assert top[0]["fooling_rate"] == pytest.approx(2 / 3) and top[0]["n_correct"] == 3 and top[0]["fooled"] == pytest.approx(2)
+    assert [e["variant"] for e in top] == [
+        "gaussian_blur(sigma=2)",
+        "occlusion(area=0.1, colour='red', count=1, position='random')",
+    ]
+    assert (
+        top[0]["fooling_rate"] == pytest.approx(2 / 3)
+        and top[0]["n_correct"] == 3
+        and top[0]["fooled"] == pytest.approx(2)
+    )
     assert (top[0]["ci_low"], top[0]["ci_high"]) == pytest.approx(wilson_ci(2, 3))
     assert top[0]["direction"]["towards"] == "human" and top[0]["direction"]["share"] == pytest.approx(1.0)
     assert top[0]["label"] == "Gaussian blur σ 2" and top[1]["label"] == "occlusion area 0.1"
@@ -79,7 +101,10 @@ def test_findings_card_on_a_run_worked_out_by_hand():
     # s2 is fooled by blur and occlusion, s1 by blur only, s0 by none
     fragile = found["fragile"]
     assert fragile["sample"] == "s2" and fragile["fooled"] == 2 and fragile["families"] == 3
-    assert fragile["fooled_by"] == ["Gaussian blur", "occlusion"]  # mildest for its grid first (sigma 1 of 2; area 0.1 of 0.1)
+    assert fragile["fooled_by"] == [
+        "Gaussian blur",
+        "occlusion",
+    ]  # mildest for its grid first (sigma 1 of 2; area 0.1 of 0.1)
 
 
 def test_findings_when_nothing_fools_or_nothing_is_right():
@@ -100,9 +125,15 @@ def test_findings_when_nothing_fools_or_nothing_is_right():
 def test_edit_names_leave_defaults_out():
     assert describe("occlusion(area=0.2, colour='red', count=3, position='random')#2") == "occlusion area 0.2, count 3"
     assert describe("brightness_contrast(brightness=-0.4, contrast=0)") == "brightness -0.4"
-    assert describe("text_watermark(opacity=0.7, text='SAMPLE', size=0.1, position='tiled')") == "text watermark opacity 0.7, position tiled"
+    assert (
+        describe("text_watermark(opacity=0.7, text='SAMPLE', size=0.1, position='tiled')")
+        == "text watermark opacity 0.7, position tiled"
+    )
     combined = "combined(hue_shift(degrees=45) + occlusion(area=0.03, colour='yellow', count=3, position='random'))"
-    assert parse_variant(combined) == [("hue_shift", {"degrees": 45}), ("occlusion", {"area": 0.03, "colour": "yellow", "count": 3, "position": "random"})]
+    assert parse_variant(combined) == [
+        ("hue_shift", {"degrees": 45}),
+        ("occlusion", {"area": 0.03, "colour": "yellow", "count": 3, "position": "random"}),
+    ]
     assert describe(combined) == "hue shift 45° + occlusion area 0.03, colour yellow, count 3"
     assert describe("identity") == "unedited" and describe("not a (variant") == "not a (variant"
     assert compact_params("occlusion", {"area": 0.1, "colour": "red", "count": 1, "position": "random"}) == "area 0.1"
@@ -111,13 +142,22 @@ def test_edit_names_leave_defaults_out():
 
 
 def test_tables_say_constant_columns_once_and_tint_by_value():
-    df = pd.DataFrame({"model": ["m", "m"], "variant": ["a <b>", "b"], "fooling_rate": [0.5, np.nan], "mean_delta_margin": [-2.0, 1.0]})
+    df = pd.DataFrame(
+        {
+            "model": ["m", "m"],
+            "variant": ["a <b>", "b"],
+            "fooling_rate": [0.5, np.nan],
+            "mean_delta_margin": [-2.0, 1.0],
+        }
+    )
     slim, constant = drop_constant(df)
     assert list(slim.columns) == ["variant", "fooling_rate", "mean_delta_margin"] and constant == {"model": "m"}
     block = table_block(df, "t", {"fooling_rate": Tint("rate"), "mean_delta_margin": Tint("signed")})
     assert block["constants"] == "Every row: model m."
     html = block["html"]
-    assert "<th" in html and ">fooled<" in html and ">mean Δ margin<" in html and "fooling_rate" not in html  # readable headers
+    assert (
+        "<th" in html and ">fooled<" in html and ">mean Δ margin<" in html and "fooling_rate" not in html
+    )  # readable headers
     assert "a &lt;b&gt;" in html  # text is escaped
     assert "#T_t_row0_col1" in html and "#T_t_row1_col1" not in html  # a missing value stays untinted
     assert 'class="sortable"' in html and render(df, "t") == render(df, "t")  # same page when made again
@@ -128,13 +168,20 @@ def test_tables_say_constant_columns_once_and_tint_by_value():
 def toy_points(metric="fooling_rate"):
     scores = toy_scores()
     summary = summarise(scores, resamples=200, seed=0)
-    jpeg = summary[summary["variant"] == "gaussian_blur(sigma=1)"].assign(variant="jpeg(quality=20)", op="jpeg", severity=20.0)
+    jpeg = summary[summary["variant"] == "gaussian_blur(sigma=1)"].assign(
+        variant="jpeg(quality=20)", op="jpeg", severity=20.0
+    )
     return severity_figures.add_series(pd.concat([summary, jpeg], ignore_index=True))
 
 
 def test_severity_panels_run_milder_to_harsher_from_the_unedited_point(tmp_path):
     points = toy_points()
-    assert set(points["series"]) == {"gaussian_blur(sigma>0)", "hue_shift(degrees>0)", "occlusion(area>0, colour='red', count=1, position='random')", "jpeg(quality<100)"}
+    assert set(points["series"]) == {
+        "gaussian_blur(sigma>0)",
+        "hue_shift(degrees>0)",
+        "occlusion(area>0, colour='red', count=1, position='random')",
+        "jpeg(quality<100)",
+    }
     jpeg = points[points["op"] == "jpeg"]
     assert (jpeg["side"] == "decrease").all() and jpeg["strength"].iloc[0] == 80
 
@@ -150,11 +197,16 @@ def test_severity_panels_run_milder_to_harsher_from_the_unedited_point(tmp_path)
     fig, ax = plt.subplots()
     severity_figures.draw_series(ax, blur, "fooling_rate", {"m": (0.0, 0.0, 0.0)}, {"m": "C0"})
     assert ax.get_xlim()[0] < 0 < 2 < ax.get_xlim()[1]
-    assert list(ax.lines[0].get_xdata()) == [0, 1, 2] and list(ax.lines[0].get_ydata()) == pytest.approx([0, 1 / 3, 2 / 3])
+    assert list(ax.lines[0].get_xdata()) == [0, 1, 2] and list(ax.lines[0].get_ydata()) == pytest.approx(
+        [0, 1 / 3, 2 / 3]
+    )
     plt.close(fig)
 
     panels = severity_figures.severity_panels(points, "fooling_rate", "fooled", tmp_path, "p")
-    assert [p["series"] for p in panels][:2] == ["gaussian_blur(sigma>0)", "occlusion(area>0, colour='red', count=1, position='random')"]  # by effect
+    assert [p["series"] for p in panels][:2] == [
+        "gaussian_blur(sigma>0)",
+        "occlusion(area>0, colour='red', count=1, position='random')",
+    ]  # by effect
     assert all(p["path"].is_file() for p in panels)
     low, high = severity_figures.shared_ylim(points, "fooling_rate", {"m": (0.0, 0.0, 0.0)})
     assert low < 0 and high >= points["fooling_rate"].max()  # one scale holds every panel's values
@@ -164,12 +216,16 @@ def test_heatmap_marks_fooled_cells_wrong_subjects_and_hidden_moves():
     scores = toy_scores()
     saturated = scores.copy()
     saturated.loc[(saturated["sample"] == "s0") & (saturated["variant"] == "identity"), "p_ai"] = 0.999
-    saturated.loc[(saturated["sample"] == "s0") & (saturated["op"] == "hue_shift"), "p_ai"] = 0.99999  # Δp ~ 0, Δmargin ~ +4.6
+    saturated.loc[(saturated["sample"] == "s0") & (saturated["op"] == "hue_shift"), "p_ai"] = (
+        0.99999  # Δp ~ 0, Δmargin ~ +4.6
+    )
     saturated = rescore(saturated, saturated["p_ai"].to_numpy())
     fig = heatmap.heatmap_figure(saturated, "m")
     ax = fig.axes[0]
     texts = [t.get_text() for t in ax.texts]
-    assert texts.count("●") == int(saturated.loc[saturated["variant"] != "identity", "fooled"].sum())  # blur 1: s2; blur 2: s1, s2; occlusion: s2
+    assert texts.count("●") == int(
+        saturated.loc[saturated["variant"] != "identity", "fooled"].sum()
+    )  # blur 1: s2; blur 2: s1, s2; occlusion: s2
     assert "+5" in texts  # log(0.99999/0.00001) - log(0.999/0.001) = 4.6
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == ["subject s0", "subject s1", "subject s2", "✗ subject s3"]  # s3 was wrong unedited
@@ -192,7 +248,12 @@ def test_each_severity_panel_shows_its_own_series_alone(tmp_path):
     assert len({p.tobytes() for p in pictures}) == 4
     for k in (1, 3):
         alone = severity_figures.severity_panels(
-            points, "fooling_rate", "fooled", tmp_path / f"alone{k}", "p", order=[panels[k]["series"]],
+            points,
+            "fooling_rate",
+            "fooled",
+            tmp_path / f"alone{k}",
+            "p",
+            order=[panels[k]["series"]],
             ylim=(-0.03, 1.03),
         )
         assert np.array_equal(np.asarray(Image.open(alone[0]["path"]).convert("RGB")), pictures[k])
@@ -210,7 +271,9 @@ def test_heatmap_cells_are_coloured_by_the_change_in_p_ai(tmp_path):
     fig.canvas.draw()
     picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
     edited = scores[scores["variant"] != "identity"]
-    delta = edited.pivot_table(index="variant", columns="subject", values="delta_p_ai").reindex(index=list(dict.fromkeys(edited["variant"])), columns=list(dict.fromkeys(edited["subject"])))
+    delta = edited.pivot_table(index="variant", columns="subject", values="delta_p_ai").reindex(
+        index=list(dict.fromkeys(edited["variant"])), columns=list(dict.fromkeys(edited["subject"]))
+    )
     fooled = edited.pivot_table(index="variant", columns="subject", values="fooled").reindex_like(delta)
     checked = 0
     for i in range(delta.shape[0]):
@@ -236,6 +299,8 @@ def test_written_files_follow_the_umask(tmp_path):
     for umask, file_mode, dir_mode in ((0o022, 0o644, 0o755), (0o027, 0o640, 0o750)):
         out = tmp_path / f"u{umask:o}"
         out.mkdir()
-        subprocess.run([sys.executable, "-c", code, str(out)], check=True, preexec_fn=lambda u=umask: os.umask(u), cwd=os.getcwd())
+        subprocess.run(
+            [sys.executable, "-c", code, str(out)], check=True, preexec_fn=lambda u=umask: os.umask(u), cwd=os.getcwd()
+        )
         assert (out / "sub" / "f.txt").stat().st_mode & 0o777 == file_mode
         assert (out / "sub").stat().st_mode & 0o777 == dir_mode

@@ -184,7 +184,11 @@ def test_two_runs_training_one_model_path_at_once_one_trains_the_other_is_one_li
     env = os.environ | {"PYTHONPATH": str(REPO)}
     run = lambda out: subprocess.Popen(  # noqa: E731
         [sys.executable, "-m", "experiments.run", str(config), "--out", str(tmp_path / out)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = run("first")
     try:
@@ -288,7 +292,9 @@ def test_resume_without_config_json_never_mixes_two_grids(tmp_path, seed_mirror,
     assert cli.main([str(first), "--out", str(tmp_path / "fresh")]) == 0
     tables_equal(out, tmp_path / "fresh")
     assert "has no config.json: a finished part is kept only if it records this config's fingerprint" in caplog.text
-    assert set(pd.read_parquet(out / "scores.parquet")["op"]) == set(pd.read_parquet(tmp_path / "fresh" / "scores.parquet")["op"])
+    assert set(pd.read_parquet(out / "scores.parquet")["op"]) == set(
+        pd.read_parquet(tmp_path / "fresh" / "scores.parquet")["op"]
+    )
 
 
 # the training folder beside a model: cleared only when artxai made it ------------------------

@@ -15,7 +15,14 @@ from experiments.inputs.datasets import counts, scan, training_splits
 from experiments.inputs.samples import samples_from_dataset
 from tests.conftest import MODEL_32
 
-TEST_COUNTS = {"dalle": 17, "dreamstudio": 16, "midjourney": 17, "original_ldm": 17, "stable_diffusion": 17, "starryai": 17}
+TEST_COUNTS = {
+    "dalle": 17,
+    "dreamstudio": 16,
+    "midjourney": 17,
+    "original_ldm": 17,
+    "stable_diffusion": 17,
+    "starryai": 17,
+}
 SOURCE_COUNTS = {"classical_art": 50, "general_art": 20, "illustrations": 30}
 
 
@@ -130,8 +137,10 @@ def test_detection_per_generator_seen_and_unseen(art_run):
     card = json.loads((art_run / "models" / "cnn32.model_card.json").read_text())
     assert card["trained_on_generators"] == ["latent_diffusion", "standard_diffusion"]
     html = (art_run / "report" / "index.html").read_text()
-    assert ("cnn32 catches 2 of 6 generators (standard_diffusion 16/17, latent_diffusion 16/17); misses dreamstudio 1/16, "
-            "dalle 3/17, starryai 3/17, midjourney 5/17; worst: dreamstudio, 1 of 16 detected") in html
+    assert (
+        "cnn32 catches 2 of 6 generators (standard_diffusion 16/17, latent_diffusion 16/17); misses dreamstudio 1/16, "
+        "dalle 3/17, starryai 3/17, midjourney 5/17; worst: dreamstudio, 1 of 16 detected"
+    ) in html
     assert 'id="generators"' in html and (art_run / "report" / "img" / "generators_cnn32.png").is_file()
 
 
@@ -139,7 +148,10 @@ def test_a_config_names_the_generators_a_model_was_trained_on():
     from experiments.config.schema import ModelConfig
     from experiments.stages.generators import trained_generators
 
-    assert trained_generators(ModelConfig(name="m", input_size=32, seed_asset=MODEL_32)) == ["latent_diffusion", "standard_diffusion"]
+    assert trained_generators(ModelConfig(name="m", input_size=32, seed_asset=MODEL_32)) == [
+        "latent_diffusion",
+        "standard_diffusion",
+    ]
     own = ModelConfig(name="m", input_size=32, path="/nowhere/m.h5", trained_on=["dalle", "midjourney"])
     assert trained_generators(own) == ["dalle", "midjourney"]
     assert trained_generators(ModelConfig(name="m", input_size=32, path="/nowhere/m.h5")) is None  # no card: unknown
@@ -182,10 +194,18 @@ def test_a_held_out_generator_is_never_in_its_copys_training_record(art6gen, tmp
     cfg = load_config(matrix_config(tmp_path, root))
     matrix = cross_generator_matrix(cfg, [], DecodePolicy())  # the copies alone: the run's own model is not loaded
     assert sorted(set(matrix["trained_on"])) == ["all but dalle", "all but stable_diffusion"]
-    assert set(matrix["tested_on"]) == {"dalle", "stable_diffusion"} and (matrix["n_ai"] == 4).all() and (matrix["n_human"] == 8).all()
-    assert (matrix["roc_auc_ci_low"] <= matrix["roc_auc"]).all() and (matrix["recall_ai_ci_high"] >= matrix["recall_ai"]).all()
+    assert (
+        set(matrix["tested_on"]) == {"dalle", "stable_diffusion"}
+        and (matrix["n_ai"] == 4).all()
+        and (matrix["n_human"] == 8).all()
+    )
+    assert (matrix["roc_auc_ci_low"] <= matrix["roc_auc"]).all() and (
+        matrix["recall_ai_ci_high"] >= matrix["recall_ai"]
+    ).all()
     for held_out in ("dalle", "stable_diffusion"):
-        card = json.loads((tmp_path / "models" / "cnn32.cross_generator" / f"without_{held_out}.model_card.json").read_text())
+        card = json.loads(
+            (tmp_path / "models" / "cnn32.cross_generator" / f"without_{held_out}.model_card.json").read_text()
+        )
         for split in ("train", "val"):
             seen = set(card["data"][split]["generator"])
             assert held_out not in seen and seen == {"dalle", "stable_diffusion", "human"} - {held_out}

@@ -112,7 +112,9 @@ def test_a_name_starting_with_a_carriage_return_draws_as_an_escape_in_the_grid()
     images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(2)]
     maps = {"random": rng.random((2, 40, 40))}
     picture = overlay_grid(images, maps, ["\runedited", "b\u202e"], title="\rname.jpg (ai) \u202e cnn32", note="\r")
-    escaped = overlay_grid(images, maps, ["\\runedited", "b\\u202e"], title="\\rname.jpg (ai) \\u202e cnn32", note="\\r")
+    escaped = overlay_grid(
+        images, maps, ["\\runedited", "b\\u202e"], title="\\rname.jpg (ai) \\u202e cnn32", note="\\r"
+    )
     assert np.array_equal(np.asarray(picture), np.asarray(escaped))  # drawn as the visible escapes
 
 
@@ -285,7 +287,9 @@ def test_output_declarations_are_checked_with_the_config(tmp_path, seed_mirror):
     ):
         with pytest.raises(ConfigError, match=words):
             load_config(write_config(tmp_path, seed_mirror, models=[base | model]))
-    declared = load_config(write_config(tmp_path, seed_mirror, models=[base | {"output": "sigmoid", "positive": "human"}]))
+    declared = load_config(
+        write_config(tmp_path, seed_mirror, models=[base | {"output": "sigmoid", "positive": "human"}])
+    )
     assert (declared.models[0].output, declared.models[0].positive) == ("sigmoid", "human")
     plain = load_config(write_config(tmp_path, seed_mirror, models=[base]))
     assert "output" not in plain.model_dump(mode="json")["models"][0]  # configs without it keep their fingerprints

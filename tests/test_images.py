@@ -27,7 +27,9 @@ def test_resize_equals_pil_nearest_for_awkward_sizes():
     for h, w in [(1, 5), (3, 7), (31, 33), (127, 129), (224, 448), (501, 821), (739, 1573), (2560, 1810)]:
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         for size in (7, 32, 128, 224):
-            pil = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST), dtype=np.float32) / 255
+            pil = (
+                np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST), dtype=np.float32) / 255
+            )
             assert np.array_equal(resize_for_model(img, size), pil), (h, w, size)
 
 
@@ -82,6 +84,7 @@ def test_animated_files_give_their_first_frame(tmp_path):
 
 def png_claiming(width, height) -> bytes:
     """A tiny PNG file whose header claims width x height pixels."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

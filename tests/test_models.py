@@ -6,8 +6,21 @@ import pytest
 from experiments.models.architecture import CLASS_NAMES, build_cnn, keras, load_detector
 from tests.conftest import MODEL_32
 
-NETWORK_JSON = {32: "Models/AI-artbench/model 1 32px/network.json", 128: "Models/AI-artbench/model 2 128px/network.json"}
-CHECKED = ("filters", "kernel_size", "strides", "padding", "activation", "units", "pool_size", "use_bias", "data_format")
+NETWORK_JSON = {
+    32: "Models/AI-artbench/model 1 32px/network.json",
+    128: "Models/AI-artbench/model 2 128px/network.json",
+}
+CHECKED = (
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "activation",
+    "units",
+    "pool_size",
+    "use_bias",
+    "data_format",
+)
 
 
 @pytest.mark.parametrize("size", [32, 128])

@@ -81,7 +81,9 @@ def test_explanations_notebook(reported_run, monkeypatch):
     assert "rank correlation of |Δ margin| with map change" in out and "maps moved most for" in out
     assert any(mime == "image/jpeg" for mime, _ in images_of(nb))  # the grid, as a small JPEG copy
     check_pictures(nb)
-    assert "experiments.stages.explanations" not in "\n".join(c.source for c in nb.cells)  # no stage import for a file name
+    assert "experiments.stages.explanations" not in "\n".join(
+        c.source for c in nb.cells
+    )  # no stage import for a file name
 
 
 def test_training_notebook(trained_run, monkeypatch):
@@ -90,10 +92,21 @@ def test_training_notebook(trained_run, monkeypatch):
     out = text_of(nb)
     assert "cnn32: trained on 20 images" in out
     assert "metadata-only probe: ROC-AUC 1.000" in out and "test_resized cnn32: accuracy" in out  # the audit cells
-    history = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## Training history")) + 1
-    assert nb.cells[history].outputs and "cnn32:" in text_of_cell(nb.cells[history])  # says which model, then shows its plot
+    history = (
+        next(
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown" and c.source.startswith("## Training history")
+        )
+        + 1
+    )
+    assert nb.cells[history].outputs and "cnn32:" in text_of_cell(
+        nb.cells[history]
+    )  # says which model, then shows its plot
     assert any("image/png" in o.get("data", {}) for o in nb.cells[history].outputs)
-    assert len(images_of(nb)) >= 4  # the training history, the evaluation plot, the robustness curves, the audit's shifts
+    assert (
+        len(images_of(nb)) >= 4
+    )  # the training history, the evaluation plot, the robustness curves, the audit's shifts
     check_pictures(nb)
 
 

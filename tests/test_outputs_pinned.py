@@ -51,7 +51,11 @@ def cifake_config(cifake: Path, seed_mirror: Path) -> dict:
         "part_size": 100,
         "bootstrap": 200,
         "explain": {
-            "methods": ["gradcam", "random"], "max_samples": 2, "top_k": 2, "sanity": False, "faithfulness_steps": 4,
+            "methods": ["gradcam", "random"],
+            "max_samples": 2,
+            "top_k": 2,
+            "sanity": False,
+            "faithfulness_steps": 4,
         },  # fmt: skip
         "report": "none",
     }

@@ -54,6 +54,7 @@ def snapshot(folder):
 @contextmanager
 def no_hang(seconds=60):
     """Fail the test, instead of hanging it, when a run blocks (on a FIFO, say)."""
+
     def hung(*_):
         raise TimeoutError(f"the run blocked for {seconds} s")
 
@@ -161,7 +162,9 @@ def test_remove_deletes_only_inside_a_marked_folder_and_never_through_a_link(tmp
         remove(run, run / "sub" / "x.txt")
     write_marker(run, "f")
     refused = {
-        outside / "precious.txt": "not inside", run / ".." / "outside": "not inside", run / MARKER: "not inside",
+        outside / "precious.txt": "not inside",
+        run / ".." / "outside": "not inside",
+        run / MARKER: "not inside",
         run: "not inside",
         run / "via" / "precious.txt": "via on the way is not a folder",
     }

@@ -32,8 +32,12 @@ def test_one_scale_per_row_and_signed_maps_diverge():
     assert row_scale(maps["cam"]) == pytest.approx(2.0)
     same = tint(grey, scaled(weak, row_scale(maps["cam"]), False), False).astype(int)
     alone = tint(grey, scaled(weak, row_scale(weak), False), False).astype(int)
-    assert np.abs(same - grey).sum() < np.abs(alone - grey).sum()  # half the row's top: drawn weaker than on its own scale
-    picture = np.asarray(overlay_grid([grey, grey], maps, ["a", "b"], signed={"lime"}, cell=40).convert("RGB")).astype(int)
+    assert (
+        np.abs(same - grey).sum() < np.abs(alone - grey).sum()
+    )  # half the row's top: drawn weaker than on its own scale
+    picture = np.asarray(overlay_grid([grey, grey], maps, ["a", "b"], signed={"lime"}, cell=40).convert("RGB")).astype(
+        int
+    )
     h, w = picture.shape[:2]
     # the cam row's second cell is dimmer than its first; the lime row goes red, then blue
     cells = picture[h - 2 * 44 : h - 44, :], picture[h - 44 :, :]
@@ -58,7 +62,9 @@ def test_grid_shows_the_model_input_outlines_the_edit_and_stays_under_a_megabyte
     displays = [display_resize(p, 256) for p in pixels]
     inputs = [np.rint(resize_for_model(p, 32) * 255).astype(np.uint8) for p in pixels]
     rng = np.random.default_rng(0)
-    maps = {f"method {k}": rng.random((6, 32, 32)) for k in range(7)} | {"lime": rng.normal(size=(6, 32, 32))}  # noise: the hardest to compress
+    maps = {f"method {k}": rng.random((6, 32, 32)) for k in range(7)} | {
+        "lime": rng.normal(size=(6, 32, 32))
+    }  # noise: the hardest to compress
     region = np.zeros(displays[1].shape[:2], bool)
     region[20:60, 30:90] = True
     regions = [None, region, None, None, None, None]

@@ -125,7 +125,9 @@ def test_2_assemble_refuses_to_report_without_every_part(tmp_path, seed_mirror, 
     monkeypatch.setattr(runner, "score_samples", another_process_deletes_a_part)
     assert cli.main([str(config)]) == 1
     err = error_line(capsys)
-    assert "1 of 3 parts missing or damaged" in err and "its rows are missing (samples b.jpg)" in err and "--resume" in err
+    assert (
+        "1 of 3 parts missing or damaged" in err and "its rows are missing (samples b.jpg)" in err and "--resume" in err
+    )
     assert not (out / "scores.parquet").exists() and not (out / "manifest.json").exists()
     monkeypatch.setattr(runner, "score_samples", real)
     assert cli.main([str(config), "--resume"]) == 0
@@ -140,8 +142,14 @@ def test_3_a_failed_run_creates_nothing_and_the_corrected_rerun_needs_no_force(t
     bad = {
         "samples folder missing": ({"samples": {"folder": "nowhere"}}, "samples.folder"),
         "manifest missing": ({"samples": {"manifest": "nowhere.csv"}}, "nowhere.csv not found"),
-        "unknown variant": ({"samples": {"manifest": "study", "from_seed_assets": True, "variants": ["sepia"]}}, "samples.variants"),
-        "model does not load": ({"models": [{"name": "m", "input_size": 32, "path": "broken.keras", "required": True}]}, "broken.keras"),
+        "unknown variant": (
+            {"samples": {"manifest": "study", "from_seed_assets": True, "variants": ["sepia"]}},
+            "samples.variants",
+        ),
+        "model does not load": (
+            {"models": [{"name": "m", "input_size": 32, "path": "broken.keras", "required": True}]},
+            "broken.keras",
+        ),
         "mirror missing": ({"assets": {"mirror": str(tmp_path / "no-mirror"), "base_url": ""}}, "assets.mirror"),
     }
     for case, (override, message) in bad.items():
@@ -185,7 +193,9 @@ def test_4_damaged_resume_state_is_recomputed_with_one_warning_line_each(tmp_pat
     assert cli.main([str(config), "--resume"]) == 0
     damaged = warnings_with(caplog, "is damaged")
     assert len(damaged) == 5, damaged
-    assert sorted(m.split()[1] for m in damaged if m.startswith("part ")) == sorted(part[f"{s}.jpg"].name for s in "abcd")
+    assert sorted(m.split()[1] for m in damaged if m.startswith("part ")) == sorted(
+        part[f"{s}.jpg"].name for s in "abcd"
+    )
     assert sum(m.startswith("explain cache") for m in damaged) == 1
     counts = json.loads((out / "manifest.json").read_text())["counts"]
     assert counts["resumed_samples"] == 1  # only e.jpg was intact
@@ -204,20 +214,28 @@ def test_5_csv_cells_that_would_run_as_formulas_are_neutralised(tmp_path, seed_m
     csv = pd.read_csv(out / "scores.csv")
     shown = set(csv["sample"]) | set(csv["subject"])
     assert {"'=1+2.jpg", "'+SUM(1).jpg", "'-2.jpg", "'@cmd.jpg", "plain.jpg", "'=1+2", "'-2", "plain"} <= shown
-    assert not any(str(v).startswith(("=", "+", "-", "@")) for col in csv.select_dtypes(exclude="number") for v in csv[col])
+    assert not any(
+        str(v).startswith(("=", "+", "-", "@")) for col in csv.select_dtypes(exclude="number") for v in csv[col]
+    )
     assert (csv["delta_p_ai"].to_numpy() == raw["delta_p_ai"].to_numpy()).all()  # numbers are numbers
 
 
 # 6 ------------------------------------------------------------------------------------------
 def test_6_a_grid_is_counted_and_capped_before_it_is_expanded(tmp_path, seed_mirror):
     ten = [round(0.05 * i, 2) for i in range(1, 11)]
-    at_cap = write_config(tmp_path, seed_mirror, augment={"brightness_contrast": {"brightness": ten, "contrast": ten}}, max_variants=101)
+    at_cap = write_config(
+        tmp_path, seed_mirror, augment={"brightness_contrast": {"brightness": ten, "contrast": ten}}, max_variants=101
+    )
     assert len(load_config(at_cap).variants()) == 101
-    over = write_config(tmp_path, seed_mirror, augment={"brightness_contrast": {"brightness": ten, "contrast": ten}}, max_variants=100)
+    over = write_config(
+        tmp_path, seed_mirror, augment={"brightness_contrast": {"brightness": ten, "contrast": ten}}, max_variants=100
+    )
     with pytest.raises(ConfigError, match=r"augment: the grid expands to 101 variants, over max_variants \(100\)"):
         load_config(over)
     thousand = [round(-1 + 0.002 * i, 3) for i in range(1000)]
-    million = write_config(tmp_path, seed_mirror, augment={"brightness_contrast": {"brightness": thousand, "contrast": thousand}})
+    million = write_config(
+        tmp_path, seed_mirror, augment={"brightness_contrast": {"brightness": thousand, "contrast": thousand}}
+    )
     with pytest.raises(ConfigError, match=r"1,000,001 variants, over max_variants \(10,000\)"):
         load_config(million)  # refused at once, nothing built
 
@@ -238,18 +256,29 @@ def crafted_models(tmp_path):
             for n, data in (files | replaced).items():
                 z.writestr(n, data)
 
-    evil = config | {"module": "os", "class_name": "system", "registered_name": None, "config": {"command": f"touch {tmp_path}/ran"}}
+    evil = config | {
+        "module": "os",
+        "class_name": "system",
+        "registered_name": None,
+        "config": {"command": f"touch {tmp_path}/ran"},
+    }
     write("evil.keras", {"config.json": json.dumps(evil)})
     write("broken_config.keras", {"config.json": "{not json"})
     (tmp_path / "corrupt.keras").write_bytes((tmp_path / "good.keras").read_bytes()[:700])
-    return {"evil.keras": "TypeError: Could not locate class 'system'", "corrupt.keras": "not a .keras archive", "broken_config.keras": "its config.json is broken"}
+    return {
+        "evil.keras": "TypeError: Could not locate class 'system'",
+        "corrupt.keras": "not a .keras archive",
+        "broken_config.keras": "its config.json is broken",
+    }
 
 
 def test_7_every_model_load_failure_is_one_line_naming_the_file_and_cause(tmp_path, seed_mirror, capsys, caplog):
     make_images(tmp_path / "images", ["a.jpg"])
     causes = crafted_models(tmp_path)
     optional = [{"name": n.split(".")[0], "input_size": 32, "path": n} for n in causes]
-    config = write_config(tmp_path, seed_mirror, models=[{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}, *optional])
+    config = write_config(
+        tmp_path, seed_mirror, models=[{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}, *optional]
+    )
     assert cli.main([str(config)]) == 0  # optional models that fail are skipped
     for name, cause in causes.items():
         (line,) = warnings_with(caplog, f"model {name.split('.')[0]} skipped")
@@ -257,7 +286,9 @@ def test_7_every_model_load_failure_is_one_line_naming_the_file_and_cause(tmp_pa
     manifest = json.loads((tmp_path / "results" / "rel" / "manifest.json").read_text())
     assert sorted(manifest["models_unavailable"]) == sorted(n.split(".")[0] for n in causes)
     for name, cause in causes.items():
-        required = write_config(tmp_path, seed_mirror, models=[{"name": "m", "input_size": 32, "path": name, "required": True}])
+        required = write_config(
+            tmp_path, seed_mirror, models=[{"name": "m", "input_size": 32, "path": name, "required": True}]
+        )
         assert cli.main([str(required), "--out", str(tmp_path / f"run-{name}")]) == 2
         err = error_line(capsys)
         assert err.startswith(f"error: model m: {tmp_path / name}: ") and cause in err
@@ -266,7 +297,9 @@ def test_7_every_model_load_failure_is_one_line_naming_the_file_and_cause(tmp_pa
 
 
 # 8 ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("case", ["config not utf-8", "manifest in latin-1", "--out is a file", "out_dir cannot be created"])
+@pytest.mark.parametrize(
+    "case", ["config not utf-8", "manifest in latin-1", "--out is a file", "out_dir cannot be created"]
+)
 def test_8_unreadable_inputs_are_one_line_and_exit_2(tmp_path, seed_mirror, capsys, case):
     make_images(tmp_path / "images", ["a.jpg"])
     config, args = write_config(tmp_path, seed_mirror), []
@@ -308,7 +341,11 @@ def test_10_resume_clears_what_killed_atomic_writes_left(tmp_path, seed_mirror):
     config = write_config(tmp_path, seed_mirror)
     out = tmp_path / "results" / "rel"
     assert cli.main([str(config)]) == 0
-    leftovers = [out / ".scores.parquet.k2j4.tmp", out / "parts" / ".0123456789abcdef.parquet.x1.tmp", out / "models" / ".cnn32.model_card.json.q.tmp"]
+    leftovers = [
+        out / ".scores.parquet.k2j4.tmp",
+        out / "parts" / ".0123456789abcdef.parquet.x1.tmp",
+        out / "models" / ".cnn32.model_card.json.q.tmp",
+    ]
     for p in leftovers:
         p.write_bytes(b"half a file")
     assert cli.main([str(config), "--resume"]) == 0
@@ -331,10 +368,14 @@ def test_11_a_tampered_study_file_is_an_asset_error_unless_partial_runs_are_allo
     err = error_line(capsys)
     assert f"{tampered}: content does not match" in err and "1 of 3 study files unavailable" in err
     assert not (tmp_path / "results").exists()
-    partial = write_config(tmp_path, seed_mirror, assets={"mirror": str(mirror), "base_url": ""}, samples=samples | {"allow_missing": True})
+    partial = write_config(
+        tmp_path, seed_mirror, assets={"mirror": str(mirror), "base_url": ""}, samples=samples | {"allow_missing": True}
+    )
     assert cli.main([str(partial)]) == 0
     skipped = pd.read_parquet(tmp_path / "results" / "rel" / "skipped.parquet")
-    assert skipped["sample"].tolist() == [f"{SAMPLES_DIR}/{names[1]}"] and "content does not match" in skipped["reason"][0]
+    assert (
+        skipped["sample"].tolist() == [f"{SAMPLES_DIR}/{names[1]}"] and "content does not match" in skipped["reason"][0]
+    )
     assert pd.read_parquet(tmp_path / "results" / "rel" / "scores.parquet")["sample"].nunique() == 2
 
 

@@ -33,7 +33,16 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     index = run_dir / "report" / "index.html"
     html = index.read_text()
     assert sections(html) == [  # findings first, run details last
-        "findings", "fooling", "shifts", "comparison", "explanations", "evaluation", "audit", "training-comparison", "subjects", "run",
+        "findings",
+        "fooling",
+        "shifts",
+        "comparison",
+        "explanations",
+        "evaluation",
+        "audit",
+        "training-comparison",
+        "subjects",
+        "run",
     ]
     assert html.count('<article class="card">') == 2  # one findings card per model
     assert re.search(r'<section id="run">\s*<h2>Run details</h2>\s*<details>', html)  # collapsed
@@ -41,7 +50,9 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     assert not re.search(r"<img(?![^>]*\balt=\"[^\"]+\")[^>]*>", html)  # every image has alt text
     assert "http://" not in html and "https://" not in html  # nothing from the network
     figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, re.S)
-    assert len(figures) > 10 and all(re.match(r'<a href="([^"]+)"><img src="\1"', f) for f in figures)  # each opens its own file
+    assert len(figures) > 10 and all(
+        re.match(r'<a href="([^"]+)"><img src="\1"', f) for f in figures
+    )  # each opens its own file
     pages = sorted((run_dir / "report" / "subjects").glob("*.html"))
     assert len(pages) == len(REPORT_ORIGINALS)
     images = [f for f in (run_dir / "report").rglob("*") if f.suffix in (".png", ".jpg")]
@@ -54,16 +65,24 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     assert (claims["n_samples"] == len(REPORT_ORIGINALS)).all()  # both models ran: every claim was tested
     noise = scores[scores["op"] == "gaussian_noise"]
     for model, column in (("cnn32", "small_mean"), ("cnn128", "large_mean")):
-        assert claims.at["noise", column] == pytest.approx(noise.loc[noise["model"] == model, "delta_p_ai"].abs().mean())
+        assert claims.at["noise", column] == pytest.approx(
+            noise.loc[noise["model"] == model, "delta_p_ai"].abs().mean()
+        )
 
     # each subject page shows every scored edit, remade with the run's seeds: the very image scored
     sample = next(s for s in scores["sample"].unique() if "mona lisa" in s)
     page = (run_dir / "report" / "subjects" / f"{slug(sample)}.html").read_text()
     assert page.count('<li><figure><a href="../img/variants/') == scores["variant"].nunique()
-    variant = next(v for v in expand_grid(yaml.safe_load((run_dir / "config.yaml").read_text())["augment"]) if v.id == "gaussian_noise(std=0.2)")
+    variant = next(
+        v
+        for v in expand_grid(yaml.safe_load((run_dir / "config.yaml").read_text())["augment"])
+        if v.id == "gaussian_noise(std=0.2)"
+    )
     pixels = decode_image(run_dir.parents[1] / "images" / "mona lisa.JPG").pixels
     remade = resize_for_model(apply(pixels, variant, variant_seed(2, sample, variant.id)), 32)
-    scored = scores[(scores["sample"] == sample) & (scores["variant"] == variant.id) & (scores["model"] == "cnn32")]["p_ai"].iloc[0]
+    scored = scores[(scores["sample"] == sample) & (scores["variant"] == variant.id) & (scores["model"] == "cnn32")][
+        "p_ai"
+    ].iloc[0]
     assert cnn32.predict_proba(remade[None])[0, 0] == pytest.approx(scored, abs=1e-6)
 
     # regenerating from the run folder alone gives the same page
@@ -107,11 +126,21 @@ def test_report_of_one_model_says_what_it_cannot_show(trained_run, tmp_path):
     card = json.loads((run_dir / "models" / "cnn32.model_card.json").read_text())
     assert card["training"]["val_accuracy_ci"][0] <= 0.5 and "has not learnt the task" in card["training"]["warning"]
     findings = html.split('<section id="findings">')[1].split("</section>")[0]
-    assert "<strong>Training warning:</strong>" in findings and "does not exceed always predicting the majority class" in findings
+    assert (
+        "<strong>Training warning:</strong>" in findings
+        and "does not exceed always predicting the majority class" in findings
+    )
 
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["models"][0].pop("train", None)  # the trained file is loaded
-    cfg |= {"name": "unedited", "out_dir": str(tmp_path), "augment": {}, "explain": None, "audit": None, "eval_sets": None}
+    cfg |= {
+        "name": "unedited",
+        "out_dir": str(tmp_path),
+        "augment": {},
+        "explain": None,
+        "audit": None,
+        "eval_sets": None,
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     from experiments import run as cli
 
@@ -119,7 +148,7 @@ def test_report_of_one_model_says_what_it_cannot_show(trained_run, tmp_path):
     html = (tmp_path / "unedited" / "report" / "index.html").read_text()
     assert sections(html) == ["findings", "comparison", "evaluation", "subjects", "run"]
     assert "scored the images unedited only" in html and "Edits that fool it most" not in html
-    assert "<figure><a href=\"\"" not in html and not re.search(r"<h3>[^<]*</h3>\s*(<h3|</section>)", html)
+    assert '<figure><a href=""' not in html and not re.search(r"<h3>[^<]*</h3>\s*(<h3|</section>)", html)
 
 
 def fake_scores(small_shift, large_shift, n=12, seed=0):
@@ -127,13 +156,26 @@ def fake_scores(small_shift, large_shift, n=12, seed=0):
     rows = []
     for model, shift in (("small", small_shift), ("large", large_shift)):
         for s in range(n):
-            rows.append({"sample": s, "model": model, "variant": "identity", "op": "identity", "edit": "original", "params": "{}", "delta_p_ai": 0.0, "correct": True})
+            rows.append(
+                {
+                    "sample": s,
+                    "model": model,
+                    "variant": "identity",
+                    "op": "identity",
+                    "edit": "original",
+                    "params": "{}",
+                    "delta_p_ai": 0.0,
+                    "correct": True,
+                }
+            )
             rows.append({"sample": s, "model": model, "variant": "noise", "op": "gaussian_noise", "edit": "original", "params": '{"std": 0.1}',
                          "delta_p_ai": shift + rng.normal(0, 0.02), "correct": True})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("small, large, expected", [(0.05, 0.4, "supported"), (0.4, 0.05, "contradicted"), (0.2, 0.2, "inconclusive")])
+@pytest.mark.parametrize(
+    "small, large, expected", [(0.05, 0.4, "supported"), (0.4, 0.05, "contradicted"), (0.2, 0.2, "inconclusive")]
+)
 def test_claim_verdicts_follow_the_evidence(small, large, expected):
     table = verdicts(fake_scores(small, large), {"small": 32, "large": 128}, resamples=500).set_index("claim")
     assert table.at["noise", "verdict"] == expected
@@ -175,13 +217,17 @@ def test_report_in_a_real_browser(reported_run):
             if width == 1280:  # the inline script sorts: "fooled" ascending, then descending
                 driver.get(pages[0].resolve().as_uri())
                 column = "Array.from(document.querySelectorAll('#T_fooling_top tbody tr')).map(r => parseFloat(r.cells[HEAD].textContent))"
-                head = driver.execute_script("return Array.from(document.querySelectorAll('#T_fooling_top thead th')).findIndex(h => h.textContent === 'fooled')")
+                head = driver.execute_script(
+                    "return Array.from(document.querySelectorAll('#T_fooling_top thead th')).findIndex(h => h.textContent === 'fooled')"
+                )
                 before = driver.execute_script("return " + column.replace("HEAD", str(head)))
                 driver.execute_script(f"document.querySelectorAll('#T_fooling_top thead th')[{head}].click()")
                 ascending = driver.execute_script("return " + column.replace("HEAD", str(head)))
                 assert ascending == sorted(before)
                 driver.execute_script(f"document.querySelectorAll('#T_fooling_top thead th')[{head}].click()")
-                assert driver.execute_script("return " + column.replace("HEAD", str(head))) == sorted(before, reverse=True)
+                assert driver.execute_script("return " + column.replace("HEAD", str(head))) == sorted(
+                    before, reverse=True
+                )
                 assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
         finally:
             driver.quit()
@@ -191,7 +237,9 @@ def test_report_in_a_real_browser(reported_run):
 
 
 @pytest.mark.parametrize("per_class, while_scoring", [(25, True), (26, False)])
-def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(tmp_path, seed_mirror, cifake, per_class, while_scoring):
+def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(
+    tmp_path, seed_mirror, cifake, per_class, while_scoring
+):
     """Up to MAX_SUBJECT_PAGES samples every sample gets a page, so scoring makes the gallery
     pictures; above the limit the report makes them for the pages it draws. Either way every
     page shows every scored edit. Real CIFAKE images, 50 and 52 of them."""

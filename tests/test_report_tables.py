@@ -12,18 +12,32 @@ def styler_html(df, table_id, tints, digits, numbers=None, verdicts=()):
     """What `render` wrote when it was built on pandas' Styler."""
     df = df.reset_index(drop=True)
     numbers = df if numbers is None else numbers.reset_index(drop=True)
-    style = df.rename(columns=header).style.hide(axis="index").set_uuid(table_id).set_table_attributes('class="sortable"')
+    style = (
+        df.rename(columns=header).style.hide(axis="index").set_uuid(table_id).set_table_attributes('class="sortable"')
+    )
     style = style.format(precision=digits, na_rep="", escape="html", thousands=None)
-    verdict_css = lambda text: f"background-color: {VERDICT_COLOURS[w]}" if (w := str(text).split(":")[0].strip()) in VERDICT_COLOURS else ""  # noqa: E731
+    verdict_css = lambda text: (
+        f"background-color: {VERDICT_COLOURS[w]}" if (w := str(text).split(":")[0].strip()) in VERDICT_COLOURS else ""
+    )  # noqa: E731
     for column in verdicts:
         style = style.map(verdict_css, subset=[header(column)])
     for column, tint in tints.items():
-        values = pd.to_numeric((numbers if (tint.values or column) in numbers else df)[tint.values or column], errors="coerce").to_numpy(float)
+        values = pd.to_numeric(
+            (numbers if (tint.values or column) in numbers else df)[tint.values or column], errors="coerce"
+        ).to_numpy(float)
         cmap, low, high = TINTS[tint.kind]
         limit = tint.limit or float(np.nanmax(np.abs(values)))
         vmin, vmax = (0.0, 1.0) if tint.kind != "signed" else (-limit, limit)
         rows = np.flatnonzero(np.isfinite(values))
-        style = style.background_gradient(cmap=cmap, vmin=vmin, vmax=vmax, low=low, high=high, subset=pd.IndexSlice[rows, [header(column)]], gmap=values[rows])
+        style = style.background_gradient(
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            low=low,
+            high=high,
+            subset=pd.IndexSlice[rows, [header(column)]],
+            gmap=values[rows],
+        )
     return style.to_html()
 
 
@@ -44,7 +58,12 @@ def test_tables_are_written_as_pandas_styler_wrote_them(digits):
         "interval": [f"{v:.2f}\u00a0[0.1,\u00a00.9]" for v in rng.random(n)],
     })  # fmt: skip
     numbers = pd.DataFrame({"interval": rng.random(n)})
-    tints = {"fooling_rate": Tint("rate"), "mean_delta_margin": Tint("signed"), "p_ai": Tint("p_ai"), "interval": Tint("rate")}
+    tints = {
+        "fooling_rate": Tint("rate"),
+        "mean_delta_margin": Tint("signed"),
+        "p_ai": Tint("p_ai"),
+        "interval": Tint("rate"),
+    }
     html = render(df, "t", tints, digits, numbers=numbers, verdicts=("verdict",))
     assert html == styler_html(df, "t", tints, digits, numbers=numbers, verdicts=("verdict",))
     assert html.count("<tr>") == n + 1 and "&lt;3&gt; &amp; &#39;more&#39; &#34;q&#34;" in html

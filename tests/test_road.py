@@ -108,11 +108,7 @@ def test_road_tells_the_true_map_from_its_reverse_on_a_patch_model():
 
 @pytest.mark.parametrize(
     ("maps", "words"),
-    [
-        (np.ones((2, 8, 7)), "maps: shape"),
-        (np.zeros((2, 8, 8)), "all zero"),
-        (np.full((2, 8, 8), np.nan), "NaN"),
-    ],
+    [(np.ones((2, 8, 7)), "maps: shape"), (np.zeros((2, 8, 8)), "all zero"), (np.full((2, 8, 8), np.nan), "NaN")],
 )
 def test_bad_maps_are_refused_by_name(maps, words):
     images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)

@@ -25,7 +25,10 @@ def write_config(tmp_path, seed_mirror, **overrides):
         shutil.copy(seed_mirror / SAMPLES_DIR / name, images / name)
     (images / "ai_broken.jpg").write_bytes(b"not a jpeg at all")
     manifest = tmp_path / "samples.csv"
-    rows = [{"path": f"images/{n}", "subject": n.split(".")[0], "variant": "original", "truth": ""} for n in [*ORIGINALS, "ai_broken.jpg"]]
+    rows = [
+        {"path": f"images/{n}", "subject": n.split(".")[0], "variant": "original", "truth": ""}
+        for n in [*ORIGINALS, "ai_broken.jpg"]
+    ]
     pd.DataFrame(rows).to_csv(manifest, index=False)
     cfg = {
         "name": "small",
@@ -45,7 +48,10 @@ def write_config(tmp_path, seed_mirror, **overrides):
 
 
 def read_tables(run_dir):
-    return {name: pd.read_parquet(run_dir / f"{name}.parquet") for name in ("scores", "summary", "skipped", "minimal_flip", "minimal_flip_curve")}
+    return {
+        name: pd.read_parquet(run_dir / f"{name}.parquet")
+        for name in ("scores", "summary", "skipped", "minimal_flip", "minimal_flip_curve")
+    }
 
 
 def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
@@ -56,7 +62,17 @@ def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
     scores = tables["scores"]
     n_variants = 1 + 2 + 1 + 1
     assert len(scores) == len(ORIGINALS) * n_variants  # one model: the 128 px one is absent
-    assert list(scores.columns[:9]) == ["sample", "subject", "edit", "truth", "variant", "op", "params", "severity", "model"]
+    assert list(scores.columns[:9]) == [
+        "sample",
+        "subject",
+        "edit",
+        "truth",
+        "variant",
+        "op",
+        "params",
+        "severity",
+        "model",
+    ]
     assert scores["truth"].tolist()[::n_variants] == ["human", "human", "ai"]  # filename rule
     ident = scores[scores["variant"] == "identity"]
     assert (ident["delta_p_ai"] == 0).all() and not ident["flipped"].any()
@@ -73,7 +89,9 @@ def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
 
     # margins: the logits' difference, equal to log p_ai - log p_human where float32 does not saturate
     unsaturated = scores[scores["p_ai"].between(1e-4, 1 - 1e-4)]
-    np.testing.assert_allclose(unsaturated["margin"], np.log(unsaturated["p_ai"]) - np.log(unsaturated["p_human"]), atol=1e-4)
+    np.testing.assert_allclose(
+        unsaturated["margin"], np.log(unsaturated["p_ai"]) - np.log(unsaturated["p_human"]), atol=1e-4
+    )
     merged = scores.merge(ident[["sample", "margin", "correct"]], on="sample", suffixes=("", "_0"))
     np.testing.assert_allclose(merged["delta_margin"], merged["margin"] - merged["margin_0"])
     signs = np.sign(merged["delta_margin"].where(merged["delta_margin"].abs() > 1e-4, 0))
@@ -87,8 +105,14 @@ def test_small_run_writes_correct_tables(tmp_path, seed_mirror, cnn32, caplog):
     sub = scores[scores["variant"] == "gaussian_noise(std=0.2)"]
     assert noisy["n"] == 3 and noisy["max_abs_delta_p_ai"] == pytest.approx(sub["delta_p_ai"].abs().max())
     assert noisy["flip_rate"] == pytest.approx(sub["flipped"].mean())
-    assert noisy["fooling_rate"] == pytest.approx(sub["fooled"].sum() / ident["correct"].sum()) and noisy["n_correct"] == ident["correct"].sum()
-    assert noisy["mean_delta_margin_ci_low"] <= noisy["mean_delta_margin"] <= noisy["mean_delta_margin_ci_high"] and noisy["exploratory"]
+    assert (
+        noisy["fooling_rate"] == pytest.approx(sub["fooled"].sum() / ident["correct"].sum())
+        and noisy["n_correct"] == ident["correct"].sum()
+    )
+    assert (
+        noisy["mean_delta_margin_ci_low"] <= noisy["mean_delta_margin"] <= noisy["mean_delta_margin_ci_high"]
+        and noisy["exploratory"]
+    )
     assert (run_dir / "minimal_flip.parquet").is_file() and (run_dir / "minimal_flip_curve.parquet").is_file()
 
     skipped = tables["skipped"]
@@ -168,7 +192,10 @@ def test_nothing_scored_exits_1(tmp_path, seed_mirror):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"augment": {"gaussian_blur": {"sigma": [1, 0]}}}, "augment.gaussian_blur.sigma[1]: Input should be greater than 0"),
+        (
+            {"augment": {"gaussian_blur": {"sigma": [1, 0]}}},
+            "augment.gaussian_blur.sigma[1]: Input should be greater than 0",
+        ),
         ({"augment": {"frobnicate": {"amount": 1}}}, "augment.frobnicate: unknown op"),
         ({"seed": "abc"}, "seed: Input should be a valid integer"),
         ({"models": []}, "models: List should have at least 1 item"),
@@ -191,7 +218,9 @@ def test_unknown_config_lists_the_shipped_ones():
 
 
 def test_required_model_missing_is_an_error(tmp_path, seed_mirror, capsys):
-    config = write_config(tmp_path, seed_mirror, models=[{"name": "m", "input_size": 128, "seed_asset": MODEL_128, "required": True}])
+    config = write_config(
+        tmp_path, seed_mirror, models=[{"name": "m", "input_size": 128, "seed_asset": MODEL_128, "required": True}]
+    )
     assert cli.main([str(config)]) == 2
     assert "model m: " in capsys.readouterr().err
 
@@ -203,7 +232,9 @@ def test_shipped_configs_are_valid():
                    "brightness_contrast", "gamma", "jpeg", "downscale", "occlusion", "text_watermark", "combined"}  # fmt: skip
     per_op = pd.Series([v.op for v in robustness.variants() if v.replicate == 0]).value_counts()
     assert per_op.drop(["identity", "combined"]).between(3, 5).all()
-    drawn = pd.Series([v.base_id for v in robustness.variants()]).value_counts()  # 3 draws where placement or noise is random
+    drawn = pd.Series(
+        [v.base_id for v in robustness.variants()]
+    ).value_counts()  # 3 draws where placement or noise is random
     assert set(drawn[drawn == 3].index.map(lambda i: i.split("(")[0])) == {"gaussian_noise", "occlusion", "combined"}
     assert (drawn[drawn.index.str.startswith(("gaussian_blur", "jpeg", "text_watermark"))] == 1).all()
     assert [m.input_size for m in robustness.models] == [32, 128]
@@ -217,7 +248,9 @@ def test_dataset_configs_need_their_data_named(monkeypatch, tmp_path):
     monkeypatch.setenv("ARTXAI_ARTBENCH", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     cfg = load_config("artbench.yaml")
-    assert cfg.samples.dataset.root == tmp_path and cfg.models[0].path == tmp_path / "models" / "artbench" / "cnn32.keras"
+    assert (
+        cfg.samples.dataset.root == tmp_path and cfg.models[0].path == tmp_path / "models" / "artbench" / "cnn32.keras"
+    )
     assert all(m.train.dataset.root == tmp_path for m in cfg.models)
     monkeypatch.setenv("ARTXAI_REAL_MINI", str(tmp_path))
     assert load_config("real_mini.yaml").models[1].train.dataset.layout == "generic"
@@ -232,7 +265,10 @@ def test_folder_of_real_images_takes_truth_from_class_folders(tmp_path, seed_mir
     scores = pd.read_parquet(tmp_path / "results" / "small" / "scores.parquet")
     assert len(scores) == 20 * 2
     truth = scores.drop_duplicates("sample").set_index("sample")["truth"]
-    assert (truth == truth.index.str.split("/").str[0]).all() and truth.value_counts().to_dict() == {"ai": 10, "human": 10}
+    assert (truth == truth.index.str.split("/").str[0]).all() and truth.value_counts().to_dict() == {
+        "ai": 10,
+        "human": 10,
+    }
 
 
 def test_the_manifest_is_written_once_when_the_run_ends(tmp_path, seed_mirror, monkeypatch):

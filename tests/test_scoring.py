@@ -27,7 +27,10 @@ GRID = {
     "saturation": {"factor": [0, 2.5]},
     "brightness_contrast": {"brightness": [-0.4], "contrast": [0, 0.3]},
     "gamma": {"gamma": [0.5]},
-    "combined": [[{"hue_shift": {"degrees": 45}}, {"gamma": {"gamma": 2}}], [{"hue_shift": {"degrees": 45}}, {"jpeg": {"quality": 20}}]],
+    "combined": [
+        [{"hue_shift": {"degrees": 45}}, {"gamma": {"gamma": 2}}],
+        [{"hue_shift": {"degrees": 45}}, {"jpeg": {"quality": 20}}],
+    ],
 }
 
 
@@ -35,7 +38,12 @@ def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(see
     """Every pointwise variant of the default study, on real artworks of different shapes, gives
     the same pixels at 32 and 128 px whether it runs before or after the resize."""
     variants = [v for v in load_config("robustness.yaml").variants() if v.pointwise]
-    assert len(variants) == 16 and {v.op for v in variants} == {"hue_shift", "saturation", "brightness_contrast", "gamma"}
+    assert len(variants) == 16 and {v.op for v in variants} == {
+        "hue_shift",
+        "saturation",
+        "brightness_contrast",
+        "gamma",
+    }
     variants += [v for v in expand_grid(GRID) if v.pointwise and v.op == "combined"]
     for name in ("mona lisa.JPG", "starry_night.jpg", "ai_portrait_civitai.jpg"):
         pixels = decode_image(seed_mirror / SAMPLES_DIR / name).pixels
@@ -44,7 +52,9 @@ def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(see
             assert problem == "" and picture is None
             full = apply(pixels, variant, variant_seed(3, name, variant.id))
             for size in (32, 128):
-                np.testing.assert_array_equal(fast[size], resize_nearest(full, size), err_msg=f"{name} {variant.id} {size}")
+                np.testing.assert_array_equal(
+                    fast[size], resize_nearest(full, size), err_msg=f"{name} {variant.id} {size}"
+                )
     # with the report's gallery picture asked for: the same inputs, and the picture of the full-resolution edit
     for variant in (variants[0], *expand_grid({"gaussian_noise": {"std": [0.1]}})):
         fast, _, picture = variant_inputs(pixels, name, variant, [32], seed=3)
@@ -72,7 +82,9 @@ def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def study_samples(seed_mirror, tmp_path):
     names = ["mona lisa.JPG", "ai_oil_painting_civitai.jpg", "starry_night.jpg"]
-    samples = [Sample(n, seed_mirror / SAMPLES_DIR / n, n, "original", "ai" if n.startswith("ai_") else "human") for n in names]
+    samples = [
+        Sample(n, seed_mirror / SAMPLES_DIR / n, n, "original", "ai" if n.startswith("ai_") else "human") for n in names
+    ]
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
     return [*samples[:2], Sample("broken.jpg", broken, "broken", "original", "human"), samples[2]]
@@ -89,21 +101,28 @@ def old_rows(samples, variants, detectors, seed):
         edited = [apply(pixels, v, variant_seed(seed, sample.id, v.id)) for v in variants]
         for d in detectors:
             probs = d.predict_proba(np.stack([resize_for_model(e, d.input_size) for e in edited]))
-            rows += [{"sample": sample.id, "model": d.name, "variant": v.id, "p_ai": p[0], "p_human": p[1]} for v, p in zip(variants, probs)]
+            rows += [
+                {"sample": sample.id, "model": d.name, "variant": v.id, "p_ai": p[0], "p_human": p[1]}
+                for v, p in zip(variants, probs)
+            ]
     return pd.DataFrame(rows)
 
 
 def test_a_chunk_scores_as_its_samples_one_by_one(seed_mirror, tmp_path, two_models):
     samples, variants = study_samples(seed_mirror, tmp_path), expand_grid(GRID)
     with ThreadPoolExecutor(2) as pool:
-        score = lambda chunk, batch: score_chunk(chunk, variants, two_models, 5, batch, DecodePolicy(), pool, 2, Timings())
+        score = lambda chunk, batch: score_chunk(
+            chunk, variants, two_models, 5, batch, DecodePolicy(), pool, 2, Timings()
+        )
         together, failures = score(samples, 16)  # 3 images x 12 variants: batches cross samples
         alone = [score([s], 256) for s in samples]
     separately = pd.DataFrame([r for rows, _ in alone for r in rows])
     assert_same_scores(pd.DataFrame(together), separately)  # other batches: equal to float32 rounding
     assert failures == [f for _, fs in alone for f in fs] and [f["sample"] for f in failures] == ["broken.jpg"]
     table = pd.DataFrame(together)
-    assert len(table) == 3 * 2 * len(variants) and list(table["sample"].unique()) == [s.id for s in samples if s.id != "broken.jpg"]
+    assert len(table) == 3 * 2 * len(variants) and list(table["sample"].unique()) == [
+        s.id for s in samples if s.id != "broken.jpg"
+    ]
     assert json.loads(table.loc[table["op"] == "gamma", "params"].iloc[0]) == {"gamma": 0.5}
     old = old_rows(samples, variants, two_models, 5)
     np.testing.assert_allclose(table["p_ai"], old["p_ai"], atol=1e-6)
@@ -117,7 +136,9 @@ def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
         cfg = {
             "name": f"parts{part_size}",
             "out_dir": str(tmp_path),
-            "models": [{"name": "cnn32", "input_size": 32, "seed_asset": "Models/AI-artbench/model 1 32px/best_model.h5"}],
+            "models": [
+                {"name": "cnn32", "input_size": 32, "seed_asset": "Models/AI-artbench/model 1 32px/best_model.h5"}
+            ],
             "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 150}, "split": "test"},
             "augment": {"gamma": {"gamma": [2.0]}},
             "part_size": part_size,
@@ -129,7 +150,14 @@ def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
         tables[part_size] = pd.read_parquet(tmp_path / f"parts{part_size}" / "scores.parquet")
         timings = json.loads((tmp_path / f"parts{part_size}" / "manifest.json").read_text())["timings_s"]
         stages = {k: v for k, v in timings.items() if k != "total"}
-        assert timings["start-up"] >= 2.0 and {"models", "samples", "scoring", "tables", "evaluation", "figures"} <= set(stages)
+        assert timings["start-up"] >= 2.0 and {
+            "models",
+            "samples",
+            "scoring",
+            "tables",
+            "evaluation",
+            "figures",
+        } <= set(stages)
         assert sum(stages.values()) == pytest.approx(timings["total"], abs=0.01)  # the stages add up to the run
         assert stages["other"] < 0.05 * timings["total"]
     assert len(tables[300]) == 600 and tables[300]["truth"].value_counts().to_dict() == {"ai": 300, "human": 300}
@@ -146,4 +174,6 @@ def test_compiled_outputs_do_not_depend_on_the_batch_around_an_image(two_models)
         for start, n in ((0, 2), (5, 3), (1, 9), (17, 20), (3, 41), (40, 256)):
             if start + n > total:
                 continue
-            np.testing.assert_allclose(compiled.forward(d.model, x[start : start + n]), whole[start : start + n], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(
+                compiled.forward(d.model, x[start : start + n]), whole[start : start + n], rtol=0, atol=1e-6
+            )

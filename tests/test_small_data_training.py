@@ -59,7 +59,9 @@ def test_init_from_starts_from_the_given_weights(few_art, seed_mirror, tmp_path)
     saved = json.loads(card_path(tmp_path / "tuned.keras").read_text())
     assert saved["init"] == card["init"]
     # a model trained otherwise (from scratch) is not reused for this block, and the line says why
-    plain = training_fingerprint(cfg.model_copy(update={"init_from": None, "fine_tune_learning_rate": None}), 32, 0, DecodePolicy())
+    plain = training_fingerprint(
+        cfg.model_copy(update={"init_from": None, "fine_tune_learning_rate": None}), 32, 0, DecodePolicy()
+    )
     found = " ".join(differences(plain, card["fingerprint"]))
     assert "init_from (sha256) (card: unset" in found and "fine_tune_learning_rate" in found
 
@@ -80,9 +82,14 @@ def test_cnn128_starts_from_cnn32s_convolution_kernels(few_art, seed_mirror):
 def test_init_from_another_architecture_is_one_line_exit_2(few_art, tmp_path, capsys):
     from experiments import run as cli
 
-    other = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3), keras.layers.Flatten(), keras.layers.Dense(2)])
+    other = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     other.save(tmp_path / "other.keras")
-    train_block = {"dataset": {"root": str(few_art.root), "layout": "generic", "limit_per_class": 12}, "init_from": "other.keras"}
+    train_block = {
+        "dataset": {"root": str(few_art.root), "layout": "generic", "limit_per_class": 12},
+        "init_from": "other.keras",
+    }
     cfg = {
         "name": "bad", "out_dir": str(tmp_path / "results"),
         "models": [{"name": "cnn32", "input_size": 32, "path": "cnn32.keras", "train": train_block}],
@@ -97,7 +104,9 @@ def test_init_from_another_architecture_is_one_line_exit_2(few_art, tmp_path, ca
     assert not (tmp_path / "cnn32.training").exists()
 
 
-AUGMENT = TrainAugmentConfig(flip=0.5, crop=0.8, brightness=0.2, contrast=0.2, saturation=0.3, hue=10, jpeg_quality=(50, 95))
+AUGMENT = TrainAugmentConfig(
+    flip=0.5, crop=0.8, brightness=0.2, contrast=0.2, saturation=0.3, hue=10, jpeg_quality=(50, 95)
+)
 
 
 def first_batch(records, seed, augment):
@@ -115,7 +124,9 @@ def test_augmentation_is_reproducible_from_the_seed(few_art):
     plain, y_plain = first_batch(records, 3, None)
     assert x.shape == (21, 32, 32, 3) and np.array_equal(x, again)
     assert not np.array_equal(x, other)
-    assert np.array_equal(y, y_plain) and (np.abs(x - plain).reshape(21, -1).max(axis=1) > 0.05).all()  # every image edited
+    assert (
+        np.array_equal(y, y_plain) and (np.abs(x - plain).reshape(21, -1).max(axis=1) > 0.05).all()
+    )  # every image edited
     pixels = (plain[0] * 255).round().astype(np.uint8)
     assert np.array_equal(augment_image(pixels, AUGMENT, 7), augment_image(pixels, AUGMENT, 7))
     flipped = augment_image(pixels, TrainAugmentConfig(flip=1.0), 7)

@@ -17,7 +17,15 @@ from experiments.stages.evaluation import calibration, calibration_error_stat, m
 from experiments.stages.explain_trust import explanations_vs_random
 from experiments.models.architecture import Detector, keras, margin_from_probabilities
 from experiments.stats.metrics import average_precision_stat
-from experiments.stats.statistics import bootstrap_ci, mcnemar_exact, mean_ci, paired_difference_ci, row_mean_cis, verdict, wilson_ci
+from experiments.stats.statistics import (
+    bootstrap_ci,
+    mcnemar_exact,
+    mean_ci,
+    paired_difference_ci,
+    row_mean_cis,
+    verdict,
+    wilson_ci,
+)
 from experiments.stages.score_tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
@@ -43,7 +51,9 @@ def test_proportions_at_zero_and_one_keep_a_width_and_no_n_means_no_interval():
     # precision at n = 11 with every call right: Wilson, never [1.000, 1.000]
     truth = pd.Series(["ai"] * 6 + ["human"] * 5)
     m = metrics_with_ci(truth, pd.Series([0.9] * 6 + [0.1] * 5), resamples=200).set_index("metric")
-    assert m.at["precision_ai", "value"] == 1 and m.at["precision_ai", "ci_low"] < 0.65 and m.at["precision_ai", "n"] == 6
+    assert (
+        m.at["precision_ai", "value"] == 1 and m.at["precision_ai", "ci_low"] < 0.65 and m.at["precision_ai", "n"] == 6
+    )
     assert m["exploratory"].all()
 
 
@@ -51,7 +61,9 @@ def test_bootstrap_is_bca_where_it_can_be_and_percentile_where_it_cannot():
     values = np.random.default_rng(0).exponential(size=60)
     low, high, method = bootstrap_ci((values,), lambda x, axis=-1: x.mean(axis), resamples=2000, seed=1)
     assert method == "bca" and low < values.mean() < high
-    assert (low, high, method) == bootstrap_ci((values,), lambda x, axis=-1: x.mean(axis), resamples=2000, seed=1)  # seeded
+    assert (low, high, method) == bootstrap_ci(
+        (values,), lambda x, axis=-1: x.mean(axis), resamples=2000, seed=1
+    )  # seeded
     # constant data: BCa is undefined, the percentile interval is the point itself
     flat = mean_ci(np.full(12, 0.25), resamples=500, seed=0)
     assert flat["ci_method"] == "percentile" and flat["ci_low"] == flat["ci_high"] == 0.25 and flat["exploratory"]
@@ -64,7 +76,9 @@ def test_bootstrap_is_bca_where_it_can_be_and_percentile_where_it_cannot():
     # missing values: the percentile path, the mean of what is there
     rows[0, :3] = np.nan
     means, lows, highs, methods = row_mean_cis(rows, resamples=500, seed=4)
-    assert methods[0] == "percentile" and means[0] == pytest.approx(np.nanmean(rows[0])) and lows[0] < means[0] < highs[0]
+    assert (
+        methods[0] == "percentile" and means[0] == pytest.approx(np.nanmean(rows[0])) and lows[0] < means[0] < highs[0]
+    )
 
 
 def test_paired_difference_and_verdicts():
@@ -75,7 +89,10 @@ def test_paired_difference_and_verdicts():
     assert verdict(lower["ci_low"], lower["ci_high"], "lower") == "better"
     assert verdict(lower["ci_low"], lower["ci_high"], "higher") == "worse"
     noise = paired_difference_ci(a + rng.normal(0, 0.05, 40), a, resamples=1000, seed=0)
-    assert noise["ci_low"] < 0 < noise["ci_high"] and verdict(noise["ci_low"], noise["ci_high"], "lower") == "no_difference"
+    assert (
+        noise["ci_low"] < 0 < noise["ci_high"]
+        and verdict(noise["ci_low"], noise["ci_high"], "lower") == "no_difference"
+    )
     assert verdict(np.nan, np.nan, "higher") == "no_difference"
 
 
@@ -98,7 +115,15 @@ def test_average_precision_and_calibration_error_by_hand():
 
 
 def raw_rows(rows):
-    base = {"subject": "", "edit": "original", "params": "{}", "style": "", "generator": "", "model": "m", "replicate": 0}
+    base = {
+        "subject": "",
+        "edit": "original",
+        "params": "{}",
+        "style": "",
+        "generator": "",
+        "model": "m",
+        "replicate": 0,
+    }
     df = pd.DataFrame([base | r for r in rows])
     df["p_human"] = 1 - df["p_ai"]
     if "margin" not in df:
@@ -111,12 +136,25 @@ def test_flips_that_are_all_corrections_are_not_fooling():
     'flips' them, but it makes the model right, not fooled."""
     rows = []
     for i, p0 in enumerate([0.27, 0.03, 0.24]):  # AI images called human: wrong when unedited
-        rows.append({"sample": f"s{i}", "truth": "ai", "variant": "identity", "op": "identity", "severity": np.nan, "p_ai": p0})
-        rows.append({"sample": f"s{i}", "truth": "ai", "variant": "gaussian_noise(std=0.2)", "op": "gaussian_noise", "severity": 0.2, "p_ai": 0.9})
+        rows.append(
+            {"sample": f"s{i}", "truth": "ai", "variant": "identity", "op": "identity", "severity": np.nan, "p_ai": p0}
+        )
+        rows.append(
+            {
+                "sample": f"s{i}",
+                "truth": "ai",
+                "variant": "gaussian_noise(std=0.2)",
+                "op": "gaussian_noise",
+                "severity": 0.2,
+                "p_ai": 0.9,
+            }
+        )
     scores = finish_scores(raw_rows(rows))
     edited = scores[scores["variant"] != "identity"]
     assert edited["flipped"].all() and edited["corrected"].all() and not edited["fooled"].any()
-    assert (edited["direction"] == "towards_ai").all() and (scores.loc[scores["variant"] == "identity", "direction"] == "none").all()
+    assert (edited["direction"] == "towards_ai").all() and (
+        scores.loc[scores["variant"] == "identity", "direction"] == "none"
+    ).all()
     s = summarise(scores, resamples=200).set_index("variant").loc["gaussian_noise(std=0.2)"]
     assert s["flip_rate"] == 1 and s["n_correct"] == 0 and np.isnan(s["fooling_rate"]) and np.isnan(s["fooling_ci_low"])
     assert s["correction_rate"] == 1 and s["n_wrong"] == 3
@@ -127,8 +165,12 @@ def test_flips_that_are_all_corrections_are_not_fooling():
 def test_fooled_counts_only_images_right_when_unedited():
     rows = []
     for i, (truth, p0, p1) in enumerate([("ai", 0.9, 0.2), ("ai", 0.8, 0.7), ("human", 0.1, 0.6), ("ai", 0.3, 0.1)]):
-        rows.append({"sample": f"s{i}", "truth": truth, "variant": "identity", "op": "identity", "severity": np.nan, "p_ai": p0})
-        rows.append({"sample": f"s{i}", "truth": truth, "variant": "gamma(gamma=2)", "op": "gamma", "severity": 2.0, "p_ai": p1})
+        rows.append(
+            {"sample": f"s{i}", "truth": truth, "variant": "identity", "op": "identity", "severity": np.nan, "p_ai": p0}
+        )
+        rows.append(
+            {"sample": f"s{i}", "truth": truth, "variant": "gamma(gamma=2)", "op": "gamma", "severity": 2.0, "p_ai": p1}
+        )
     scores = finish_scores(raw_rows(rows))
     edited = scores[scores["variant"] != "identity"].set_index("sample")
     assert edited["fooled"].tolist() == [True, False, True, False]  # s3 was wrong already: not fooled, not corrected
@@ -141,7 +183,9 @@ def test_fooled_counts_only_images_right_when_unedited():
 
 def saturating_detector():
     """p_ai from a linear layer: logit_ai = 40 x, logit_human = 0, where x is the input's mean."""
-    model = keras.Sequential([keras.Input((1, 1, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((1, 1, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    )
     model.layers[-1].set_weights([np.array([[40 / 3, 0]] * 3, np.float32), np.zeros(2, np.float32)])
     return Detector("toy", model, 1, "test")
 
@@ -154,8 +198,24 @@ def test_saturated_image_has_no_delta_p_but_a_large_delta_margin():
     assert probs[0, 0] == probs[1, 0] == 1.0 and probs[0, 1] < 1e-12  # float32 p_ai saturates at 1
     assert margin == pytest.approx([40.0, 30.0], abs=1e-4)  # the logits do not
     rows = [
-        {"sample": "a", "truth": "ai", "variant": "identity", "op": "identity", "severity": np.nan, "p_ai": probs[0, 0], "margin": margin[0]},
-        {"sample": "a", "truth": "ai", "variant": "gamma(gamma=2)", "op": "gamma", "severity": 2.0, "p_ai": probs[1, 0], "margin": margin[1]},
+        {
+            "sample": "a",
+            "truth": "ai",
+            "variant": "identity",
+            "op": "identity",
+            "severity": np.nan,
+            "p_ai": probs[0, 0],
+            "margin": margin[0],
+        },
+        {
+            "sample": "a",
+            "truth": "ai",
+            "variant": "gamma(gamma=2)",
+            "op": "gamma",
+            "severity": 2.0,
+            "p_ai": probs[1, 0],
+            "margin": margin[1],
+        },
     ]
     edited = finish_scores(raw_rows(rows)).iloc[1]
     assert edited["delta_p_ai"] == 0 and edited["delta_margin"] == pytest.approx(-10, abs=1e-4)
@@ -175,7 +235,9 @@ def test_replicates_differ_only_in_placement():
         ("occlusion(area=0.04, colour='red', count=1, position='random')#2", 2),
         ("gaussian_blur(sigma=2)", 0),  # deterministic: drawn once whatever repeats says
     ]
-    assert [v.id for v in expand_grid({"occlusion": grid["occlusion"]})][1] == variants[1].id  # replicate 0 keeps its id (and seed)
+    assert [v.id for v in expand_grid({"occlusion": grid["occlusion"]})][1] == variants[
+        1
+    ].id  # replicate 0 keeps its id (and seed)
     image = np.full((100, 100, 3), 128, np.uint8)
     red = [np.all(apply(image, v, variant_seed(7, "s", v.id)) == (255, 0, 0), axis=-1) for v in variants[1:4]]
     assert [m.sum() for m in red] == [400, 400, 400]  # the same square of 20 x 20 px ...
@@ -186,14 +248,24 @@ def test_replicates_differ_only_in_placement():
     # noise: the same strength, a different field
     noise = [v for v in expand_grid({"gaussian_noise": {"std": 0.1, "repeats": 2}}) if v.op == "gaussian_noise"]
     fields = [apply(image, v, variant_seed(7, "s", v.id)).astype(float) - 128 for v in noise]
-    assert all(f.std() == pytest.approx(25.5, rel=0.03) for f in fields) and np.corrcoef(fields[0].ravel(), fields[1].ravel())[0, 1] < 0.05
+    assert (
+        all(f.std() == pytest.approx(25.5, rel=0.03) for f in fields)
+        and np.corrcoef(fields[0].ravel(), fields[1].ravel())[0, 1] < 0.05
+    )
 
 
 @pytest.mark.parametrize(
     "grid",
     [
-        {"repeats": 3, "occlusion": {"area": [0.1, 0.2], "position": ["random", "center"]}, "text_watermark": {"opacity": [0.2]}},
-        {"repeats": 2, "combined": [[{"jpeg": {"quality": 5}}], [{"gaussian_noise": {"std": 0.1}}, {"jpeg": {"quality": 5}}]]},
+        {
+            "repeats": 3,
+            "occlusion": {"area": [0.1, 0.2], "position": ["random", "center"]},
+            "text_watermark": {"opacity": [0.2]},
+        },
+        {
+            "repeats": 2,
+            "combined": [[{"jpeg": {"quality": 5}}], [{"gaussian_noise": {"std": 0.1}}, {"jpeg": {"quality": 5}}]],
+        },
         {"gaussian_noise": {"std": [0.1, 0.2], "repeats": 4}, "text_watermark": {"opacity": 0.2, "position": "random"}},
     ],
 )
@@ -220,10 +292,31 @@ def test_summary_separates_replicate_spread_from_image_spread():
     """Two images x three placements: delta margins (1, 2, 3) and (5, 6, 7)."""
     rows = []
     for sample, deltas in (("a", [1.0, 2.0, 3.0]), ("b", [5.0, 6.0, 7.0])):
-        rows.append({"sample": sample, "truth": "ai", "variant": "identity", "op": "identity", "severity": np.nan, "p_ai": 0.5, "margin": 0.0})
+        rows.append(
+            {
+                "sample": sample,
+                "truth": "ai",
+                "variant": "identity",
+                "op": "identity",
+                "severity": np.nan,
+                "p_ai": 0.5,
+                "margin": 0.0,
+            }
+        )
         for r, d in enumerate(deltas):
             vid = "occlusion(area=0.1)" + (f"#{r}" if r else "")
-            rows.append({"sample": sample, "truth": "ai", "variant": vid, "op": "occlusion", "severity": 0.1, "p_ai": 0.9, "margin": d, "replicate": r})
+            rows.append(
+                {
+                    "sample": sample,
+                    "truth": "ai",
+                    "variant": vid,
+                    "op": "occlusion",
+                    "severity": 0.1,
+                    "p_ai": 0.9,
+                    "margin": d,
+                    "replicate": r,
+                }
+            )
     s = summarise(finish_scores(raw_rows(rows)), resamples=200).set_index("variant").loc["occlusion(area=0.1)"]
     assert s["n"] == 2 and s["n_replicates"] == 3  # n counts images, not draws
     assert s["mean_delta_margin"] == pytest.approx(4.0)
@@ -237,7 +330,9 @@ def test_summary_separates_replicate_spread_from_image_spread():
 
 def brightness_model(path):
     """p_ai = softmax(20 (mean pixel - 0.5), 0): AI exactly when the image's mean is above 0.5."""
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")]
+    )
     model.layers[-1].set_weights([np.array([[20 / 3, 0]] * 3, np.float32), np.array([-10, 0], np.float32)])
     model.save(path)
 
@@ -263,12 +358,25 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
     run_dir = tmp_path / "results" / "toy"
     flips = pd.read_parquet(run_dir / "minimal_flip.parquet")
     darker = flips[flips["side"] == "decrease"].set_index("sample")["min_fooling_severity"]
-    expected = {"ai_a.png": -0.1, "ai_b.png": -0.2, "ai_c.png": -0.3, "ai_d.png": np.nan, "human_e.png": np.nan, "ai_wrong.png": np.nan}
+    expected = {
+        "ai_a.png": -0.1,
+        "ai_b.png": -0.2,
+        "ai_c.png": -0.3,
+        "ai_d.png": np.nan,
+        "human_e.png": np.nan,
+        "ai_wrong.png": np.nan,
+    }
     assert darker.to_dict() == pytest.approx(expected, nan_ok=True)
     brighter = flips[(flips["side"] == "increase") & (flips["op"] == "brightness_contrast")].set_index("sample")
     assert brighter.at["human_e.png", "min_fooling_severity"] == pytest.approx(0.2)  # 89 + 51 = 140 > 127.5
-    assert not brighter.at["ai_wrong.png", "correct_unedited"] and np.isnan(brighter.at["ai_wrong.png", "min_fooling_severity"])
-    assert set(flips["series"]) == {"brightness_contrast(brightness<0, contrast=0)", "brightness_contrast(brightness>0, contrast=0)", "gaussian_noise(std>0)"}
+    assert not brighter.at["ai_wrong.png", "correct_unedited"] and np.isnan(
+        brighter.at["ai_wrong.png", "min_fooling_severity"]
+    )
+    assert set(flips["series"]) == {
+        "brightness_contrast(brightness<0, contrast=0)",
+        "brightness_contrast(brightness>0, contrast=0)",
+        "gaussian_noise(std>0)",
+    }
 
     # survival curve: of the 5 images right when unedited, fooled at or below each darkening
     curve = pd.read_parquet(run_dir / "minimal_flip_curve.parquet")
@@ -288,7 +396,10 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
     noisy = scores.reset_index()[lambda d: d["variant"].str.startswith("gaussian_noise")]
     assert sorted(noisy["replicate"].value_counts().items()) == [(0, 6), (1, 6)]
     assert noisy["variant"].nunique() == 2 and summary.at["gaussian_noise(std=0.02)", "n"] == 6
-    assert summary.at["gaussian_noise(std=0.02)", "n_replicates"] == 2 and "gaussian_noise(std=0.02)#1" not in summary.index
+    assert (
+        summary.at["gaussian_noise(std=0.02)", "n_replicates"] == 2
+        and "gaussian_noise(std=0.02)#1" not in summary.index
+    )
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert {"minimal_flip", "minimal_flip_curve"} <= set(manifest["tables"])
 
@@ -318,8 +429,13 @@ def test_explanation_methods_are_judged_against_random_on_the_same_images():
     assert v.at[("bad", "deletion_auc_logit", "all"), "vs_random"] == "worse"
     assert v.at[("same", "deletion_auc_logit", "all"), "vs_random"] == "no_difference"
     assert v.at[("good", "deletion_auc_logit", "all"), "difference"] == pytest.approx(-0.6)
-    assert v.at[("good", "deletion_auc_logit", "all"), "n"] == 12 and v.at[("good", "deletion_auc_logit", "all"), "n_maps"] == 36
-    assert v.at[("good", "deletion_auc", "all"), "vs_random"] == "no_difference"  # identical AUCs: no difference, not "better"
+    assert (
+        v.at[("good", "deletion_auc_logit", "all"), "n"] == 12
+        and v.at[("good", "deletion_auc_logit", "all"), "n_maps"] == 36
+    )
+    assert (
+        v.at[("good", "deletion_auc", "all"), "vs_random"] == "no_difference"
+    )  # identical AUCs: no difference, not "better"
     # the good method's maps change as much as the score does; random's do not
     assert v.at[("good", "drift_margin_spearman", "edited"), "vs_random"] == "better"
     assert v.at[("good", "drift_margin_spearman", "edited"), "method_mean"] == pytest.approx(1.0)
@@ -337,7 +453,9 @@ def test_one_verdict_rule_reads_each_metrics_direction_from_its_metric_info():
 
     assert [verdict(0.1, 0.2, d) for d in ("higher", "lower", "either")] == ["better", "worse", "differs"]
     assert [verdict(-0.2, -0.1, d) for d in ("higher", "lower", "either")] == ["worse", "better", "differs"]
-    assert {verdict(-0.1, 0.2, d) for d in ("higher", "lower", "either")} | {verdict(np.nan, 1.0, "higher")} == {"no_difference"}
+    assert {verdict(-0.1, 0.2, d) for d in ("higher", "lower", "either")} | {verdict(np.nan, 1.0, "higher")} == {
+        "no_difference"
+    }
     assert (METRICS["deletion_auc_logit"].direction, METRICS["insertion_auc_logit"].direction) == ("lower", "higher")
     assert {c.measure: c.description() for c in CLAIMS}["abs_delta"] == METRICS["abs_delta"].description
     assert moved((0.2, 0.1, 0.3), 0.05) and not moved((0.2, -0.1, 0.3), 0.05) and not moved((0.01, 0.005, 0.02), 0.05)

@@ -44,7 +44,9 @@ def test_both_cnns_learn_and_document_themselves(artbench, tmp_path, size):
     assert data["test"]["images"] == 144 and data["test"]["label"] == {"ai": 96, "human": 48}
     assert saved["training"]["epochs_run"] >= 3 and saved["input_size"] == size
     history = pd.read_csv(training_dir(model_path) / "history.csv")
-    assert history["epoch"].tolist() == list(range(len(history))) and (training_dir(model_path) / "history.png").is_file()
+    assert (
+        history["epoch"].tolist() == list(range(len(history))) and (training_dir(model_path) / "history.png").is_file()
+    )
     assert saved["training"]["best_val_accuracy"] == pytest.approx(history["val_accuracy"].max())
 
 

@@ -30,7 +30,9 @@ def cifake_train(cifake):
 
 @pytest.mark.parametrize("cache", ["memory", "none"])
 def test_first_batches_of_a_class_sorted_table_are_mixed(cifake_train, cache):
-    ds = image_dataset(cifake_train, 32, batch_size=BATCH, skips=SkipLog(), shuffle_seed=0, shuffle_buffer=BUFFER, cache=cache)
+    ds = image_dataset(
+        cifake_train, 32, batch_size=BATCH, skips=SkipLog(), shuffle_seed=0, shuffle_buffer=BUFFER, cache=cache
+    )
     lows, highs = binom.ppf(0.0005, BATCH, 0.5), binom.ppf(0.9995, BATCH, 0.5)  # 99.9 % of batches of a fair mix
     ai_per_batch = [int((labels.numpy() == 0).sum()) for _, labels in ds.take(20)]
     assert all(lows <= k <= highs for k in ai_per_batch), ai_per_batch

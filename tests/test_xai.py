@@ -19,7 +19,9 @@ from tests.conftest import SAMPLES_DIR
 
 @pytest.fixture(scope="module")
 def two_images(seed_mirror):
-    return np.stack([load_for_model(seed_mirror / SAMPLES_DIR / n, 32) for n in ("mona lisa.JPG", "ai_portrait_civitai.jpg")])
+    return np.stack(
+        [load_for_model(seed_mirror / SAMPLES_DIR / n, 32) for n in ("mona lisa.JPG", "ai_portrait_civitai.jpg")]
+    )
 
 
 def test_logit_model_is_the_same_network_before_softmax(cnn32, two_images):
@@ -126,7 +128,9 @@ def test_overlay_puts_heat_where_the_map_is_high():
     assert hot[0] > hot[2] + 50 and hot.sum() > cold.sum() + 200  # inferno: bright yellow where the map is high
     assert np.ptp(cold) == 0  # grey where it is 0: the image's own blue cannot pass for attribution
     signed = overlay(np.full((128, 256, 3), 128, np.uint8), np.where(m > 0, 1.0, -1.0), signed=True)
-    assert signed[5, 5, 0] > signed[5, 5, 2] + 60 and signed[120, 250, 2] > signed[120, 250, 0] + 60  # red for, blue against
+    assert (
+        signed[5, 5, 0] > signed[5, 5, 2] + 60 and signed[120, 250, 2] > signed[120, 250, 0] + 60
+    )  # red for, blue against
 
 
 def quadrant_model():
@@ -145,7 +149,9 @@ def quadrant_model():
 def test_deletion_and_insertion_reward_the_true_map_over_a_random_one():
     model = quadrant_model()
     checks = 0.5 + 0.5 * (np.add.outer(np.arange(32), np.arange(32)) % 2)  # mean square 0.625; blurred 0.5625
-    images = (checks[None, :, :, None] + np.random.default_rng(0).uniform(-0.02, 0.02, (8, 32, 32, 3))).astype(np.float32)
+    images = (checks[None, :, :, None] + np.random.default_rng(0).uniform(-0.02, 0.02, (8, 32, 32, 3))).astype(
+        np.float32
+    )
     truth = np.zeros((8, 32, 32))
     truth[:, :16, :16] = 1
     noise = explain(model, images, "random", target=1, seed=3)

@@ -30,7 +30,7 @@ TOUR = [
     new_code_cell(
         'scores = pd.read_parquet(RUN / "scores.parquet")\nsummary = pd.read_parquet(RUN / "summary.parquet")\n'
         'print(len(scores), "rows:", scores["sample"].nunique(), "samples x", scores["variant"].nunique(), "variants x", scores["model"].nunique(), "models")\n'
-        'scores.head()'
+        "scores.head()"
     ),
     new_markdown_cell(
         "## Which edits fool it, and from what severity\n\n`fooling_rate` is the share of the images the model gets right unedited that an edit "
@@ -55,7 +55,7 @@ TOUR = [
         'edited = scores[(scores["model"] == model) & (scores["variant"] != "identity")]\n'
         'pivot = edited.pivot_table(index="subject", columns="op", values="delta_margin", aggfunc="mean")\n'
         "limit = max(1.0, float(pivot.abs().max().max()))\n"
-        "fig, ax = plt.subplots(figsize=(9, 0.35 * len(pivot) + 2), layout=\"constrained\")\n"
+        'fig, ax = plt.subplots(figsize=(9, 0.35 * len(pivot) + 2), layout="constrained")\n'
         'sns.heatmap(pivot, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, annot=len(pivot) <= 20, fmt=".1f", annot_kws={"size": 8}, ax=ax, cbar_kws={"label": "mean Δ margin (log-odds)"})\n'
         'ax.set_title(f"{model}: mean change of the margin per subject and kind of edit")\n'
         'ax.set_xlabel("")\n'
@@ -71,7 +71,7 @@ TOUR = [
         'moved = scores[scores["variant"] != "identity"].assign(abs_margin=lambda d: d["delta_margin"].abs()).groupby(["model", "sample"])["abs_margin"].mean()\n'
         'per = right.groupby(["model", "sample"]).agg(subject=("subject", "first"), fooled_by=("fooled", "sum"), families=("series", "size"))\n'
         'per["mean_abs_delta_margin"] = moved.reindex(per.index)\n'
-        "for m, g in per.groupby(level=\"model\", sort=False):\n"
+        'for m, g in per.groupby(level="model", sort=False):\n'
         '    top = g.sort_values(["fooled_by", "mean_abs_delta_margin"], ascending=False).iloc[0]\n'
         "    print(f\"{m}: most fragile subject is {top['subject']!r} (fooled by {top['fooled_by']} of {top['families']} edit families)\")\n"
         'right[right["fooled"]].sort_values("min_fooling_strength")[["model", "subject", "series", "min_fooling_severity", "harshest_severity"]].head(10)'
@@ -102,7 +102,7 @@ EXPLANATIONS = [
         '    ax.errorbar(df["difference"], df["method"], xerr=[df["difference"] - df["ci_low"], df["ci_high"] - df["difference"]], fmt="o", capsize=3)\n'
         '    ax.axvline(0, color="grey", linewidth=0.8)\n'
         '    better = "lower is better" if metric.startswith("deletion") else "higher is better"\n'
-        '    ax.set_title(f"{metric.split(\'_\')[0]} AUC − random ({better})", fontsize=10)\n'
+        "    ax.set_title(f\"{metric.split('_')[0]} AUC − random ({better})\", fontsize=10)\n"
         '    ax.set_xlabel("difference (log-odds x fraction)")\n'
         "plt.show()"
     ),
@@ -142,7 +142,7 @@ EXPLANATIONS = [
         '    grid = RUN / "explain" / "grids" / model / (Path(rows["overlay"].dropna().iloc[0]).parent.name + ".png")\n'
         '    print(f"maps moved most for {sample!r}; grid: {grid.relative_to(RUN)}")\n'
         "    with Picture.open(grid) as picture:\n"
-        "        picture = picture.convert(\"RGB\")\n"
+        '        picture = picture.convert("RGB")\n'
         "        picture.thumbnail((1000, 1000))\n"
         "        buffer = io.BytesIO()\n"
         '        picture.save(buffer, format="JPEG", quality=85)\n'
@@ -168,7 +168,9 @@ TRAINING = [
         "    else:\n"
         "        print(f\"{name}: {card.get('note', 'no training record')} ({card.get('source')})\")"
     ),
-    new_markdown_cell("## Training history\n\nLoss and accuracy per epoch on the training and validation images, for the models artxai trained."),
+    new_markdown_cell(
+        "## Training history\n\nLoss and accuracy per epoch on the training and validation images, for the models artxai trained."
+    ),
     new_code_cell(
         "from IPython.display import Image, display\n\n"
         "for name in cards:\n"
@@ -193,7 +195,7 @@ TRAINING = [
         "ax.invert_yaxis()\n"
         "ax.legend()\n"
         "plt.show()\n"
-        'metrics.round(3)'
+        "metrics.round(3)"
     ),
     new_code_cell(
         'groups = pd.read_parquet(RUN / "evaluation_groups.parquet")\n'
@@ -202,7 +204,9 @@ TRAINING = [
         "else:\n"
         '    print("no style or generator groups: the dataset does not record them (generic layout or a folder of images)")'
     ),
-    new_markdown_cell("## Robustness at dataset scale\n\nAccuracy under each edit family, from the unedited value (◇) to the harshest edit, with its interval."),
+    new_markdown_cell(
+        "## Robustness at dataset scale\n\nAccuracy under each edit family, from the unedited value (◇) to the harshest edit, with its interval."
+    ),
     new_code_cell(
         "from experiments.report.severity_figures import severity_curves\n\n"
         'robust = pd.read_parquet(RUN / "robustness_metrics.parquet")\n'
@@ -211,23 +215,43 @@ TRAINING = [
         "    plt.show()\n"
         'robust[["model", "variant", "n", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "fooling_rate", "n_correct", "roc_auc", "delta_p_ai_median"]].round(3)'
     ),
-    new_markdown_cell("## Shortcut audit: does the detector look at the art or at the file?\n\nWith an `audit:` section. First the metadata-only probe: how well the files' facts alone (pixel size, aspect, format, estimated JPEG quality, file size, EXIF / ICC) predict the label, cross-validated. Near 0.5, the files offer no shortcut; near 1, a detector could score well without looking at the art."),
-    new_code_cell('from IPython.display import display\n\nif (RUN / "audit_probe.parquet").is_file():\n    probe = pd.read_parquet(RUN / "audit_probe.parquet")\n    p = probe.iloc[0]\n    print(f"metadata-only probe: ROC-AUC {p.roc_auc:.3f} [{p.ci_low:.3f}, {p.ci_high:.3f}] (n={p.n}, {p.folds}-fold)")\n    display(probe.drop(columns="features").round(3))\nelse:\n    print("this run has no audit: section")'),
-    new_markdown_cell("Then the score shifts: each image scored as it is and with one factor of its file normalised (`jpeg`, `png`, `size`, `metadata`, `all`). `depends`: the mean p(AI) or the class's accuracy moves by at least `min_shift`, with a paired interval that excludes 0."),
-    new_code_cell('if (RUN / "audit.parquet").is_file():\n    audit = pd.read_parquet(RUN / "audit.parquet")\n    flagged = audit[audit["verdict"] == "depends"]\n    print("the scores depend on:", ", ".join(f"{m} {f} ({c})" for m, f, c in zip(flagged["model"], flagged["factor"], flagged["class"])) or "no factor")\n    fig, ax = plt.subplots(figsize=(7, 0.3 * len(audit) + 1.2))\n    labels = audit["model"] + " " + audit["factor"] + " (" + audit["class"] + ")"\n    ax.errorbar(audit["shift"], labels, xerr=[audit["shift"] - audit["shift_ci_low"], audit["shift_ci_high"] - audit["shift"]], fmt="o", capsize=3)\n    ax.axvline(0, color="grey", linewidth=0.8)\n    ax.set_xlabel("shift in mean p(AI), normalised - as is (95% CI)")\n    plt.show()\n    display(audit[["model", "factor", "class", "n", "shift", "shift_ci_low", "shift_ci_high", "accuracy_as_is", "accuracy_normalised", "verdict"]].round(3))'),
-    new_markdown_cell('## Cross-set evaluation\n\nWith an `eval_sets:` section: the same models on several sets, and the drop from the first set (paired where the sets hold the same files). With a `cross_generator:` section, the matrix of models trained on one generator and tested on each.'),
-    new_code_cell('if (RUN / "eval_sets.parquet").is_file():\n    sets = pd.read_parquet(RUN / "eval_sets.parquet")\n    for r in sets.itertuples():\n        print(f"{r.set:>24} {r.model}: accuracy {r.accuracy:.3f} [{r.accuracy_ci_low:.3f}, {r.accuracy_ci_high:.3f}], AUC {r.roc_auc:.3f} (n={r.n})")\n    display(sets[["set", "model", "n", "accuracy", "roc_auc", "average_precision", "fpr", "fnr", "accuracy_drop", "accuracy_drop_ci_low", "accuracy_drop_ci_high", "paired"]].round(3))\nelse:\n    print("this run has no eval_sets: section")'),
-    new_code_cell('if (RUN / "cross_generator.parquet").is_file():\n    matrix = pd.read_parquet(RUN / "cross_generator.parquet")\n    for model, df in matrix.groupby("model"):\n        fig, ax = plt.subplots(figsize=(6, 3))\n        sns.heatmap(df.pivot(index="trained_on", columns="tested_on", values="roc_auc"), annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1, center=0.5, ax=ax)\n        ax.set_title(f"{model}: ROC-AUC, trained on (+ humans) x tested on")\n        plt.show()'),
+    new_markdown_cell(
+        "## Shortcut audit: does the detector look at the art or at the file?\n\nWith an `audit:` section. First the metadata-only probe: how well the files' facts alone (pixel size, aspect, format, estimated JPEG quality, file size, EXIF / ICC) predict the label, cross-validated. Near 0.5, the files offer no shortcut; near 1, a detector could score well without looking at the art."
+    ),
+    new_code_cell(
+        'from IPython.display import display\n\nif (RUN / "audit_probe.parquet").is_file():\n    probe = pd.read_parquet(RUN / "audit_probe.parquet")\n    p = probe.iloc[0]\n    print(f"metadata-only probe: ROC-AUC {p.roc_auc:.3f} [{p.ci_low:.3f}, {p.ci_high:.3f}] (n={p.n}, {p.folds}-fold)")\n    display(probe.drop(columns="features").round(3))\nelse:\n    print("this run has no audit: section")'
+    ),
+    new_markdown_cell(
+        "Then the score shifts: each image scored as it is and with one factor of its file normalised (`jpeg`, `png`, `size`, `metadata`, `all`). `depends`: the mean p(AI) or the class's accuracy moves by at least `min_shift`, with a paired interval that excludes 0."
+    ),
+    new_code_cell(
+        'if (RUN / "audit.parquet").is_file():\n    audit = pd.read_parquet(RUN / "audit.parquet")\n    flagged = audit[audit["verdict"] == "depends"]\n    print("the scores depend on:", ", ".join(f"{m} {f} ({c})" for m, f, c in zip(flagged["model"], flagged["factor"], flagged["class"])) or "no factor")\n    fig, ax = plt.subplots(figsize=(7, 0.3 * len(audit) + 1.2))\n    labels = audit["model"] + " " + audit["factor"] + " (" + audit["class"] + ")"\n    ax.errorbar(audit["shift"], labels, xerr=[audit["shift"] - audit["shift_ci_low"], audit["shift_ci_high"] - audit["shift"]], fmt="o", capsize=3)\n    ax.axvline(0, color="grey", linewidth=0.8)\n    ax.set_xlabel("shift in mean p(AI), normalised - as is (95% CI)")\n    plt.show()\n    display(audit[["model", "factor", "class", "n", "shift", "shift_ci_low", "shift_ci_high", "accuracy_as_is", "accuracy_normalised", "verdict"]].round(3))'
+    ),
+    new_markdown_cell(
+        "## Cross-set evaluation\n\nWith an `eval_sets:` section: the same models on several sets, and the drop from the first set (paired where the sets hold the same files). With a `cross_generator:` section, the matrix of models trained on one generator and tested on each."
+    ),
+    new_code_cell(
+        'if (RUN / "eval_sets.parquet").is_file():\n    sets = pd.read_parquet(RUN / "eval_sets.parquet")\n    for r in sets.itertuples():\n        print(f"{r.set:>24} {r.model}: accuracy {r.accuracy:.3f} [{r.accuracy_ci_low:.3f}, {r.accuracy_ci_high:.3f}], AUC {r.roc_auc:.3f} (n={r.n})")\n    display(sets[["set", "model", "n", "accuracy", "roc_auc", "average_precision", "fpr", "fnr", "accuracy_drop", "accuracy_drop_ci_low", "accuracy_drop_ci_high", "paired"]].round(3))\nelse:\n    print("this run has no eval_sets: section")'
+    ),
+    new_code_cell(
+        'if (RUN / "cross_generator.parquet").is_file():\n    matrix = pd.read_parquet(RUN / "cross_generator.parquet")\n    for model, df in matrix.groupby("model"):\n        fig, ax = plt.subplots(figsize=(6, 3))\n        sns.heatmap(df.pivot(index="trained_on", columns="tested_on", values="roc_auc"), annot=True, fmt=".2f", cmap="RdYlGn", vmin=0, vmax=1, center=0.5, ax=ax)\n        ax.set_title(f"{model}: ROC-AUC, trained on (+ humans) x tested on")\n        plt.show()'
+    ),
 ]
 
-NOTEBOOKS = {"01_robustness_tour.ipynb": TOUR, "02_explanations.ipynb": EXPLANATIONS, "03_training_and_evaluation.ipynb": TRAINING}
+NOTEBOOKS = {
+    "01_robustness_tour.ipynb": TOUR,
+    "02_explanations.ipynb": EXPLANATIONS,
+    "03_training_and_evaluation.ipynb": TRAINING,
+}
 
 
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
         for i, cell in enumerate(cells):
             cell["id"] = f"{name[:2]}-{i:02d}"  # stable: a rerun changes only the cells that changed
-        nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        nb = new_notebook(
+            cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        )
         nbformat.write(nb, Path(__file__).resolve().parents[1] / "notebooks" / name)
         print("wrote", name)
 

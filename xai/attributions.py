@@ -36,7 +36,10 @@ def architecture(model: keras.Model) -> str:
     """The model's layer types and settings (names left out): models with the same one can share
     a copy whose weights are refreshed."""
     if model not in _architectures:
-        layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"}) for layer in model.layers]
+        layers = [
+            (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+            for layer in model.layers
+        ]
         _architectures[model] = json.dumps([list(model.input_shape[1:]), layers], sort_keys=True, default=str)
     return _architectures[model]
 
@@ -82,7 +85,9 @@ def last_conv_layer(model: keras.Model) -> str:
     return convs[-1]
 
 
-def resolve_targets(model: keras.Model, images: np.ndarray, target: Target, class_names: Sequence[str] | None) -> list[int]:
+def resolve_targets(
+    model: keras.Model, images: np.ndarray, target: Target, class_names: Sequence[str] | None
+) -> list[int]:
     """Class index per image: 'predicted', a class name, an index, or one index per image."""
     if isinstance(target, str) and target == "predicted":
         return [int(i) for i in np.argmax(compiled.forward(model, images), axis=1)]
@@ -108,8 +113,15 @@ def expand(cam: np.ndarray, images: np.ndarray, rescale: bool = True) -> np.ndar
 
 
 def saliency(
-    logits: keras.Model, layer: int | None, images: np.ndarray, targets: list[int], smooth_samples: int,
-    smooth_noise: float, seed: int, rescale: bool = True, batch_size: int = compiled.BATCH_SIZE,
+    logits: keras.Model,
+    layer: int | None,
+    images: np.ndarray,
+    targets: list[int],
+    smooth_samples: int,
+    smooth_noise: float,
+    seed: int,
+    rescale: bool = True,
+    batch_size: int = compiled.BATCH_SIZE,
 ) -> np.ndarray:
     """tf-keras-vis' Saliency: |d logit / d input|, max over channels, rescaled. SmoothGrad
     draws the noise tf-keras-vis draws after `keras.utils.set_random_seed(seed)` (NumPy's legacy
@@ -126,7 +138,9 @@ def saliency(
     x = tf.reshape(tf.tile(x, (smooth_samples, 1, 1, 1)), (smooth_samples, -1, *x.shape[1:]))
     spread = tf.math.reduce_max(x, axis=(2, 3, 4), keepdims=True) - tf.math.reduce_min(x, axis=(2, 3, 4), keepdims=True)
     noisy = np.asarray(x + np.random.RandomState(seed).normal(0.0, smooth_noise * spread, x.shape), np.float32)
-    grads = compiled.gradients(logits, layer, noisy.reshape(-1, *images.shape[1:]), np.tile(targets, smooth_samples), batch_size)[1]
+    grads = compiled.gradients(
+        logits, layer, noisy.reshape(-1, *images.shape[1:]), np.tile(targets, smooth_samples), batch_size
+    )[1]
     grads = np.abs(grads.reshape(noisy.shape))
     total = np.zeros_like(grads[0])
     for g in grads:  # summed one copy after another, as tf-keras-vis does
@@ -177,7 +191,9 @@ def upsample(a: np.ndarray, height: int, width: int) -> np.ndarray:
     products in float64, four times faster: the same float32 values but for a rare last-bit
     rounding (tested)."""
     rows, cols = _linear(a.shape[1], height), _linear(a.shape[2], width)
-    return np.einsum("jq,niqc->nijc", cols, np.einsum("ip,npqc->niqc", rows, a.astype(np.float64), optimize=True), optimize=True).astype(a.dtype)
+    return np.einsum(
+        "jq,niqc->nijc", cols, np.einsum("ip,npqc->niqc", rows, a.astype(np.float64), optimize=True), optimize=True
+    ).astype(a.dtype)
 
 
 def score_cam(logits: keras.Model, images: np.ndarray, targets: list[int], layer: int, batch_size: int) -> np.ndarray:
@@ -198,7 +214,12 @@ def score_cam(logits: keras.Model, images: np.ndarray, targets: list[int], layer
 
 
 def faster_score_cam(
-    logits: keras.Model, images, targets, layer: str, max_n: int, rescale: bool = True,
+    logits: keras.Model,
+    images,
+    targets,
+    layer: str,
+    max_n: int,
+    rescale: bool = True,
     batch_size: int = compiled.BATCH_SIZE,
 ) -> np.ndarray:
     from tf_keras_vis.scorecam import Scorecam
@@ -207,7 +228,10 @@ def faster_score_cam(
     with contextlib.redirect_stdout(io.StringIO()):  # its model.predict calls print progress bars
         cam = Scorecam(logits, clone=False)
         return cam(
-            CategoricalScore(targets), images, penultimate_layer=layer, max_N=max_n, batch_size=batch_size,
+            CategoricalScore(targets),
+            images,
+            penultimate_layer=layer,
+            max_N=max_n,
+            batch_size=batch_size,
             normalize_cam=rescale,
         )
-

@@ -101,7 +101,9 @@ def forward(model: keras.Model, x: np.ndarray, batch_size: int = BATCH_SIZE) -> 
 _gradients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def gradients(model: keras.Model, layer_index: int | None, x: np.ndarray, targets: np.ndarray, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, ...]:
+def gradients(
+    model: keras.Model, layer_index: int | None, x: np.ndarray, targets: np.ndarray, batch_size: int = BATCH_SIZE
+) -> tuple[np.ndarray, ...]:
     """One forward and backward pass for a batch: (outputs, d score / d x) and, with a layer,
     (that layer's output A, d score / d A). score_i = outputs[i, targets[i]]: each image's
     gradient comes from its own score only. Saliency, SmoothGrad, the CAMs and Score-CAM's

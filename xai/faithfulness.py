@@ -88,7 +88,9 @@ def deletion_insertion(
     batch_size: int = 256,
 ) -> Curves:
     """Deletion and insertion curves for each (image, map, target class)."""
-    return curves_for_methods(model, images, {None: maps}, targets, {None: seed}, steps=steps, batch_size=batch_size)[None]
+    return curves_for_methods(model, images, {None: maps}, targets, {None: seed}, steps=steps, batch_size=batch_size)[
+        None
+    ]
 
 
 def curves_for_methods(
@@ -103,6 +105,14 @@ def curves_for_methods(
 ) -> dict[object, Curves]:
     """`deletion_insertion` for several maps of the same images (one per method, each with its
     own tie-breaking seed) with every step image of every method in one batched pass."""
-    x = np.concatenate([curve_images(images, m, steps, seeds[key]) for key, m in maps.items()]) if maps else np.zeros((0, *images.shape[1:]), np.float32)
-    probs = compiled.forward(model, x, batch_size).reshape(len(maps), -1, model.output_shape[-1]) if len(x) else np.zeros((len(maps), 0, 2))
+    x = (
+        np.concatenate([curve_images(images, m, steps, seeds[key]) for key, m in maps.items()])
+        if maps
+        else np.zeros((0, *images.shape[1:]), np.float32)
+    )
+    probs = (
+        compiled.forward(model, x, batch_size).reshape(len(maps), -1, model.output_shape[-1])
+        if len(x)
+        else np.zeros((len(maps), 0, 2))
+    )
     return {key: _curves(probs[k], len(images), targets, steps) for k, key in enumerate(maps)}

@@ -36,7 +36,9 @@ def display_copy(image: np.ndarray, display_size: int) -> np.ndarray:
     return cv2.resize(pixels, (display_size, display_size), interpolation=cv2.INTER_NEAREST)
 
 
-def superpixels(display: np.ndarray, n_segments: int = 50, compactness: float = 20.0, min_segments: int = 20) -> np.ndarray:
+def superpixels(
+    display: np.ndarray, n_segments: int = 50, compactness: float = 20.0, min_segments: int = 20
+) -> np.ndarray:
     """SLIC labels 0..K-1 of a uint8 RGB display image. SLIC's count is approximate (flat or
     elongated images get fewer); below `min_segments` it is asked for more, up to three times."""
     for _ in range(3):
@@ -81,7 +83,9 @@ def image_maps(
     # lime_image.data_labels' sampling: each superpixel on or off at random, row 0 = all on.
     data = explainer.random_state.randint(0, 2, num_samples * features).reshape(num_samples, features)
     data[0, :] = 1
-    chunks = [predict(perturbed_batch(image, labels, data[j : j + batch_size])) for j in range(0, num_samples, batch_size)]
+    chunks = [
+        predict(perturbed_batch(image, labels, data[j : j + batch_size])) for j in range(0, num_samples, batch_size)
+    ]
     distances = sklearn.metrics.pairwise_distances(data, data[:1], metric="cosine").ravel()
     maps = []
     for k in range(len(chunks[0])):
@@ -124,5 +128,7 @@ def lime_maps(
     maps = np.zeros(images.shape[:3])
     for i, image in enumerate(images):
         labels = segments[i] if segments is not None else model_labels(image, display_size, n_segments)
-        maps[i] = image_maps(image, labels, targets[i], predict, seed=seed, num_samples=num_samples, batch_size=batch_size)[0]
+        maps[i] = image_maps(
+            image, labels, targets[i], predict, seed=seed, num_samples=num_samples, batch_size=batch_size
+        )[0]
     return maps

@@ -77,7 +77,13 @@ def localisation(maps: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
     """Per map (N,): pointing_game, relevance_mass, relevance_rank, and region_share (the
     random-map baseline of each)."""
     maps, masks = check_inputs(maps, masks)
-    out = {name: np.array([fn(m, mask) for m, mask in zip(maps, masks)]) for name, fn in
-           (("pointing_game", pointing_game), ("relevance_mass", relevance_mass), ("relevance_rank", relevance_rank))}
+    out = {
+        name: np.array([fn(m, mask) for m, mask in zip(maps, masks)])
+        for name, fn in (
+            ("pointing_game", pointing_game),
+            ("relevance_mass", relevance_mass),
+            ("relevance_rank", relevance_rank),
+        )
+    }
     out["region_share"] = np.array([region_share(mask) for mask in masks])
     return out

@@ -177,9 +177,7 @@ def _grid_layout(
     return _GridLayout(label_w, header, cell_w, cell_h, line, width, height, notes)
 
 
-def _draw_titles(
-    draw: ImageDraw.ImageDraw, grid: _GridLayout, title: str, lines: list[list[str]], font, small
-) -> None:
+def _draw_titles(draw: ImageDraw.ImageDraw, grid: _GridLayout, title: str, lines: list[list[str]], font, small) -> None:
     """The grid's title, centred on top, and each column's title lines, bottom-aligned above it."""
     if title:
         draw.text((grid.width // 2, 4), title, fill="black", font=font, anchor="ma")

@@ -259,8 +259,17 @@ def road(
 ) -> RoadCurves:
     """ROAD's MoRF and LeRF curves of each (image, map, target class index); images float32
     (N, H, W, C) as the model takes them. Bad maps or percentages: a ValueError naming them."""
-    return road_for_methods(model, images, {None: maps}, targets, {None: seed}, percentages=percentages,
-                            noise=noise, output=output, batch_size=batch_size)[None]
+    return road_for_methods(
+        model,
+        images,
+        {None: maps},
+        targets,
+        {None: seed},
+        percentages=percentages,
+        noise=noise,
+        output=output,
+        batch_size=batch_size,
+    )[None]
 
 
 def road_for_methods(

@@ -38,7 +38,13 @@ def randomised_weights(model: keras.Model, seed: int = 0) -> list[tuple[int, str
     for index in reversed(range(len(model.layers))):
         weights = model.layers[index].get_weights()
         if weights:
-            draws.append((index, model.layers[index].name, [_glorot_uniform(w.shape, rng) if w.ndim > 1 else np.zeros_like(w) for w in weights]))
+            draws.append(
+                (
+                    index,
+                    model.layers[index].name,
+                    [_glorot_uniform(w.shape, rng) if w.ndim > 1 else np.zeros_like(w) for w in weights],
+                )
+            )
     return draws
 
 
@@ -76,7 +82,9 @@ def independent_randomisation(model: keras.Model, seed: int = 0) -> Iterator[tup
         yield name, copy
 
 
-def random_logit_similarity(model: keras.Model, images: np.ndarray, method: str, *, seed: int = 0, **options) -> np.ndarray:
+def random_logit_similarity(
+    model: keras.Model, images: np.ndarray, method: str, *, seed: int = 0, **options
+) -> np.ndarray:
     """The random-logit check (Sixt et al. 2020): per image, the Spearman of the map of the class
     the model predicted with the map of another class, drawn at random (seeded); a map that
     explains the model's decision should change (low similarity)."""
@@ -98,7 +106,9 @@ def random_logit_similarity(model: keras.Model, images: np.ndarray, method: str,
 _cascades: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def cascade_predict(model: keras.Model, seed: int = 0, batch_size: int = compiled.BATCH_SIZE) -> tuple[list[str], Callable[[np.ndarray], list[np.ndarray]]]:
+def cascade_predict(
+    model: keras.Model, seed: int = 0, batch_size: int = compiled.BATCH_SIZE
+) -> tuple[list[str], Callable[[np.ndarray], list[np.ndarray]]]:
     """(names of the last layer randomised at each depth, predict) where predict(x) returns the
     trained model's outputs followed by those of each cascading-randomisation depth, in
     `cascading_randomisation`'s order and with its weights, from one compiled pass per batch."""
@@ -109,6 +119,7 @@ def cascade_predict(model: keras.Model, seed: int = 0, batch_size: int = compile
         copy.layers[index].set_weights(weights)
     names, cuts = [name for _, name, _ in draws], [index for index, _, _ in draws]
     if not isinstance(model, keras.Sequential):  # no layer chain to branch off: one full pass per depth
+
         def predict(x: np.ndarray) -> list[np.ndarray]:
             outputs = [compiled.forward(model, x, batch_size)]
             compiled.copy_weights(model, copy)
@@ -168,11 +179,17 @@ def sanity_maps(
     lime = options_for("lime", options)
     known = {"num_samples": lime.num_samples, "batch_size": lime.batch_size}
     segments = lime.segments
-    labels = [segments[i] if segments is not None else model_labels(image, lime.display_size, lime.n_segments) for i, image in enumerate(images)]
+    labels = [
+        segments[i] if segments is not None else model_labels(image, lime.display_size, lime.n_segments)
+        for i, image in enumerate(images)
+    ]
     names, predict = cascade_predict(model, seed, lime.batch_size)
     first = image_maps(images[0], labels[0], targets[0], predict, seed=seed, **known)
     single = lambda x: [compiled.forward(model, x, lime.batch_size)]
-    rest = [image_maps(image, labels[i], targets[i], single, seed=seed, **known)[0] for i, image in enumerate(images[1:], start=1)]
+    rest = [
+        image_maps(image, labels[i], targets[i], single, seed=seed, **known)[0]
+        for i, image in enumerate(images[1:], start=1)
+    ]
     scale = _rescale if rescale else _raw
     maps = scale(np.stack([first[0], *rest]))
     return maps, [(name, scale(m[None])[0]) for name, m in zip(names, first[1:])]

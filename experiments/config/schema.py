@@ -155,7 +155,9 @@ class TrainConfig(_Strict):
     cache: Literal["memory", "disk", "none"] = "memory"  # resized uint8 tensors, from epoch 2 on
     shuffle_buffer: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000
     retrain: bool = False  # train even when the model file exists
-    progress_every_s: Annotated[float, Field(gt=0)] = 30.0  # a progress line this often inside an epoch (not on a terminal)
+    progress_every_s: Annotated[float, Field(gt=0)] = (
+        30.0  # a progress line this often inside an epoch (not on a terminal)
+    )
     # start from the weights of a model file of the same architecture (.h5 / .keras; experiments.models.init_weights);
     # fine_tune_learning_rate replaces optimizer.learning_rate when it does. Left out of dumps when unset.
     init_from: ConfigPath | None = Field(None, exclude_if=lambda v: v is None)
@@ -184,8 +186,10 @@ class ModelConfig(_Strict):
         if (self.seed_asset is None) == (self.path is None):
             raise ValueError("give exactly one of seed_asset or path")
         if (self.output == "sigmoid") != (self.positive is not None):
-            raise ValueError("output: sigmoid needs positive: ai or human (what its one output is the probability of); "
-                             "only it takes one")
+            raise ValueError(
+                "output: sigmoid needs positive: ai or human (what its one output is the probability of); "
+                "only it takes one"
+            )
         if self.train is not None and self.output != "softmax":
             raise ValueError("a model with a train block is artxai's CNN, whose output is a softmax: leave output out")
         if self.train is not None and (self.path is None or self.path.suffix != ".keras"):
@@ -232,7 +236,9 @@ class ExplainConfig(_Strict):
     ]  # fmt: skip
     images: Literal["originals", "all", "top_k"] = "top_k"  # top_k: the unedited image + the k largest |delta p_ai|
     top_k: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 5
-    max_samples: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # only the N samples whose scores moved most (dataset runs)
+    max_samples: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = (
+        None  # only the N samples whose scores moved most (dataset runs)
+    )
     target: Literal["predicted", "ai", "human"] = "ai"  # ai: maps explain p_ai, the score the tables track
     lime_samples: Annotated[int, Field(ge=10, le=MAX_COUNT)] = 1000
     lime_segments: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 50
@@ -252,11 +258,17 @@ class ExecutorConfig(_Strict):
     """Where the units of a run execute (experiments.execution.executors); never changes the tables."""
 
     kind: Literal["local", "processes", "ray"] = "local"
-    workers: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # default: one per CPU core; ray: at most what the cluster fits
-    address: str | None = None  # ray: join a cluster ("auto", "host:6379", "ray://head:10001"); none: a private local one
+    workers: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = (
+        None  # default: one per CPU core; ray: at most what the cluster fits
+    )
+    address: str | None = (
+        None  # ray: join a cluster ("auto", "host:6379", "ray://head:10001"); none: a private local one
+    )
     num_cpus: Annotated[float, Field(gt=0)] = 1.0  # ray: CPUs per worker
     num_gpus: Annotated[float, Field(ge=0)] = 0.0  # ray: GPUs per worker (a fraction shares one GPU)
-    max_retries: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 3  # a unit whose worker died is run again at most this often
+    max_retries: Annotated[int, Field(ge=0, le=MAX_COUNT)] = (
+        3  # a unit whose worker died is run again at most this often
+    )
 
 
 class AuditConfig(_Strict):
@@ -265,7 +277,9 @@ class AuditConfig(_Strict):
 
     factors: Annotated[list[Literal[FACTORS]], Field(min_length=1)] = list(FACTORS)  # type: ignore[valid-type]
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] | None = None  # the one quality; default: the lowest in the set
-    short_side: Annotated[int, Field(ge=8, le=MAX_COUNT)] | None = None  # the common short side; default: the smallest in the set
+    short_side: Annotated[int, Field(ge=8, le=MAX_COUNT)] | None = (
+        None  # the common short side; default: the smallest in the set
+    )
     min_shift: Annotated[float, Field(gt=0, lt=1)] = 0.05  # a mean p_ai shift smaller than this is not a dependence
     probe_folds: Annotated[int, Field(ge=2, le=MAX_COUNT)] = 5  # cross-validation folds of the metadata probe
     max_samples: Annotated[int, Field(ge=2, le=MAX_COUNT)] | None = None  # audit a seeded, class-stratified subset
@@ -319,17 +333,27 @@ class RunConfig(_Strict):
     augment: dict[str, Any] = {}
     batch_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 256
     workers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0  # threads editing images; 0 = one per CPU core
-    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # samples per resumable part; default: chosen to fill batches
+    part_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = (
+        None  # samples per resumable part; default: chosen to fill batches
+    )
     bootstrap: Annotated[int, Field(ge=100, le=MAX_COUNT)] = 1000  # resamples behind every confidence interval
     study_table: bool = True  # write the subject x variant x model table when samples have subjects
     explain: ExplainConfig | None = None  # attribution maps and their numbers; none when absent
     report: Literal["html", "none"] = "html"  # results/<run>/report/index.html at the end of a run
-    max_variants: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000  # a grid that expands to more is refused (counted first)
+    max_variants: Annotated[int, Field(ge=1, le=MAX_COUNT)] = (
+        10_000  # a grid that expands to more is refused (counted first)
+    )
     executor: ExecutorConfig = ExecutorConfig()  # local, processes or ray; `--executor` overrides the kind
     audit: AuditConfig | None = None  # the shortcut audit (tables audit, audit_probe); none when absent
-    eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = None  # cross-set evaluation (table eval_sets)
-    cross_generator: CrossGeneratorConfig | None = None  # train on one generator, test on the others (table cross_generator)
-    corruption: CorruptionConfig | None = None  # the corruption score's settings (tables corruption_score, corruption_curves)
+    eval_sets: Annotated[list[EvalSetConfig], Field(min_length=1)] | None = (
+        None  # cross-set evaluation (table eval_sets)
+    )
+    cross_generator: CrossGeneratorConfig | None = (
+        None  # train on one generator, test on the others (table cross_generator)
+    )
+    corruption: CorruptionConfig | None = (
+        None  # the corruption score's settings (tables corruption_score, corruption_curves)
+    )
     # every pair of models on the same unedited images: accuracies, exact McNemar (table model_comparison)
     model_comparison: bool = Field(False, exclude_if=lambda v: not v)
 
@@ -398,7 +422,9 @@ def _read(path: Path) -> dict:
     try:
         raw = load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8") from None
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+        ) from None
     except YAMLLimit as e:
         raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:

@@ -44,6 +44,7 @@ from experiments.execution.raycluster import first_line, ray_session
 
 log = logging.getLogger("artxai")
 
+
 def configure_worker(threads: int | None) -> None:
     """In a fresh worker, before TensorFlow is imported: threads per worker (so N workers do not
     each claim every core), GPU memory growth (so several workers can share one GPU), and no
@@ -143,7 +144,10 @@ def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[i
         if settings.workers and settings.workers > fit:
             log.info("executor ray: %d of the %d workers asked for fit on the cluster at once", fit, settings.workers)
         actor = _ray_worker_class().options(
-            num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_restarts=settings.max_retries, max_task_retries=settings.max_retries
+            num_cpus=settings.num_cpus,
+            num_gpus=settings.num_gpus,
+            max_restarts=settings.max_retries,
+            max_task_retries=settings.max_retries,
         )
         work_ref = ray.put(work)
         threads = max(1, int(settings.num_cpus))
@@ -153,7 +157,9 @@ def _ray(settings: ExecutorConfig, setup, work, units: list) -> Iterator[tuple[i
             yield from pool.map_unordered(lambda a, iu: a.run.remote(work_ref, *iu), list(enumerate(units)))
         except ray.exceptions.RayActorError as e:
             allowed, reason = settings.max_retries, first_line(e)
-            raise WorkerDied(f"executor ray: a worker died more than max_retries ({allowed}) allows ({reason})") from None
+            raise WorkerDied(
+                f"executor ray: a worker died more than max_retries ({allowed}) allows ({reason})"
+            ) from None
 
 
 def progress_interval() -> float:
@@ -165,7 +171,9 @@ def progress_interval() -> float:
 # ---- the door ----------------------------------------------------------------------------------
 
 
-def run_units(settings: ExecutorConfig, setup: Callable[[], Any], work: Callable[[Any, Any], Any], units: Iterable) -> Iterator[tuple[int, Any]]:
+def run_units(
+    settings: ExecutorConfig, setup: Callable[[], Any], work: Callable[[Any, Any], Any], units: Iterable
+) -> Iterator[tuple[int, Any]]:
     """(index, work(state, unit)) for every unit, in the order they finish; `index` is the unit's
     position in `units`. The caller writes results and assembles tables in index order."""
     units = list(units)

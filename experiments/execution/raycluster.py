@@ -197,8 +197,7 @@ def check_fits(settings: ExecutorConfig, nodes: list[dict], where: str) -> int:
         field, have = "num_cpus", f"no node of {where} has both"
         need = f"{settings.num_cpus:g} CPU(s) and {settings.num_gpus:g} GPU(s)"
     raise ClusterUnavailable(
-        f"executor.{field}: a worker needs {need} on one node, but {have}; "
-        "lower it or use a larger cluster"
+        f"executor.{field}: a worker needs {need} on one node, but {have}; lower it or use a larger cluster"
     )
 
 

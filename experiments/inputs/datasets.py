@@ -51,7 +51,10 @@ def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
 
 
 def scan_generic(
-    root: Path, splits: list[str], class_dirs: dict[str, str | list[str]], generator_from: str | dict[str, str] | None = None
+    root: Path,
+    splits: list[str],
+    class_dirs: dict[str, str | list[str]],
+    generator_from: str | dict[str, str] | None = None,
 ) -> pd.DataFrame:
     class_folders = class_patterns(class_dirs)
     rows = []
@@ -67,7 +70,9 @@ def scan_generic(
                 found[label].append(folder)
         for label, folders in found.items():
             if not folders:
-                raise ConfigError(f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}")
+                raise ConfigError(
+                    f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}"
+                )
             for folder in folders:
                 rows += _class_rows(folder, split, label, generator_from)
     df = pd.DataFrame(rows, columns=COLUMNS)
@@ -91,21 +96,30 @@ def _class_rows(folder: Path, split: str, label: str, generator_from: str | dict
     for p in _images_below(folder):  # an image right in the class folder: generator / source "unknown"
         rel = p.relative_to(folder)
         name = names.get(rel.parts[0], rel.parts[0]) if len(rel.parts) > 1 else "unknown"
-        rows.append((str(p), split, label, "", name, "") if label == "ai" else (str(p), split, label, "", "human", name))
+        rows.append(
+            (str(p), split, label, "", name, "") if label == "ai" else (str(p), split, label, "", "human", name)
+        )
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
         if not _images_below(sub):
             kind = "generator" if label == "ai" else "source"
-            raise ConfigError(f"dataset.generator_from: {sub} is a {kind} folder with no images; remove it or add its images")
+            raise ConfigError(
+                f"dataset.generator_from: {sub} is a {kind} folder with no images; remove it or add its images"
+            )
     return rows
 
 
 def check_labelled(records: pd.DataFrame) -> None:
     """A name that is both a generator (AI) and a source (human) would mix the classes' rows in
     every per-name table: refused, naming it."""
-    both = sorted(set(records.loc[records["label"] == "ai", "generator"]) & set(records.loc[records["label"] == "human", "source"]))
+    both = sorted(
+        set(records.loc[records["label"] == "ai", "generator"])
+        & set(records.loc[records["label"] == "human", "source"])
+    )
     if both:
-        raise ConfigError(f"dataset.generator_from: {both[0]!r} names a folder in both classes (ai and human); "
-                          "give the generator and the source different names")
+        raise ConfigError(
+            f"dataset.generator_from: {both[0]!r} names a folder in both classes (ai and human); "
+            "give the generator and the source different names"
+        )
 
 
 def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
@@ -120,8 +134,14 @@ def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
     missing = [s for s in splits if not (root / s).is_dir()]
     if missing:
         present = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise ConfigError(f"dataset.root: {root} has no {' or '.join(missing)} folder (it has: {', '.join(present) or 'no folders'})")
-    df = scan_artbench(root, splits) if cfg.layout == "artbench" else scan_generic(root, splits, cfg.class_dirs, cfg.generator_from)
+        raise ConfigError(
+            f"dataset.root: {root} has no {' or '.join(missing)} folder (it has: {', '.join(present) or 'no folders'})"
+        )
+    df = (
+        scan_artbench(root, splits)
+        if cfg.layout == "artbench"
+        else scan_generic(root, splits, cfg.class_dirs, cfg.generator_from)
+    )
     if df.empty:
         raise ConfigError(f"dataset.root: no images below {root} in the {cfg.layout} layout")
     if cfg.generators is not None:
@@ -167,7 +187,11 @@ def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
     if cfg.val_split and (df["split"] == cfg.val_split).any():
         val = df[df["split"] == cfg.val_split].reset_index(drop=True)
     else:
-        strata = train["label"] + "/" + (train["style"] if cfg.generator_from is None else train["generator"] + "/" + train["source"])
+        strata = (
+            train["label"]
+            + "/"
+            + (train["style"] if cfg.generator_from is None else train["generator"] + "/" + train["source"])
+        )
         if strata.value_counts().min() < 2:  # too few per style (generator, source) to stratify by it
             strata = train["label"]
         train, val = train_test_split(train, test_size=cfg.val_fraction, random_state=seed, stratify=strata)

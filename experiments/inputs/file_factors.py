@@ -30,7 +30,17 @@ from PIL import Image, JpegImagePlugin
 from experiments.config.schema import FACTORS
 from experiments.inputs.images import DecodePolicy, decode_image
 
-NUMERIC_FEATURES = ("width", "height", "aspect", "log_pixels", "log_file_size", "bytes_per_pixel", "jpeg_quality", "has_exif", "has_icc")
+NUMERIC_FEATURES = (
+    "width",
+    "height",
+    "aspect",
+    "log_pixels",
+    "log_file_size",
+    "bytes_per_pixel",
+    "jpeg_quality",
+    "has_exif",
+    "has_icc",
+)
 CATEGORICAL_FEATURES = ("format", "mode", "subsampling")
 SUBSAMPLING = {-1: "none", 0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
@@ -157,7 +167,9 @@ def strip_metadata(data: bytes, policy: DecodePolicy = DecodePolicy()) -> bytes:
     return encode(decode_image(data, policy).pixels, "PNG")
 
 
-def normalise(data: bytes, factor: str, *, quality: int, short_side: int, policy: DecodePolicy = DecodePolicy()) -> bytes:
+def normalise(
+    data: bytes, factor: str, *, quality: int, short_side: int, policy: DecodePolicy = DecodePolicy()
+) -> bytes:
     """The file with one factor (see the module's docstring) made the same for every file.
     Raises ImageRejected (from decoding) or ValueError for data that cannot be normalised."""
     if factor == "metadata":

@@ -73,7 +73,12 @@ class Listing:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -103,7 +108,16 @@ def list_images(folder: Path, suffixes: Collection[str], follow_symlinks: bool =
             except OSError as e:
                 if image_name or link:
                     loop = e.errno == errno.ELOOP
-                    skipped.append((path, "symbolic link loop" if loop else f"broken symbolic link ({e.strerror})" if link else e.strerror))
+                    skipped.append(
+                        (
+                            path,
+                            "symbolic link loop"
+                            if loop
+                            else f"broken symbolic link ({e.strerror})"
+                            if link
+                            else e.strerror,
+                        )
+                    )
                 continue
             if link and not follow_symlinks:
                 if image_name or path.is_dir():

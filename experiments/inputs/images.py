@@ -174,7 +174,9 @@ def display_resize(pixels: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
-def model_pixels_in(full_shape: tuple[int, int], size: int, other_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def model_pixels_in(
+    full_shape: tuple[int, int], size: int, other_shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """For each model-input row and column, the row and column of an `other_shape` copy of the
     image (e.g. the display copy) at the full-resolution pixel that `resize_for_model` picks.
     `labels[rows][:, cols]` carries per-pixel labels of that copy to the model input exactly as

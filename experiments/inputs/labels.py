@@ -65,5 +65,7 @@ def label_from_folders(rel: PurePath, class_folders: dict[str, list[str]]) -> st
     for folder in rel.parts[:-1]:
         found |= matching_classes(folder, class_folders)
     if len(found) > 1:
-        raise LabelError(f"{rel}: its folders match both classes ({', '.join(sorted(found))}); make the class folder patterns exclusive")
+        raise LabelError(
+            f"{rel}: its folders match both classes ({', '.join(sorted(found))}); make the class folder patterns exclusive"
+        )
     return found.pop() if found else None

@@ -69,7 +69,10 @@ def truth_in_folder(rel: Path, classes: dict[str, str | list[str]] | None, ai_pr
 
 
 def samples_from_folder(
-    folder: Path, ai_prefix: str = "ai_", classes: dict[str, str | list[str]] | None = None, follow_symlinks: bool = False
+    folder: Path,
+    ai_prefix: str = "ai_",
+    classes: dict[str, str | list[str]] | None = None,
+    follow_symlinks: bool = False,
 ) -> list[Sample]:
     """Every image file below `folder`; entries that cannot be scored (links not followed,
     FIFOs, folders named like images) come as samples with their `problem` (see folders.py)."""
@@ -79,10 +82,23 @@ def samples_from_folder(
     if not listing.files and not listing.skipped:
         raise ConfigError(f"samples.folder: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) below {folder}")
     return [
-        Sample(shown_name(p.relative_to(folder)), p, shown_name(p.stem), "original", truth_in_folder(p.relative_to(folder), classes, ai_prefix))
+        Sample(
+            shown_name(p.relative_to(folder)),
+            p,
+            shown_name(p.stem),
+            "original",
+            truth_in_folder(p.relative_to(folder), classes, ai_prefix),
+        )
         for p in listing.files
     ] + [  # listed with the reason they are not scored (their truth is not used)
-        Sample(shown_name(p.relative_to(folder)), None, shown_name(p.stem), "original", truth_from_name(p.relative_to(folder), ai_prefix), problem)
+        Sample(
+            shown_name(p.relative_to(folder)),
+            None,
+            shown_name(p.stem),
+            "original",
+            truth_from_name(p.relative_to(folder), ai_prefix),
+            problem,
+        )
         for p, problem in listing.skipped
     ]
 
@@ -95,8 +111,16 @@ def samples_from_dataset(dataset: DatasetConfig, split: str, seed: int = 0) -> l
     if records.empty:
         raise ConfigError(f"samples.split: {dataset.root} has no images in split {split!r}")
     return [
-        Sample(shown_name(Path(r.path).relative_to(dataset.root)), Path(r.path), shown_name(Path(r.path).stem), "original", r.label, style=r.style, generator=r.generator,
-               source=None if dataset.generator_from is None else r.source)
+        Sample(
+            shown_name(Path(r.path).relative_to(dataset.root)),
+            Path(r.path),
+            shown_name(Path(r.path).stem),
+            "original",
+            r.label,
+            style=r.style,
+            generator=r.generator,
+            source=None if dataset.generator_from is None else r.source,
+        )
         for r in records.itertuples()
     ]
 
@@ -110,7 +134,9 @@ def read_manifest(path: Path, ai_prefix: str = "ai_") -> list[dict[str, str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save the manifest as UTF-8") from None
+        raise ConfigError(
+            f"{path} line {line}: not UTF-8 text (byte {data[e.start]:#04x}); save the manifest as UTF-8"
+        ) from None
     with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         try:

@@ -139,7 +139,9 @@ def margin_from_probabilities(p_ai: np.ndarray, p_human: np.ndarray) -> np.ndarr
     """log p_ai - log p_human from probabilities, in float64, each clipped at float32's smallest
     normal number (|margin| <= 174.7): the fallback when no logits can be had."""
     tiny = float(np.finfo(np.float32).tiny)
-    return np.log(np.clip(np.asarray(p_ai, np.float64), tiny, None)) - np.log(np.clip(np.asarray(p_human, np.float64), tiny, None))
+    return np.log(np.clip(np.asarray(p_ai, np.float64), tiny, None)) - np.log(
+        np.clip(np.asarray(p_human, np.float64), tiny, None)
+    )
 
 
 def card_path(model_path: Path) -> Path:

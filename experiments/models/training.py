@@ -111,7 +111,11 @@ def chance_guard(best_val_accuracy: float, val_labels: pd.Series) -> dict:
     n = len(val_labels)
     majority = float(val_labels.value_counts(normalize=True).max()) if n else float("nan")
     low, high = wilson_ci(round(best_val_accuracy * n), n)
-    guard = {"val_n": n, "val_accuracy_ci": [round(low, 4), round(high, 4)], "majority_class_val_accuracy": round(majority, 4)}
+    guard = {
+        "val_n": n,
+        "val_accuracy_ci": [round(low, 4), round(high, 4)],
+        "majority_class_val_accuracy": round(majority, 4),
+    }
     if n and low > majority:
         return guard | {"warning": ""}
     warning = (
@@ -207,7 +211,14 @@ def input_datasets(
 
 
 def fit(
-    name: str, model: keras.Model, cfg: TrainConfig, datasets: tuple, work: Path, previous: pd.DataFrame, extra: list, steps: int
+    name: str,
+    model: keras.Model,
+    cfg: TrainConfig,
+    datasets: tuple,
+    work: Path,
+    previous: pd.DataFrame,
+    extra: list,
+    steps: int,
 ) -> float:
     """model.fit with the history log, the best checkpoint, early stopping and the per-epoch
     backup (and a progress line off a terminal); the seconds it took."""
@@ -226,12 +237,26 @@ def fit(
         callbacks.append(EpochProgress(name, cfg.epochs, steps, cfg.batch_size, cfg.progress_every_s))
     started = time.perf_counter()
     train_ds, val_ds = datasets
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, shuffle=False, callbacks=callbacks, verbose=1 if sys.stderr.isatty() else 2)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        shuffle=False,
+        callbacks=callbacks,
+        verbose=1 if sys.stderr.isatty() else 2,
+    )
     return time.perf_counter() - started
 
 
 def model_card(
-    name: str, cfg: TrainConfig, input_size: int, model_path: Path, best: keras.Model, splits: dict, skips: SkipLog, training: dict
+    name: str,
+    cfg: TrainConfig,
+    input_size: int,
+    model_path: Path,
+    best: keras.Model,
+    splits: dict,
+    skips: SkipLog,
+    training: dict,
 ) -> dict:
     """The model card's fields but the fingerprint and the model file's digest."""
     return {
@@ -305,7 +330,12 @@ def train(
     plot_history(history, work / "history.png", f"{name} ({input_size} px)")
     atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
     if skips.reasons:
-        log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), work / "skipped_files.json")
+        log.warning(
+            "%s: %d unreadable file(s) left out of training (reasons in %s)",
+            name,
+            len(skips.reasons),
+            work / "skipped_files.json",
+        )
     record = training_record(history, previous, splits["val"]["label"], len(splits["train"]), fit_seconds)
     record["seconds_this_session"] = round(time.perf_counter() - started, 1)
     card = model_card(name, cfg, input_size, model_path, best, splits, skips, record)
@@ -314,12 +344,21 @@ def train(
         "run_config": config_snapshot or {},
         "fingerprint": fingerprint,
         "model_sha256": file_sha256(model_path),
-        "versions": {"python": platform.python_version(), **{p: metadata.version(p) for p in ("keras", "tensorflow", "numpy")}},
+        "versions": {
+            "python": platform.python_version(),
+            **{p: metadata.version(p) for p in ("keras", "tensorflow", "numpy")},
+        },
     }
     atomic_write_json(card_path(model_path), card)
     if os.path.lexists(work / "cache"):  # the resized-image cache is only for this training
         remove(work, work / "cache", TRAINING_MARKER)
-    log.info("%s: best validation accuracy %.3f at epoch %d -> %s", name, record["best_val_accuracy"], record["best_epoch"], model_path)
+    log.info(
+        "%s: best validation accuracy %.3f at epoch %d -> %s",
+        name,
+        record["best_val_accuracy"],
+        record["best_epoch"],
+        model_path,
+    )
     if record["warning"]:
         log.warning("%s: %s", name, record["warning"])
     return card

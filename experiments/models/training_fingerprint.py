@@ -27,7 +27,11 @@ from experiments.models.architecture import build_cnn
 # train-block fields that do not change the weights (or are covered by the file list)
 # (init_from: the file's content is compared, as `init_from`, not where it lies)
 UNCOMPARED_SETTINGS = {
-    "retrain": True, "progress_every_s": True, "cache": True, "dataset": {"root": True}, "init_from": True
+    "retrain": True,
+    "progress_every_s": True,
+    "cache": True,
+    "dataset": {"root": True},
+    "init_from": True,
 }
 
 

@@ -23,7 +23,9 @@ def cell(row: pd.Series) -> str:
     if row["verdict"] == "not_measured":
         return "not measured"
     word = "pass" if row["passed"] else "fail"
-    return f"{word}: {with_interval(row['difference'], row['ci_low'], row['ci_high'], 2, signed=True)}, n {int(row['n'])}"
+    return (
+        f"{word}: {with_interval(row['difference'], row['ci_low'], row['ci_high'], 2, signed=True)}, n {int(row['n'])}"
+    )
 
 
 def verdict_table(checks: pd.DataFrame) -> pd.DataFrame:
@@ -32,8 +34,10 @@ def verdict_table(checks: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, method), g in checks.groupby(["model", "method"], sort=False):
         by_check = {r["check"]: r for _, r in g.iterrows()}
-        rows.append({"model": model, "method": method}
-                    | {CHECK_NAMES[c]: cell(by_check[c]) if c in by_check else "not measured" for c in CHECKS})
+        rows.append(
+            {"model": model, "method": method}
+            | {CHECK_NAMES[c]: cell(by_check[c]) if c in by_check else "not measured" for c in CHECKS}
+        )
     return pd.DataFrame(rows)
 
 
@@ -60,5 +64,7 @@ def checks_block(checks: pd.DataFrame | None) -> dict[str, object] | None:
     if checks is None or checks.empty:
         return None
     table = verdict_table(checks)
-    return {"table": table_block(table, "explanation_checks", {}, 2, verdicts=tuple(CHECK_NAMES.values())),
-            "sentence": sentence(checks)}
+    return {
+        "table": table_block(table, "explanation_checks", {}, 2, verdicts=tuple(CHECK_NAMES.values())),
+        "sentence": sentence(checks),
+    }

@@ -48,7 +48,13 @@ def false_positive_rate(metrics: pd.DataFrame | None, model: str) -> dict | None
     if row.empty or not np.isfinite(row["value"].iloc[0]):
         return None
     r = row.iloc[0]
-    return {"value": float(r["value"]), "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]), "n": int(r["n"]), "k": round(r["value"] * r["n"])}
+    return {
+        "value": float(r["value"]),
+        "ci_low": float(r["ci_low"]),
+        "ci_high": float(r["ci_high"]),
+        "n": int(r["n"]),
+        "k": round(r["value"] * r["n"]),
+    }
 
 
 def edit_families(scores: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +68,9 @@ def edit_families(scores: pd.DataFrame) -> pd.DataFrame:
     for vid in scores["variant"].map(base_variant_id).unique():
         if vid != IDENTITY and vid not in rows:
             rows[vid] = (vid, describe(vid), 0.0)
-    return pd.DataFrame([(v, *r) for v, r in rows.items()], columns=["variant", "family", "title", "strength"]).set_index("variant")
+    return pd.DataFrame(
+        [(v, *r) for v, r in rows.items()], columns=["variant", "family", "title", "strength"]
+    ).set_index("variant")
 
 
 def direction(row) -> dict:
@@ -135,7 +143,9 @@ def most_fragile(flips: pd.DataFrame, scores: pd.DataFrame, model: str) -> dict 
         subject=("subject", "first"), truth=("truth", "first"), fooled=("fooled", "sum"), families=("series", "size")
     )  # fmt: skip
     edited = scores[(scores["model"] == model) & (scores["variant"] != IDENTITY)]
-    per["mean_abs_delta_margin"] = edited.assign(a=edited["delta_margin"].abs()).groupby("sample")["a"].mean().reindex(per.index).fillna(0)
+    per["mean_abs_delta_margin"] = (
+        edited.assign(a=edited["delta_margin"].abs()).groupby("sample")["a"].mean().reindex(per.index).fillna(0)
+    )
     per = per.sort_values(["fooled", "mean_abs_delta_margin"], ascending=False, kind="stable")
     sample = per.index[0]
     r = per.iloc[0]
@@ -163,7 +173,11 @@ def model_findings(
     """Everything the findings card of one model says."""
     acc = accuracy(scores, model)
     edited = bool(((scores["model"] == model) & (scores["variant"] != IDENTITY)).any())
-    families = edit_families(scores[scores["model"] == model]) if edited else pd.DataFrame(columns=["family", "title", "strength"])
+    families = (
+        edit_families(scores[scores["model"] == model])
+        if edited
+        else pd.DataFrame(columns=["family", "title", "strength"])
+    )
     n = acc["n"] if acc else 0
     return {
         "model": model,

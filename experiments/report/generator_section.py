@@ -22,7 +22,11 @@ def add_generator_findings(findings: list[dict], table: pd.DataFrame | None) -> 
     the run has a `generators` table; with the seen / unseen pools and human art called AI."""
     for f in findings:
         found = summary(table, f["model"]) if table is not None and len(table) else None
-        f["generators"] = None if found is None else {"sentence": sentence(found)} | {k: found[k] for k in ("seen", "unseen", "human")}
+        f["generators"] = (
+            None
+            if found is None
+            else {"sentence": sentence(found)} | {k: found[k] for k in ("seen", "unseen", "human")}
+        )
 
 
 def detection_figure(table: pd.DataFrame, model: str, path: Path) -> Path:
@@ -32,19 +36,33 @@ def detection_figure(table: pd.DataFrame, model: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(df) + 1.4), layout="constrained")
     labels = [f"{plain_label(n)} (n={k_n})" for n, k_n in zip(df["name"], df["n"])]
     colours = [SEEN_COLOURS.get(s, "tab:grey") for s in df["seen"]]
-    ax.barh(labels, df["rate"], xerr=[df["rate"] - df["ci_low"], df["ci_high"] - df["rate"]], color=colours, alpha=0.8, capsize=3)
+    ax.barh(
+        labels,
+        df["rate"],
+        xerr=[df["rate"] - df["ci_low"], df["ci_high"] - df["rate"]],
+        color=colours,
+        alpha=0.8,
+        capsize=3,
+    )
     ax.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share called AI (95% Wilson CI)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.8) for c in SEEN_COLOURS.values()]
-    ax.legend(handles, ["seen generator", "unseen generator", "generator (training unknown)", "human source"], fontsize=7, loc="lower right")
+    ax.legend(
+        handles,
+        ["seen generator", "unseen generator", "generator (training unknown)", "human source"],
+        fontsize=7,
+        loc="lower right",
+    )
     ax.set_title(f"{model}: called AI, per generator and source")
     return save(fig, path)
 
 
 def generators_block(table: pd.DataFrame) -> dict:
     """The generators table as the report shows it: rates with their intervals."""
-    shown = table.assign(rate=[with_interval(v, lo, hi, 3) for v, lo, hi in zip(table["rate"], table["ci_low"], table["ci_high"])])
+    shown = table.assign(
+        rate=[with_interval(v, lo, hi, 3) for v, lo, hi in zip(table["rate"], table["ci_low"], table["ci_high"])]
+    )
     return table_block(shown[["model", "kind", "name", "seen", "metric", "k", "n", "rate"]], "generators", {})
 
 
@@ -72,7 +90,9 @@ def generators_context(table: pd.DataFrame | None, matrix: pd.DataFrame | None, 
     detection_figures = []
     for m in table["model"].unique() if present else []:
         path = detection_figure(table, m, report / "img" / f"generators_{m}.png")
-        detection_figures.append({"src": path.relative_to(report).as_posix(), "alt": f"Detection per generator, {m}", "caption": ""})
+        detection_figures.append(
+            {"src": path.relative_to(report).as_posix(), "alt": f"Detection per generator, {m}", "caption": ""}
+        )
     return {
         "generators_table": generators_block(table) if present else None,
         "generators_figures": detection_figures,
@@ -80,7 +100,8 @@ def generators_context(table: pd.DataFrame | None, matrix: pd.DataFrame | None, 
     }
 
 
-
 def generators_section(run: ReportRun) -> dict[str, object]:
     """The page section: per generator, seen vs unseen, and the held-out rows of the matrix."""
-    return generators_context(read_table(run.run_dir, "generators"), read_table(run.run_dir, "cross_generator"), run.report)
+    return generators_context(
+        read_table(run.run_dir, "generators"), read_table(run.run_dir, "cross_generator"), run.report
+    )

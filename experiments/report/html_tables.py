@@ -96,11 +96,25 @@ class Tint:
 TINTS = {"rate": ("Oranges", 0.0, 0.9), "signed": ("RdBu_r", 0.6, 0.6), "p_ai": ("RdBu_r", 0.6, 0.6)}
 
 
-VERDICT_COLOURS = {"better": "#d6efd9", "worse": "#f7d4d4", "no difference": "#eeeeee", "supported": "#d6efd9", "contradicted": "#f7d4d4", "inconclusive": "#eeeeee", "pass": "#d6efd9", "fail": "#f7d4d4"}
+VERDICT_COLOURS = {
+    "better": "#d6efd9",
+    "worse": "#f7d4d4",
+    "no difference": "#eeeeee",
+    "supported": "#d6efd9",
+    "contradicted": "#f7d4d4",
+    "inconclusive": "#eeeeee",
+    "pass": "#d6efd9",
+    "fail": "#f7d4d4",
+}
 
 
 def render(
-    df: pd.DataFrame, table_id: str, tints: dict[str, Tint] | None = None, digits: int = 3, numbers: pd.DataFrame | None = None, verdicts: tuple[str, ...] = ()
+    df: pd.DataFrame,
+    table_id: str,
+    tints: dict[str, Tint] | None = None,
+    digits: int = 3,
+    numbers: pd.DataFrame | None = None,
+    verdicts: tuple[str, ...] = (),
 ) -> str:
     """An HTML table: headers from HEADERS, numbers with `digits`, text escaped, cells tinted
     per `tints` (column -> Tint; the numbers come from the same column of `numbers`, a frame
@@ -112,7 +126,9 @@ def render(
     df = df.reset_index(drop=True)
     numbers = df if numbers is None else numbers.reset_index(drop=True)
     columns = list(df.columns)
-    styles: list[list[list[tuple[str, str]]]] = [[[] for _ in columns] for _ in range(len(df))]  # CSS (property, value) per cell
+    styles: list[list[list[tuple[str, str]]]] = [
+        [[] for _ in columns] for _ in range(len(df))
+    ]  # CSS (property, value) per cell
     for column in verdicts:
         if column in df:
             j = columns.index(column)
@@ -139,7 +155,9 @@ def render(
     return _html(table_id, [header(c) for c in columns], df, styles, digits)
 
 
-def tint_css(values: np.ndarray, cmap: str, low: float, high: float, vmin: float, vmax: float) -> list[list[tuple[str, str]]]:
+def tint_css(
+    values: np.ndarray, cmap: str, low: float, high: float, vmin: float, vmax: float
+) -> list[list[tuple[str, str]]]:
     """Background and text colour per value, as pandas' Styler.background_gradient gives them:
     the colour map over [vmin, vmax] widened by `low` and `high` of its range; light text on a
     dark background (relative luminance under 0.408)."""
@@ -147,7 +165,10 @@ def tint_css(values: np.ndarray, cmap: str, low: float, high: float, vmin: float
     rgba = matplotlib.colormaps[cmap](matplotlib.colors.Normalize(vmin - span * low, vmax + span * high)(values))
     linear = np.where(rgba[:, :3] <= 0.04045, rgba[:, :3] / 12.92, ((rgba[:, :3] + 0.055) / 1.055) ** 2.4)
     luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
-    return [[("background-color", matplotlib.colors.rgb2hex(c)), ("color", "#f1f1f1" if y < 0.408 else "#000000")] for c, y in zip(rgba, luminance)]
+    return [
+        [("background-color", matplotlib.colors.rgb2hex(c)), ("color", "#f1f1f1" if y < 0.408 else "#000000")]
+        for c, y in zip(rgba, luminance)
+    ]
 
 
 def cell_text(value: object, digits: int) -> str:
@@ -161,7 +182,9 @@ def cell_text(value: object, digits: int) -> str:
     return str(value)
 
 
-def _html(uid: str, headers: list[str], df: pd.DataFrame, styles: list[list[list[tuple[str, str]]]], digits: int) -> str:
+def _html(
+    uid: str, headers: list[str], df: pd.DataFrame, styles: list[list[list[tuple[str, str]]]], digits: int
+) -> str:
     """The markup pandas' Styler writes for a table with its index hidden (ids `T_<uid>_row<r>_col<c>`,
     one CSS rule per distinct cell style, listing its cells in order), byte for byte."""
     rules: dict[tuple, list[str]] = {}
@@ -173,19 +196,30 @@ def _html(uid: str, headers: list[str], df: pd.DataFrame, styles: list[list[list
     for props, selectors in rules.items():
         out.append(", ".join(selectors) + " {\n" + "".join(f"  {p}: {v};\n" for p, v in props) + "}\n")
     out.append(f'</style>\n<table id="T_{uid}" class="sortable">\n  <thead>\n    <tr>\n')
-    out.extend(f'      <th id="T_{uid}_level0_col{c}" class="col_heading level0 col{c}" >{h}</th>\n' for c, h in enumerate(headers))
+    out.extend(
+        f'      <th id="T_{uid}_level0_col{c}" class="col_heading level0 col{c}" >{h}</th>\n'
+        for c, h in enumerate(headers)
+    )
     out.append("    </tr>\n  </thead>\n  <tbody>\n")
     for r, row in enumerate(df.itertuples(index=False, name=None)):
         out.append("    <tr>\n")
-        out.extend(f'      <td id="T_{uid}_row{r}_col{c}" class="data row{r} col{c}" >{cell_text(v, digits)}</td>\n' for c, v in enumerate(row))
+        out.extend(
+            f'      <td id="T_{uid}_row{r}_col{c}" class="data row{r} col{c}" >{cell_text(v, digits)}</td>\n'
+            for c, v in enumerate(row)
+        )
         out.append("    </tr>\n")
     out.append("  </tbody>\n</table>\n")
     return "".join(out)
 
 
 def table_block(
-    df: pd.DataFrame, table_id: str, tints: dict[str, Tint] | None = None, digits: int = 3, keep: tuple[str, ...] = (),
-    numbers: pd.DataFrame | None = None, verdicts: tuple[str, ...] = (),
+    df: pd.DataFrame,
+    table_id: str,
+    tints: dict[str, Tint] | None = None,
+    digits: int = 3,
+    keep: tuple[str, ...] = (),
+    numbers: pd.DataFrame | None = None,
+    verdicts: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """{'html', 'constants'}: the table with its constant columns said once above it."""
     if df is None or df.empty:

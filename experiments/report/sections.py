@@ -214,6 +214,7 @@ def reversal_block(reversal: pd.DataFrame | None) -> dict | None:
     the setting it went from and to, its accuracy before, the change and the shift, with intervals."""
     if reversal is None or reversal.empty:
         return None
+
     def interval(c: str) -> list[str]:
         bounds = zip(reversal[c], reversal[f"{c}_ci_low"], reversal[f"{c}_ci_high"])
         return [with_interval(v, lo, hi, 3, signed=True) for v, lo, hi in bounds]

@@ -262,7 +262,9 @@ def _busy(fd: int, root: Path) -> RunFolderBusy | None:
         if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise
     holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-    return RunFolderBusy(f"{root} is in use by another run (pid {holder}); wait for it to end, or use --out for another folder")
+    return RunFolderBusy(
+        f"{root} is in use by another run (pid {holder}); wait for it to end, or use --out for another folder"
+    )
 
 
 def ensure_free(root: Path) -> None:
@@ -350,7 +352,9 @@ def adopt(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m experiments.rundir.runfolder", description=adopt.__doc__.split(",")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.rundir.runfolder", description=adopt.__doc__.split(",")[0]
+    )
     parser.add_argument("command", choices=["adopt"])
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)

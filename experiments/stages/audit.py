@@ -56,7 +56,21 @@ AUDIT_COLUMNS = [
     "model", "factor", "class", "n", "p_ai_as_is", "p_ai_normalised", "shift", "shift_ci_low", "shift_ci_high", "mean_abs_shift",
     "accuracy_as_is", "accuracy_normalised", "accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high", "flip_rate", "ci_method", "exploratory", "verdict",
 ]  # fmt: skip
-PROBE_COLUMNS = ["probe", "features", "n", "n_ai", "n_human", "folds", "roc_auc", "ci_low", "ci_high", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "exploratory"]
+PROBE_COLUMNS = [
+    "probe",
+    "features",
+    "n",
+    "n_ai",
+    "n_human",
+    "folds",
+    "roc_auc",
+    "ci_low",
+    "ci_high",
+    "accuracy",
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "exploratory",
+]
 
 
 def score_files(
@@ -98,7 +112,14 @@ def score_files(
                 probs = detector.predict_proba(np.stack([x[detector.input_size] for _, x in done]), batch_size)
                 ai = detector.class_names.index("ai")
                 rows += [
-                    {"sample": s.id, "path": shown_name(s.path), "truth": s.truth, "generator": s.generator, "model": detector.name, "p_ai": float(p[ai])}
+                    {
+                        "sample": s.id,
+                        "path": shown_name(s.path),
+                        "truth": s.truth,
+                        "generator": s.generator,
+                        "model": detector.name,
+                        "p_ai": float(p[ai]),
+                    }
                     for (s, _), p in zip(done, probs)
                 ]
     order, model_order = {s.id: i for i, s in enumerate(samples)}, {d.name: i for i, d in enumerate(detectors)}
@@ -118,7 +139,9 @@ def stratified_subset(samples: list[Sample], limit: int | None, seed: int) -> li
     keep: set[int] = set()
     for truth in sorted({s.truth for s in samples}):
         members = [i for i, s in enumerate(samples) if s.truth == truth]
-        keep |= set(rng.choice(members, size=max(1, round(limit * len(members) / len(samples))), replace=False).tolist())
+        keep |= set(
+            rng.choice(members, size=max(1, round(limit * len(members) / len(samples))), replace=False).tolist()
+        )
     return [s for i, s in enumerate(samples) if i in keep]
 
 
@@ -131,11 +154,15 @@ def metadata_table(samples: list[Sample]) -> pd.DataFrame:
     for s in samples:
         row = {"sample": s.id, "truth": s.truth, "problem": ""}
         try:
-            row |= file_metadata(read_regular(Path(s.path))) if s.path is not None else {"problem": s.problem or "no file"}
+            row |= (
+                file_metadata(read_regular(Path(s.path))) if s.path is not None else {"problem": s.problem or "no file"}
+            )
         except (OSError, ValueError) as e:
             row["problem"] = str(e)
         rows.append(row)
-    return pd.DataFrame(rows).reindex(columns=["sample", "truth", "problem", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES, "file_size"])
+    return pd.DataFrame(rows).reindex(
+        columns=["sample", "truth", "problem", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES, "file_size"]
+    )
 
 
 def probe_model(numeric: list[str], categorical: list[str], seed: int):
@@ -143,7 +170,13 @@ def probe_model(numeric: list[str], categorical: list[str], seed: int):
     the median and flagged) and one-hot categories."""
     columns = ColumnTransformer(
         [
-            ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
             ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
         ]
     )
@@ -167,7 +200,9 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
     n_ai, n_human = int(y.sum()), int((~y).sum())
     folds = min(folds, n_ai, n_human)
     if folds < 2:
-        log.warning("audit: the metadata probe needs at least 2 files of each class (%d AI, %d human); skipped", n_ai, n_human)
+        log.warning(
+            "audit: the metadata probe needs at least 2 files of each class (%d AI, %d human); skipped", n_ai, n_human
+        )
         return pd.DataFrame(columns=PROBE_COLUMNS)
     probes = [("all", list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))]
     probes += [(f, [f], []) for f in NUMERIC_FEATURES] + [(f, [], [f]) for f in CATEGORICAL_FEATURES]
@@ -222,7 +257,9 @@ def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: in
             found = paired_difference_ci(after, before, resamples=resamples, seed=seed)
             shift = (found["difference"], found["ci_low"], found["ci_high"])
             correct_before, correct_after = (before >= 0.5) == (truth == "ai"), (after >= 0.5) == (truth == "ai")
-            moved_acc = paired_difference_ci(correct_after.astype(float), correct_before.astype(float), resamples=resamples, seed=seed)
+            moved_acc = paired_difference_ci(
+                correct_after.astype(float), correct_before.astype(float), resamples=resamples, seed=seed
+            )
             change = (moved_acc["difference"], moved_acc["ci_low"], moved_acc["ci_high"])
             rows.append(
                 {"model": model, "factor": factor, "class": truth, "n": len(g), "p_ai_as_is": float(before.mean()), "p_ai_normalised": float(after.mean()),
@@ -269,13 +306,29 @@ def run_audit(
         log.warning("audit: no readable file among %d samples; skipped", len(chosen))
         return {}
     quality, short_side = common_settings(meta, cfg.jpeg_quality, cfg.short_side)
-    log.info("audit: %d files, factors %s (JPEG quality %d, short side %d px)", len(chosen), ", ".join(cfg.factors), quality, short_side)
+    log.info(
+        "audit: %d files, factors %s (JPEG quality %d, short side %d px)",
+        len(chosen),
+        ", ".join(cfg.factors),
+        quality,
+        short_side,
+    )
     parts = []
     for factor in (AS_IS, *cfg.factors):
-        transform = None if factor == AS_IS else partial(normalise, factor=factor, quality=quality, short_side=short_side, policy=policy)
+        transform = (
+            None
+            if factor == AS_IS
+            else partial(normalise, factor=factor, quality=quality, short_side=short_side, policy=policy)
+        )
         scored, skipped = score_files(chosen, detectors, policy, transform, batch_size, workers)
         if skipped:
-            log.warning("audit: %d file(s) not scored %s (first: %s: %s)", len(skipped), factor, skipped[0]["sample"], skipped[0]["reason"])
+            log.warning(
+                "audit: %d file(s) not scored %s (first: %s: %s)",
+                len(skipped),
+                factor,
+                skipped[0]["sample"],
+                skipped[0]["reason"],
+            )
         parts.append(scored.assign(factor=factor))
     scores = pd.concat(parts, ignore_index=True)
     tables = {
@@ -295,7 +348,14 @@ def run_audit(
 def print_audit(audit: pd.DataFrame, probe: pd.DataFrame) -> None:
     if len(probe):
         p = probe.iloc[0]
-        log.info("audit: metadata-only probe ROC-AUC %.3f [%.3f, %.3f] (n=%d, %d-fold)", p.roc_auc, p.ci_low, p.ci_high, p.n, p.folds)
+        log.info(
+            "audit: metadata-only probe ROC-AUC %.3f [%.3f, %.3f] (n=%d, %d-fold)",
+            p.roc_auc,
+            p.ci_low,
+            p.ci_high,
+            p.n,
+            p.folds,
+        )
     for r in audit.to_dict("records"):
         log.info(
             "audit: %-8s %-9s %-6s n=%-5d shift %+.3f [%+.3f, %+.3f] -> %s",

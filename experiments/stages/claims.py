@@ -49,24 +49,47 @@ def _ops(*ops: str, edits: tuple[str, ...] = ()) -> Callable[[pd.DataFrame], pd.
 
 
 CLAIMS = [
-    Claim("noise", "The 32 px model is less sensitive to noise.", "small", "abs_delta", _ops("gaussian_noise", edits=("noise",))),
     Claim(
-        "dark", "The 32 px model is better on darker images.", "small", "correct",
-        lambda df: ((df["op"] == "brightness_contrast") & (_param(df, "brightness").fillna(0) < 0))
-        | ((df["op"] == "gamma") & (_param(df, "gamma").fillna(1) > 1)),
+        "noise",
+        "The 32 px model is less sensitive to noise.",
+        "small",
+        "abs_delta",
+        _ops("gaussian_noise", edits=("noise",)),
+    ),
+    Claim(
+        "dark",
+        "The 32 px model is better on darker images.",
+        "small",
+        "correct",
+        lambda df: (
+            ((df["op"] == "brightness_contrast") & (_param(df, "brightness").fillna(0) < 0))
+            | ((df["op"] == "gamma") & (_param(df, "gamma").fillna(1) > 1))
+        ),
     ),  # fmt: skip
     Claim(
-        "watermark", "The 128 px model is fooled by unusually coloured watermarks.", "small", "abs_delta",
+        "watermark",
+        "The 128 px model is fooled by unusually coloured watermarks.",
+        "small",
+        "abs_delta",
         _ops("occlusion", "text_watermark", edits=("watermark",)),
     ),  # fmt: skip
     Claim(
-        "few_colours", "The 32 px model is better on images with few colours.", "small", "correct",
+        "few_colours",
+        "The 32 px model is better on images with few colours.",
+        "small",
+        "correct",
         lambda df: (df["op"] == "saturation") & (_param(df, "factor").fillna(1) <= 0.5),
     ),  # fmt: skip
     Claim(
-        "colour", "The 128 px model is tricked by colour manipulation.", "small", "abs_delta",
-        lambda df: (df["op"] == "hue_shift") | ((df["op"] == "saturation") & (_param(df, "factor").fillna(1) > 1))
-        | (df["edit"].isin(["colour"]) & (df["variant"] == "identity")),
+        "colour",
+        "The 128 px model is tricked by colour manipulation.",
+        "small",
+        "abs_delta",
+        lambda df: (
+            (df["op"] == "hue_shift")
+            | ((df["op"] == "saturation") & (_param(df, "factor").fillna(1) > 1))
+            | (df["edit"].isin(["colour"]) & (df["variant"] == "identity"))
+        ),
     ),  # fmt: skip
 ]
 
@@ -89,7 +112,11 @@ def at_chance(small: str, large: str, warnings: dict[str, str] | None) -> str:
 
 
 def verdicts(
-    scores: pd.DataFrame, models: dict[str, int], resamples: int = 1000, seed: int = 0, min_samples: int = 5,
+    scores: pd.DataFrame,
+    models: dict[str, int],
+    resamples: int = 1000,
+    seed: int = 0,
+    min_samples: int = 5,
     warnings: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per claim: the evidence (per-model means, the difference and its interval, n) and
@@ -100,7 +127,13 @@ def verdicts(
     for claim in CLAIMS:
         row = {"claim": claim.id, "text": claim.text, "measure": claim.description(), "n_samples": 0}
         if len(ordered) < 2:
-            rows.append(row | {"verdict": "inconclusive", "why": f"needs two models of different input size; this run had {', '.join(ordered) or 'none'}"})
+            rows.append(
+                row
+                | {
+                    "verdict": "inconclusive",
+                    "why": f"needs two models of different input size; this run had {', '.join(ordered) or 'none'}",
+                }
+            )
             continue
         small, large = ordered[0], ordered[-1]
         row |= claim_evidence(scores, claim, small, large, resamples, seed, min_samples)

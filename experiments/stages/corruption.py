@@ -57,6 +57,7 @@ def rate_matrices(images: pd.DataFrame, samples: pd.Index, variants: list[str]) 
     `wrong` (share of replicates wrong once edited; NaN where not scored), `fooled` (share
     fooled, counted only for images right unedited) and `right` (right unedited: 1 or 0)."""
     edited = images[images["variant"] != IDENTITY]
+
     def wide(column: str) -> np.ndarray:
         table = edited.pivot_table(index="sample", columns="variant", values=column, dropna=False)
         return table.reindex(index=samples, columns=variants).to_numpy(float)

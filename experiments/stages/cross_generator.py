@@ -59,8 +59,12 @@ def matrix_generators(m: ModelConfig) -> list[str]:
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     if len(tested) < 2:
-        hint = "name them with generator_from: subfolder" if dataset.layout == "generic" else "AI_LD_ and AI_SD_ folders"
-        raise ConfigError(f"{where} has AI generators {tested} in its test split; the matrix needs two or more ({hint})")
+        hint = (
+            "name them with generator_from: subfolder" if dataset.layout == "generic" else "AI_LD_ and AI_SD_ folders"
+        )
+        raise ConfigError(
+            f"{where} has AI generators {tested} in its test split; the matrix needs two or more ({hint})"
+        )
     if untrained := [g for g in tested if g not in trained]:
         raise ConfigError(f"{where}: generator {untrained[0]} has test images but no training images")
     return tested
@@ -85,13 +89,21 @@ def training_sets(generators: list[str], designs: list[str]) -> list[tuple[str, 
 
 def copy_file(m: ModelConfig, trained_on: str, held_out: str):
     """Where a copy is saved: beside the model, `<stem>.cross_generator/<g>.keras` or `without_<g>.keras`."""
-    return m.path.parent / f"{m.path.stem}.cross_generator" / (f"without_{held_out}.keras" if held_out else f"{trained_on}.keras")
+    return (
+        m.path.parent
+        / f"{m.path.stem}.cross_generator"
+        / (f"without_{held_out}.keras" if held_out else f"{trained_on}.keras")
+    )
 
 
-def cell(model: str, trained_on: str, held_out: str, tested_on: str, ai: pd.DataFrame, humans: pd.DataFrame, cfg: RunConfig) -> dict:
+def cell(
+    model: str, trained_on: str, held_out: str, tested_on: str, ai: pd.DataFrame, humans: pd.DataFrame, cfg: RunConfig
+) -> dict:
     """One cell: the test split's humans against one generator's AI images."""
     both = pd.concat([ai, humans])
-    auc = metric_with_ci("roc_auc", (both["truth"] == "ai").to_numpy(), both["p_ai"].to_numpy(), cfg.bootstrap, cfg.seed)
+    auc = metric_with_ci(
+        "roc_auc", (both["truth"] == "ai").to_numpy(), both["p_ai"].to_numpy(), cfg.bootstrap, cfg.seed
+    )
     recall = proportion(int((ai["p_ai"] >= 0.5).sum()), len(ai))
     fpr = proportion(int((humans["p_ai"] >= 0.5).sum()), len(humans))
     return {
@@ -108,7 +120,11 @@ def model_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], policy: 
     (experiments.models.trained_models); copies with the same training generators are one model."""
     from experiments.models.trained_models import trained_detector
 
-    train_cfg = m.train if cfg.cross_generator.epochs is None else m.train.model_copy(update={"epochs": cfg.cross_generator.epochs})
+    train_cfg = (
+        m.train
+        if cfg.cross_generator.epochs is None
+        else m.train.model_copy(update={"epochs": cfg.cross_generator.epochs})
+    )
     made: dict[tuple[str, ...], Detector] = {}
     copies = {}
     for trained_on, held_out, subset in training_sets(generators, cfg.cross_generator.designs):
@@ -118,24 +134,36 @@ def model_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], policy: 
             copy_cfg = train_cfg.model_copy(update={"dataset": dataset})
             log.info("cross_generator: %s on %s and the humans", m.name, ", ".join(subset))
             name = f"{m.name}_{trained_on.replace('all but ', 'without_')}"
-            made[key] = trained_detector(name, copy_cfg, m.input_size, copy_file(m, trained_on, held_out), cfg.seed, policy, retrain)[0]
+            made[key] = trained_detector(
+                name, copy_cfg, m.input_size, copy_file(m, trained_on, held_out), cfg.seed, policy, retrain
+            )[0]
         copies[trained_on] = (held_out, made[key])
     return copies
 
 
-def cross_generator_matrix(cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False) -> pd.DataFrame:
+def cross_generator_matrix(
+    cfg: RunConfig, detectors: list[Detector], policy: DecodePolicy, retrain: bool = False
+) -> pd.DataFrame:
     """Every chosen model's copies (and the model itself, as `all`), each tested on every generator."""
     loaded = {d.name: d for d in detectors}
     rows = []
     for m in chosen_models(cfg):
         generators = matrix_generators(m)
-        test = [s for s in samples_from_dataset(m.train.dataset, m.train.dataset.test_split, cfg.seed) if s.generator not in UNNAMED]
-        copies = ({"all": ("", loaded[m.name])} if m.name in loaded else {}) | model_copies(m, cfg, generators, policy, retrain)
+        test = [
+            s
+            for s in samples_from_dataset(m.train.dataset, m.train.dataset.test_split, cfg.seed)
+            if s.generator not in UNNAMED
+        ]
+        copies = ({"all": ("", loaded[m.name])} if m.name in loaded else {}) | model_copies(
+            m, cfg, generators, policy, retrain
+        )
         for trained_on, (held_out, detector) in copies.items():
             scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
             humans = scores[scores["truth"] == "human"]
             for tested_on in generators:
-                rows.append(cell(m.name, trained_on, held_out, tested_on, scores[scores["generator"] == tested_on], humans, cfg))
+                rows.append(
+                    cell(m.name, trained_on, held_out, tested_on, scores[scores["generator"] == tested_on], humans, cfg)
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

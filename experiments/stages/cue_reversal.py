@@ -56,7 +56,11 @@ def reencode(data: bytes, factor: str, setting: int, policy: DecodePolicy = Deco
         facts = file_metadata(data)
         own = facts.get("jpeg_quality")
         resized = resize_short_side(pixels, setting)
-        return encode(resized, "JPEG", int(own)) if facts.get("format") == "JPEG" and pd.notna(own) else encode(resized, "PNG")
+        return (
+            encode(resized, "JPEG", int(own))
+            if facts.get("format") == "JPEG" and pd.notna(own)
+            else encode(resized, "PNG")
+        )
     raise ValueError(f"no reversal for factor {factor!r}; known: {', '.join(REVERSIBLE)}")
 
 
@@ -73,7 +77,13 @@ def reversal_scores(
             transform = partial(reencode, factor=factor, setting=typical[other], policy=policy)
             scored, skipped = score_files(chosen, detectors, policy, transform)
             if skipped:
-                log.warning("audit: %d %s file(s) not reversed for %s (first: %s)", len(skipped), truth, factor, skipped[0]["reason"])
+                log.warning(
+                    "audit: %d %s file(s) not reversed for %s (first: %s)",
+                    len(skipped),
+                    truth,
+                    factor,
+                    skipped[0]["reason"],
+                )
             parts.append(scored.assign(factor=f"{factor}_reversed"))
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), settings
 
@@ -85,7 +95,9 @@ def reversal_table(
     (its own typical one) and to (the other class's)."""
     if reversed_scores.empty:
         return pd.DataFrame(columns=REVERSAL_COLUMNS)
-    table = shift_table(pd.concat([as_is[as_is["factor"] == AS_IS], reversed_scores], ignore_index=True), min_shift, resamples, seed)
+    table = shift_table(
+        pd.concat([as_is[as_is["factor"] == AS_IS], reversed_scores], ignore_index=True), min_shift, resamples, seed
+    )
     factor = table["factor"].str.removesuffix("_reversed")
     other = table["class"].map({"ai": "human", "human": "ai"})
     table["from_setting"] = [settings[f][c] for f, c in zip(factor, table["class"])]
@@ -103,8 +115,14 @@ def print_reversal(table: pd.DataFrame) -> None:
 
 
 def run_reversal(
-    cfg: AuditConfig, samples: list[Sample], detectors: list[Detector], tables: dict[str, pd.DataFrame], run_dir: Path,
-    policy: DecodePolicy, seed: int, resamples: int,
+    cfg: AuditConfig,
+    samples: list[Sample],
+    detectors: list[Detector],
+    tables: dict[str, pd.DataFrame],
+    run_dir: Path,
+    policy: DecodePolicy,
+    seed: int,
+    resamples: int,
 ) -> dict[str, pd.DataFrame]:
     """After the audit (its `audit_files` and `audit_scores` in `tables`): the reversal of each
     reversible factor the audit names, on the files it audited; writes `audit_reversal`."""
@@ -113,7 +131,9 @@ def run_reversal(
         return {}
     audited = set(meta["sample"])
     chosen = [s for s in samples if s.id in audited]
-    reversed_scores, settings = reversal_scores(chosen, detectors, meta, [f for f in cfg.factors if f in REVERSIBLE], policy)
+    reversed_scores, settings = reversal_scores(
+        chosen, detectors, meta, [f for f in cfg.factors if f in REVERSIBLE], policy
+    )
     table = reversal_table(as_is, reversed_scores, settings, cfg.min_shift, resamples, seed)
     atomic_write_table(table, run_dir / "audit_reversal")
     print_reversal(table)

@@ -58,7 +58,12 @@ def set_metrics(truth: pd.Series, p_ai: pd.Series, resamples: int, seed: int) ->
     """n per class, and accuracy, FPR and FNR with Wilson intervals, AUC and AP with bootstrap
     intervals: experiments.stages.evaluation.metrics_with_ci under the tables' names."""
     y = truth.to_numpy() == "ai"
-    out: dict[str, float] = {"n": len(y), "n_ai": int(y.sum()), "n_human": int((~y).sum()), "exploratory": exploratory(len(y))}
+    out: dict[str, float] = {
+        "n": len(y),
+        "n_ai": int(y.sum()),
+        "n_human": int((~y).sum()),
+        "exploratory": exploratory(len(y)),
+    }
     found = metrics_with_ci(truth, p_ai, resamples, seed, metrics=list(SET_METRICS.values())).set_index("metric")
     for name, metric in SET_METRICS.items():
         row = found.loc[metric]
@@ -87,8 +92,12 @@ def drops(first: pd.DataFrame, this: pd.DataFrame, resamples: int, seed: int) ->
 
 
 def eval_set_table(
-    scores: pd.DataFrame, resamples: int, seed: int,
-    sets: list[str] | None = None, models: list[str] | None = None, notes: dict[str, str] | None = None,
+    scores: pd.DataFrame,
+    resamples: int,
+    seed: int,
+    sets: list[str] | None = None,
+    models: list[str] | None = None,
+    notes: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per set x model (sets in their order), from the per-image scores of every set;
     a set in `sets` with no scores gets a row with n = 0 and its note (`notes`: set -> why)."""
@@ -135,8 +144,16 @@ def score_sets(
         samples = listed[entry.name]
         transform = None
         if entry.normalise is not None:
-            quality, side = common_settings(metadata_table(samples), audit and audit.jpeg_quality, audit and audit.short_side)
-            log.info("eval_sets[%s]: normalised (%s; JPEG quality %d, short side %d px)", entry.name, entry.normalise, quality, side)
+            quality, side = common_settings(
+                metadata_table(samples), audit and audit.jpeg_quality, audit and audit.short_side
+            )
+            log.info(
+                "eval_sets[%s]: normalised (%s; JPEG quality %d, short side %d px)",
+                entry.name,
+                entry.normalise,
+                quality,
+                side,
+            )
             transform = partial(normalise, factor=entry.normalise, quality=quality, short_side=side, policy=policy)
         scored, skipped = score_files(samples, detectors, policy, transform, cfg.batch_size, cfg.workers or None)
         if skipped:
@@ -181,5 +198,19 @@ def print_sets(table: pd.DataFrame) -> None:
         if r["n"] == 0:
             log.warning("eval set %-16s %-8s n=0: %s", r["set"], r["model"], r["note"])
             continue
-        drop = "" if r["set"] == table["set"].iloc[0] else f"; accuracy drop {r['accuracy_drop']:+.3f} [{r['accuracy_drop_ci_low']:+.3f}, {r['accuracy_drop_ci_high']:+.3f}] ({'paired' if r['paired'] else 'unpaired'})"
-        log.info("eval set %-16s %-8s n=%-5d accuracy %.3f [%.3f, %.3f], AUC %.3f%s", r["set"], r["model"], r["n"], r["accuracy"], r["accuracy_ci_low"], r["accuracy_ci_high"], r["roc_auc"], drop)
+        drop = (
+            ""
+            if r["set"] == table["set"].iloc[0]
+            else f"; accuracy drop {r['accuracy_drop']:+.3f} [{r['accuracy_drop_ci_low']:+.3f}, {r['accuracy_drop_ci_high']:+.3f}] ({'paired' if r['paired'] else 'unpaired'})"
+        )
+        log.info(
+            "eval set %-16s %-8s n=%-5d accuracy %.3f [%.3f, %.3f], AUC %.3f%s",
+            r["set"],
+            r["model"],
+            r["n"],
+            r["accuracy"],
+            r["accuracy_ci_low"],
+            r["accuracy_ci_high"],
+            r["roc_auc"],
+            drop,
+        )

@@ -194,13 +194,18 @@ def count_blocks(n: int, resamples: int, seed: int, shared: dict | None = None) 
     if shared is not None and n in shared:
         return shared[n]
     rng = np.random.default_rng(seed)
-    blocks = [draw_counts(n, min(BOOTSTRAP_BLOCK, resamples - start), rng)[1].astype(np.int32) for start in range(0, resamples, BOOTSTRAP_BLOCK)]
+    blocks = [
+        draw_counts(n, min(BOOTSTRAP_BLOCK, resamples - start), rng)[1].astype(np.int32)
+        for start in range(0, resamples, BOOTSTRAP_BLOCK)
+    ]
     if shared is not None:
         shared[n] = blocks
     return blocks
 
 
-def fast_metrics_with_ci(df: pd.DataFrame, resamples: int = 1000, seed: int = 0, shared: dict | None = None) -> dict[str, tuple[float, float, float]]:
+def fast_metrics_with_ci(
+    df: pd.DataFrame, resamples: int = 1000, seed: int = 0, shared: dict | None = None
+) -> dict[str, tuple[float, float, float]]:
     """accuracy (Wilson over images, replicates averaged), macro F1 and ROC-AUC (percentile
     bootstrap over images, each image drawn with all its replicates; vectorised over resamples)
     for one model x variant: metric -> (value, ci_low, ci_high). `shared`: see count_blocks."""
@@ -231,7 +236,14 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
         reliability.append(calibration(df["truth"], df["p_ai"]).assign(model=model))
         for truth in ("ai", "human"):
             for predicted in ("ai", "human"):
-                confusion.append({"model": model, "truth": truth, "predicted": predicted, "count": int(((df["truth"] == truth) & (df["predicted"] == predicted)).sum())})
+                confusion.append(
+                    {
+                        "model": model,
+                        "truth": truth,
+                        "predicted": predicted,
+                        "count": int(((df["truth"] == truth) & (df["predicted"] == predicted)).sum()),
+                    }
+                )
         for by in group_columns(df):
             for group, g in df.groupby(by, sort=True):
                 if group == "" or (by == "generator" and "source" in df and group == "human"):
@@ -246,9 +258,25 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
     calibration_cols = ["model", "bin_low", "bin_high", "n", "mean_p_ai", "share_ai", "ci_low", "ci_high"]
     return {
         "evaluation_metrics": pd.concat(metrics, ignore_index=True)[cols] if metrics else pd.DataFrame(columns=cols),
-        "evaluation_groups": pd.DataFrame(groups, columns=["model", "by", "group", "n", "accuracy", "ci_low", "ci_high", "ci_method", "exploratory", "mean_p_ai"]),
+        "evaluation_groups": pd.DataFrame(
+            groups,
+            columns=[
+                "model",
+                "by",
+                "group",
+                "n",
+                "accuracy",
+                "ci_low",
+                "ci_high",
+                "ci_method",
+                "exploratory",
+                "mean_p_ai",
+            ],
+        ),
         "confusion": pd.DataFrame(confusion, columns=["model", "truth", "predicted", "count"]),
-        "calibration": pd.concat(reliability, ignore_index=True)[calibration_cols] if reliability else pd.DataFrame(columns=calibration_cols),
+        "calibration": pd.concat(reliability, ignore_index=True)[calibration_cols]
+        if reliability
+        else pd.DataFrame(columns=calibration_cols),
     }
 
 
@@ -272,7 +300,14 @@ def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd
         m = fast_metrics_with_ci(df, resamples, seed, shared)
         q = df["delta_p_ai"].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).to_numpy()
         n = df["sample"].nunique()
-        row = {"model": model, "variant": variant, "op": df["op"].iloc[0], "severity": df["severity"].iloc[0], "n": n, "exploratory": exploratory(n)}
+        row = {
+            "model": model,
+            "variant": variant,
+            "op": df["op"].iloc[0],
+            "severity": df["severity"].iloc[0],
+            "n": n,
+            "exploratory": exploratory(n),
+        }
         for k in ("accuracy", "macro_f1", "roc_auc"):
             row |= {k: m[k][0], f"{k}_ci_low": m[k][1], f"{k}_ci_high": m[k][2]}
         flipped, images_n = flips.loc[(model, variant)]
@@ -280,7 +315,12 @@ def robustness(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd
         row["flip_rate_ci_low"], row["flip_rate_ci_high"] = wilson_ci(flipped, images_n)
         row |= rates.loc[(model, variant)].to_dict()
         row |= {"mean_abs_delta_p_ai": float(df["delta_p_ai"].abs().mean())}
-        row |= dict(zip(["delta_p_ai_q05", "delta_p_ai_q25", "delta_p_ai_median", "delta_p_ai_q75", "delta_p_ai_q95"], map(float, q)))
+        row |= dict(
+            zip(
+                ["delta_p_ai_q05", "delta_p_ai_q25", "delta_p_ai_median", "delta_p_ai_q75", "delta_p_ai_q95"],
+                map(float, q),
+            )
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -32,7 +32,9 @@ ROAD_PERCENTAGES = (20, 50, 80)  # the stage's ROAD steps (xai.road.PERCENTAGES 
 # of the curves, where MoRF falls, keeps ROAD + localisation within its budget (docs/explanation-checks.md)
 ROAD_PERCENTAGES_LARGE, LARGE = (10, 30, 50), 64
 MOVED = 0.1  # a planted patch "moved the decision" when |delta p_ai| is at least this (or the class flipped)
-CHANGED_BELOW = 0.5  # a map "changed" under full randomisation when its mean Spearman with the trained map is below this
+CHANGED_BELOW = (
+    0.5  # a map "changed" under full randomisation when its mean Spearman with the trained map is below this
+)
 CHECKS = {  # check -> (metric in METRICS, what passing means)
     "road_morf": ("road_morf_log_odds", "ROAD MoRF below random's"),
     "road_lerf": ("road_lerf_log_odds", "ROAD LeRF above random's"),
@@ -123,7 +125,8 @@ def road_summary(road: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     per = road_per_image(road)
     summary = per.groupby(["model", "method"], sort=False).agg(
-        n=("sample", "size"), **{c: (c, "mean") for c in per.columns if c.startswith("road_")})
+        n=("sample", "size"), **{c: (c, "mean") for c in per.columns if c.startswith("road_")}
+    )
     summary["road_gap_log_odds"] = summary["road_lerf_log_odds"] - summary["road_morf_log_odds"]
     summary["road_gap_probability"] = summary["road_lerf_probability"] - summary["road_morf_probability"]
     summary = summary.reset_index()
@@ -154,14 +157,25 @@ def localisation_table(units: list[CheckUnit], scores: pd.DataFrame) -> pd.DataF
                 if not _ranks(maps[v]):
                     continue
                 found = localisation(maps[v][None], mask[None])
-                rows.append({"model": u.model, "method": method, "sample": u.sample, "variant": variant,
-                             "delta_p_ai": float(delta), "flipped": flipped} | {k: float(a[0]) for k, a in found.items()})
+                rows.append(
+                    {
+                        "model": u.model,
+                        "method": method,
+                        "sample": u.sample,
+                        "variant": variant,
+                        "delta_p_ai": float(delta),
+                        "flipped": flipped,
+                    }
+                    | {k: float(a[0]) for k, a in found.items()}
+                )
     columns = ["model", "method", "sample", "variant", "delta_p_ai", "flipped", "pointing_game", "relevance_mass",
                "relevance_rank", "region_share"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
-def _row(model: str, method: str, check: str, n: int, value: float, reference: float, found: tuple, ci_method: str) -> dict:
+def _row(
+    model: str, method: str, check: str, n: int, value: float, reference: float, found: tuple, ci_method: str
+) -> dict:
     """One verdict row: the difference value - reference and its interval (low, high), read with
     the one verdict rule against the check's metric's direction."""
     metric = CHECKS[check][0]
@@ -217,7 +231,9 @@ def randomisation_checks(sanity: pd.DataFrame, methods: list[tuple[str, str]], r
         deepest = g[g["randomised_layers"] == g["randomised_layers"].max()] if len(g) else g
         found = mean_ci(deepest["spearman"].to_numpy() if len(g) else [], resamples=resamples, seed=seed)
         interval = (found["ci_low"] - CHANGED_BELOW, found["ci_high"] - CHANGED_BELOW)
-        rows.append(_row(model, method, "randomisation", found["n"], found["mean"], CHANGED_BELOW, interval, found["ci_method"]))
+        rows.append(
+            _row(model, method, "randomisation", found["n"], found["mean"], CHANGED_BELOW, interval, found["ci_method"])
+        )
     return rows
 
 
@@ -236,8 +252,15 @@ def noise_checks(sensitivities: pd.DataFrame, methods: list[tuple[str, str]], re
     return rows
 
 
-def check_table(road: pd.DataFrame, localisation: pd.DataFrame, sanity: pd.DataFrame, methods: list[tuple[str, str]],
-                resamples: int, seed: int, sensitivities: pd.DataFrame | None = None) -> pd.DataFrame:
+def check_table(
+    road: pd.DataFrame,
+    localisation: pd.DataFrame,
+    sanity: pd.DataFrame,
+    methods: list[tuple[str, str]],
+    resamples: int,
+    seed: int,
+    sensitivities: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The verdict table: per model x method (random left out: it is the reference) x check."""
     rows = road_checks(road, resamples, seed) + pointing_checks(localisation, methods)
     rows += randomisation_checks(sanity, methods, resamples, seed)
@@ -247,12 +270,24 @@ def check_table(road: pd.DataFrame, localisation: pd.DataFrame, sanity: pd.DataF
     out["exploratory"] = exploratory(out["n"].astype(int)) if len(out) else []
     order = {check: i for i, check in enumerate(CHECKS)}
     keys = {(m, k): i for i, (m, k) in enumerate(methods)}
-    out["_key"] = [(keys.get((m, k), len(keys)), order[c]) for m, k, c in zip(out["model"], out["method"], out["check"])]
+    out["_key"] = [
+        (keys.get((m, k), len(keys)), order[c]) for m, k, c in zip(out["model"], out["method"], out["check"])
+    ]
     return out.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
 
 
-def run_checks(cfg, seed: int, units: list[CheckUnit], detectors: dict, scores: pd.DataFrame, sanity: pd.DataFrame,
-               run_dir, timings, resamples: int, explanations: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+def run_checks(
+    cfg,
+    seed: int,
+    units: list[CheckUnit],
+    detectors: dict,
+    scores: pd.DataFrame,
+    sanity: pd.DataFrame,
+    run_dir,
+    timings,
+    resamples: int,
+    explanations: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
     """ROAD, localisation and the maps' robustness of the gathered units, the verdict table;
     each written to run_dir."""
     import time

@@ -66,13 +66,22 @@ def noise_sensitivity(units: list, detectors: dict, methods: list[str], target: 
                                 base=base[keep])  # fmt: skip
             between = between_images(base[keep])
             for j, i in enumerate(keep):
-                rows.append({"model": model, "method": method, "sample": mine[i].sample,
-                             "max_sensitivity": float(found["max_sensitivity"][j]),
-                             "avg_sensitivity": float(found["avg_sensitivity"][j]), "between_images": float(between[j])})
+                rows.append(
+                    {
+                        "model": model,
+                        "method": method,
+                        "sample": mine[i].sample,
+                        "max_sensitivity": float(found["max_sensitivity"][j]),
+                        "avg_sensitivity": float(found["avg_sensitivity"][j]),
+                        "between_images": float(between[j]),
+                    }
+                )
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
 
 
-def robustness_table(sensitivities: pd.DataFrame, explanations: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
+def robustness_table(
+    sensitivities: pd.DataFrame, explanations: pd.DataFrame, resamples: int, seed: int
+) -> pd.DataFrame:
     """Per model x method: max- and average-sensitivity under noise on the unedited images
     (`reference`: the mean change between images) and drift_spearman on the edited ones, each
     its mean with a bootstrap interval over images, n, and the direction METRICS declares better."""
@@ -81,10 +90,14 @@ def robustness_table(sensitivities: pd.DataFrame, explanations: pd.DataFrame, re
     for key, g in sensitivities.groupby(["model", "method"], sort=False):
         for metric in ("max_sensitivity", "avg_sensitivity"):
             reference = float(g["between_images"].mean()) if g["between_images"].notna().any() else np.nan
-            rows.append(_summary(key, metric, "unedited + noise", g[metric], resamples, seed) | {"reference": reference})
+            rows.append(
+                _summary(key, metric, "unedited + noise", g[metric], resamples, seed) | {"reference": reference}
+            )
     if len(edited) and "drift_spearman" in edited:
         for key, g in edited.groupby(["model", "method"], sort=False):
-            rows.append(_summary(key, "drift_spearman", "edited", g["drift_spearman"], resamples, seed) | {"reference": np.nan})
+            rows.append(
+                _summary(key, "drift_spearman", "edited", g["drift_spearman"], resamples, seed) | {"reference": np.nan}
+            )
     out = pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
     order = {m: i for i, m in enumerate(dict.fromkeys(list(explanations.get("method", [])) + list(out["method"])))}
     out["_key"] = [order[m] for m in out["method"]]

@@ -190,7 +190,11 @@ def compute_units(
             else:
                 computed += sum(len(fresh) for fresh in result.fresh.values())
                 rows, sanity = collect_unit(unit, result, cached[index], cache, scores, timings)
-                per_unit[index] = (rows, sanity, explanation_checks.gather(unit, result, cached[index], cfg.methods, sizes))
+                per_unit[index] = (
+                    rows,
+                    sanity,
+                    explanation_checks.gather(unit, result, cached[index], cfg.methods, sizes),
+                )
             bar.update(len(detectors) * len(cfg.methods))
     from_cache = sum(len(c) for c in cached.values())
     log.info("explanations: %d map sets computed, %d from the cache", computed, from_cache)
@@ -298,7 +302,15 @@ def run_explanations(
         atomic_write_table(table, run_dir / name)
     checked = [c for i in sorted(per_unit) for c in per_unit[i][2]]  # ROAD, localisation, noise: written there
     tables |= explanation_checks.run_checks(
-        cfg, seed, checked, cache.detectors, scores, tables["explanation_sanity"], run_dir, timings, resamples,
+        cfg,
+        seed,
+        checked,
+        cache.detectors,
+        scores,
+        tables["explanation_sanity"],
+        run_dir,
+        timings,
+        resamples,
         tables["explanations"],
     )
     timings.add("explanations", started)

@@ -87,11 +87,27 @@ def model_rows(base: pd.DataFrame, model: str, trained_on: list[str] | None) -> 
         pools = {"seen generators": inside, "unseen generators": ~inside} | pools
     for name, mask in pools.items():
         part = called_ai[mask]
-        rows.append(_row(model, "pooled", name, name.split()[0] if trained_on else "", "detection_rate", part["sum"].sum(), part["size"].sum()))
+        rows.append(
+            _row(
+                model,
+                "pooled",
+                name,
+                name.split()[0] if trained_on else "",
+                "detection_rate",
+                part["sum"].sum(),
+                part["size"].sum(),
+            )
+        )
     if "source" in human and len(human):
         false_ai = (human["predicted"] == "ai").groupby(human["source"], sort=True).agg(["sum", "size"])
-        rows += [_row(model, "source", name, "", "false_positive_rate", hits, n) for name, (hits, n) in false_ai.iterrows()]
-        rows.append(_row(model, "pooled", "all sources", "", "false_positive_rate", false_ai["sum"].sum(), false_ai["size"].sum()))
+        rows += [
+            _row(model, "source", name, "", "false_positive_rate", hits, n) for name, (hits, n) in false_ai.iterrows()
+        ]
+        rows.append(
+            _row(
+                model, "pooled", "all sources", "", "false_positive_rate", false_ai["sum"].sum(), false_ai["size"].sum()
+            )
+        )
     return rows
 
 
@@ -130,6 +146,7 @@ def summary(table: pd.DataFrame, model: str) -> dict | None:
 
 def sentence(found: dict) -> str:
     """The findings card's one sentence: 'catches 2 of 6 generators; misses ...; worst: ...'."""
+
     def count(r: dict) -> str:
         return f"{r['name']} {r['k']}/{r['n']}"
 
@@ -139,10 +156,15 @@ def sentence(found: dict) -> str:
     if found["missed"]:
         text += f"; misses {', '.join(map(count, found['missed']))}"
     w = found["worst"]
-    return text + f"; worst: {w['name']}, {w['k']} of {w['n']} detected ({w['rate']:.0%} [{w['ci_low']:.0%}, {w['ci_high']:.0%}])"
+    return (
+        text
+        + f"; worst: {w['name']}, {w['k']} of {w['n']} detected ({w['rate']:.0%} [{w['ci_low']:.0%}, {w['ci_high']:.0%}])"
+    )
 
 
-def run_generators(cfg: RunConfig, detectors: list[Detector], scores: pd.DataFrame, run_dir: Path) -> dict[str, pd.DataFrame]:
+def run_generators(
+    cfg: RunConfig, detectors: list[Detector], scores: pd.DataFrame, run_dir: Path
+) -> dict[str, pd.DataFrame]:
     """Table `generators`, written and logged, when the run's samples name their generators."""
     table = generator_table(scores, seen_generators(cfg, detectors))
     if table.empty:
@@ -154,5 +176,14 @@ def run_generators(cfg: RunConfig, detectors: list[Detector], scores: pd.DataFra
         for pool in ("seen", "unseen", "human"):
             if (r := found[pool]) is not None:
                 what = "human art called AI" if pool == "human" else f"{pool} generators detected"
-                log.info("generators: %s %s: %d of %d (%.3f [%.3f, %.3f])", model, what, r["k"], r["n"], r["rate"], r["ci_low"], r["ci_high"])
+                log.info(
+                    "generators: %s %s: %d of %d (%.3f [%.3f, %.3f])",
+                    model,
+                    what,
+                    r["k"],
+                    r["n"],
+                    r["rate"],
+                    r["ci_low"],
+                    r["ci_high"],
+                )
     return {"generators": table}

@@ -40,7 +40,9 @@ def finish_scores(raw: pd.DataFrame) -> pd.DataFrame:
     df["delta_p_ai"] = df["p_ai"] - df["_base_p_ai"]
     df["delta_margin"] = df["margin"] - df["_base_margin"]
     df["direction"] = np.select(
-        [df["delta_margin"] > DIRECTION_TOLERANCE, df["delta_margin"] < -DIRECTION_TOLERANCE], ["towards_ai", "towards_human"], "none"
+        [df["delta_margin"] > DIRECTION_TOLERANCE, df["delta_margin"] < -DIRECTION_TOLERANCE],
+        ["towards_ai", "towards_human"],
+        "none",
     )
     df["flipped"] = (df["predicted"] != df["_base_predicted"]) & has_base
     base_correct = df["_base_correct"].astype("boolean").fillna(False).astype(bool)
@@ -89,7 +91,9 @@ def per_image(scores: pd.DataFrame) -> pd.DataFrame:
         towards_ai=("towards_ai", "mean"),
         towards_human=("towards_human", "mean"),
     ).reset_index()
-    unedited = scores.loc[scores["variant"] == IDENTITY, ["sample", "model", "correct"]].rename(columns={"correct": "correct_unedited"})
+    unedited = scores.loc[scores["variant"] == IDENTITY, ["sample", "model", "correct"]].rename(
+        columns={"correct": "correct_unedited"}
+    )
     return images.merge(unedited, on=["sample", "model"], how="left")
 
 
@@ -101,7 +105,12 @@ def _replicate_spread(scores: pd.DataFrame) -> pd.DataFrame:
     df = df.merge(base, on=["sample", "model"], how="left")
     df = df[df["_ok"].astype("boolean").fillna(False).astype(bool)]
     rates = df.groupby(["model", "variant", "replicate"], sort=False)["fooled"].mean()
-    return rates.groupby(level=["model", "variant"], sort=False).std(ddof=1).rename("fooling_rate_sd_between_replicates").reset_index()
+    return (
+        rates.groupby(level=["model", "variant"], sort=False)
+        .std(ddof=1)
+        .rename("fooling_rate_sd_between_replicates")
+        .reset_index()
+    )
 
 
 def fooling_and_correction(images: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +131,16 @@ def fooling_and_correction(images: pd.DataFrame) -> pd.DataFrame:
         out["correction_rate"] = out["corrected"] / out["n_wrong"].where(out["n_wrong"] > 0)
     out["fooling_ci_low"], out["fooling_ci_high"] = wilson_ci(out["fooled"], out["n_correct"])
     out["correction_ci_low"], out["correction_ci_high"] = wilson_ci(out["corrected"], out["n_wrong"])
-    cols = ["fooling_rate", "n_correct", "fooling_ci_low", "fooling_ci_high", "correction_rate", "n_wrong", "correction_ci_low", "correction_ci_high"]
+    cols = [
+        "fooling_rate",
+        "n_correct",
+        "fooling_ci_low",
+        "fooling_ci_high",
+        "correction_rate",
+        "n_wrong",
+        "correction_ci_low",
+        "correction_ci_high",
+    ]
     return out[cols].reset_index()
 
 
@@ -149,14 +167,21 @@ def summarise(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.
         flip_rate=("flipped", "mean"),
         accuracy=("correct", "mean"),
         delta_margin_sd_between_images=("delta_margin", "std"),
-        delta_margin_sd_between_replicates=("delta_margin_var", lambda v: float(np.sqrt(v.mean())) if v.notna().any() else np.nan),
+        delta_margin_sd_between_replicates=(
+            "delta_margin_var",
+            lambda v: float(np.sqrt(v.mean())) if v.notna().any() else np.nan,
+        ),
     ).reset_index()
     summary = summary.merge(fooling_and_correction(images), on=keys, how="left")
-    summary["accuracy_ci_low"], summary["accuracy_ci_high"] = wilson_ci(summary["accuracy"] * summary["n"], summary["n"])
+    summary["accuracy_ci_low"], summary["accuracy_ci_high"] = wilson_ci(
+        summary["accuracy"] * summary["n"], summary["n"]
+    )
     summary = summary.merge(_replicate_spread(scores), on=["model", "variant"], how="left")
     for column in ("delta_p_ai", "delta_margin"):
         for model, rows in summary.groupby("model", sort=False):
-            wide = images[images["model"] == model].pivot_table(index="variant", columns="sample", values=column, dropna=False, sort=False)
+            wide = images[images["model"] == model].pivot_table(
+                index="variant", columns="sample", values=column, dropna=False, sort=False
+            )
             wide = wide.reindex(rows["variant"])
             _, low, high, _ = row_mean_cis(wide.to_numpy(), resamples=resamples, seed=seed)
             summary.loc[rows.index, f"mean_{column}_ci_low"] = low
@@ -259,7 +284,9 @@ def minimal_flip(scores: pd.DataFrame) -> pd.DataFrame:
     ]  # fmt: skip
     if df.empty:
         return pd.DataFrame(columns=cols)
-    unedited = scores.loc[scores["variant"] == IDENTITY, ["sample", "model", "correct"]].rename(columns={"correct": "correct_unedited"})
+    unedited = scores.loc[scores["variant"] == IDENTITY, ["sample", "model", "correct"]].rename(
+        columns={"correct": "correct_unedited"}
+    )
     keys = ["sample", "model", "op", "series", "side"]
     cells = df.groupby([*keys, "severity"], sort=False).agg(
         subject=("subject", "first"), truth=("truth", "first"), strength=("strength", "first"),
@@ -301,7 +328,11 @@ def minimal_flip_curve(flips: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFram
     per_image = df.groupby(["model", "series", "severity", "sample"], sort=False)["fooled"].mean() >= FOOLED_SHARE
     at = per_image.groupby(level=["model", "series", "severity"], sort=False).mean()
     df["variant"] = df["variant"].map(base_variant_id)
-    grid = df.groupby(["model", "op", "series", "side", "severity"], sort=False).agg(strength=("strength", "first"), variant=("variant", "first")).reset_index()
+    grid = (
+        df.groupby(["model", "op", "series", "side", "severity"], sort=False)
+        .agg(strength=("strength", "first"), variant=("variant", "first"))
+        .reset_index()
+    )
     rows = []
     for (model, series), g in grid.groupby(["model", "series"], sort=False):
         mine = eligible[(eligible["model"] == model) & (eligible["series"] == series)]
@@ -328,7 +359,18 @@ def median_fooling_severity(curve: pd.DataFrame) -> pd.DataFrame:
             "median_fooling_severity": float(reached["severity"].iloc[0]) if len(reached) else np.nan,
             "harshest_severity": float(g["severity"].iloc[-1]), "share_fooled_up_to_harshest": float(g["share_fooled_at_or_below"].iloc[-1]),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "op", "series", "n", "median_fooling_severity", "harshest_severity", "share_fooled_up_to_harshest"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "op",
+            "series",
+            "n",
+            "median_fooling_severity",
+            "harshest_severity",
+            "share_fooled_up_to_harshest",
+        ],
+    )
 
 
 def study_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -341,13 +383,26 @@ def study_table(scores: pd.DataFrame) -> pd.DataFrame:
     original = original.rename(columns={"ai_pct": "_orig"}).drop_duplicates(["subject", "model"])
     df = df.merge(original, on=["subject", "model"], how="left")
     df["delta_ai_pct_vs_original"] = df["ai_pct"] - df["_orig"]
-    cols = ["subject", "truth", "edit", "model", "ai_pct", "human_pct", "predicted", "correct", "delta_ai_pct_vs_original", "sample"]
+    cols = [
+        "subject",
+        "truth",
+        "edit",
+        "model",
+        "ai_pct",
+        "human_pct",
+        "predicted",
+        "correct",
+        "delta_ai_pct_vs_original",
+        "sample",
+    ]
     return df[cols].reset_index(drop=True)
 
 
 def study_table_wide(table: pd.DataFrame) -> pd.DataFrame:
     """One row per subject x edit, one column pair (AI %, human %) per model: the layout a
     person compares with the study's published table."""
-    wide = table.pivot_table(index=["subject", "truth", "edit"], columns="model", values=["ai_pct", "human_pct"], sort=False)
+    wide = table.pivot_table(
+        index=["subject", "truth", "edit"], columns="model", values=["ai_pct", "human_pct"], sort=False
+    )
     wide.columns = [f"{model} {stat.replace('_pct', ' %')}" for stat, model in wide.columns]
     return wide.reset_index()

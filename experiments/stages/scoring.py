@@ -83,7 +83,9 @@ def _compiled_edit(variant: Variant) -> A.Compose | None:
     return cache[variant.id]
 
 
-def variant_inputs(pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
+def variant_inputs(
+    pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False
+) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
     """The edited image resized to each model size (uint8), or (None, reason), and with
     `picture` the report's gallery JPEG of it (experiments.report.gallery). Pointwise edits run on the
     rows the resize keeps (experiments.inputs.images.nearest_rows): the same pixels, from a strip of the
@@ -114,7 +116,15 @@ class SampleInputs:
     pictures: dict[str, bytes] = field(default_factory=dict)
 
 
-def sample_inputs(sample, variants: list[Variant], sizes: list[int], seed: int, policy: DecodePolicy, mapper: Callable = map, pictures: frozenset[str] = frozenset()) -> SampleInputs:
+def sample_inputs(
+    sample,
+    variants: list[Variant],
+    sizes: list[int],
+    seed: int,
+    policy: DecodePolicy,
+    mapper: Callable = map,
+    pictures: frozenset[str] = frozenset(),
+) -> SampleInputs:
     """Decode the sample and make every variant's inputs (`mapper` runs the variants: map, or a
     thread pool's map), and the gallery JPEGs of the variant ids in `pictures`; a sample that
     cannot be decoded gives no inputs and one failure."""
@@ -175,7 +185,9 @@ class BatchedPredictions:
         waiting = np.concatenate(self.queued[d.name])
         cut = len(waiting) if flush else len(waiting) - len(waiting) % self.batch_size
         t = time.perf_counter()
-        self.done[d.name].append(probabilities_and_margins(d, waiting[:cut].astype(np.float32) / 255.0, self.batch_size))
+        self.done[d.name].append(
+            probabilities_and_margins(d, waiting[:cut].astype(np.float32) / 255.0, self.batch_size)
+        )
         self.timings.phase("predict", t)
         self.queued[d.name], self.count[d.name] = [waiting[cut:]], len(waiting) - cut
 
@@ -184,7 +196,9 @@ class BatchedPredictions:
         for d in self.detectors:
             self._run(d, flush=True)
         return {
-            name: (np.concatenate([p for p, _ in parts]), np.concatenate([m for _, m in parts])) if parts else (np.zeros((0, 2)), np.zeros(0))
+            name: (np.concatenate([p for p, _ in parts]), np.concatenate([m for _, m in parts]))
+            if parts
+            else (np.zeros((0, 2)), np.zeros(0))
             for name, parts in self.done.items()
         }
 
@@ -226,7 +240,9 @@ def score_chunk(
     if len(samples) < workers:  # few samples: their variants share the threads
         prepared = (sample_inputs(s, variants, sizes, seed, policy, pool.map, pictures) for s in samples)
     else:
-        prepared = in_order(pool, lambda s: sample_inputs(s, variants, sizes, seed, policy, pictures=pictures), samples, 4 * workers)
+        prepared = in_order(
+            pool, lambda s: sample_inputs(s, variants, sizes, seed, policy, pictures=pictures), samples, 4 * workers
+        )
     predictions = BatchedPredictions(detectors, batch_size, timings)
     kept, failures, predicting = [], [], timings.phases["predict"]
     for sample, result in zip(samples, prepared):
@@ -239,11 +255,18 @@ def score_chunk(
     probs = predictions.results()
     rows, offset = [], 0
     for sample, done in kept:
-        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth} | sample.labels()
+        meta = {
+            "sample": sample.id,
+            "subject": sample.subject,
+            "edit": sample.edit,
+            "truth": sample.truth,
+        } | sample.labels()
         for d in detectors:
             ai, human = d.class_names.index("ai"), d.class_names.index("human")
             p_d, margin_d = probs[d.name]
-            for variant, p, margin in zip(done, p_d[offset : offset + len(done)], margin_d[offset : offset + len(done)]):
+            for variant, p, margin in zip(
+                done, p_d[offset : offset + len(done)], margin_d[offset : offset + len(done)]
+            ):
                 rows.append(
                     meta
                     | {

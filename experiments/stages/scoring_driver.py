@@ -87,7 +87,9 @@ class ScoringWorker:
     pictures: frozenset[str] = frozenset()  # variant ids whose gallery JPEGs this run makes while scoring
 
 
-def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None, gallery: bool = False) -> ScoringWorker:
+def scoring_worker(
+    cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None, gallery: bool = False
+) -> ScoringWorker:
     """A worker's state: the driver's models (source file, name, input size) loaded from their
     files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
     make the report's gallery pictures (experiments.report.gallery) of the grid's first edits."""
@@ -98,7 +100,9 @@ def scoring_worker(cfg: RunConfig, models: list[tuple[str, str, int]], detectors
     return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads, pictures)
 
 
-def score_part(worker: ScoringWorker, chunk: list[Sample]) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
+def score_part(
+    worker: ScoringWorker, chunk: list[Sample]
+) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
     """One unit of work (experiments.stages.scoring.score_chunk): a chunk of samples' rows, their skip
     records, the seconds of each part of scoring and the gallery pictures made."""
     timings, cfg, gallery = Timings(), worker.cfg, {}
@@ -148,20 +152,35 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     digests = input_digests(samples)
     made = {"config": cfg.fingerprint(), "models": {d.name: d.digest for d in detectors}}
     made_from = lambda chunk: made | {"inputs": [digests[s.id] for s in chunk]}  # noqa: E731
-    skipped, resumed, todo = finished_parts(samples, paths, chosen_part_size(cfg, len(samples), len(variants)), made_from)
+    skipped, resumed, todo = finished_parts(
+        samples, paths, chosen_part_size(cfg, len(samples), len(variants)), made_from
+    )
     gallery = gallery_made_while_scoring(len(samples), cfg.report)
     if cfg.executor.kind == "local":  # this process's models, already loaded
         setup = partial(scoring_worker, cfg, [], detectors, gallery)
     else:
         setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors], None, gallery)
         log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
-    with logging_redirect_tqdm(), tqdm(total=len(samples), initial=resumed, desc="scoring samples", unit="image", file=sys.stderr, mininterval=progress_interval()) as bar:
+    with (
+        logging_redirect_tqdm(),
+        tqdm(
+            total=len(samples),
+            initial=resumed,
+            desc="scoring samples",
+            unit="image",
+            file=sys.stderr,
+            mininterval=progress_interval(),
+        ) as bar,
+    ):
         for index, (rows, failures, seconds, pictures) in run_units(cfg.executor, setup, work or score_part, todo):
             chunk = todo[index]
             skipped += failures
             if pictures:
                 t = time.perf_counter()
-                for (sample_id, variant_id), jpeg in pictures.items():  # before the part: a finished part has its pictures
+                for (
+                    sample_id,
+                    variant_id,
+                ), jpeg in pictures.items():  # before the part: a finished part has its pictures
                     atomic_write_bytes(gallery_file(paths.root / "report", sample_id, variant_id), jpeg)
                 timings.phase("gallery pictures", t)
             write_part(paths.part(chunk), rows, failures, [s.id for s in chunk], made_from(chunk))
@@ -180,10 +199,12 @@ def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataF
         try:
             parts.append(read_part(paths.part(chunk), [s.id for s in chunk])[0])
         except PartDamaged as e:
-            problems.append(f"{paths.part(chunk).name}: {e} (samples {', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})")
+            problems.append(
+                f"{paths.part(chunk).name}: {e} (samples {', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})"
+            )
     if problems:
-        raise IncompleteRun(f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first {problems[0]}; run again with --resume")
+        raise IncompleteRun(
+            f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first {problems[0]}; run again with --resume"
+        )
     parts = [p for p in parts if len(p)]
     return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
-
-

@@ -113,7 +113,14 @@ def proportion(successes, n) -> dict[str, object]:
     """value, ci_low, ci_high (Wilson), n, ci_method and exploratory for one proportion."""
     low, high = wilson_ci(successes, n)
     value = float(successes) / n if n else float("nan")
-    return {"value": value, "ci_low": low, "ci_high": high, "n": int(n), "ci_method": "wilson", "exploratory": exploratory(n)}
+    return {
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "n": int(n),
+        "ci_method": "wilson",
+        "exploratory": exploratory(n),
+    }
 
 
 def _percentile(distribution: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +152,9 @@ def bootstrap_ci(
     batch_shape = np.broadcast_shapes(*(a.shape[:-1] for a in arrays))
     if n < 2:
         nan = np.full(batch_shape, np.nan)
-        return (float("nan"), float("nan"), "none") if not batch_shape else (nan, nan.copy(), np.full(batch_shape, "none"))
+        return (
+            (float("nan"), float("nan"), "none") if not batch_shape else (nan, nan.copy(), np.full(batch_shape, "none"))
+        )
     rows = int(np.prod(batch_shape)) if batch_shape else 1
     use_bca = n <= BCA_MAX_N
     with warnings.catch_warnings():
@@ -174,7 +183,11 @@ def bootstrap_ci(
 
 
 def percentile_draws_ci(
-    n: int, statistics: dict[str, Callable[[np.ndarray], np.ndarray]], *, resamples: int, seed: int,
+    n: int,
+    statistics: dict[str, Callable[[np.ndarray], np.ndarray]],
+    *,
+    resamples: int,
+    seed: int,
     confidence: float = CONFIDENCE,
 ) -> dict[str, tuple[float, float, str]]:
     """bootstrap_ci's percentile interval of paired data of n > BCA_MAX_N items, for several
@@ -216,7 +229,14 @@ def mean_ci(values, *, resamples: int, seed: int) -> dict[str, object]:
     values = values[np.isfinite(values)]
     low, high, method = bootstrap_ci((values,), _mean, resamples=resamples, seed=seed)
     mean = float(values.mean()) if len(values) else float("nan")
-    return {"mean": mean, "ci_low": low, "ci_high": high, "n": len(values), "ci_method": method, "exploratory": exploratory(len(values))}
+    return {
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "n": len(values),
+        "ci_method": method,
+        "exploratory": exploratory(len(values)),
+    }
 
 
 def paired_difference_ci(a, b, *, resamples: int, seed: int) -> dict[str, object]:
