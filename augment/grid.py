@@ -121,7 +121,8 @@ def expand_grid(
     if max_variants is not None and (count := count_grid(grid)) > max_variants:
         raise GridError(
             field,
-            f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise max_variants",
+            f"the grid expands to {count:,} variants, over max_variants ({max_variants:,}); shorten its lists or raise "
+            "max_variants",
         )
     grid = grid or {}
     default_k = _repeats(grid[REPEATS], f"{field}.{REPEATS}") if REPEATS in grid else 1

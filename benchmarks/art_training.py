@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
             results[name] = correct_on(path, test)
     table = comparison_table(results)
     print(
-        f"art-6gen test split, {len(test)} images ({(test['label'] == 'ai').sum()} AI), seed {args.seed}, epochs <= {args.epochs}"
+        f"art-6gen test split, {len(test)} images ({(test['label'] == 'ai').sum()} AI), seed {args.seed}, epochs <= "
+        f"{args.epochs}"
     )
     print(table.drop(columns="exploratory").round(3).to_string(index=False))
     for name, guard in guards.items():

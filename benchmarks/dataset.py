@@ -82,10 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{n:,} images below {root} ({args.split}), unedited, cnn32, part_size {args.part_size}")
     print(f"one image at a time (decode, resize, eager call), first {len(first)}: {baseline:8,.0f} images/s")
     print(
-        f"runner, scoring stage ({stages['scoring']:.1f} s):                    {n / stages['scoring']:8,.0f} images/s  ({n / stages['scoring'] / baseline:.1f}x)"
+        f"runner, scoring stage ({stages['scoring']:.1f} s):                    {n / stages['scoring']:8,.0f} images/s "
+        f" ({n / stages['scoring'] / baseline:.1f}x)"
     )
     print(
-        f"runner, whole run ({whole:.1f} s, evaluation and figures included):  {n / whole:8,.0f} images/s  ({n / whole / baseline:.1f}x)"
+        f"runner, whole run ({whole:.1f} s, evaluation and figures included):  {n / whole:8,.0f} images/s  "
+        f"({n / whole / baseline:.1f}x)"
     )
     print("  runner stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
 

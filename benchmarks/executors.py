@@ -52,7 +52,8 @@ def config(tmp: Path, cifake: Path, mirror: Path, images: int, part_size: int, e
         "name": "bench_executors", "seed": 0, "report": "none", "part_size": part_size,
         "assets": {"mirror": str(mirror), "base_url": ""},
         "models": [{"name": "cnn32", "input_size": 32, "seed_asset": "Models/AI-artbench/model 1 32px/best_model.h5"}],
-        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": images // 2}, "split": "test"},
+        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": images // 2},
+                    "split": "test"},
         "augment": GRID,
         "explain": EXPLAIN | {"max_samples": explained},
     }  # fmt: skip
@@ -108,15 +109,18 @@ def main(argv: list[str] | None = None) -> None:
 
     n_parts = -(-args.images // args.part_size)
     print(
-        f"\n{args.images} CIFAKE test images x {len(cfg.variants())} variants x cnn32, {n_parts} parts of {args.part_size}; {args.explained} images explained; {args.workers} workers"
+        f"\n{args.images} CIFAKE test images x {len(cfg.variants())} variants x cnn32, {n_parts} parts of "
+        f"{args.part_size}; {args.explained} images explained; {args.workers} workers"
     )
     print(
-        f"{'executor':<10} {'total s':>8} {'vs local':>9} {'scoring s':>10} {'vs local':>9} {'explain s':>10} {'vs local':>9}"
+        f"{'executor':<10} {'total s':>8} {'vs local':>9} {'scoring s':>10} {'vs local':>9} {'explain s':>10} "
+        f"{'vs local':>9}"
     )
     for kind, seconds in times.items():
         score, explain = stages[kind]["scoring"], stages[kind]["explanations"]
         print(
-            f"{kind:<10} {seconds:8.1f} {times['local'] / seconds:8.2f}x {score:10.1f} {stages['local']['scoring'] / score:8.2f}x "
+            f"{kind:<10} {seconds:8.1f} {times['local'] / seconds:8.2f}x {score:10.1f} "
+            f"{stages['local']['scoring'] / score:8.2f}x "
             f"{explain:10.1f} {stages['local']['explanations'] / explain:8.2f}x"
         )
     print(f"tables identical across executors ({', '.join(TABLES)}): {identical}")

@@ -6,9 +6,9 @@ Runs the config's explanation stage (its `explain:` section) on the first study 
 model at a time (the 128 px model as a random-weight stand-in where its weights cannot be had),
 and prints per part: seconds, the model passes the part needs, the floor those passes take at
 this machine's compiled batched throughput (measured in the same process, batch 256, before and
-after the stage; the faster reading counts), and the ratio seconds / floor. Passes are counted as the stage defines its work (one per method, image,
-LIME sample, randomised depth, Score-CAM channel, faithfulness step), for every code version
-alike. Parts without model passes (pictures, preparation) show their seconds only.
+after the stage; the faster reading counts), and the ratio seconds / floor. Passes are counted as the stage defines its
+work (one per method, image, LIME sample, randomised depth, Score-CAM channel, faithfulness step), for every code
+version alike. Parts without model passes (pictures, preparation) show their seconds only.
 Not a test: run on demand, figures go in docs/benchmarks.md.
 """
 

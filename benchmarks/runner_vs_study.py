@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"\n{len(samples)} samples x {n_variants} variants = {n} edited images; models: {models}")
     print(
-        f"study workflow (edit, save JPEG, load_img, predict 1 image):             {theirs:8.2f} s  ({predictions} predict calls)"
+        f"study workflow (edit, save JPEG, load_img, predict 1 image):             {theirs:8.2f} s  ({predictions} "
+        "predict calls)"
     )
     print(f"artxai runner, the same work (models, samples, scoring, score tables): {same_work:8.2f} s")
     print(f"artxai runner, end to end (also evaluation, figures, report):           {ours:8.2f} s")

@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
             ours = time_epochs(lambda: iter(ds))
             rate = lambda s: len(records) / s  # noqa: E731
             print(
-                f"{size:4d} px  ImageDataGenerator: epoch 1 {rate(idg[0]):7.0f} img/s, epoch 2 {rate(idg[1]):7.0f} img/s"
+                f"{size:4d} px  ImageDataGenerator: epoch 1 {rate(idg[0]):7.0f} img/s, epoch 2 {rate(idg[1]):7.0f} "
+                "img/s"
             )
             print(
                 f"         artxai tf.data:     epoch 1 {rate(ours[0]):7.0f} img/s, epoch 2 {rate(ours[1]):7.0f} img/s"
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         floor = peak * 1e9 / (3 * forward * args.batch)  # a training step ~ 3 forward passes
         print(
             f"cnn{size}: {forward / 1e6:7.1f} MFLOP/image forward; training {steps:6.1f} steps/s "
-            f"({steps * args.batch:7.0f} img/s); floor at matmul speed {floor:6.1f} steps/s -> {steps / floor:.0%} of it"
+            f"({steps * args.batch:7.0f} img/s); floor at matmul speed {floor:6.1f} steps/s -> {steps / floor:.0%} of "
+            "it"
         )
 
 

@@ -34,9 +34,16 @@ def print_result(
         log.info("largest mean |delta margin| (log p_ai - log p_human), signed mean delta p_ai, fooled and corrected:")
         for row in worst.itertuples():
             log.info(
-                "  %-10s %-50s |dm| %.2f  dp %+.3f  fooled %.2f of %d, corrected %.2f of %d", row.model, row.variant[:50],
-                row.mean_abs_delta_margin, row.mean_delta_p_ai, row.fooling_rate, row.n_correct, row.correction_rate, row.n_wrong,
-            )  # fmt: skip
+                "  %-10s %-50s |dm| %.2f  dp %+.3f  fooled %.2f of %d, corrected %.2f of %d",
+                row.model,
+                row.variant[:50],
+                row.mean_abs_delta_margin,
+                row.mean_delta_p_ai,
+                row.fooling_rate,
+                row.n_correct,
+                row.correction_rate,
+                row.n_wrong,
+            )
     log.info("skipped inputs: %d", len(skipped))
     log.info("tables: %s/{scores,summary%s}.parquet|.csv", run_dir, ",study_table" if wrote_study else "")
 
@@ -49,26 +56,39 @@ def print_fooling(summary: pd.DataFrame, curve: pd.DataFrame) -> None:
     medians = median_fooling_severity(curve).set_index(["model", "series"])["median_fooling_severity"]
     rates = summary.set_index(["model", "variant"])
     log.info(
-        "fooled (right when unedited, wrong when edited) at each series' harshest severity; the mildest that fools half:"
+        "fooled (right when unedited, wrong when edited) at each series' harshest severity; the mildest that fools "
+        "half:"
     )
     for (model, series), g in curve.groupby(["model", "series"], sort=False):
         r = rates.loc[(model, g["variant"].iloc[-1])]
         median = medians[(model, series)]
         log.info(
             "  %-8s %-44s at %-5g %.2f [%.2f, %.2f] of %d; half from %s",
-            model, series[:44], g["severity"].iloc[-1], r["fooling_rate"], r["fooling_ci_low"], r["fooling_ci_high"], r["n_correct"],
+            model,
+            series[:44],
+            g["severity"].iloc[-1],
+            r["fooling_rate"],
+            r["fooling_ci_low"],
+            r["fooling_ci_high"],
+            r["n_correct"],
             "not reached" if np.isnan(median) else f"{median:g}",
-        )  # fmt: skip
+        )
 
 
 def print_evaluation(run_dir: Path, metrics: pd.DataFrame) -> None:
     for model, df in metrics.groupby("model", sort=False):
         m = df.set_index("metric")
         log.info(
-            "%s on the unedited images (n=%d): " + ", ".join(f"{k} %.3f [%.3f, %.3f]" for k in ("accuracy", "macro_f1", "roc_auc")),
-            model, int(m.at["accuracy", "n"]),
-            *(v for k in ("accuracy", "macro_f1", "roc_auc") for v in (m.at[k, "value"], m.at[k, "ci_low"], m.at[k, "ci_high"])),
-        )  # fmt: skip
+            "%s on the unedited images (n=%d): "
+            + ", ".join(f"{k} %.3f [%.3f, %.3f]" for k in ("accuracy", "macro_f1", "roc_auc")),
+            model,
+            int(m.at["accuracy", "n"]),
+            *(
+                v
+                for k in ("accuracy", "macro_f1", "roc_auc")
+                for v in (m.at[k, "value"], m.at[k, "ci_low"], m.at[k, "ci_high"])
+            ),
+        )
     log.info(
         "evaluation: %s/{evaluation_metrics,evaluation_groups,confusion,robustness_metrics}.parquet, figures/", run_dir
     )
@@ -118,6 +138,7 @@ def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
             versus,
         )
     log.info(
-        "pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, explanation_summary, explanation_vs_random",
+        "pictures: %s/explain/grids/<model>/<sample>.png; tables: explanations, explanation_sanity, "
+        "explanation_summary, explanation_vs_random",
         run_dir,
     )

@@ -106,7 +106,8 @@ def preflight(
     unavailable = [s for s in samples if s.problem] if cfg.samples.from_seed_assets else []
     if unavailable and not cfg.samples.allow_missing:
         raise AssetError(
-            f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; samples.allow_missing: true scores the rest)"
+            f"{unavailable[0].problem} ({len(unavailable)} of {len(samples)} study files unavailable; "
+            "samples.allow_missing: true scores the rest)"
         )
     eval_set_samples(cfg, samples, resolver)  # every eval set's files listed (the audit's are the run's samples)
     check_matrix(cfg)  # the cross-generator matrix can be made: two generators or more, each with training images

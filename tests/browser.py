@@ -45,7 +45,8 @@ def open_browser(width: int = 1280, height: int = 900) -> webdriver.Chrome:
 def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
     driver.get(page.resolve().as_uri())
     images = driver.execute_script(
-        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0, i.getAttribute('alt')])"
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0, "
+        "i.getAttribute('alt')])"
     )
     links = driver.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
     broken_links = []
@@ -57,7 +58,8 @@ def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
     # a figure opens full size: its picture is wrapped in a link to the picture's own file
     unlinked = driver.execute_script(
         "return Array.from(document.querySelectorAll('figure img'))"
-        ".filter(i => !(i.parentElement.tagName === 'A' && i.parentElement.href === i.src)).map(i => i.getAttribute('src'))"
+        ".filter(i => !(i.parentElement.tagName === 'A' && i.parentElement.href === i.src)).map(i => "
+        "i.getAttribute('src'))"
     )
     sizes = {}
     for src in driver.execute_script("return Array.from(document.images).map(i => i.src)"):

@@ -471,7 +471,8 @@ def test_a_bad_eval_set_is_one_line_naming_it(tmp_path, seed_mirror, capsys):
         "name": "x", "out_dir": str(tmp_path / "results"), "assets": {"mirror": str(seed_mirror), "base_url": ""},
         "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
         "samples": {"manifest": "study", "from_seed_assets": True, "variants": ["original"]},
-        "eval_sets": [{"name": "here"}, {"name": "gone", "samples": {"folder": str(tmp_path / "nowhere")}}], "report": "none",
+        "eval_sets": [{"name": "here"}, {"name": "gone", "samples": {"folder": str(tmp_path / "nowhere")}}],
+        "report": "none",
     }  # fmt: skip
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert cli.main([str(tmp_path / "c.yaml")]) == 2

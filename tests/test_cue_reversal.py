@@ -15,7 +15,8 @@ from tests.conftest import shared_folder
 
 @pytest.fixture(scope="module")
 def vangogh():
-    """800 real 512 px JPEGs: every AI file quality 70, every human file quality 90 ($ARTXAI_VANGOGH_JPEG or ../shared/vangogh-jpeg)."""
+    """800 real 512 px JPEGs: every AI file quality 70, every human file quality 90
+    ($ARTXAI_VANGOGH_JPEG or ../shared/vangogh-jpeg)."""
     return shared_folder("ARTXAI_VANGOGH_JPEG", "vangogh-jpeg", "test")
 
 

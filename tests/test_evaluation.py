@@ -109,7 +109,8 @@ def scores_frame():
     for variant, shift in (("identity", 0.0), ("gaussian_noise(std=0.1)", 0.3)):
         p = np.clip(p_ai + shift, 0, 1)
         rows.append(pd.DataFrame({
-            "sample": range(200), "subject": "", "edit": "original", "model": "m", "variant": variant, "op": variant.split("(")[0],
+            "sample": range(200), "subject": "", "edit": "original", "model": "m", "variant": variant,
+            "op": variant.split("(")[0],
             "params": "{}", "severity": np.nan if shift == 0 else 0.1, "truth": truth, "p_ai": p, "p_human": 1 - p,
             "style": np.where(np.arange(200) % 2, "baroque", "ukiyo_e"), "generator": "",
         }))  # fmt: skip

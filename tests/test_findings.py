@@ -27,7 +27,8 @@ EDITS = {
     "gaussian_blur(sigma=2)": ("gaussian_blur", {"sigma": 2.0}, 2.0, {"s0": 0.6, "s1": 0.4, "s2": 0.2, "s3": 0.5}),
     "hue_shift(degrees=90)": ("hue_shift", {"degrees": 90.0}, 90.0, {"s0": 0.95, "s1": 0.95, "s2": 0.95, "s3": 0.95}),
     "occlusion(area=0.1, colour='red', count=1, position='random')": (
-        "occlusion", {"area": 0.1, "colour": "red", "count": 1, "position": "random"}, 0.1, {"s0": 0.85, "s1": 0.75, "s2": 0.1, "s3": 0.2},
+        "occlusion", {"area": 0.1, "colour": "red", "count": 1, "position": "random"}, 0.1,
+        {"s0": 0.85, "s1": 0.75, "s2": 0.1, "s3": 0.2},
     ),
 }  # fmt: skip
 

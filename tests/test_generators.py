@@ -125,8 +125,10 @@ def test_detection_per_generator_seen_and_unseen(art_run):
     assert found == {  # the numbers: AI-ArtBench's two generators caught, the four others missed
         "latent_diffusion": (16, 17, "seen"), "standard_diffusion": (16, 17, "seen"), "dreamstudio": (1, 16, "unseen"),
         "dalle": (3, 17, "unseen"), "starryai": (3, 17, "unseen"), "midjourney": (5, 17, "unseen"),
-        "seen generators": (32, 34, "seen"), "unseen generators": (12, 67, "unseen"), "all generators": (44, 101, "all"),
-        "classical_art": (5, 50, ""), "general_art": (4, 20, ""), "illustrations": (4, 30, ""), "all sources": (13, 100, ""),
+        "seen generators": (32, 34, "seen"), "unseen generators": (12, 67, "unseen"),
+        "all generators": (44, 101, "all"),
+        "classical_art": (5, 50, ""), "general_art": (4, 20, ""), "illustrations": (4, 30, ""),
+        "all sources": (13, 100, ""),
     }  # fmt: skip
     assert (table.loc["unseen generators", ["ci_low", "ci_high"]].tolist()) == pytest.approx(wilson_ci(12, 67))
     assert set(table.loc[table["kind"] == "source", "metric"]) == {"false_positive_rate"}

@@ -68,8 +68,17 @@ def test_grid_shows_the_model_input_outlines_the_edit_and_stays_under_a_megabyte
     region = np.zeros(displays[1].shape[:2], bool)
     region[20:60, 30:90] = True
     regions = [None, region, None, None, None, None]
-    picture = overlay_grid(displays, maps, [f"variant {k}\np(AI) 0.50 (Δ +0.10)" for k in range(6)], title="subject (ai) — cnn32",
-                           signed={"lime"}, inputs=inputs, input_label="model input\n32 × 32 px", regions=regions, note="a note")  # fmt: skip
+    picture = overlay_grid(
+        displays,
+        maps,
+        [f"variant {k}\np(AI) 0.50 (Δ +0.10)" for k in range(6)],
+        title="subject (ai) — cnn32",
+        signed={"lime"},
+        inputs=inputs,
+        input_label="model input\n32 × 32 px",
+        regions=regions,
+        note="a note",
+    )
     picture.save(tmp_path / "grid.png")
     assert (tmp_path / "grid.png").stat().st_size < 1_000_000
     assert picture.width > 6 * 180 and picture.height > 9 * 90  # a model-input row above the eight methods

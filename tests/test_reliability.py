@@ -96,7 +96,8 @@ def test_2_a_second_run_into_a_locked_folder_is_refused_with_the_holders_pid(tmp
     (out / "work-in-progress").write_text("the other run's")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'%d' % os.getpid()); print('locked', flush=True); time.sleep(60)", str(out / ".lock")],
+         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'%d' % os.getpid()); print('locked', flush=True); "
+         "time.sleep(60)", str(out / ".lock")],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -397,7 +398,8 @@ def test_12_links_are_not_followed_and_odd_entries_are_skipped_with_reasons(tmp_
     reasons = pd.read_parquet(out / "skipped.parquet").set_index("sample")["reason"].to_dict()
     not_followed = "symbolic link, not followed (samples.follow_symlinks is false)"
     assert reasons == {
-        "outside.jpg": not_followed, "outside_folder": not_followed, "passwd.png": not_followed, "loop.jpg": not_followed,
+        "outside.jpg": not_followed, "outside_folder": not_followed, "passwd.png": not_followed,
+        "loop.jpg": not_followed,
         "up": not_followed, "fifo.jpg": "a FIFO, not an image file", "dir.jpg": "a folder, not an image file",
     }  # fmt: skip
 

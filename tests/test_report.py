@@ -90,7 +90,8 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     assert report_cli.main([str(run_dir)]) == 0
     assert index.read_text() == before
 
-    # the gallery pictures were made while scoring (a small run); the report's own remake of them is byte for byte the same
+    # the gallery pictures were made while scoring (a small run); the report's own remake of them is byte for byte
+    # the same
     assert "gallery pictures" in json.loads((run_dir / "manifest.json").read_text())["stage_parts_s"]
     folder = gallery_dir(run_dir / "report", sample)
     made_while_scoring = {f.name: f.read_bytes() for f in folder.glob("*.jpg")}
@@ -168,7 +169,8 @@ def fake_scores(small_shift, large_shift, n=12, seed=0):
                     "correct": True,
                 }
             )
-            rows.append({"sample": s, "model": model, "variant": "noise", "op": "gaussian_noise", "edit": "original", "params": '{"std": 0.1}',
+            rows.append({"sample": s, "model": model, "variant": "noise", "op": "gaussian_noise", "edit": "original",
+                    "params": '{"std": 0.1}',
                          "delta_p_ai": shift + rng.normal(0, 0.02), "correct": True})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -216,9 +218,13 @@ def test_report_in_a_real_browser(reported_run):
             browser.save_screenshot(driver, subjects[0], report / f"screenshot_subject_{width}px.png")
             if width == 1280:  # the inline script sorts: "fooled" ascending, then descending
                 driver.get(pages[0].resolve().as_uri())
-                column = "Array.from(document.querySelectorAll('#T_fooling_top tbody tr')).map(r => parseFloat(r.cells[HEAD].textContent))"
+                column = (
+                    "Array.from(document.querySelectorAll('#T_fooling_top tbody tr'))"
+                    ".map(r => parseFloat(r.cells[HEAD].textContent))"
+                )
                 head = driver.execute_script(
-                    "return Array.from(document.querySelectorAll('#T_fooling_top thead th')).findIndex(h => h.textContent === 'fooled')"
+                    "return Array.from(document.querySelectorAll('#T_fooling_top thead th')).findIndex(h => "
+                    "h.textContent === 'fooled')"
                 )
                 before = driver.execute_script("return " + column.replace("HEAD", str(head)))
                 driver.execute_script(f"document.querySelectorAll('#T_fooling_top thead th')[{head}].click()")
@@ -248,9 +254,11 @@ def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(
     from tests.conftest import MODEL_32
 
     cfg = {
-        "name": "gallery", "seed": 4, "out_dir": str(tmp_path / "results"), "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "name": "gallery", "seed": 4, "out_dir": str(tmp_path / "results"),
+        "assets": {"mirror": str(seed_mirror), "base_url": ""},
         "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32}],
-        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": per_class}, "split": "test"},
+        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": per_class},
+                    "split": "test"},
         "augment": {"gaussian_noise": {"std": 0.1}},
     }  # fmt: skip
     (tmp_path / "gallery.yaml").write_text(yaml.safe_dump(cfg))

@@ -48,7 +48,8 @@ def test_tables_are_written_as_pandas_styler_wrote_them(digits):
     df = pd.DataFrame({
         "model": ["cnn32", "cnn128"] * (n // 2),
         "variant": [f"edit <{i}> & 'more' \"q\"" for i in range(n)],
-        "fooling_rate": np.where(rng.random(n) < 0.2, np.nan, rng.random(n).round(2)),  # repeated values share one CSS rule
+        "fooling_rate": np.where(rng.random(n) < 0.2, np.nan, rng.random(n).round(2)),
+        # repeated values share one CSS rule
         "mean_delta_margin": rng.normal(0, 3, n),
         "p_ai": rng.random(n),
         "n": rng.integers(0, 1000, n),

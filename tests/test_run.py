@@ -229,7 +229,8 @@ def test_shipped_configs_are_valid():
     robustness = load_config("robustness.yaml")
     ops = {v.op for v in robustness.variants()}
     assert ops >= {"identity", "gaussian_noise", "gaussian_blur", "motion_blur", "hue_shift", "saturation",
-                   "brightness_contrast", "gamma", "jpeg", "downscale", "occlusion", "text_watermark", "combined"}  # fmt: skip
+                   "brightness_contrast", "gamma", "jpeg", "downscale", "occlusion", "text_watermark",
+                   "combined"}  # fmt: skip
     per_op = pd.Series([v.op for v in robustness.variants() if v.replicate == 0]).value_counts()
     assert per_op.drop(["identity", "combined"]).between(3, 5).all()
     drawn = pd.Series(

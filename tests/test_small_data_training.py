@@ -21,7 +21,8 @@ from tests.conftest import MODEL_32, shared_folder
 
 @pytest.fixture(scope="module")
 def art6gen():
-    """795 real 256 px JPEGs in {train,test}/{ai,human}/<generator or source>/ ($ARTXAI_ART_6GEN or ../shared/art-6gen)."""
+    """795 real 256 px JPEGs in {train,test}/{ai,human}/<generator or source>/
+    ($ARTXAI_ART_6GEN or ../shared/art-6gen)."""
     return shared_folder("ARTXAI_ART_6GEN", "art-6gen", "train")
 
 

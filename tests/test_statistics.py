@@ -350,7 +350,8 @@ def test_minimal_flip_on_a_model_whose_threshold_is_known(tmp_path):
         "name": "toy", "seed": 0, "out_dir": str(tmp_path / "results"), "report": "none",
         "models": [{"name": "toy", "input_size": 8, "path": str(tmp_path / "toy.keras")}],
         "samples": {"folder": str(images)},
-        "augment": {"brightness_contrast": {"brightness": [-0.4, -0.3, -0.2, -0.1, 0.1, 0.2]}, "gaussian_noise": {"std": [0.02], "repeats": 2}},
+        "augment": {"brightness_contrast": {"brightness": [-0.4, -0.3, -0.2, -0.1, 0.1, 0.2]},
+                    "gaussian_noise": {"std": [0.02], "repeats": 2}},
         "bootstrap": 200,
     }  # fmt: skip
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
@@ -419,7 +420,9 @@ def test_explanation_methods_are_judged_against_random_on_the_same_images():
                     "model": "m", "sample": f"s{s}", "variant": variant, "method": method,
                     "deletion_auc_logit": base + offset + (rng.normal(0, 0.3) if method == "same" else 0.0),
                     "insertion_auc_logit": base - offset, "deletion_auc": 0.3, "insertion_auc": 0.6,
-                    "drift_spearman": np.nan if variant == "identity" else 1 - change.get(method, 0.0) * (1 + 0.1 * s) + (rng.normal(0, 0.01) if method == "random" else 0),
+                    "drift_spearman": np.nan if variant == "identity"
+                    else 1 - change.get(method, 0.0) * (1 + 0.1 * s)
+                    + (rng.normal(0, 0.01) if method == "random" else 0),
                     "delta_margin": 0.0 if variant == "identity" else shift * (1 + 0.1 * s),
                 })  # fmt: skip
     versus = explanations_vs_random(pd.DataFrame(rows), resamples=500, seed=0)
@@ -461,7 +464,8 @@ def test_one_verdict_rule_reads_each_metrics_direction_from_its_metric_info():
     assert moved((0.2, 0.1, 0.3), 0.05) and not moved((0.2, -0.1, 0.3), 0.05) and not moved((0.01, 0.005, 0.02), 0.05)
     samples = [f"s{i}" for i in range(12)]
     rows = [
-        {"model": m, "sample": s, "variant": "gaussian_noise(sigma=0.1)", "op": "gaussian_noise", "edit": "", "params": "{}",
+        {"model": m, "sample": s, "variant": "gaussian_noise(sigma=0.1)", "op": "gaussian_noise", "edit": "",
+            "params": "{}",
          "delta_p_ai": (0.01 if m == "small" else 0.3) + 0.001 * i, "correct": True}
         for m in ("small", "large") for i, s in enumerate(samples)
     ]  # fmt: skip

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+    model_validator,
 )  # fmt: skip
 
 from augment import GridError, Variant, expand_grid
@@ -100,7 +101,8 @@ class DatasetConfig(_Strict):
     limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
     # generic layout: the sub-folder below a class folder names the generator (AI) or the source (human):
     # "subfolder" takes its name as it is; a mapping renames some ({original_ldm: latent_diffusion}), the rest keep
-    # theirs. Left out of dumps when absent, so datasets without it keep their fingerprints ([Generators](generators.md)).
+    # theirs. Left out of dumps when absent, so datasets without it keep their fingerprints
+    # ([Generators](generators.md)).
     generator_from: Literal["subfolder"] | dict[str, GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
     # keep only these generators' AI images (every human image stays): what the cross-generator matrix trains on
     generators: Annotated[list[GeneratorName], Field(min_length=1)] | None = Field(None, exclude_if=lambda v: v is None)
@@ -399,7 +401,8 @@ class RunConfig(_Strict):
         """Hash of everything that changes the score tables (not where or how fast they are made).
         The explain section is left out: explanations are cached under their own keys, so
         adding a method to a finished run computes only that method. The audit, eval_sets,
-        cross_generator, corruption and model_comparison sections are left out too: they are computed again at each run."""
+        cross_generator, corruption and model_comparison sections are left out too: they are computed again at each
+        run."""
         left_out = {"out_dir", "workers", "explain", "bootstrap", "report", "executor"}
         again = {"audit", "eval_sets", "cross_generator", "corruption", "model_comparison"}
         data = self.model_dump(mode="json", exclude=left_out | again)

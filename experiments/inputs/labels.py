@@ -66,6 +66,7 @@ def label_from_folders(rel: PurePath, class_folders: dict[str, list[str]]) -> st
         found |= matching_classes(folder, class_folders)
     if len(found) > 1:
         raise LabelError(
-            f"{rel}: its folders match both classes ({', '.join(sorted(found))}); make the class folder patterns exclusive"
+            f"{rel}: its folders match both classes ({', '.join(sorted(found))}); make the class folder patterns "
+            "exclusive"
         )
     return found.pop() if found else None

@@ -84,9 +84,17 @@ class EpochProgress(keras.callbacks.Callback):
         self.last, done = now, batch + 1
         log.info(
             "%s: epoch %d/%d, step %d/%d (%.0f%%), %.0f images/s, ETA %.0f s, loss %.4f, accuracy %.3f",
-            self.name, self.epoch + 1, self.epochs, done, self.steps, 100 * done / self.steps, rate * self.batch_size,
-            max(self.steps - done, 0) / rate, (logs or {}).get("loss", float("nan")), (logs or {}).get("accuracy", float("nan")),
-        )  # fmt: skip
+            self.name,
+            self.epoch + 1,
+            self.epochs,
+            done,
+            self.steps,
+            100 * done / self.steps,
+            rate * self.batch_size,
+            max(self.steps - done, 0) / rate,
+            (logs or {}).get("loss", float("nan")),
+            (logs or {}).get("accuracy", float("nan")),
+        )
 
 
 class HistoryLog(keras.callbacks.Callback):
@@ -204,9 +212,14 @@ def input_datasets(
     common = {"batch_size": cfg.batch_size, "skips": skips, "policy": policy, "cache": cfg.cache}
     keras.utils.set_random_seed(seed)  # tf.data's seeded ops (shuffle, augmentation keys) combine it with their own
     train_ds = image_dataset(
-        splits["train"], input_size, shuffle_seed=seed, shuffle_buffer=cfg.shuffle_buffer, cache_file=work / "cache" / "train",
-        augment=cfg.augment, **common,
-    )  # fmt: skip
+        splits["train"],
+        input_size,
+        shuffle_seed=seed,
+        shuffle_buffer=cfg.shuffle_buffer,
+        cache_file=work / "cache" / "train",
+        augment=cfg.augment,
+        **common,
+    )
     return train_ds, image_dataset(splits["val"], input_size, cache_file=work / "cache" / "val", **common)
 
 
@@ -318,8 +331,12 @@ def train(
         log.info("%s: resuming training after epoch %d", name, int(previous["epoch"].max()) + 1)
     log.info(
         "%s: training at %d px on %d images (%s), validating on %d",
-        name, input_size, len(splits["train"]), ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items()), len(splits["val"]),
-    )  # fmt: skip
+        name,
+        input_size,
+        len(splits["train"]),
+        ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items()),
+        len(splits["val"]),
+    )
     model, start = compiled_model(name, cfg, input_size, seed)
     steps = -(-len(splits["train"]) // cfg.batch_size)
     fit_seconds = fit(name, model, cfg, datasets, work, previous, extra_callbacks or [], steps)

@@ -4,8 +4,8 @@ the input size, every training and validation file (label, path relative to the 
 size and sha256, one digest over the sorted list), the training settings that change the result,
 the decoding settings, the seed, and the sha256 of the model file training started from
 (`init_from`, only when set, so earlier fingerprints stay as they were). The artxai version is
-recorded too but not compared (a new release would otherwise refuse every model trained before it). Hashing CIFAKE's 8,000 training
-files (7.4 MB) takes 1.5 s from a cold disk, 0.16 s warm. `differences` says what differs between
+recorded too but not compared (a new release would otherwise refuse every model trained before it). Hashing CIFAKE's
+8,000 training files (7.4 MB) takes 1.5 s from a cold disk, 0.16 s warm. `differences` says what differs between
 a model card's fingerprint and the one a config asks for.
 """
 

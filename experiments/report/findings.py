@@ -96,9 +96,12 @@ def most_fooling(summary: pd.DataFrame, families: pd.DataFrame, model: str, top:
     out = []
     for _, r in best.iterrows():
         out.append({
-            "variant": r["variant"], "label": describe(r["variant"]), "family": r["title"] if isinstance(r["title"], str) else describe(r["variant"]),
-            "fooling_rate": float(r["fooling_rate"]), "ci_low": float(r["fooling_ci_low"]), "ci_high": float(r["fooling_ci_high"]),
-            "fooled": float(r["fooling_rate"] * r["n_correct"]), "n_correct": int(r["n_correct"]), "replicates": int(r["n_replicates"]),
+            "variant": r["variant"], "label": describe(r["variant"]),
+            "family": r["title"] if isinstance(r["title"], str) else describe(r["variant"]),
+            "fooling_rate": float(r["fooling_rate"]), "ci_low": float(r["fooling_ci_low"]),
+            "ci_high": float(r["fooling_ci_high"]),
+            "fooled": float(r["fooling_rate"] * r["n_correct"]), "n_correct": int(r["n_correct"]),
+            "replicates": int(r["n_replicates"]),
             "direction": direction(r),
         })  # fmt: skip
     return out
@@ -120,9 +123,12 @@ def mildest_fooling_half(curve: pd.DataFrame, scores: pd.DataFrame, model: str) 
         first = g[g["share_fooled_at_or_below"] >= 0.5].head(1)
         row = g.iloc[-1] if first.empty else first.iloc[0]
         found.append({
-            "series": r.series, "op": r.op, "title": titles.get(r.series, r.series), "variant": row["variant"], "label": describe(row["variant"]),
-            "severity": float(row["severity"]), "relative": float(row["strength"] / g["strength"].max()) if g["strength"].max() > 0 else 1.0,
-            "fooled": int(row["fooled_at_or_below"]), "n": int(row["n"]), "share": float(row["share_fooled_at_or_below"]),
+            "series": r.series, "op": r.op, "title": titles.get(r.series, r.series), "variant": row["variant"],
+            "label": describe(row["variant"]),
+            "severity": float(row["severity"]),
+            "relative": float(row["strength"] / g["strength"].max()) if g["strength"].max() > 0 else 1.0,
+            "fooled": int(row["fooled_at_or_below"]), "n": int(row["n"]),
+            "share": float(row["share_fooled_at_or_below"]),
             "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "reached": not first.empty,
             "parameter": severity_name(r.op), "harshest": float(g["severity"].iloc[-1]),
         })  # fmt: skip
@@ -156,8 +162,10 @@ def most_fragile(flips: pd.DataFrame, scores: pd.DataFrame, model: str) -> dict 
     titles = series_titles(graded_edits(scores[(scores["model"] == model) & (scores["sample"] == sample)]))
     base = scores[(scores["model"] == model) & (scores["sample"] == sample) & (scores["variant"] == IDENTITY)]
     return {
-        "sample": sample, "subject": r["subject"], "truth": r["truth"], "fooled": int(r["fooled"]), "families": int(r["families"]),
-        "p_ai": float(base["p_ai"].iloc[0]) if len(base) else float("nan"), "mean_abs_delta_margin": float(r["mean_abs_delta_margin"]),
+        "sample": sample, "subject": r["subject"], "truth": r["truth"], "fooled": int(r["fooled"]),
+        "families": int(r["families"]),
+        "p_ai": float(base["p_ai"].iloc[0]) if len(base) else float("nan"),
+        "mean_abs_delta_margin": float(r["mean_abs_delta_margin"]),
         "fooled_by": [titles.get(s, s) for s in fooling["series"]],
     }  # fmt: skip
 

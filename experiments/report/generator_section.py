@@ -73,13 +73,28 @@ def held_out_block(matrix: pd.DataFrame) -> dict | None:
     if rows.empty:
         return None
     full = matrix[matrix["trained_on"] == "all"].set_index(["model", "tested_on"])["recall_ai"]
-    shown = pd.DataFrame({
-        "model": rows["model"], "held-out generator": rows["held_out"], "n_ai": rows["n_ai"], "n_human": rows["n_human"],
-        "detected when held out": [with_interval(v, lo, hi, 3) for v, lo, hi in zip(rows["recall_ai"], rows["recall_ai_ci_low"], rows["recall_ai_ci_high"])],
-        "detected, trained on all": [full.get((m, g), float("nan")) for m, g in zip(rows["model"], rows["held_out"])],
-        "ROC-AUC when held out": [with_interval(v, lo, hi, 3) for v, lo, hi in zip(rows["roc_auc"], rows["roc_auc_ci_low"], rows["roc_auc_ci_high"])],
-        "human FPR": [with_interval(v, lo, hi, 3) for v, lo, hi in zip(rows["fpr"], rows["fpr_ci_low"], rows["fpr_ci_high"])],
-    })  # fmt: skip
+    shown = pd.DataFrame(
+        {
+            "model": rows["model"],
+            "held-out generator": rows["held_out"],
+            "n_ai": rows["n_ai"],
+            "n_human": rows["n_human"],
+            "detected when held out": [
+                with_interval(v, lo, hi, 3)
+                for v, lo, hi in zip(rows["recall_ai"], rows["recall_ai_ci_low"], rows["recall_ai_ci_high"])
+            ],
+            "detected, trained on all": [
+                full.get((m, g), float("nan")) for m, g in zip(rows["model"], rows["held_out"])
+            ],
+            "ROC-AUC when held out": [
+                with_interval(v, lo, hi, 3)
+                for v, lo, hi in zip(rows["roc_auc"], rows["roc_auc_ci_low"], rows["roc_auc_ci_high"])
+            ],
+            "human FPR": [
+                with_interval(v, lo, hi, 3) for v, lo, hi in zip(rows["fpr"], rows["fpr_ci_low"], rows["fpr_ci_high"])
+            ],
+        }
+    )
     return table_block(shown, "held_out", {"detected, trained on all": Tint("rate")})
 
 

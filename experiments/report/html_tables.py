@@ -4,8 +4,8 @@ table instead of repeated, numeric cells tinted by value, and sortable headers.
 
 Written as pandas' Styler writes them, byte for byte (background tints from a Matplotlib colour
 map, HTML-escaped text, a fixed id per table so a report made again is byte-identical), but
-straight from the rows: Styler's per-cell machinery cost most of the report's table time. A column is tinted by a `Tint`:
-`rate` (0 to 1, darker = more), `signed` (blue below 0, red above, symmetric), `p_ai` (blue
+straight from the rows: Styler's per-cell machinery cost most of the report's table time. A column is tinted by a
+`Tint`: `rate` (0 to 1, darker = more), `signed` (blue below 0, red above, symmetric), `p_ai` (blue
 towards human, red towards AI around 0.5). Every table gets class `sortable`; the report's few
 lines of script sort by a header's column on click.
 """
@@ -27,17 +27,22 @@ HEADERS = {
     "n": "images", "n_correct": "right when unedited", "n_wrong": "wrong when unedited", "n_replicates": "draws",
     "fooling_rate": "fooled", "correction_rate": "corrected", "mean_delta_margin": "mean Δ margin",
     "mean_delta_p_ai": "mean Δ p(AI)", "mean_abs_delta_p_ai": "mean |Δ p(AI)|", "share_towards_ai": "moved towards AI",
-    "p_ai": "p(AI)", "delta_p_ai": "Δ p(AI)", "delta_margin": "Δ margin", "predicted": "predicted", "direction": "direction",
+    "p_ai": "p(AI)", "delta_p_ai": "Δ p(AI)", "delta_margin": "Δ margin", "predicted": "predicted",
+    "direction": "direction",
     "fooled": "fooled", "corrected": "corrected", "flipped": "flipped", "replicate": "draw", "method": "method",
-    "drift_spearman": "drift ρ", "drift_top_iou": "top-10 % IoU", "deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC",
-    "metric": "metric", "value": "value", "exploratory": "exploratory (n < 30)", "accuracy": "accuracy", "group": "group", "by": "by",
+    "drift_spearman": "drift ρ", "drift_top_iou": "top-10 % IoU", "deletion_auc": "deletion AUC",
+    "insertion_auc": "insertion AUC",
+    "metric": "metric", "value": "value", "exploratory": "exploratory (n < 30)", "accuracy": "accuracy",
+    "group": "group", "by": "by",
     "reason": "reason", "mean_p_ai": "mean p(AI)",
 }  # fmt: skip
 
 METRIC_NAMES = {
     "accuracy": "accuracy", "precision_ai": "precision (AI)", "recall_ai": "recall (AI)", "f1_ai": "F1 (AI)",
-    "precision_human": "precision (human)", "recall_human": "recall (human)", "f1_human": "F1 (human)", "macro_f1": "macro F1",
-    "false_positive_rate": "human art called AI (FPR)", "false_negative_rate": "AI art called human (FNR)", "roc_auc": "ROC-AUC",
+    "precision_human": "precision (human)", "recall_human": "recall (human)", "f1_human": "F1 (human)",
+    "macro_f1": "macro F1",
+    "false_positive_rate": "human art called AI (FPR)", "false_negative_rate": "AI art called human (FNR)",
+    "roc_auc": "ROC-AUC",
     "average_precision": "average precision", "expected_calibration_error": "expected calibration error",
 }  # fmt: skip
 

@@ -53,8 +53,10 @@ log = logging.getLogger("artxai")
 AS_IS = "as_is"
 SCORE_COLUMNS = ["sample", "path", "truth", "generator", "model", "p_ai"]
 AUDIT_COLUMNS = [
-    "model", "factor", "class", "n", "p_ai_as_is", "p_ai_normalised", "shift", "shift_ci_low", "shift_ci_high", "mean_abs_shift",
-    "accuracy_as_is", "accuracy_normalised", "accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high", "flip_rate", "ci_method", "exploratory", "verdict",
+    "model", "factor", "class", "n", "p_ai_as_is", "p_ai_normalised", "shift", "shift_ci_low", "shift_ci_high",
+    "mean_abs_shift",
+    "accuracy_as_is", "accuracy_normalised", "accuracy_change", "accuracy_change_ci_low", "accuracy_change_ci_high",
+    "flip_rate", "ci_method", "exploratory", "verdict",
 ]  # fmt: skip
 PROBE_COLUMNS = [
     "probe",
@@ -212,7 +214,8 @@ def metadata_probe(meta: pd.DataFrame, folds: int, seed: int, resamples: int) ->
         auc, low, high = metric_with_ci("roc_auc", y, p_ai, resamples, seed)
         acc = proportion(int(((p_ai >= 0.5) == y).sum()), len(y))
         rows.append(
-            {"probe": name, "features": ", ".join(numeric + categorical), "n": len(y), "n_ai": n_ai, "n_human": n_human, "folds": folds,
+            {"probe": name, "features": ", ".join(numeric + categorical), "n": len(y), "n_ai": n_ai, "n_human": n_human,
+                "folds": folds,
              "roc_auc": auc, "ci_low": low, "ci_high": high, "accuracy": acc["value"],
              "accuracy_ci_low": acc["ci_low"], "accuracy_ci_high": acc["ci_high"],
              "exploratory": exploratory(len(y))}
@@ -262,11 +265,15 @@ def shift_table(scores: pd.DataFrame, min_shift: float, resamples: int, seed: in
             )
             change = (moved_acc["difference"], moved_acc["ci_low"], moved_acc["ci_high"])
             rows.append(
-                {"model": model, "factor": factor, "class": truth, "n": len(g), "p_ai_as_is": float(before.mean()), "p_ai_normalised": float(after.mean()),
-                 "shift": shift[0], "shift_ci_low": shift[1], "shift_ci_high": shift[2], "mean_abs_shift": float(np.abs(after - before).mean()),
+                {"model": model, "factor": factor, "class": truth, "n": len(g), "p_ai_as_is": float(before.mean()),
+                    "p_ai_normalised": float(after.mean()),
+                 "shift": shift[0], "shift_ci_low": shift[1], "shift_ci_high": shift[2],
+                 "mean_abs_shift": float(np.abs(after - before).mean()),
                  "accuracy_as_is": float(correct_before.mean()), "accuracy_normalised": float(correct_after.mean()),
-                 "accuracy_change": change[0], "accuracy_change_ci_low": change[1], "accuracy_change_ci_high": change[2],
-                 "flip_rate": float((correct_before != correct_after).mean()), "ci_method": found["ci_method"], "exploratory": exploratory(len(g)),
+                 "accuracy_change": change[0], "accuracy_change_ci_low": change[1],
+                 "accuracy_change_ci_high": change[2],
+                 "flip_rate": float((correct_before != correct_after).mean()), "ci_method": found["ci_method"],
+                 "exploratory": exploratory(len(g)),
                  "verdict": verdict(shift, change, min_shift)}
             )  # fmt: skip
     return pd.DataFrame(rows, columns=AUDIT_COLUMNS)
@@ -359,5 +366,12 @@ def print_audit(audit: pd.DataFrame, probe: pd.DataFrame) -> None:
     for r in audit.to_dict("records"):
         log.info(
             "audit: %-8s %-9s %-6s n=%-5d shift %+.3f [%+.3f, %+.3f] -> %s",
-            r["model"], r["factor"], r["class"], r["n"], r["shift"], r["shift_ci_low"], r["shift_ci_high"], r["verdict"],
-        )  # fmt: skip
+            r["model"],
+            r["factor"],
+            r["class"],
+            r["n"],
+            r["shift"],
+            r["shift_ci_low"],
+            r["shift_ci_high"],
+            r["verdict"],
+        )

@@ -107,7 +107,8 @@ def cell(
     recall = proportion(int((ai["p_ai"] >= 0.5).sum()), len(ai))
     fpr = proportion(int((humans["p_ai"] >= 0.5).sum()), len(humans))
     return {
-        "model": model, "trained_on": trained_on, "held_out": held_out, "tested_on": tested_on, "n_ai": len(ai), "n_human": len(humans),
+        "model": model, "trained_on": trained_on, "held_out": held_out, "tested_on": tested_on, "n_ai": len(ai),
+        "n_human": len(humans),
         "roc_auc": auc[0], "roc_auc_ci_low": auc[1], "roc_auc_ci_high": auc[2],
         "recall_ai": recall["value"], "recall_ai_ci_low": recall["ci_low"], "recall_ai_ci_high": recall["ci_high"],
         "fpr": fpr["value"], "fpr_ci_low": fpr["ci_low"], "fpr_ci_high": fpr["ci_high"],

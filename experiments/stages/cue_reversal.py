@@ -109,9 +109,18 @@ def print_reversal(table: pd.DataFrame) -> None:
     for r in table.to_dict("records"):
         log.info(
             "audit: %-8s %-14s %-6s %d -> %d: accuracy %.3f -> %.3f, change %+.3f [%+.3f, %+.3f] -> %s",
-            r["model"], r["factor"], r["class"], r["from_setting"], r["to_setting"], r["accuracy_as_is"],
-            r["accuracy_normalised"], r["accuracy_change"], r["accuracy_change_ci_low"], r["accuracy_change_ci_high"], r["verdict"],
-        )  # fmt: skip
+            r["model"],
+            r["factor"],
+            r["class"],
+            r["from_setting"],
+            r["to_setting"],
+            r["accuracy_as_is"],
+            r["accuracy_normalised"],
+            r["accuracy_change"],
+            r["accuracy_change_ci_low"],
+            r["accuracy_change_ci_high"],
+            r["verdict"],
+        )
 
 
 def run_reversal(

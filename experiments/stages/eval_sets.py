@@ -201,7 +201,8 @@ def print_sets(table: pd.DataFrame) -> None:
         drop = (
             ""
             if r["set"] == table["set"].iloc[0]
-            else f"; accuracy drop {r['accuracy_drop']:+.3f} [{r['accuracy_drop_ci_low']:+.3f}, {r['accuracy_drop_ci_high']:+.3f}] ({'paired' if r['paired'] else 'unpaired'})"
+            else f"; accuracy drop {r['accuracy_drop']:+.3f} [{r['accuracy_drop_ci_low']:+.3f}, "
+            f"{r['accuracy_drop_ci_high']:+.3f}] ({'paired' if r['paired'] else 'unpaired'})"
         )
         log.info(
             "eval set %-16s %-8s n=%-5d accuracy %.3f [%.3f, %.3f], AUC %.3f%s",

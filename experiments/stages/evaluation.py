@@ -4,8 +4,9 @@ Evaluation: on the unedited images (variant `identity`), per model: accuracy, pr
 F1 per class, macro F1, the false-positive rate (human art called AI: the costly error) and the
 false-negative rate, ROC-AUC and average precision (AI as the positive class, scored by p_ai),
 expected calibration error with a reliability table, the confusion matrix, and accuracy per style
-and per generator (per generator and per source where the samples name them: group_columns). Robustness at dataset scale: the same headline numbers per model x variant
-(op and severity), plus fooling / correction rates and the distribution of delta p_ai.
+and per generator (per generator and per source where the samples name them: group_columns). Robustness at dataset
+scale: the same headline numbers per model x variant (op and severity), plus fooling / correction rates and the
+distribution of delta p_ai.
 
 Intervals (95 %, seeded, from experiments.stats.statistics): Wilson for every proportion, at the n of
 its own denominator (precision: the images called AI; recall and FNR: the AI images; FPR: the
@@ -31,7 +32,8 @@ from experiments.stats.metrics import (
     auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_average_precision, weighted_macro_f1,
 )  # fmt: skip
 from experiments.stats.statistics import (
-    BCA_MAX_N, bootstrap_ci, draw_counts, exploratory, percentile_draws_ci, percentile_interval, proportion, row_mean_cis,
+    BCA_MAX_N, bootstrap_ci, draw_counts, exploratory, percentile_draws_ci, percentile_interval, proportion,
+    row_mean_cis,
     wilson_ci,
 )  # fmt: skip
 from experiments.stages.score_tables import fooling_and_correction, per_image
@@ -178,7 +180,8 @@ def calibration(truth: pd.Series, p_ai: pd.Series, bins: int = CALIBRATION_BINS)
         n, hits = int(inside.sum()), int(y[inside].sum())
         low, high = wilson_ci(hits, n)
         rows.append({
-            "bin_low": b / bins, "bin_high": (b + 1) / bins, "n": n, "mean_p_ai": float(score[inside].mean()) if n else np.nan,
+            "bin_low": b / bins, "bin_high": (b + 1) / bins, "n": n,
+            "mean_p_ai": float(score[inside].mean()) if n else np.nan,
             "share_ai": hits / n if n else np.nan, "ci_low": low, "ci_high": high,
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -251,7 +254,8 @@ def evaluate(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> dict
                 hits = int(g["correct"].sum())
                 low, high = wilson_ci(hits, len(g))
                 groups.append({
-                    "model": model, "by": by, "group": group, "n": len(g), "accuracy": hits / len(g), "ci_low": low, "ci_high": high,
+                    "model": model, "by": by, "group": group, "n": len(g), "accuracy": hits / len(g), "ci_low": low,
+                    "ci_high": high,
                     "ci_method": "wilson", "exploratory": exploratory(len(g)), "mean_p_ai": float(g["p_ai"].mean()),
                 })  # fmt: skip
     cols = ["model", *METRIC_COLUMNS]
@@ -342,9 +346,11 @@ def shifts(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, min_n: in
         for i, r in enumerate(order.itertuples()):
             n = int(flips["size"].iloc[i])
             rows.append({
-                "model": model, "variant": r.variant, "op": r.op, "severity": r.severity, "n": n, "exploratory": exploratory(n),
+                "model": model, "variant": r.variant, "op": r.op, "severity": r.severity, "n": n,
+                "exploratory": exploratory(n),
                 "mean_abs_delta_p_ai": means[i], "mean_abs_delta_p_ai_ci_low": low[i] if enough[i] else np.nan,
                 "mean_abs_delta_p_ai_ci_high": high[i] if enough[i] else np.nan, "flip_rate": flips["sum"].iloc[i] / n,
-                "flip_rate_ci_low": f_low[i] if enough[i] else np.nan, "flip_rate_ci_high": f_high[i] if enough[i] else np.nan,
+                "flip_rate_ci_low": f_low[i] if enough[i] else np.nan,
+                "flip_rate_ci_high": f_high[i] if enough[i] else np.nan,
             })  # fmt: skip
     return pd.DataFrame(rows)

@@ -130,8 +130,12 @@ def road_summary(road: pd.DataFrame) -> pd.DataFrame:
     summary["road_gap_log_odds"] = summary["road_lerf_log_odds"] - summary["road_morf_log_odds"]
     summary["road_gap_probability"] = summary["road_lerf_probability"] - summary["road_morf_probability"]
     summary = summary.reset_index()
-    agreement = {model: ranking_agreement(dict(zip(g["method"], g["road_morf_log_odds"])), dict(zip(g["method"], g["road_lerf_log_odds"])))
-                 for model, g in summary.groupby("model", sort=False)}  # fmt: skip
+    agreement = {
+        model: ranking_agreement(
+            dict(zip(g["method"], g["road_morf_log_odds"])), dict(zip(g["method"], g["road_lerf_log_odds"]))
+        )
+        for model, g in summary.groupby("model", sort=False)
+    }
     summary["rank_agreement"] = summary["model"].map(agreement)
     return summary
 

@@ -157,8 +157,8 @@ def sentence(found: dict) -> str:
         text += f"; misses {', '.join(map(count, found['missed']))}"
     w = found["worst"]
     return (
-        text
-        + f"; worst: {w['name']}, {w['k']} of {w['n']} detected ({w['rate']:.0%} [{w['ci_low']:.0%}, {w['ci_high']:.0%}])"
+        text + f"; worst: {w['name']}, {w['k']} of {w['n']} detected ({w['rate']:.0%} [{w['ci_low']:.0%}, "
+        f"{w['ci_high']:.0%}])"
     )
 
 

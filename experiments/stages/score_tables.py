@@ -192,7 +192,8 @@ def summarise(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.
 
 SUMMARY_COLUMNS = [
     "model", "op", "variant", "severity", "n", "n_replicates", "exploratory",
-    "mean_p_ai", "mean_delta_p_ai", "mean_delta_p_ai_ci_low", "mean_delta_p_ai_ci_high", "mean_abs_delta_p_ai", "max_abs_delta_p_ai",
+    "mean_p_ai", "mean_delta_p_ai", "mean_delta_p_ai_ci_low", "mean_delta_p_ai_ci_high", "mean_abs_delta_p_ai",
+    "max_abs_delta_p_ai",
     "mean_delta_margin", "mean_delta_margin_ci_low", "mean_delta_margin_ci_high", "mean_abs_delta_margin",
     "share_towards_ai", "share_towards_human", "flip_rate", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
     "fooling_rate", "n_correct", "fooling_ci_low", "fooling_ci_high",
@@ -316,7 +317,8 @@ def minimal_flip_curve(flips: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFram
     when unedited, whose mildest fooling severity is at or below this one (a survival curve:
     how much editing fools the model), with its Wilson interval; and the share fooled at exactly
     this severity."""
-    cols = ["model", "op", "series", "side", "variant", "severity", "strength", "n", "exploratory", "fooled_at_or_below", "share_fooled_at_or_below",
+    cols = ["model", "op", "series", "side", "variant", "severity", "strength", "n", "exploratory",
+        "fooled_at_or_below", "share_fooled_at_or_below",
             "ci_low", "ci_high", "share_fooled_at"]  # fmt: skip
     df = graded_edits(scores)
     eligible = flips[flips["correct_unedited"]]
@@ -341,8 +343,10 @@ def minimal_flip_curve(flips: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFram
             k = int((mine["min_fooling_strength"] <= r.strength + 1e-12).sum())
             low, high = wilson_ci(k, n)
             rows.append({
-                "model": model, "op": r.op, "series": series, "side": r.side, "variant": r.variant, "severity": r.severity, "strength": r.strength, "n": n,
-                "exploratory": exploratory(n), "fooled_at_or_below": k, "share_fooled_at_or_below": k / n if n else np.nan,
+                "model": model, "op": r.op, "series": series, "side": r.side, "variant": r.variant,
+                "severity": r.severity, "strength": r.strength, "n": n,
+                "exploratory": exploratory(n), "fooled_at_or_below": k,
+                "share_fooled_at_or_below": k / n if n else np.nan,
                 "ci_low": low, "ci_high": high, "share_fooled_at": float(at.get((model, series, r.severity), np.nan)),
             })  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
@@ -357,7 +361,8 @@ def median_fooling_severity(curve: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "model": model, "op": op, "series": series, "n": int(g["n"].iloc[0]),
             "median_fooling_severity": float(reached["severity"].iloc[0]) if len(reached) else np.nan,
-            "harshest_severity": float(g["severity"].iloc[-1]), "share_fooled_up_to_harshest": float(g["share_fooled_at_or_below"].iloc[-1]),
+            "harshest_severity": float(g["severity"].iloc[-1]),
+            "share_fooled_up_to_harshest": float(g["share_fooled_at_or_below"].iloc[-1]),
         })  # fmt: skip
     return pd.DataFrame(
         rows,

@@ -3,8 +3,8 @@
 Each image is decoded once; each variant is applied once at the image's own resolution (as the
 study edited full-size artworks), then resized once per distinct model input size. Pointwise
 edits (colour curves: Op.pointwise) give the same pixels when applied to only the rows the
-nearest-neighbour resize keeps, so they run on that strip instead of the whole image. `score_chunk` scores a whole chunk of
-samples: decoding and editing on threads (one sample per task, or one variant per task when the
+nearest-neighbour resize keeps, so they run on that strip instead of the whole image. `score_chunk` scores a whole chunk
+of samples: decoding and editing on threads (one sample per task, or one variant per task when the
 chunk has fewer samples than threads), and every model sees the chunk's inputs as compiled
 batches of `batch_size` images (xai.compiled), across samples. A (sample, variant) pair always
 gets the same seed and a model's output for an image does not depend on the other images in its

@@ -107,9 +107,18 @@ def score_part(
     records, the seconds of each part of scoring and the gallery pictures made."""
     timings, cfg, gallery = Timings(), worker.cfg, {}
     rows, failures = score_chunk(
-        chunk, worker.variants, worker.detectors, cfg.seed, cfg.batch_size, decode_policy(cfg), worker.pool, worker.threads, timings,
-        worker.pictures, gallery if worker.pictures else None,
-    )  # fmt: skip
+        chunk,
+        worker.variants,
+        worker.detectors,
+        cfg.seed,
+        cfg.batch_size,
+        decode_policy(cfg),
+        worker.pool,
+        worker.threads,
+        timings,
+        worker.pictures,
+        gallery if worker.pictures else None,
+    )
     return pd.DataFrame(rows), failures, dict(timings.phases), gallery
 
 
@@ -200,11 +209,13 @@ def assemble(samples: list[Sample], paths: RunPaths, part_size: int) -> pd.DataF
             parts.append(read_part(paths.part(chunk), [s.id for s in chunk])[0])
         except PartDamaged as e:
             problems.append(
-                f"{paths.part(chunk).name}: {e} (samples {', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})"
+                f"{paths.part(chunk).name}: {e} (samples "
+                f"{', '.join(s.id for s in chunk[:3])}{', ...' if len(chunk) > 3 else ''})"
             )
     if problems:
         raise IncompleteRun(
-            f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first {problems[0]}; run again with --resume"
+            f"{paths.parts}: {len(problems)} of {len(parts) + len(problems)} parts missing or damaged, first "
+            f"{problems[0]}; run again with --resume"
         )
     parts = [p for p in parts if len(p)]
     return finish_scores(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame()
