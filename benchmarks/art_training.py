@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.config.schema import DatasetConfig, TrainAugmentConfig, TrainConfig
+from experiments.config.model_blocks import DatasetConfig, TrainAugmentConfig, TrainConfig
 from experiments.inputs.datasets import scan
 from experiments.inputs.images import load_for_model
 from experiments.models.architecture import load_detector

@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from experiments.config.schema import ExecutorConfig, load_config
+from experiments.config.schema import load_config
+from experiments.config.sections import ExecutorConfig
 from experiments.execution.executors import run_units
 from experiments.runner import execute
 

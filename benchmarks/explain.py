@@ -25,7 +25,8 @@ import pandas as pd
 
 from experiments.stages import explanations as stage
 from benchmarks.runner_vs_study import with_stand_ins
-from experiments.config.schema import ExplainConfig, load_config
+from experiments.config.schema import load_config
+from experiments.config.sections import ExplainConfig
 from experiments.models.architecture import keras
 from experiments.inputs.images import decode_policy
 from experiments.preflight import load_detectors, resolver_for

@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import yaml
 
-from experiments.config.schema import ConfigError, RunConfig
+from experiments.config.fields import ConfigError
+from experiments.config.schema import RunConfig
 from experiments.execution.executors import executor_session
 from experiments.inputs.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, mirror_from_env
 from experiments.inputs.fingerprints import file_sha256

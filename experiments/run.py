@@ -22,7 +22,8 @@ import logging
 import sys
 from pathlib import Path
 
-from experiments.config.schema import ConfigError, load_config
+from experiments.config.fields import ConfigError
+from experiments.config.schema import load_config
 from experiments.execution.executors import WorkerDied
 from experiments.execution.interrupts import MESSAGE as INTERRUPTED
 from experiments.execution.interrupts import exit_status, sigterm_raises

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from experiments import run as cli
-from experiments.config.schema import ConfigError, load_config
+from experiments.config.fields import ConfigError
+from experiments.config.schema import load_config
 from experiments.inputs.samples import load_samples
 from tests.conftest import MODEL_32
 
@@ -103,7 +104,7 @@ def test_training_still_needs_a_train_split(tmp_path, cifake):
     copy_some(cifake / "test" / "ai", root / "test" / "ai", n=2)
     copy_some(cifake / "test" / "human", root / "test" / "human", n=2)
     from experiments.inputs.datasets import training_splits
-    from experiments.config.schema import DatasetConfig
+    from experiments.config.model_blocks import DatasetConfig
 
     with pytest.raises(ConfigError, match=r"has no train folder \(it has: test\)"):
         training_splits(DatasetConfig(root=root, layout="generic"), seed=0)

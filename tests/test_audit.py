@@ -20,7 +20,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from experiments import run as cli
 from experiments.stages.audit import metadata_probe, metadata_table, run_audit
-from experiments.config.schema import AuditConfig, DatasetConfig, SamplesConfig, TrainConfig, load_config
+from experiments.config.model_blocks import DatasetConfig, TrainConfig
+from experiments.config.schema import load_config
+from experiments.config.sections import AuditConfig, SamplesConfig
 from experiments.stages.eval_sets import eval_set_table
 from experiments.inputs.file_factors import file_metadata, normalise, strip_metadata
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image

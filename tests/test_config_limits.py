@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from experiments import run as cli
-from experiments.config.schema import ConfigError, load_config
+from experiments.config.fields import ConfigError
+from experiments.config.schema import load_config
 from tests.test_reliability import error_line, make_images, write_config
 
 BILLION_LAUGHS = "\n".join(

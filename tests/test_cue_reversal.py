@@ -2,7 +2,8 @@
 
 import pytest
 
-from experiments.config.schema import AuditConfig, DatasetConfig
+from experiments.config.model_blocks import DatasetConfig
+from experiments.config.sections import AuditConfig
 from experiments.inputs.file_factors import file_metadata
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset

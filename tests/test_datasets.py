@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config.schema import ConfigError, DatasetConfig
+from experiments.config.fields import ConfigError
+from experiments.config.model_blocks import DatasetConfig
 from experiments.inputs.datasets import balance, counts, scan, training_splits
 from experiments.inputs.images import load_for_model
 from experiments.models.training_data import SkipLog, image_dataset

@@ -25,7 +25,7 @@ import yaml
 
 from experiments import run as cli
 from experiments.stages import scoring_driver
-from experiments.config.schema import ExecutorConfig
+from experiments.config.sections import ExecutorConfig
 from tests.conftest import MODEL_32, REPO
 
 TAG = "ARTXAI_TEST_TAG"

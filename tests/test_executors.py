@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.config.schema import ExecutorConfig
+from experiments.config.sections import ExecutorConfig
 from experiments.execution.executors import run_units
 
 

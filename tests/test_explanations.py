@@ -11,7 +11,9 @@ from PIL import Image
 
 from augment import expand_grid
 from experiments import run as cli
-from experiments.config.schema import BUILTIN_MANIFESTS, EXPLAIN_METHODS, ConfigError, ExplainConfig, load_config
+from experiments.config.fields import BUILTIN_MANIFESTS, ConfigError
+from experiments.config.schema import load_config
+from experiments.config.sections import EXPLAIN_METHODS, ExplainConfig
 from experiments.stages.explain_maps import chosen_variants, prepare_sample
 from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.inputs.samples import Sample

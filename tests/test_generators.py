@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from experiments import run as cli
-from experiments.config.schema import ConfigError, DatasetConfig
+from experiments.config.fields import ConfigError
+from experiments.config.model_blocks import DatasetConfig
 from experiments.inputs.datasets import counts, scan, training_splits
 from experiments.inputs.samples import samples_from_dataset
 from tests.conftest import MODEL_32
@@ -147,7 +148,7 @@ def test_detection_per_generator_seen_and_unseen(art_run):
 
 
 def test_a_config_names_the_generators_a_model_was_trained_on():
-    from experiments.config.schema import ModelConfig
+    from experiments.config.model_blocks import ModelConfig
     from experiments.stages.generators import trained_generators
 
     assert trained_generators(ModelConfig(name="m", input_size=32, seed_asset=MODEL_32)) == [

@@ -276,7 +276,8 @@ def test_the_progress_rate_comes_from_recent_steps_never_from_an_epochs_first_st
 
 
 def test_output_declarations_are_checked_with_the_config(tmp_path, seed_mirror):
-    from experiments.config.schema import ConfigError, load_config
+    from experiments.config.fields import ConfigError
+    from experiments.config.schema import load_config
 
     base = {"name": "m", "input_size": 32, "path": str(tmp_path / "m.keras")}
     train = {"dataset": {"root": str(tmp_path)}}

@@ -8,7 +8,7 @@ import typing
 import numpy as np
 import pytest
 
-from experiments.config.schema import EXPLAIN_METHODS, ExplainConfig
+from experiments.config.sections import EXPLAIN_METHODS, ExplainConfig
 from xai.methods import BATCH_SIZE, NAMES, REGISTRY, options_for
 from tests.test_outputs_pinned import PINS, UPDATE
 

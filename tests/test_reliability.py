@@ -20,7 +20,8 @@ from experiments import run as cli
 from experiments import runner
 from experiments.inputs.samples import Sample
 from experiments.stages import scoring_driver
-from experiments.config.schema import ConfigError, load_config
+from experiments.config.fields import ConfigError
+from experiments.config.schema import load_config
 from experiments.rundir.runfolder import write_marker
 from tests.conftest import MODEL_32, SAMPLES_DIR
 

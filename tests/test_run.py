@@ -10,7 +10,8 @@ import yaml
 
 from experiments import run as cli
 from experiments.stages import scoring_driver
-from experiments.config.schema import ConfigError, load_config
+from experiments.config.fields import ConfigError
+from experiments.config.schema import load_config
 from experiments.models.architecture import keras
 from tests.conftest import MODEL_32, MODEL_128, SAMPLES_DIR
 

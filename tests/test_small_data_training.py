@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from experiments.config.schema import DatasetConfig, TrainAugmentConfig, TrainConfig
+from experiments.config.model_blocks import DatasetConfig, TrainAugmentConfig, TrainConfig
 from experiments.inputs.datasets import training_splits
 from experiments.inputs.fingerprints import file_sha256
 from experiments.models.training_fingerprint import differences, training_fingerprint

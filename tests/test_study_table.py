@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from experiments import run as cli
-from experiments.config.schema import BUILTIN_MANIFESTS
+from experiments.config.fields import BUILTIN_MANIFESTS
 from experiments.models.architecture import keras
 from experiments.inputs.samples import read_manifest
 from experiments.stages.score_tables import study_table

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config.schema import DatasetConfig, TrainConfig
+from experiments.config.model_blocks import DatasetConfig, TrainConfig
 from experiments.inputs.images import load_for_model
 from experiments.models.architecture import card_path, keras, load_detector, training_dir
 from experiments.models.training import read_history, train

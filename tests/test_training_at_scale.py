@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from experiments.config.schema import DatasetConfig, TrainConfig
+from experiments.config.model_blocks import DatasetConfig, TrainConfig
 from experiments.inputs.datasets import scan
 from experiments.models.architecture import card_path, keras
 from experiments.models.training_data import SkipLog, image_dataset

@@ -38,7 +38,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any
 
-from experiments.config.schema import ExecutorConfig
+from experiments.config.sections import ExecutorConfig
 from experiments.execution.interrupts import die_with_parent, sigint_blocked
 from experiments.execution.raycluster import first_line, ray_session
 

@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from experiments.config.schema import ConfigError, ExecutorConfig
+from experiments.config.fields import ConfigError
+from experiments.config.sections import ExecutorConfig
 from experiments.execution.interrupts import sigint_blocked, sigterm_kept
 
 PROBE_TIMEOUT_S = 5.0

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from experiments.config.schema import ConfigError, DatasetConfig
+from experiments.config.fields import ConfigError
+from experiments.config.model_blocks import DatasetConfig
 from experiments.inputs.folders import list_images
 from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, class_patterns, folder_class
 

@@ -27,7 +27,7 @@ import struct
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from experiments.config.schema import FACTORS
+from experiments.config.sections import FACTORS
 from experiments.inputs.images import DecodePolicy, decode_image
 
 NUMERIC_FEATURES = (

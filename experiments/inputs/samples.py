@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.inputs.assets import AssetError, AssetResolver
-from experiments.config.schema import BUILTIN_MANIFESTS, ConfigError, DatasetConfig, SamplesConfig
+from experiments.config.fields import BUILTIN_MANIFESTS, ConfigError
+from experiments.config.model_blocks import DatasetConfig
+from experiments.config.sections import SamplesConfig
 from experiments.inputs.datasets import limit_per_class, scan
 from experiments.inputs.folders import list_images, shown_name
 from experiments.inputs.labels import CLASSES as TRUTHS

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from experiments.config.schema import ConfigError
+from experiments.config.fields import ConfigError
 from experiments.inputs.fingerprints import file_sha256
 from experiments.models.architecture import ModelLoadError, keras, read_model
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from augment import Variant, apply_variant, compile_variant
 from augment.ops import BrightnessContrast, HueShift, Jpeg, Op, Saturation
-from experiments.config.schema import TrainAugmentConfig
+from experiments.config.model_blocks import TrainAugmentConfig
 from experiments.inputs.images import resize_nearest
 
 

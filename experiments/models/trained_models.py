@@ -33,7 +33,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.config.schema import ConfigError, TrainConfig
+from experiments.config.fields import ConfigError
+from experiments.config.model_blocks import TrainConfig
 from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector, card_path, load_detector, training_dir

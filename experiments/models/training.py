@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.rundir.atomic import atomic_write, atomic_write_json
-from experiments.config.schema import TrainConfig
+from experiments.config.model_blocks import TrainConfig
 from experiments.inputs.datasets import counts, training_splits
 from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy

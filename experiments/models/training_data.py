@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from experiments.config.schema import TrainAugmentConfig
+from experiments.config.model_blocks import TrainAugmentConfig
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, resize_nearest
 from experiments.models.train_augment import augment_image
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.config.schema import TrainConfig
+from experiments.config.model_blocks import TrainConfig
 from experiments.inputs.fingerprints import file_sha256, sized_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import build_cnn

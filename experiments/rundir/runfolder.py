@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from experiments.rundir.atomic import WriteFailed, atomic_write_json, read_regular
-from experiments.config.schema import ConfigError
+from experiments.config.fields import ConfigError
 
 LOCK_NAME = ".lock"
 MARKER = ".artxai-run.json"

@@ -38,7 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from experiments.rundir.atomic import atomic_write_table
-from experiments.config.schema import AuditConfig
+from experiments.config.sections import AuditConfig
 from experiments.inputs.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.inputs.folders import read_regular, shown_name
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model

@@ -20,7 +20,9 @@ import logging
 
 import pandas as pd
 
-from experiments.config.schema import ConfigError, DatasetConfig, ModelConfig, RunConfig
+from experiments.config.fields import ConfigError
+from experiments.config.model_blocks import DatasetConfig, ModelConfig
+from experiments.config.schema import RunConfig
 from experiments.inputs.datasets import scan
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset

@@ -24,7 +24,7 @@ from experiments.inputs.file_factors import encode, file_metadata, resize_short_
 from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
-from experiments.config.schema import AuditConfig
+from experiments.config.sections import AuditConfig
 from experiments.rundir.atomic import atomic_write_table
 from experiments.stages.audit import AS_IS, AUDIT_COLUMNS, score_files, shift_table
 

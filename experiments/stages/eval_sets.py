@@ -25,7 +25,8 @@ from experiments.inputs.assets import AssetResolver
 from experiments.rundir.atomic import atomic_write_table
 from experiments.stages.audit import common_settings, metadata_table, score_files
 from experiments.stages.cross_generator import cross_generator_matrix
-from experiments.config.schema import ConfigError, RunConfig
+from experiments.config.fields import ConfigError
+from experiments.config.schema import RunConfig
 from experiments.inputs.file_factors import normalise
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from augment import Variant
-from experiments.config.schema import ExplainConfig
+from experiments.config.sections import ExplainConfig
 from experiments.models.architecture import Detector
 from experiments.rundir.atomic import atomic_write
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, EditRecord, Variant, compile_variant, variant_seed
-from experiments.config.schema import ExplainConfig
+from experiments.config.sections import ExplainConfig
 from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector

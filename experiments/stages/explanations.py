@@ -28,7 +28,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from augment import IDENTITY, Variant
-from experiments.config.schema import ExecutorConfig, ExplainConfig
+from experiments.config.sections import ExecutorConfig, ExplainConfig
 from experiments.execution.executors import progress_interval, run_units
 from experiments.inputs.images import DecodePolicy, ImageRejected
 from experiments.inputs.samples import Sample

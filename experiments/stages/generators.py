@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from augment import IDENTITY
-from experiments.config.schema import ModelConfig, RunConfig
+from experiments.config.model_blocks import ModelConfig
+from experiments.config.schema import RunConfig
 from experiments.inputs.datasets import GENERATORS
 from experiments.models.architecture import Detector, card_path
 from experiments.rundir.atomic import atomic_write_table

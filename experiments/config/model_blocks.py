@@ -1,0 +1,124 @@
+"""A model's block of a run config: the model file or study asset, its output, and how artxai
+trains it (the dataset, the optimiser, train-time augmentation)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from experiments.config.fields import MAX_COUNT, GeneratorName, SafeName, Strict
+from experiments.config.paths import ConfigPath
+
+
+class DatasetConfig(Strict):
+    """An image dataset on disk (see experiments.inputs.datasets for the layouts)."""
+
+    root: ConfigPath
+    layout: Literal["artbench", "generic"] = "artbench"
+    # generic layout: per class, the folder name (or shell patterns, e.g. [FAKE, "unseen_AI_*"]) under each split
+    class_dirs: dict[Literal["ai", "human"], str | list[str]] = {"ai": "ai", "human": "human"}
+    train_split: str = "train"
+    val_split: str | None = "val"  # used when the folder exists; else val_fraction of train is held out
+    test_split: str = "test"
+    val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    balance: bool = True  # drop AI training images at random down to the human count, as the study did
+    limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
+    # generic layout: the sub-folder below a class folder names the generator (AI) or the source (human):
+    # "subfolder" takes its name as it is; a mapping renames some ({original_ldm: latent_diffusion}), the rest keep
+    # theirs. Left out of dumps when absent, so datasets without it keep their fingerprints
+    # ([Generators](generators.md)).
+    generator_from: Literal["subfolder"] | dict[str, GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
+    # keep only these generators' AI images (every human image stays): what the cross-generator matrix trains on
+    generators: Annotated[list[GeneratorName], Field(min_length=1)] | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _generators_in_generic(self):
+        if self.generator_from is not None and self.layout != "generic":
+            raise ValueError("generator_from goes with layout: generic (AI-ArtBench's folders name their generators)")
+        return self
+
+    @field_validator("class_dirs")
+    @classmethod
+    def _both_classes(cls, dirs):
+        if set(dirs) != {"ai", "human"}:
+            raise ValueError(f"name a folder for both ai and human, got {sorted(dirs)}")
+        return dirs
+
+
+class OptimizerConfig(Strict):
+    name: Literal["adam", "sgd", "rmsprop"] = "adam"
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+
+
+class TrainAugmentConfig(Strict):
+    """Seeded train-time augmentation (experiments.models.train_augment): each training image,
+    each epoch, gets a fresh draw of these edits; every one is off at its default."""
+
+    flip: Annotated[float, Field(ge=0, le=1)] = 0.0  # probability of a horizontal flip
+    crop: Annotated[float, Field(gt=0, le=1)] = 1.0  # a random square crop keeping this share of the side, or more
+    brightness: Annotated[float, Field(ge=0, le=1)] = 0.0  # shift drawn from [-b, b]
+    contrast: Annotated[float, Field(ge=0, le=1)] = 0.0  # change drawn from [-c, c]
+    saturation: Annotated[float, Field(ge=0, le=1)] = 0.0  # factor drawn from [1 - s, 1 + s]
+    hue: Annotated[float, Field(ge=0, le=180)] = 0.0  # degrees drawn from [-h, h]
+    jpeg_quality: tuple[Annotated[int, Field(ge=1, le=100)], Annotated[int, Field(ge=1, le=100)]] | None = None
+
+    @field_validator("jpeg_quality")
+    @classmethod
+    def _ordered(cls, q):
+        if q is not None and q[0] > q[1]:
+            raise ValueError(f"give [lowest, highest] quality, got {list(q)}")
+        return q
+
+
+class TrainConfig(Strict):
+    """How to train a model when its file does not exist (or `retrain` is set)."""
+
+    dataset: DatasetConfig
+    epochs: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 64
+    optimizer: OptimizerConfig = OptimizerConfig()
+    patience: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 3  # early stopping on validation accuracy
+    cache: Literal["memory", "disk", "none"] = "memory"  # resized uint8 tensors, from epoch 2 on
+    shuffle_buffer: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 10_000
+    retrain: bool = False  # train even when the model file exists
+    progress_every_s: Annotated[float, Field(gt=0)] = (
+        30.0  # a progress line this often inside an epoch (not on a terminal)
+    )
+    # start from the weights of a model file of the same architecture (.h5 / .keras; experiments.models.init_weights);
+    # fine_tune_learning_rate replaces optimizer.learning_rate when it does. Left out of dumps when unset.
+    init_from: ConfigPath | None = Field(None, exclude_if=lambda v: v is None)
+    fine_tune_learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, exclude_if=lambda v: v is None)
+    augment: TrainAugmentConfig | None = Field(None, exclude_if=lambda v: v is None)
+
+
+class ModelConfig(Strict):
+    name: SafeName
+    input_size: Annotated[int, Field(ge=8, le=1024)]
+    seed_asset: str | None = None  # a path in the study's repository
+    path: ConfigPath | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
+    required: bool = False  # when False, an unavailable model is a warning, not an error
+    train: TrainConfig | None = None  # train the model into `path` when the file is not there
+    # what the model's last layer gives (experiments.models.architecture.as_probabilities): softmax = (p_ai, p_human);
+    # logits = two raw scores, artxai applies the softmax; sigmoid = one unit, the probability of `positive`.
+    # Left out of dumps at their defaults, so configs without them keep their fingerprints.
+    output: Literal["softmax", "logits", "sigmoid"] = Field("softmax", exclude_if=lambda v: v == "softmax")
+    positive: Literal["ai", "human"] | None = Field(None, exclude_if=lambda v: v is None)
+    # the generators the model was trained on (per-generator evaluation's seen / unseen); default: AI-ArtBench's two
+    # for the study's models, its training record's for a model artxai trained (experiments.stages.generators)
+    trained_on: list[GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.seed_asset is None) == (self.path is None):
+            raise ValueError("give exactly one of seed_asset or path")
+        if (self.output == "sigmoid") != (self.positive is not None):
+            raise ValueError(
+                "output: sigmoid needs positive: ai or human (what its one output is the probability of); "
+                "only it takes one"
+            )
+        if self.train is not None and self.output != "softmax":
+            raise ValueError("a model with a train block is artxai's CNN, whose output is a softmax: leave output out")
+        if self.train is not None and (self.path is None or self.path.suffix != ".keras"):
+            raise ValueError("a model with a train block needs a path ending in .keras (where it is saved)")
+        return self
