@@ -1,9 +1,15 @@
 """The package layout: no import circle between experiments' sub-packages, and the libraries
 (augment, xai) never import experiments. Read from the source with ast (every import, also the
-ones inside functions), so nothing is imported to check it."""
+ones inside functions), so nothing is imported to check it. Also: no module of the packages passes
+400 lines, and ruff's line limit (pyproject.toml) and name checks pass over the tree."""
 
 import ast
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p.name for p in (REPO / "experiments").iterdir() if (p / "__init__.py").is_file())
@@ -96,3 +102,29 @@ def test_the_libraries_never_import_experiments():
         for path in sorted((REPO / library).rglob("*.py")):
             bad = {m for m in imported_modules(path) if m == "experiments" or m.startswith("experiments.")}
             assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}"
+
+
+MAX_MODULE_LINES = 400
+RUFF_RULES = "E501,F401,F811,F821,F841"  # line length; unused import, redefinition, undefined name, unused variable
+
+
+def test_no_module_of_the_packages_passes_400_lines():
+    sizes = {}
+    for package in ("experiments", "xai", "augment", "benchmarks"):
+        for path in (REPO / package).rglob("*.py"):
+            sizes[str(path.relative_to(REPO))] = len(path.read_text(encoding="utf-8").splitlines())
+    assert len(sizes) > 100 and "experiments/config/schema.py" in sizes  # it saw the tree
+    over = {name: n for name, n in sizes.items() if n >= MAX_MODULE_LINES}
+    assert not over, f"modules of {MAX_MODULE_LINES} lines or more: {over}"
+
+
+def test_ruff_finds_no_long_line_and_no_unused_or_undefined_name():
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed (it is in the dev extra: pip install -e .[dev])")
+    found = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", RUFF_RULES, "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert found.returncode == 0, found.stdout[-4000:] + found.stderr[-2000:]

@@ -132,15 +132,9 @@ def fooling_and_correction(images: pd.DataFrame) -> pd.DataFrame:
     out["fooling_ci_low"], out["fooling_ci_high"] = wilson_ci(out["fooled"], out["n_correct"])
     out["correction_ci_low"], out["correction_ci_high"] = wilson_ci(out["corrected"], out["n_wrong"])
     cols = [
-        "fooling_rate",
-        "n_correct",
-        "fooling_ci_low",
-        "fooling_ci_high",
-        "correction_rate",
-        "n_wrong",
-        "correction_ci_low",
-        "correction_ci_high",
-    ]
+        "fooling_rate", "n_correct", "fooling_ci_low", "fooling_ci_high",
+        "correction_rate", "n_wrong", "correction_ci_low", "correction_ci_high",
+    ]  # fmt: skip
     return out[cols].reset_index()
 
 
@@ -318,8 +312,7 @@ def minimal_flip_curve(flips: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFram
     how much editing fools the model), with its Wilson interval; and the share fooled at exactly
     this severity."""
     cols = ["model", "op", "series", "side", "variant", "severity", "strength", "n", "exploratory",
-        "fooled_at_or_below", "share_fooled_at_or_below",
-            "ci_low", "ci_high", "share_fooled_at"]  # fmt: skip
+            "fooled_at_or_below", "share_fooled_at_or_below", "ci_low", "ci_high", "share_fooled_at"]  # fmt: skip
     df = graded_edits(scores)
     eligible = flips[flips["correct_unedited"]]
     if df.empty or eligible.empty:
@@ -364,18 +357,8 @@ def median_fooling_severity(curve: pd.DataFrame) -> pd.DataFrame:
             "harshest_severity": float(g["severity"].iloc[-1]),
             "share_fooled_up_to_harshest": float(g["share_fooled_at_or_below"].iloc[-1]),
         })  # fmt: skip
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "model",
-            "op",
-            "series",
-            "n",
-            "median_fooling_severity",
-            "harshest_severity",
-            "share_fooled_up_to_harshest",
-        ],
-    )
+    cols = ["model", "op", "series", "n", "median_fooling_severity", "harshest_severity", "share_fooled_up_to_harshest"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def study_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -389,17 +372,9 @@ def study_table(scores: pd.DataFrame) -> pd.DataFrame:
     df = df.merge(original, on=["subject", "model"], how="left")
     df["delta_ai_pct_vs_original"] = df["ai_pct"] - df["_orig"]
     cols = [
-        "subject",
-        "truth",
-        "edit",
-        "model",
-        "ai_pct",
-        "human_pct",
-        "predicted",
-        "correct",
-        "delta_ai_pct_vs_original",
-        "sample",
-    ]
+        "subject", "truth", "edit", "model", "ai_pct", "human_pct", "predicted", "correct",
+        "delta_ai_pct_vs_original", "sample",
+    ]  # fmt: skip
     return df[cols].reset_index(drop=True)
 
 
