@@ -307,6 +307,20 @@ def training_record(
     }
 
 
+def save_best(name: str, input_size: int, work: Path, model_path: Path, skips: SkipLog) -> tuple[pd.DataFrame, object]:
+    """After fitting: the best checkpoint saved to `model_path`, the history read and plotted, the
+    files left out written to skipped_files.json; the history and the best model."""
+    history = read_history(work / "history.csv")
+    best = keras.models.load_model(work / "best.keras", compile=False)
+    save_model(best, model_path)
+    plot_history(history, work / "history.png", f"{name} ({input_size} px)")
+    atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
+    if skips.reasons:
+        why = work / "skipped_files.json"
+        log.warning("%s: %d unreadable file(s) left out of training (reasons in %s)", name, len(skips.reasons), why)
+    return history, best
+
+
 def train(
     name: str,
     cfg: TrainConfig,
@@ -329,30 +343,14 @@ def train(
     previous = read_history(work / "history.csv")
     if (work / "backup").is_dir() and len(previous):
         log.info("%s: resuming training after epoch %d", name, int(previous["epoch"].max()) + 1)
-    log.info(
-        "%s: training at %d px on %d images (%s), validating on %d",
-        name,
-        input_size,
-        len(splits["train"]),
-        ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items()),
-        len(splits["val"]),
-    )
+    per_class = ", ".join(f"{k} {v}" for k, v in counts(splits["train"])["label"].items())
+    n_train, n_val = len(splits["train"]), len(splits["val"])
+    log.info("%s: training at %d px on %d images (%s), validating on %d", name, input_size, n_train, per_class, n_val)
     model, start = compiled_model(name, cfg, input_size, seed)
     steps = -(-len(splits["train"]) // cfg.batch_size)
     fit_seconds = fit(name, model, cfg, datasets, work, previous, extra_callbacks or [], steps)
 
-    history = read_history(work / "history.csv")
-    best = keras.models.load_model(work / "best.keras", compile=False)
-    save_model(best, model_path)
-    plot_history(history, work / "history.png", f"{name} ({input_size} px)")
-    atomic_write(work / "skipped_files.json", lambda tmp: tmp.write_text(json.dumps(skips.reasons, indent=1)))
-    if skips.reasons:
-        log.warning(
-            "%s: %d unreadable file(s) left out of training (reasons in %s)",
-            name,
-            len(skips.reasons),
-            work / "skipped_files.json",
-        )
+    history, best = save_best(name, input_size, work, model_path, skips)
     record = training_record(history, previous, splits["val"]["label"], len(splits["train"]), fit_seconds)
     record["seconds_this_session"] = round(time.perf_counter() - started, 1)
     card = model_card(name, cfg, input_size, model_path, best, splits, skips, record)

@@ -252,34 +252,24 @@ def score_chunk(
             gallery.update({(sample.id, v): jpeg for v, jpeg in result.pictures.items()})
         predictions.add(result.inputs)
     timings.phase("decode+edit+resize", t + timings.phases["predict"] - predicting)  # the wait for inputs
-    probs = predictions.results()
+    return score_rows(kept, detectors, predictions.results()), failures
+
+
+def score_rows(kept: list[tuple], detectors: list[Detector], probs: dict) -> list[dict[str, object]]:
+    """One row per sample x model x variant (in that order) from the batched predictions: the
+    sample's labels, the variant's id, op, params and severity, p_ai, p_human and the margin."""
     rows, offset = [], 0
     for sample, done in kept:
-        meta = {
-            "sample": sample.id,
-            "subject": sample.subject,
-            "edit": sample.edit,
-            "truth": sample.truth,
-        } | sample.labels()
+        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth}
+        meta |= sample.labels()
         for d in detectors:
             ai, human = d.class_names.index("ai"), d.class_names.index("human")
-            p_d, margin_d = probs[d.name]
-            for variant, p, margin in zip(
-                done, p_d[offset : offset + len(done)], margin_d[offset : offset + len(done)]
-            ):
-                rows.append(
-                    meta
-                    | {
-                        "variant": variant.id,
-                        "op": variant.op,
-                        "params": json.dumps(variant.params, sort_keys=True),
-                        "severity": variant.severity,
-                        "model": d.name,
-                        "p_ai": float(p[ai]),
-                        "p_human": float(p[human]),
-                        "margin": float(margin),
-                        "replicate": variant.replicate,
-                    }
-                )
+            p_d, margin_d = (a[offset : offset + len(done)] for a in probs[d.name])
+            for variant, p, margin in zip(done, p_d, margin_d):
+                rows.append(meta | {
+                    "variant": variant.id, "op": variant.op, "params": json.dumps(variant.params, sort_keys=True),
+                    "severity": variant.severity, "model": d.name, "p_ai": float(p[ai]), "p_human": float(p[human]),
+                    "margin": float(margin), "replicate": variant.replicate,
+                })  # fmt: skip
         offset += len(done)
-    return rows, failures
+    return rows
