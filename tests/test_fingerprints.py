@@ -149,13 +149,15 @@ def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(model_co
 
 def test_a_killed_training_of_other_data_is_not_resumed_and_a_finished_one_leaves_nothing_to_win(tmp_path):
     from experiments.models.training import start_or_resume
+    from experiments.models.training_folder import TRAINING_MARKER, claim
 
     work = tmp_path / "m.training"
-    (work / "backup").mkdir(parents=True)
+    claim(work)  # made by artxai: its marker (what a training clears is only ever cleared there)
+    (work / "backup").mkdir()
     (work / "history.csv").write_text("epoch,accuracy\n0,0.9\n")
     (work / "best.keras").write_bytes(b"an earlier best")
     assert not start_or_resume(work, {"seed": 1})  # no record of what it was started with: fresh
-    assert sorted(p.name for p in work.iterdir()) == ["fingerprint.json"]
+    assert sorted(p.name for p in work.iterdir()) == sorted([TRAINING_MARKER[0], "fingerprint.json"])
     (work / "backup").mkdir()
     (work / "history.csv").write_text("epoch,accuracy\n0,0.9\n")
     assert start_or_resume(work, {"seed": 1}) and (work / "history.csv").is_file()  # the same: resumed
