@@ -27,6 +27,7 @@ from experiments import run as cli
 from experiments.stages import scoring_driver
 from experiments.config.sections import ExecutorConfig
 from tests.conftest import MODEL_32, REPO
+from tests.tolerance import assert_frames_match
 
 TAG = "ARTXAI_TEST_TAG"
 MESSAGE = "interrupted; --resume continues"  # the one line (experiments.execution.interrupts.MESSAGE)
@@ -202,12 +203,12 @@ def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(t
     assert cli.main([str(config), "--out", str(tmp_path / "straight")]) == 0
     resumed, straight = scores_of(tmp_path / "run"), scores_of(tmp_path / "straight")
     assert len(straight) == 200 * 4
-    pd.testing.assert_frame_equal(resumed, straight, check_exact=True)
+    assert_frames_match(resumed, straight, "scores.parquet")
     for name in ("summary", "evaluation_metrics", "robustness_metrics"):
-        pd.testing.assert_frame_equal(
+        assert_frames_match(
             pd.read_parquet(tmp_path / "run" / f"{name}.parquet"),
             pd.read_parquet(tmp_path / "straight" / f"{name}.parquet"),
-            check_exact=True,
+            f"{name}.parquet",
         )
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from experiments.config.sections import ExecutorConfig
 from experiments.execution.executors import run_units
+from tests.tolerance import assert_frames_match
 
 
 def make_state(tag: str) -> dict:
@@ -155,7 +156,7 @@ def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, 
     out = cifake_run_config.parent / kind
     assert cli.main([str(cifake_run_config), "--out", str(out), "--executor", kind]) == 0
     for name, table in tables_of(out).items():
-        pd.testing.assert_frame_equal(table, local_tables[name], check_exact=True, obj=name)
+        assert_frames_match(table, local_tables[name], f"{name}.parquet")
 
 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
@@ -176,7 +177,7 @@ def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tabl
     scoring_driver.score_samples(cfg, samples, cfg.variants(), detectors, paths, Timings(), work=work)
     assert (tmp_path / "died").exists()
     scores = scoring_driver.assemble(samples, paths, cfg.part_size)
-    pd.testing.assert_frame_equal(scores, local_tables["scores"], check_exact=True)
+    assert_frames_match(scores, local_tables["scores"], "scores.parquet")
 
 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
@@ -214,6 +215,4 @@ def test_an_explanation_worker_killed_mid_unit_changes_no_table(
     )
     assert (tmp_path / "died").exists()
     for name in EXPLAIN_TABLES:
-        pd.testing.assert_frame_equal(
-            tables[name].reset_index(drop=True), local_tables[name], check_exact=True, obj=name
-        )
+        assert_frames_match(tables[name].reset_index(drop=True), local_tables[name], f"{name}.parquet")

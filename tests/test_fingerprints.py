@@ -23,6 +23,7 @@ from experiments.inputs.fingerprints import file_sha256
 from experiments.models.architecture import build_cnn, card_path, keras, training_dir
 from experiments.models.trained_models import lock_path
 from tests.conftest import MODEL_32, REPO
+from tests.tolerance import assert_frames_match
 
 
 def cifake_copy(root, cifake, per_class, split="train", skip=0):
@@ -59,7 +60,7 @@ def one_error_line(err: str) -> str:
 def tables_equal(a, b):
     for name in ("scores", "summary", "skipped"):
         left, right = pd.read_parquet(a / f"{name}.parquet"), pd.read_parquet(b / f"{name}.parquet")
-        pd.testing.assert_frame_equal(left, right, check_exact=True)
+        assert_frames_match(left, right, f"{name}.parquet")
 
 
 @pytest.fixture(scope="module")

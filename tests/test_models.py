@@ -5,6 +5,7 @@ import pytest
 
 from experiments.models.architecture import CLASS_NAMES, build_cnn, keras, load_detector
 from tests.conftest import MODEL_32
+from tests.tolerance import PROBABILITY
 
 NETWORK_JSON = {
     32: "Models/AI-artbench/model 1 32px/network.json",
@@ -51,9 +52,10 @@ def test_study_h5_loads_with_metadata_and_equals_our_architecture(seed_mirror):
     ours.set_weights(detector.model.get_weights())
     x = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)
     assert np.array_equal(detector.predict_proba(x), load_detector(seed_mirror / MODEL_32, "again").predict_proba(x))
-    np.testing.assert_allclose(detector.predict_proba(x), keras.ops.convert_to_numpy(ours(x)), atol=1e-6)
+    same = {"rtol": PROBABILITY.rtol, "atol": PROBABILITY.atol}  # tests/tolerance.py: two code paths
+    np.testing.assert_allclose(detector.predict_proba(x), keras.ops.convert_to_numpy(ours(x)), **same)
     p = detector.predict_proba(x, batch_size=3)  # chunking must not change anything material
-    np.testing.assert_allclose(p, detector.predict_proba(x), atol=1e-6)
+    np.testing.assert_allclose(p, detector.predict_proba(x), **same)
     np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-6)
 
 
@@ -62,7 +64,9 @@ def test_keras_files_round_trip(tmp_path):
     model.save(tmp_path / "m.keras")
     detector = load_detector(tmp_path / "m.keras", "small")
     x = np.random.default_rng(1).random((4, 16, 16, 3), dtype=np.float32)
-    np.testing.assert_array_equal(detector.predict_proba(x), keras.ops.convert_to_numpy(model(x)).astype(np.float64))
+    np.testing.assert_allclose(
+        detector.predict_proba(x), keras.ops.convert_to_numpy(model(x)), rtol=PROBABILITY.rtol, atol=PROBABILITY.atol
+    )
     assert detector.input_size == 16
 
 

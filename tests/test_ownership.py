@@ -19,6 +19,7 @@ from experiments import run as cli
 from experiments.rundir.runfolder import MARKER, RunFolderError, read_marker, remove, write_marker
 from tests.test_reliability import error_line
 from tests.test_reliability import write_config as reliability_config
+from tests.tolerance import assert_frames_match
 
 
 @pytest.fixture
@@ -297,4 +298,4 @@ def test_a_full_disk_is_one_line_naming_the_file_and_the_run_resumes(tmp_path, s
         free()
         assert cli.main([str(config), "--out", str(out), "--resume"]) == 0
         assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == finished_parts
-        pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"), whole, check_exact=True)
+        assert_frames_match(pd.read_parquet(out / "scores.parquet"), whole, "scores.parquet")

@@ -14,6 +14,7 @@ from experiments import run as cli
 from experiments.config.schema import RunConfig
 from experiments.stages.scoring_driver import PART_BATCHES, chosen_part_size
 from tests.conftest import MODEL_32
+from tests.tolerance import assert_frames_match
 
 
 def config(**fields) -> RunConfig:
@@ -67,4 +68,4 @@ def test_a_chosen_part_size_is_printed_and_a_run_resumes_over_its_parts(tmp_path
     assert cli.main([str(path), "--out", str(out), "--resume"]) == 0
     assert {c: c.stat().st_mtime_ns for c in checks[1:]} == kept and lost.is_file()
     assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_samples"] == 40 - lost_samples
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"), whole, check_exact=True)
+    assert_frames_match(pd.read_parquet(out / "scores.parquet"), whole, "scores.parquet")

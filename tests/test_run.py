@@ -14,6 +14,7 @@ from experiments.config.fields import ConfigError
 from experiments.config.schema import load_config
 from experiments.models.architecture import keras
 from tests.conftest import MODEL_32, MODEL_128, SAMPLES_DIR
+from tests.tolerance import assert_frames_match
 
 ORIGINALS = ["mona lisa.JPG", "starry_night.jpg", "ai_oil_painting_civitai.jpg"]
 GRID = {"gaussian_noise": {"std": [0.05, 0.2]}, "occlusion": {"area": 0.1, "colour": "yellow"}, "jpeg": {"quality": 10}}
@@ -131,10 +132,10 @@ def test_same_config_and_seed_give_identical_tables(tmp_path, seed_mirror):
     assert cli.main([str(config), "--out", str(tmp_path / "b")]) == 0
     a, b = read_tables(tmp_path / "a"), read_tables(tmp_path / "b")
     for name in a:
-        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
+        assert_frames_match(a[name], b[name], f"{name}.parquet")
     one_thread = write_config(tmp_path, seed_mirror, workers=1)
     assert cli.main([str(one_thread), "--out", str(tmp_path / "serial")]) == 0
-    pd.testing.assert_frame_equal(a["scores"], read_tables(tmp_path / "serial")["scores"], check_exact=True)
+    assert_frames_match(a["scores"], read_tables(tmp_path / "serial")["scores"], "scores.parquet")
     other_seed = write_config(tmp_path, seed_mirror, seed=4)
     assert cli.main([str(other_seed), "--out", str(tmp_path / "c")]) == 0
     noise = lambda t: t["scores"].query("op == 'gaussian_noise'")["p_ai"].to_numpy()  # noqa: E731
@@ -166,7 +167,7 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, seed_mirror, monkeypa
     assert {p: p.stat().st_mtime_ns for p in parts} == stamps
     whole, resumed = read_tables(tmp_path / "whole"), read_tables(tmp_path / "cut")
     for name in whole:
-        pd.testing.assert_frame_equal(whole[name], resumed[name], check_exact=True)
+        assert_frames_match(whole[name], resumed[name], f"{name}.parquet")
 
 
 def test_existing_run_needs_resume_or_force_and_the_same_config(tmp_path, seed_mirror, capsys):

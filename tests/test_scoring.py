@@ -19,6 +19,7 @@ from experiments.report.gallery import picture_bytes
 from experiments.stages.scoring import Timings, score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
+from tests.tolerance import PROBABILITY, assert_frames_match
 
 GRID = {
     "gaussian_noise": {"std": [0.1]},
@@ -71,13 +72,9 @@ def two_models(cnn32):
 
 
 def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    """Every column identical but the model outputs, which agree to float32 rounding (1e-6 in a
-    probability; a margin is a difference of logits of size 10-20, whose float32 step is 1e-6)."""
-    tolerance = {"p_ai": 1e-6, "p_human": 1e-6, "delta_p_ai": 2e-6, "margin": 1e-5, "delta_margin": 2e-5}
-    floats = [c for c in tolerance if c in a.columns]
-    pd.testing.assert_frame_equal(a.drop(columns=floats), b.drop(columns=floats), check_exact=True)
-    for c in floats:
-        np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=0, atol=tolerance[c], err_msg=c)
+    """The same scores: tests/tolerance.py's rule (every column exact but the model outputs, which
+    agree within float32 rounding)."""
+    assert_frames_match(a, b, "scores.parquet")
 
 
 def study_samples(seed_mirror, tmp_path):
@@ -169,5 +166,6 @@ def test_compiled_outputs_do_not_depend_on_the_batch_around_an_image(two_models)
             if start + n > total:
                 continue
             np.testing.assert_allclose(
-                compiled.forward(d.model, x[start : start + n]), whole[start : start + n], rtol=0, atol=1e-6
-            )
+                compiled.forward(d.model, x[start : start + n]), whole[start : start + n],
+                rtol=PROBABILITY.rtol, atol=PROBABILITY.atol,
+            )  # fmt: skip
