@@ -1,0 +1,114 @@
+"""Hostile generator and source folders and silently ignored settings (issue 27, red team
+2026-12-07): folders named like the labels of unnamed images, bidi controls and 250-character
+generator names, generator_from mappings that match nothing or give bad names, fine-tuning
+without a start, a cue reversal that cannot be made, an init_from file with NaN weights. Real
+art-6gen images, the study's 32 px model, real Keras models."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from experiments import run as cli
+from experiments.config.model_blocks import DatasetConfig
+from experiments.inputs.datasets import scan
+from tests.conftest import MODEL_32
+from tests.test_hostile_inputs import one_error_line
+
+
+def small_art(art6gen: Path, dest: Path, folders=("ai/dalle", "ai/stable_diffusion", "human/classical_art"), n=2,
+              splits=("test",)) -> Path:  # fmt: skip
+    """The first `n` images of a few art-6gen generator and source folders."""
+    for split in splits:
+        for folder in folders:
+            (dest / split / folder).mkdir(parents=True)
+            for image in sorted((art6gen / split / folder).iterdir())[:n]:
+                shutil.copy(image, dest / split / folder / image.name)
+    return dest
+
+
+def run_config(tmp_path: Path, seed_mirror: Path, dataset: dict, **overrides) -> Path:
+    cfg = {
+        "name": "gens", "seed": 3, "out_dir": str(tmp_path / "results"), "bootstrap": 100, "report": "none",
+        "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32, "required": True}],
+        "samples": {"dataset": {"layout": "generic"} | dataset, "split": "test"},
+    } | overrides  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
+
+
+# --- generator folders named like the labels of unnamed images ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("folder", "name"), [("ai/dalle", "human"), ("ai/dalle", "unknown"), ("human/classical_art", "unknown")]
+)
+def test_a_folder_named_human_or_unknown_is_refused_in_one_line_and_a_mapping_renames_it(
+    art6gen, tmp_path, seed_mirror, capsys, folder, name
+):
+    root = small_art(art6gen, tmp_path / "d")
+    renamed = root / "test" / folder.split("/")[0] / name
+    (root / "test" / folder).rename(renamed)
+    shutil.copy(next((root / "test" / "ai" / "stable_diffusion").iterdir()), root / "test" / "ai" / "loose.jpg")
+    config = run_config(tmp_path, seed_mirror, {"root": str(root), "generator_from": "subfolder"})
+    assert cli.main([str(config)]) == 2  # on main: 0, and its images counted with the loose one, or not at all
+    line = one_error_line(capsys)
+    kind = "generator" if folder.startswith("ai") else "source"
+    assert f"dataset.generator_from: {renamed} is a {kind} folder named '{name}', a reserved name" in line
+    assert f"generator_from: {{{name}: another_name}}" in line
+    assert not (tmp_path / "results").exists()
+    # renamed by a mapping, the folder is its own generator or source; the loose image stays `unknown`
+    df = scan(DatasetConfig(root=root, layout="generic", generator_from={name: "renamed"}), ["test"])
+    column = "generator" if kind == "generator" else "source"
+    assert (df[column] == "renamed").sum() == 2
+    assert df.loc[df["path"].str.endswith("loose.jpg"), "generator"].tolist() == ["unknown"]
+    assert (df["generator"] == "unknown").sum() == 1
+
+
+# --- generator_from mappings that would be ignored or that give a bad name -------------------------
+
+
+@pytest.mark.parametrize(
+    ("mapping", "words"),
+    [
+        ({"dalle": "latent diffusion"}, "the name for folder 'dalle', 'latent diffusion', may hold only letters"),
+        ({"dalle": "unknown"}, "the name for folder 'dalle', 'unknown', is reserved"),
+        ({"original_lmd": "latent_diffusion"}, "'original_lmd' names no generator or source folder of"),
+    ],
+)
+def test_a_generator_from_mapping_that_renames_nothing_or_badly_is_one_line_naming_it(
+    art6gen, tmp_path, seed_mirror, capsys, mapping, words
+):
+    root = small_art(art6gen, tmp_path / "d")
+    assert cli.main([str(run_config(tmp_path, seed_mirror, {"root": str(root), "generator_from": mapping}))]) == 2
+    line = one_error_line(capsys)
+    assert "generator_from: " in line and words in line
+    assert not (tmp_path / "results").exists()
+
+
+# --- names that would steer text layout -------------------------------
+
+
+def test_bidi_controls_in_generator_and_source_names_show_as_escapes(art6gen, tmp_path, seed_mirror):
+    root = small_art(art6gen, tmp_path / "d")
+    (root / "test" / "ai" / "dalle").rename(root / "test" / "ai" / "evil\u202egpj")
+    (root / "test" / "human" / "classical_art").rename(root / "test" / "human" / "art\u202ecilbup")
+    config = run_config(tmp_path, seed_mirror, {"root": str(root), "generator_from": "subfolder"}, report="html")
+    assert cli.main([str(config)]) == 0
+    out = tmp_path / "results" / "gens"
+    table = pd.read_parquet(out / "generators.parquet")
+    assert {"evil\\u202egpj", "art\\u202ecilbup"} <= set(table["name"])
+    html = (out / "report" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"cnn32 catches \d of 2 generators[^<]*evil\\u202egpj \d/2", html)  # the findings sentence
+    tables = [(out / f"{t}.csv").read_text(encoding="utf-8") for t in ("generators", "evaluation_groups")]
+    assert "\u202e" not in html and not [t for t in tables if "\u202e" in t] and "art\\u202ecilbup" in tables[1]
+    scores = pd.read_parquet(out / "scores.parquet")  # sample ids keep their names (inputs.md); the labels are escaped
+    assert set(scores["generator"]) == {"evil\\u202egpj", "stable_diffusion", "human"}
+    assert set(scores["source"]) == {"", "art\\u202ecilbup"}
