@@ -6,6 +6,7 @@ art-6gen images, the study's 32 px model, real Keras models."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from experiments import run as cli
 from experiments.config.model_blocks import DatasetConfig
 from experiments.inputs.datasets import scan
 from tests.conftest import MODEL_32
+from tests.test_generators import matrix_config, two_generator_copy
 from tests.test_hostile_inputs import one_error_line
 
 
@@ -93,7 +95,7 @@ def test_a_generator_from_mapping_that_renames_nothing_or_badly_is_one_line_nami
     assert not (tmp_path / "results").exists()
 
 
-# --- names that would steer text layout -------------------------------
+# --- names that would steer text layout, names too long for a file name -------------------------------
 
 
 def test_bidi_controls_in_generator_and_source_names_show_as_escapes(art6gen, tmp_path, seed_mirror):
@@ -112,3 +114,22 @@ def test_bidi_controls_in_generator_and_source_names_show_as_escapes(art6gen, tm
     scores = pd.read_parquet(out / "scores.parquet")  # sample ids keep their names (inputs.md); the labels are escaped
     assert set(scores["generator"]) == {"evil\\u202egpj", "stable_diffusion", "human"}
     assert set(scores["source"]) == {"", "art\\u202ecilbup"}
+
+
+def test_a_250_character_generator_name_trains_its_matrix_copies_under_bounded_file_names(art6gen, tmp_path):
+    from experiments.config.schema import load_config
+    from experiments.inputs.images import DecodePolicy
+    from experiments.stages.cross_generator import cross_generator_matrix
+
+    long = "g" * 250
+    root = two_generator_copy(art6gen, tmp_path / "d")
+    for split in ("train", "test"):
+        (root / split / "ai" / "stable_diffusion").rename(root / split / "ai" / long)
+    matrix = cross_generator_matrix(load_config(matrix_config(tmp_path, root)), [], DecodePolicy())
+    assert sorted(set(matrix["held_out"])) == ["dalle", long]  # the name itself, in the table
+    copies = tmp_path / "models" / "cnn32.cross_generator"
+    names = [p.name for p in copies.iterdir()]
+    assert all(len(os.fsencode(n)) <= 255 for n in names)
+    assert "without_dalle.keras" in names  # a short name stays as it is
+    long_copies = [n for n in names if n.startswith("without_g") and n.endswith(".keras")]
+    assert len(long_copies) == 1 and len(long_copies[0]) < 100 and (copies / long_copies[0]).is_file()
