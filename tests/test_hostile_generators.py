@@ -133,3 +133,17 @@ def test_a_250_character_generator_name_trains_its_matrix_copies_under_bounded_f
     assert "without_dalle.keras" in names  # a short name stays as it is
     long_copies = [n for n in names if n.startswith("without_g") and n.endswith(".keras")]
     assert len(long_copies) == 1 and len(long_copies[0]) < 100 and (copies / long_copies[0]).is_file()
+
+
+# --- fine-tuning without a model file to start from ------------------------------------------------
+
+
+def test_fine_tune_learning_rate_without_init_from_is_refused_naming_it(art6gen, tmp_path, seed_mirror, capsys):
+    root = small_art(art6gen, tmp_path / "d", splits=("train", "test"), n=4)
+    dataset = {"root": str(root), "layout": "generic", "val_fraction": 0.5}
+    train = {"dataset": dataset, "epochs": 1, "batch_size": 8, "fine_tune_learning_rate": 1e-4}
+    models = [{"name": "cnn32", "input_size": 32, "path": str(tmp_path / "models" / "cnn32.keras"), "train": train}]
+    assert cli.main([str(run_config(tmp_path, seed_mirror, dataset, models=models))]) == 2
+    line = one_error_line(capsys)
+    assert "models.0.train: fine_tune_learning_rate: 0.0001 is used only with init_from" in line
+    assert not (tmp_path / "results").exists() and not (tmp_path / "models").exists()

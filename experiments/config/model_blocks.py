@@ -112,6 +112,15 @@ class TrainConfig(Strict):
     fine_tune_learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, exclude_if=lambda v: v is None)
     augment: TrainAugmentConfig | None = Field(None, exclude_if=lambda v: v is None)
 
+    @model_validator(mode="after")
+    def _fine_tune_needs_init_from(self):
+        if self.fine_tune_learning_rate is not None and self.init_from is None:
+            raise ValueError(
+                f"fine_tune_learning_rate: {self.fine_tune_learning_rate} is used only with init_from (a training "
+                "that starts from a model file); set init_from, or optimizer.learning_rate for a training from scratch"
+            )
+        return self
+
 
 class ModelConfig(Strict):
     name: SafeName
