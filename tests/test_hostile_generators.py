@@ -6,6 +6,7 @@ art-6gen images, the study's 32 px model, real Keras models."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from experiments import run as cli
 from experiments.config.model_blocks import DatasetConfig
@@ -147,3 +149,47 @@ def test_fine_tune_learning_rate_without_init_from_is_refused_naming_it(art6gen,
     line = one_error_line(capsys)
     assert "models.0.train: fine_tune_learning_rate: 0.0001 is used only with init_from" in line
     assert not (tmp_path / "results").exists() and not (tmp_path / "models").exists()
+
+
+# --- a cue reversal that cannot be made -------------------------------------------------------------
+
+
+def test_a_cue_reversal_that_cannot_be_made_leaves_a_row_and_a_line_saying_why(art6gen, cnn32, tmp_path, caplog):
+    from experiments.config.sections import AuditConfig
+    from experiments.inputs.images import DecodePolicy
+    from experiments.inputs.samples import samples_from_dataset
+    from experiments.report.sections import reversal_block
+    from experiments.stages.audit import run_audit
+    from experiments.stages.cue_reversal import run_reversal
+
+    root = small_art(art6gen, tmp_path / "d", folders=("ai/dalle", "human/classical_art"), n=6)
+    for jpeg in (root / "test" / "human" / "classical_art").iterdir():  # no human JPEG: no quality to reverse to
+        Image.open(jpeg).save(jpeg.with_suffix(".png"))
+        jpeg.unlink()
+    samples = samples_from_dataset(DatasetConfig(root=root, layout="generic"), "test")
+    cfg = AuditConfig(factors=["jpeg", "size"], reversal=True)
+    tables = run_audit(cfg, samples, [cnn32], tmp_path, DecodePolicy(), seed=0, resamples=100)
+    with caplog.at_level(logging.INFO, logger="artxai"):
+        table = run_reversal(cfg, samples, [cnn32], tables, tmp_path, DecodePolicy(), seed=0, resamples=100)[
+            "audit_reversal"
+        ]
+    why = "no JPEG among the human files: no typical setting to re-encode the other class at"
+    assert f"audit: jpeg reversal not made: {why}" in caplog.messages
+    rows = table.set_index(["factor", "class"])
+    assert sorted(rows.index) == [("jpeg_reversed", "ai"), ("jpeg_reversed", "human"), ("size_reversed", "ai"),
+                                  ("size_reversed", "human")]  # fmt: skip
+    assert (rows.loc["jpeg_reversed", "verdict"] == "not_made").all() and (rows.loc["jpeg_reversed", "n"] == 0).all()
+    assert (rows.loc["jpeg_reversed", "note"] == why).all() and (rows.loc["size_reversed", "note"] == "").all()
+    assert (rows.loc["size_reversed", "n"] == 6).all()
+    written = pd.read_parquet(tmp_path / "audit_reversal.parquet")
+    assert (written["verdict"] == "not_made").sum() == 2
+    assert why in reversal_block(table)["html"] + reversal_block(table)["constants"]
+
+
+def test_a_reversal_with_no_factor_it_can_reverse_is_refused_with_the_config(art6gen, tmp_path, seed_mirror, capsys):
+    root = small_art(art6gen, tmp_path / "d")
+    audit = {"factors": ["png", "all"], "reversal": True}
+    assert cli.main([str(run_config(tmp_path, seed_mirror, {"root": str(root)}, audit=audit))]) == 2
+    line = one_error_line(capsys)
+    assert "audit: reversal: true reverses jpeg or size, and factors ['png', 'all'] has neither" in line
+    assert not (tmp_path / "results").exists()
