@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -193,3 +194,27 @@ def test_a_reversal_with_no_factor_it_can_reverse_is_refused_with_the_config(art
     line = one_error_line(capsys)
     assert "audit: reversal: true reverses jpeg or size, and factors ['png', 'all'] has neither" in line
     assert not (tmp_path / "results").exists()
+
+
+# --- an init_from file with NaN weights ----------------------------------------------------------------
+
+
+def test_an_init_from_file_with_nan_weights_is_refused_before_anything_is_made(art6gen, tmp_path, seed_mirror, capsys):
+    from experiments.models.architecture import build_cnn, keras
+
+    keras.utils.set_random_seed(0)
+    model = build_cnn(32)
+    weights = model.get_weights()
+    weights[0][0, 0, 0, :3] = np.nan
+    model.set_weights(weights)
+    start = tmp_path / "start" / "nan.keras"
+    start.parent.mkdir()
+    model.save(start)
+    root = small_art(art6gen, tmp_path / "d", splits=("train", "test"), n=4)
+    dataset = {"root": str(root), "layout": "generic", "val_fraction": 0.5}
+    train = {"dataset": dataset, "epochs": 1, "batch_size": 8, "init_from": str(start)}
+    models = [{"name": "cnn32", "input_size": 32, "path": str(tmp_path / "models" / "cnn32.keras"), "train": train}]
+    assert cli.main([str(run_config(tmp_path, seed_mirror, dataset, models=models))]) == 2
+    line = one_error_line(capsys)
+    assert f"models[cnn32].train.init_from: {start}: weights are not finite (3 NaN or infinite values in" in line
+    assert not (tmp_path / "results").exists() and not (tmp_path / "models").exists()
