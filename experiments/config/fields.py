@@ -14,6 +14,7 @@ from experiments.config.paths import config_path
 BUILTIN_MANIFESTS = {"study": Path(__file__).parents[1] / "data" / "study_samples.csv"}
 MAX_COUNT = 2**31 - 1  # any count: a 32-bit signed integer, as TensorFlow's sizes are
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"  # a name that becomes a file name or a table's label
 
 
 def _manifest(value: object, info: ValidationInfo) -> object:
@@ -42,10 +43,14 @@ def one_path_component(name: str) -> str:
     return name
 
 
-SafeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(one_path_component)]
+SafeName = Annotated[str, Field(pattern=NAME_PATTERN), AfterValidator(one_path_component)]
 
 
-GeneratorName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]  # a generator's or source's name in tables
+GeneratorName = Annotated[str, Field(pattern=NAME_PATTERN)]  # a generator's or source's name in tables
+UNNAMED = "unknown"  # the generator of an AI image (with generator_from, the source of a human one) no folder names
+HUMAN = "human"  # the generator column of every human image
+# never a generator's or source's name (a folder or a mapping giving one is refused): what each already labels
+RESERVED_NAMES = {UNNAMED: "the images right in a class folder", HUMAN: "the generator of every human image"}
 
 
 class ConfigError(ValueError):

@@ -3,12 +3,31 @@ trains it (the dataset, the optimiser, train-time augmentation)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from experiments.config.fields import MAX_COUNT, GeneratorName, SafeName, Strict
+from experiments.config.fields import MAX_COUNT, NAME_PATTERN, RESERVED_NAMES, GeneratorName, SafeName, Strict
+from experiments.config.messages import cut
 from experiments.config.paths import ConfigPath
+
+
+def generator_mapping(value: object) -> object:
+    """generator_from as given: `subfolder`, or a mapping {folder: name} whose every name can
+    label a table (letters, digits, _ . -) and is not a reserved word; else one error naming
+    the folder and the name."""
+    if isinstance(value, str) and value != "subfolder":
+        raise ValueError("give subfolder or a mapping {folder: name}")
+    for folder, name in value.items() if isinstance(value, dict) else ():
+        where = f"the name for folder {cut(repr(folder))}"
+        if not isinstance(folder, str):
+            raise ValueError(f"{where} is not text; quote it")
+        if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+            raise ValueError(f"{where}, {cut(repr(name))}, may hold only letters, digits and _ . -")
+        if name in RESERVED_NAMES:
+            raise ValueError(f"{where}, {name!r}, is reserved (it labels {RESERVED_NAMES[name]}); choose another")
+    return value
 
 
 class DatasetConfig(Strict):
@@ -31,6 +50,8 @@ class DatasetConfig(Strict):
     generator_from: Literal["subfolder"] | dict[str, GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
     # keep only these generators' AI images (every human image stays): what the cross-generator matrix trains on
     generators: Annotated[list[GeneratorName], Field(min_length=1)] | None = Field(None, exclude_if=lambda v: v is None)
+
+    _generator_mapping = field_validator("generator_from", mode="before")(generator_mapping)
 
     @model_validator(mode="after")
     def _generators_in_generic(self):
@@ -90,6 +111,15 @@ class TrainConfig(Strict):
     init_from: ConfigPath | None = Field(None, exclude_if=lambda v: v is None)
     fine_tune_learning_rate: Annotated[float, Field(gt=0)] | None = Field(None, exclude_if=lambda v: v is None)
     augment: TrainAugmentConfig | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _fine_tune_needs_init_from(self):
+        if self.fine_tune_learning_rate is not None and self.init_from is None:
+            raise ValueError(
+                f"fine_tune_learning_rate: {self.fine_tune_learning_rate} is used only with init_from (a training "
+                "that starts from a model file); set init_from, or optimizer.learning_rate for a training from scratch"
+            )
+        return self
 
 
 class ModelConfig(Strict):

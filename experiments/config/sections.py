@@ -14,6 +14,7 @@ from xai.methods import NAMES as METHOD_NAMES
 
 # the file factors an audit may take away, one at a time or all (experiments.inputs.file_factors)
 FACTORS = ("jpeg", "png", "size", "metadata", "all")
+REVERSIBLE = ("jpeg", "size")  # the factors a cue reversal re-encodes (experiments.stages.cue_reversal)
 
 
 class AssetsConfig(Strict):
@@ -116,6 +117,15 @@ class AuditConfig(Strict):
     @classmethod
     def _unique_factors(cls, factors):
         return no_repeats("factors", factors)
+
+    @model_validator(mode="after")
+    def _reversible(self):
+        if self.reversal and not set(self.factors) & set(REVERSIBLE):
+            raise ValueError(
+                f"reversal: true reverses {' or '.join(REVERSIBLE)}, and factors {self.factors} has neither; "
+                "add one or drop reversal"
+            )
+        return self
 
 
 class EvalSetConfig(Strict):

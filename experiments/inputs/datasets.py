@@ -6,8 +6,9 @@ Two layouts:
 - generic: `<root>/<split>/<class folder>/...` with class folder names (or shell patterns,
   experiments.inputs.labels) from the config (by default `ai` and `human`); style is the sub-folder below
   the class folder, if any. With `generator_from` that sub-folder names instead the generator of an
-  AI image or the source of a human one (style stays empty; an image right in the class folder is
-  `unknown`); a sub-folder without images, or a name in both classes, is refused.
+  AI image or the source of a human one, shown as safe text (style stays empty; an image right in
+  the class folder is `unknown`); a sub-folder without images, a name in both classes, a folder
+  named `unknown` or `human` (reserved) and a mapping key that names no folder are refused.
 
 A dataset may hold only some splits: evaluating needs only the split it scores (a test-only
 folder is the common case), training needs `train/`.
@@ -25,10 +26,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from experiments.config.fields import ConfigError
+from experiments.config.fields import HUMAN, RESERVED_NAMES, UNNAMED, ConfigError
+from experiments.config.messages import cut
 from experiments.config.model_blocks import DatasetConfig
-from experiments.inputs.folders import list_images
+from experiments.inputs.folders import list_images, shown_name
 from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, class_patterns, folder_class
+from xai.text import printable
 
 COLUMNS = ["path", "split", "label", "style", "generator", "source"]
 GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "standard_diffusion"}
@@ -45,10 +48,29 @@ def scan_artbench(root: Path, splits: list[str]) -> pd.DataFrame:
     for split in splits:
         for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
             prefix = next((k for k in GENERATORS if folder.name.upper().startswith(k)), None)
-            label, generator = ("ai", GENERATORS[prefix]) if prefix else ("human", "human")
+            label, generator = ("ai", GENERATORS[prefix]) if prefix else ("human", HUMAN)
             style = folder.name[len(prefix) :] if prefix else folder.name
             rows += [(str(p), split, label, style.lower(), generator, "") for p in _images_below(folder)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _class_folders(root: Path, split: str, class_folders: dict[str, list[str]], class_dirs: dict) -> dict[str, list]:
+    """Per class, the folders of one split whose names match its patterns (ConfigError for a
+    folder that matches both)."""
+    found = {label: [] for label in class_folders}
+    for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+        try:
+            label = folder_class(folder.name, class_folders)
+        except LabelError:
+            why = f"{folder} matches both classes ({class_dirs}); make the patterns exclusive"
+            raise ConfigError(f"dataset.class_dirs: {why}") from None
+        if label is not None:
+            found[label].append(folder)
+    return found
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
 
 
 def scan_generic(
@@ -60,16 +82,7 @@ def scan_generic(
     class_folders = class_patterns(class_dirs)
     rows = []
     for split in splits:
-        found = {label: [] for label in class_folders}
-        for folder in sorted(p for p in (root / split).iterdir() if p.is_dir()):
-            try:
-                label = folder_class(folder.name, class_folders)
-            except LabelError:
-                why = f"{folder} matches both classes ({class_dirs}); make the patterns exclusive"
-                raise ConfigError(f"dataset.class_dirs: {why}") from None
-            if label is not None:
-                found[label].append(folder)
-        for label, folders in found.items():
+        for label, folders in _class_folders(root, split, class_folders, class_dirs).items():
             if not folders:
                 raise ConfigError(
                     f"dataset.class_dirs: no folder in {root / split} matches {label}: {class_dirs[label]!r}"
@@ -82,6 +95,12 @@ def scan_generic(
     return df
 
 
+def named(folder: str, names: dict[str, str]) -> str:
+    """The generator or source a sub-folder names: the mapping's name for it, else its own name
+    as text that is safe to show (undecodable bytes and bidi controls as visible escapes)."""
+    return names[folder] if folder in names else printable(shown_name(folder))
+
+
 def _class_rows(folder: Path, split: str, label: str, generator_from: str | dict[str, str] | None) -> list[tuple]:
     """The records of one class folder: style (or, with generator_from, generator / source) from
     the sub-folder below it, if any."""
@@ -90,23 +109,48 @@ def _class_rows(folder: Path, split: str, label: str, generator_from: str | dict
         for p in _images_below(folder):
             rel = p.relative_to(folder)
             style = rel.parts[0] if len(rel.parts) > 1 else ""
-            rows.append((str(p), split, label, style, "unknown" if label == "ai" else "human", ""))
+            rows.append((str(p), split, label, style, UNNAMED if label == "ai" else HUMAN, ""))
         return rows
     names = generator_from if isinstance(generator_from, dict) else {}
-    rows = []
-    for p in _images_below(folder):  # an image right in the class folder: generator / source "unknown"
-        rel = p.relative_to(folder)
-        name = names.get(rel.parts[0], rel.parts[0]) if len(rel.parts) > 1 else "unknown"
-        rows.append(
-            (str(p), split, label, "", name, "") if label == "ai" else (str(p), split, label, "", "human", name)
-        )
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+    kind = "generator" if label == "ai" else "source"
+    for sub in _subfolders(folder):
         if not _images_below(sub):
-            kind = "generator" if label == "ai" else "source"
             raise ConfigError(
                 f"dataset.generator_from: {sub} is a {kind} folder with no images; remove it or add its images"
             )
+        if (name := named(sub.name, names)) in RESERVED_NAMES:
+            raise ConfigError(
+                f"dataset.generator_from: {sub} is a {kind} folder named {name!r}, a reserved name (it labels "
+                f"{RESERVED_NAMES[name]}); rename it, on disk or with generator_from: {{{name}: another_name}}"
+            )
+    rows = []
+    for p in _images_below(folder):  # an image right in the class folder: generator / source UNNAMED
+        rel = p.relative_to(folder)
+        name = named(rel.parts[0], names) if len(rel.parts) > 1 else UNNAMED
+        rows.append((str(p), split, label, "", name, "") if label == "ai" else (str(p), split, label, "", HUMAN, name))
     return rows
+
+
+def check_mapping(cfg: DatasetConfig) -> None:
+    """Every folder a generator_from mapping renames is a generator or source folder of the
+    dataset, in some split: a misspelt key would leave its folder under its own name unseen."""
+    if not isinstance(cfg.generator_from, dict):
+        return
+    class_folders = class_patterns(cfg.class_dirs)
+    splits = [s for s in (cfg.train_split, cfg.val_split, cfg.test_split) if s and (cfg.root / s).is_dir()]
+    found = {
+        sub.name
+        for split in splits
+        for folders in _class_folders(cfg.root, split, class_folders, cfg.class_dirs).values()
+        for folder in folders
+        for sub in _subfolders(folder)
+    }
+    if missing := [key for key in cfg.generator_from if key not in found]:
+        shown = ", ".join(sorted(printable(shown_name(f)) for f in found)) or "none"
+        raise ConfigError(
+            f"dataset.generator_from: {cut(repr(missing[0]))} names no generator or source folder of {cfg.root} "
+            f"(its folders: {shown}); check its spelling"
+        )
 
 
 def check_labelled(records: pd.DataFrame) -> None:
@@ -138,6 +182,7 @@ def scan(cfg: DatasetConfig, splits: list[str] | None = None) -> pd.DataFrame:
         raise ConfigError(
             f"dataset.root: {root} has no {' or '.join(missing)} folder (it has: {', '.join(present) or 'no folders'})"
         )
+    check_mapping(cfg)
     df = (
         scan_artbench(root, splits)
         if cfg.layout == "artbench"

@@ -221,17 +221,23 @@ def load_detector(
     return Detector(name=name, model=model, input_size=shape[0], source=str(path), output=output)
 
 
-def check_finite_weights(model: keras.Model, path: Path, name: str) -> None:
-    """Every weight finite, else one line naming the first variable that is not."""
+def nonfinite_weights(model: keras.Model) -> str | None:
+    """What is not finite in a model's weights ('2 NaN or infinite values in conv2d/kernel', the
+    first variable that has any), or None when every weight is finite."""
     for variable in model.weights:
         values = keras.ops.convert_to_numpy(variable)
         if not np.isfinite(values).all():
             bad = int(np.size(values) - np.isfinite(values).sum())
-            where = getattr(variable, "path", None) or variable.name
-            raise ModelLoadError(
-                f"models[{name}] ({path}): weights are not finite ({bad} NaN or infinite values in {where}); "
-                "the file is damaged or its training diverged"
-            )
+            return f"{bad} NaN or infinite values in {getattr(variable, 'path', None) or variable.name}"
+    return None
+
+
+def check_finite_weights(model: keras.Model, path: Path, name: str) -> None:
+    """Every weight finite, else one line naming the first variable that is not."""
+    if found := nonfinite_weights(model):
+        raise ModelLoadError(
+            f"models[{name}] ({path}): weights are not finite ({found}); the file is damaged or its training diverged"
+        )
 
 
 def as_probabilities(model: keras.Model, output: str, positive: str | None = None) -> keras.Model:

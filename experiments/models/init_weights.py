@@ -15,7 +15,7 @@ from pathlib import Path
 
 from experiments.config.fields import ConfigError
 from experiments.inputs.fingerprints import file_sha256
-from experiments.models.architecture import ModelLoadError, keras, read_model
+from experiments.models.architecture import ModelLoadError, keras, nonfinite_weights, read_model
 
 FIELD = "train.init_from"
 
@@ -29,13 +29,19 @@ def _shapes(layer) -> list[tuple]:
 
 
 def source_model(path: Path, name: str) -> keras.Model:
-    """The model file `init_from` names, loaded; ConfigError (one line naming the field) if it cannot be."""
+    """The model file `init_from` names, loaded; ConfigError (one line naming the field) if it
+    cannot be, or if a weight is not finite (a training started from it would learn nothing)."""
     if path.suffix not in (".h5", ".keras"):
         raise ConfigError(f"models[{name}].{FIELD}: {path} is not a .h5 or .keras model file")
     try:
-        return read_model(path)
+        model = read_model(path)
     except ModelLoadError as e:
         raise ConfigError(f"models[{name}].{FIELD}: {e}") from None
+    if found := nonfinite_weights(model):
+        raise ConfigError(
+            f"models[{name}].{FIELD}: {path}: weights are not finite ({found}); give a model file whose weights are"
+        )
+    return model
 
 
 def transfer_plan(source: keras.Model, target: keras.Model, path: Path, name: str) -> list[bool]:

@@ -222,6 +222,8 @@ def reversal_block(reversal: pd.DataFrame | None) -> dict | None:
     shown = reversal[["model", "factor", "class", "n", "from_setting", "to_setting", "accuracy_as_is"]].assign(
         accuracy_change=interval("accuracy_change"), shift=interval("shift"), verdict=reversal["verdict"]
     )
+    if "note" in reversal and (reversal["note"] != "").any():  # a reversal that could not be made says why
+        shown = shown.assign(note=reversal["note"])
     return table_block(shown, "audit_reversal", {"accuracy_as_is": Tint("rate")}, verdicts=())
 
 

@@ -17,6 +17,7 @@ generator with no training images) stops the run before anything is created.
 from __future__ import annotations
 
 import logging
+import os
 
 import pandas as pd
 
@@ -27,6 +28,7 @@ from experiments.inputs.datasets import scan
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset
 from experiments.models.architecture import Detector
+from experiments.report.naming import slug
 from experiments.stages.audit import score_files
 from experiments.stats.statistics import exploratory, metric_with_ci, proportion
 
@@ -37,6 +39,7 @@ COLUMNS = [
     "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high", "exploratory",
 ]  # fmt: skip
 UNNAMED = ("", "unknown")
+MAX_NAME_PART = 96  # bytes of a generator's name in a copy's file names; a longer one is cut and hashed
 
 
 def chosen_models(cfg: RunConfig) -> list[ModelConfig]:
@@ -89,12 +92,19 @@ def training_sets(generators: list[str], designs: list[str]) -> list[tuple[str, 
     return sets
 
 
+def file_part(generator: str) -> str:
+    """A generator's name as part of a file name: as it is when it is short (MAX_NAME_PART bytes),
+    else its first characters and a hash (experiments.report.naming.slug), so the copy's files
+    (`.keras`, card, lock, training folder, their temporary files) stay within a file name's 255 bytes."""
+    return generator if len(os.fsencode(generator)) <= MAX_NAME_PART else slug(generator)
+
+
 def copy_file(m: ModelConfig, trained_on: str, held_out: str):
     """Where a copy is saved: beside the model, `<stem>.cross_generator/<g>.keras` or `without_<g>.keras`."""
     return (
         m.path.parent
         / f"{m.path.stem}.cross_generator"
-        / (f"without_{held_out}.keras" if held_out else f"{trained_on}.keras")
+        / (f"without_{file_part(held_out)}.keras" if held_out else f"{file_part(trained_on)}.keras")
     )
 
 

@@ -9,6 +9,8 @@ that learnt the art does not move. The rows are the audit's own (experiments.sta
 `shift_table`: the paired shift of p_ai and change of the class's accuracy, each with a 95 %
 bootstrap interval, and the same verdict rule), with the settings each class went from and to.
 For `size` the file keeps its format (a JPEG is re-encoded at its own estimated quality).
+A reversal that cannot be made (a class with no JPEG has no typical quality) is one warning line
+and, per model and class, a row with n = 0, verdict `not_made` and the reason in `note`.
 """
 
 from __future__ import annotations
@@ -24,26 +26,51 @@ from experiments.inputs.file_factors import encode, file_metadata, resize_short_
 from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
-from experiments.config.sections import AuditConfig
+from experiments.config.sections import REVERSIBLE, AuditConfig
 from experiments.rundir.atomic import atomic_write_table
 from experiments.stages.audit import AS_IS, AUDIT_COLUMNS, score_files, shift_table
 
 log = logging.getLogger("artxai")
 
-REVERSIBLE = ("jpeg", "size")
-REVERSAL_COLUMNS = [*AUDIT_COLUMNS[:3], "from_setting", "to_setting", *AUDIT_COLUMNS[3:]]
+SETTINGS = {"jpeg": ("jpeg_quality", "JPEG"), "size": ("short_side", "readable file")}  # column, files that have it
+REVERSAL_COLUMNS = [*AUDIT_COLUMNS[:3], "from_setting", "to_setting", *AUDIT_COLUMNS[3:], "note"]
+NOT_MADE = "not_made"  # the verdict of a reversal that could not be made; `note` says why
+
+
+def _readable(meta: pd.DataFrame) -> pd.DataFrame:
+    return meta[meta["problem"] == ""].assign(short_side=lambda m: np.minimum(m["width"], m["height"]))
 
 
 def typical_settings(meta: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Per factor and class, the median setting over the readable files (JPEG quality over the
     JPEGs, short side over all); a factor is left out when a class has no value for it."""
-    readable = meta[meta["problem"] == ""].assign(short_side=lambda m: np.minimum(m["width"], m["height"]))
+    readable = _readable(meta)
     found = {}
-    for factor, column in (("jpeg", "jpeg_quality"), ("size", "short_side")):
+    for factor, (column, _) in SETTINGS.items():
         medians = readable.groupby("truth")[column].median()
         if set(medians.dropna().index) >= {"ai", "human"}:
             found[factor] = {truth: int(round(medians[truth])) for truth in ("ai", "human")}
     return found
+
+
+def why_not_made(meta: pd.DataFrame, factor: str) -> str:
+    """Why a factor has no typical setting (typical_settings left it out): the classes none of
+    whose files has a value for it."""
+    column, files = SETTINGS[factor]
+    readable = _readable(meta)
+    lacking = [t for t in ("ai", "human") if readable.loc[readable["truth"] == t, column].dropna().empty]
+    return f"no {files} among the {' and '.join(lacking)} files: no typical setting to re-encode the other class at"
+
+
+def not_made_rows(detectors: list[Detector], reasons: dict[str, str]) -> pd.DataFrame:
+    """One row per model, factor and class for each reversal that could not be made: n = 0, no
+    numbers, verdict `not_made` and the reason in `note`."""
+    rows = [
+        {"model": d.name, "factor": f"{factor}_reversed", "class": truth, "n": 0, "ci_method": "", "exploratory": True,
+         "verdict": NOT_MADE, "note": why}
+        for d in detectors for factor, why in reasons.items() for truth in ("ai", "human")
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=REVERSAL_COLUMNS)
 
 
 def reencode(data: bytes, factor: str, setting: int, policy: DecodePolicy = DecodePolicy()) -> bytes:
@@ -102,11 +129,11 @@ def reversal_table(
     other = table["class"].map({"ai": "human", "human": "ai"})
     table["from_setting"] = [settings[f][c] for f, c in zip(factor, table["class"])]
     table["to_setting"] = [settings[f][o] for f, o in zip(factor, other)]
-    return table[REVERSAL_COLUMNS]
+    return table.assign(note="")[REVERSAL_COLUMNS]
 
 
 def print_reversal(table: pd.DataFrame) -> None:
-    for r in table.to_dict("records"):
+    for r in table[table["verdict"] != NOT_MADE].to_dict("records"):
         log.info(
             "audit: %-8s %-14s %-6s %d -> %d: accuracy %.3f -> %.3f, change %+.3f [%+.3f, %+.3f] -> %s",
             r["model"],
@@ -140,10 +167,14 @@ def run_reversal(
         return {}
     audited = set(meta["sample"])
     chosen = [s for s in samples if s.id in audited]
-    reversed_scores, settings = reversal_scores(
-        chosen, detectors, meta, [f for f in cfg.factors if f in REVERSIBLE], policy
-    )
+    factors = [f for f in cfg.factors if f in REVERSIBLE]
+    reversed_scores, settings = reversal_scores(chosen, detectors, meta, factors, policy)
     table = reversal_table(as_is, reversed_scores, settings, cfg.min_shift, resamples, seed)
+    if reasons := {f: why_not_made(meta, f) for f in factors if f not in settings}:
+        for factor, why in reasons.items():
+            log.warning("audit: %s reversal not made: %s", factor, why)
+        missing = not_made_rows(detectors, reasons)
+        table = missing if table.empty else pd.concat([table, missing], ignore_index=True)
     atomic_write_table(table, run_dir / "audit_reversal")
     print_reversal(table)
     return {"audit_reversal": table}

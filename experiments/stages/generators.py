@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from augment import IDENTITY
+from experiments.config.fields import RESERVED_NAMES
 from experiments.config.model_blocks import ModelConfig
 from experiments.config.schema import RunConfig
 from experiments.inputs.datasets import GENERATORS
@@ -32,7 +33,7 @@ log = logging.getLogger("artxai")
 
 STUDY_MODELS = "Models/AI-artbench/"  # the study's models: trained on AI-ArtBench's AI_LD_ and AI_SD_ folders
 STUDY_GENERATORS = sorted(GENERATORS.values())
-UNNAMED = ("", "unknown", "human")  # not a generator's name
+UNNAMED = ("", *RESERVED_NAMES)  # not a generator's name: no folder may give one (experiments.inputs.datasets)
 COLUMNS = ["model", "kind", "name", "seen", "metric", "k", "n", "rate", "ci_low", "ci_high", "ci_method", "exploratory"]
 CAUGHT = 0.5  # a generator is caught when at least half of its images are called AI
 
