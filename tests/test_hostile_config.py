@@ -4,6 +4,8 @@ them, a full disk while training, and a small file whose aliases expand to a hug
 bad input is one error line naming the file or field, exit 2, nothing created. Real CIFAKE
 images, the study's 32 px model."""
 
+import time
+import tracemalloc
 import typing
 
 import pytest
@@ -12,7 +14,8 @@ from pydantic import BaseModel, BeforeValidator
 
 from experiments import run as cli
 from experiments.config import fields, paths
-from experiments.config.schema import RunConfig
+from experiments.config.fields import ConfigError
+from experiments.config.schema import RunConfig, load_config
 from tests.test_hostile_inputs import cifake_copies, one_error_line, write_config
 
 
@@ -91,3 +94,25 @@ def test_a_nul_byte_in_a_manifest_path_is_one_line_naming_the_file_and_line(tmp_
     manifest.write_text("path,truth\nimages/a.jpg,ai\nimages/b\0.jpg,human\n")
     config = write_config(tmp_path, seed_mirror, samples={"manifest": "samples.csv"})
     refused(capsys, config, f"error: {manifest} line 3: path 'images/b\\x00.jpg': a NUL byte at character 9")
+
+
+# A small file that expands to a huge config --------------------------------------------------------
+def test_a_long_string_aliased_many_times_is_refused_before_it_is_expanded(tmp_path, seed_mirror, cifake, capsys):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    samples = {"folder": "images", "ai_prefix": "ANCHOR", "variants": ["VARIANTS"]}
+    text = write_config(tmp_path, seed_mirror, samples=samples).read_text()
+    line = ", ".join(["*s"] * 100)  # PyYAML reads a flow sequence's line of at most 1,024 characters
+    aliased = "[" + ",\n    ".join([line] * 200) + "]"  # 10 KB x 20,000: 200 MB, under the 100,000-alias limit
+    config = tmp_path / "config.yaml"
+    config.write_text(text.replace("ANCHOR", f"&s {'x' * 10_000}").replace("\n  - VARIANTS", " " + aliased))
+    assert len(config.read_bytes()) < 100_000
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ConfigError, match=f"{config}: line [0-9]+: the config's values come to more than 4,000,000"):
+            load_config(config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000 and time.perf_counter() - started < 5, (peak, time.perf_counter() - started)
+    refused(capsys, config, f"error: {config}: line ", "more than 4,000,000 characters (aliases expanded)")
