@@ -4,6 +4,7 @@ them, a full disk while training, and a small file whose aliases expand to a hug
 bad input is one error line naming the file or field, exit 2, nothing created. Real CIFAKE
 images, the study's 32 px model."""
 
+import os
 import time
 import tracemalloc
 import typing
@@ -16,6 +17,7 @@ from experiments import run as cli
 from experiments.config import fields, paths
 from experiments.config.fields import ConfigError
 from experiments.config.schema import RunConfig, load_config
+from tests.conftest import MODEL_32
 from tests.test_hostile_inputs import cifake_copies, one_error_line, write_config
 
 
@@ -116,3 +118,37 @@ def test_a_long_string_aliased_many_times_is_refused_before_it_is_expanded(tmp_p
         tracemalloc.stop()
     assert peak < 20_000_000 and time.perf_counter() - started < 5, (peak, time.perf_counter() - started)
     refused(capsys, config, f"error: {config}: line ", "more than 4,000,000 characters (aliases expanded)")
+
+
+# Names that become file names --------------------------------------------------------------------
+LONGEST = "n" * fields.MAX_NAME
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"name": LONGEST + "n"}, "name"),
+        ({"models": [{"name": LONGEST + "n", "input_size": 32, "seed_asset": MODEL_32}]}, "models.0.name"),
+        ({"eval_sets": [{"name": LONGEST + "n"}]}, "eval_sets.0.name"),
+    ],
+)
+def test_a_name_too_long_for_the_files_named_after_it_is_refused(tmp_path, seed_mirror, cifake, capsys, override, field):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    config = write_config(tmp_path, seed_mirror, **override)
+    refused(capsys, config, f"{config}: {field}: a name of 129 characters; the most is 128")
+
+
+def test_names_of_the_longest_length_give_every_file_and_the_report(tmp_path, seed_mirror, art6gen):
+    dataset = {"root": str(art6gen), "layout": "generic", "generator_from": "subfolder", "limit_per_class": 3}
+    model = {"name": LONGEST, "input_size": 32, "seed_asset": MODEL_32, "required": True}
+    config = write_config(
+        tmp_path, seed_mirror, name=LONGEST, models=[model], samples={"dataset": dataset}, report="html",
+        eval_sets=[{"name": LONGEST}],
+    )  # fmt: skip
+    assert cli.main([str(config)]) == 0
+    run_dir = tmp_path / "results" / LONGEST
+    assert (run_dir / "figures" / f"accuracy_by_generator_{LONGEST}.png").is_file()  # the longest name a run writes
+    assert (run_dir / "report" / "index.html").is_file()
+    longest = max(len(os.fsencode(p.name)) for p in run_dir.rglob("*"))
+    assert longest == len(f"accuracy_by_generator_{LONGEST}.png"), longest
+    assert len(f".accuracy_by_generator_{LONGEST}.png.abcdefgh.tmp") <= paths.NAME_MAX  # as atomic_write names it
