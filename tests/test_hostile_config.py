@@ -17,6 +17,7 @@ from experiments import run as cli
 from experiments.config import fields, paths
 from experiments.config.fields import ConfigError
 from experiments.config.schema import RunConfig, load_config
+from experiments.models.architecture import build_cnn
 from tests.conftest import MODEL_32
 from tests.test_hostile_inputs import cifake_copies, one_error_line, write_config
 
@@ -121,7 +122,7 @@ def test_a_long_string_aliased_many_times_is_refused_before_it_is_expanded(tmp_p
 
 
 # Names that become file names --------------------------------------------------------------------
-LONGEST = "n" * fields.MAX_NAME
+LONGEST = "n" * 128  # fields.MAX_NAME
 
 
 @pytest.mark.parametrize(
@@ -152,3 +153,22 @@ def test_names_of_the_longest_length_give_every_file_and_the_report(tmp_path, se
     longest = max(len(os.fsencode(p.name)) for p in run_dir.rglob("*"))
     assert longest == len(f"accuracy_by_generator_{LONGEST}.png"), longest
     assert len(f".accuracy_by_generator_{LONGEST}.png.abcdefgh.tmp") <= paths.NAME_MAX  # as atomic_write names it
+
+
+# Training: the CNN's smallest input, crops under a pixel, a full disk ---------------------------------
+def test_the_cnns_least_input_size_is_the_one_the_config_asks_for():
+    from experiments.config.model_blocks import MIN_CNN_INPUT
+
+    build_cnn(MIN_CNN_INPUT)  # one pixel left after the last pooling
+    with pytest.raises(ValueError):  # Keras' own error: none left
+        build_cnn(MIN_CNN_INPUT - 1)
+
+
+def test_a_train_block_below_the_cnns_least_input_size_is_one_line_naming_it(tmp_path, seed_mirror, cifake, capsys):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    model = trained()["models"][0] | {"name": "tiny", "input_size": 9}
+    config = write_config(tmp_path, seed_mirror, models=[model])
+    line = refused(capsys, config, f"{config}: models.0: models[tiny].input_size: 9 px is too small", "the least is 10 px")
+    assert "\x1b" not in line and not (tmp_path / "m.keras.training").exists()
+    model |= {"input_size": 10, "train": {"dataset": {"root": "nowhere"}}}
+    assert load_config(write_config(tmp_path, seed_mirror, models=[model])).models[0].input_size == 10
