@@ -9,6 +9,7 @@ import time
 import tracemalloc
 import typing
 
+import numpy as np
 import pytest
 import yaml
 from pydantic import BaseModel, BeforeValidator
@@ -172,3 +173,25 @@ def test_a_train_block_below_the_cnns_least_input_size_is_one_line_naming_it(tmp
     assert "\x1b" not in line and not (tmp_path / "m.keras.training").exists()
     model |= {"input_size": 10, "train": {"dataset": {"root": "nowhere"}}}
     assert load_config(write_config(tmp_path, seed_mirror, models=[model])).models[0].input_size == 10
+
+
+def small_dataset(cifake, root, per_class):
+    """CIFAKE copies in train|test/{ai,human} (the validation images held out of train)."""
+    for split in ("train", "test"):
+        for truth in ("ai", "human"):
+            cifake_copies(cifake, root / split / truth, [f"{i}.jpg" for i in range(per_class)], split)
+    return {"root": str(root), "layout": "generic", "val_split": None}
+
+
+def test_a_crop_under_one_pixel_keeps_one_pixel(tmp_path, seed_mirror, cifake):
+    from experiments.config.model_blocks import TrainAugmentConfig
+    from experiments.models.train_augment import augment_image
+
+    pixels = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
+    crops = [augment_image(pixels, TrainAugmentConfig(crop=0.01), key) for key in range(200)]
+    assert all(c.shape == (16, 16, 3) for c in crops)
+    assert any(len(np.unique(c.reshape(-1, 3), axis=0)) == 1 for c in crops)  # one pixel, resized back
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    train = {"dataset": small_dataset(cifake, tmp_path / "data", 100), "epochs": 2, "augment": {"crop": 0.01}}
+    model = {"name": "m", "input_size": 16, "path": "m.keras", "train": train, "required": True}
+    assert cli.main([str(write_config(tmp_path, seed_mirror, models=[model]))]) == 0  # draws a side under 1 px
