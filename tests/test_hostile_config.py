@@ -11,7 +11,6 @@ import typing
 
 import numpy as np
 import pytest
-import yaml
 from pydantic import BaseModel, BeforeValidator
 
 from experiments import run as cli
@@ -21,6 +20,7 @@ from experiments.config.schema import RunConfig, load_config
 from experiments.models.architecture import build_cnn
 from tests.conftest import MODEL_32
 from tests.test_hostile_inputs import cifake_copies, one_error_line, write_config
+from tests.test_ownership import file_size_limit, small_disk
 
 
 def refused(capsys, config, *words: str) -> str:
@@ -35,7 +35,8 @@ def refused(capsys, config, *words: str) -> str:
 
 # A NUL byte in a path ----------------------------------------------------------------------------
 def trained(**train) -> dict:
-    return {"models": [{"name": "m", "input_size": 32, "path": "m.keras", "train": {"dataset": {"root": "."}} | train}]}
+    train = {"dataset": {"root": "data"}} | train
+    return {"models": [{"name": "m", "input_size": 32, "path": "m.keras", "train": train}]}
 
 
 NUL = "a\0b"
@@ -111,9 +112,9 @@ def test_a_long_string_aliased_many_times_is_refused_before_it_is_expanded(tmp_p
     config.write_text(text.replace("ANCHOR", f"&s {'x' * 10_000}").replace("\n  - VARIANTS", " " + aliased))
     assert len(config.read_bytes()) < 100_000
     tracemalloc.start()
-    started = time.perf_counter()
+    started, refusal = time.perf_counter(), f"{config}: line [0-9]+: the config's values come to more than 4,000,000"
     try:
-        with pytest.raises(ConfigError, match=f"{config}: line [0-9]+: the config's values come to more than 4,000,000"):
+        with pytest.raises(ConfigError, match=refusal):
             load_config(config)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -134,8 +135,10 @@ LONGEST = "n" * 128  # fields.MAX_NAME
         ({"eval_sets": [{"name": LONGEST + "n"}]}, "eval_sets.0.name"),
     ],
 )
-def test_a_name_too_long_for_the_files_named_after_it_is_refused(tmp_path, seed_mirror, cifake, capsys, override, field):
-    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+def test_a_name_longer_than_the_files_named_after_it_allow_is_refused(
+    tmp_path, seed_mirror, cifake, capsys, override, field
+):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])  # a run that would go on
     config = write_config(tmp_path, seed_mirror, **override)
     refused(capsys, config, f"{config}: {field}: a name of 129 characters; the most is 128")
 
@@ -167,11 +170,12 @@ def test_the_cnns_least_input_size_is_the_one_the_config_asks_for():
 
 def test_a_train_block_below_the_cnns_least_input_size_is_one_line_naming_it(tmp_path, seed_mirror, cifake, capsys):
     cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
-    model = trained()["models"][0] | {"name": "tiny", "input_size": 9}
+    train = {"dataset": small_dataset(cifake, tmp_path / "data", 8), "epochs": 1}  # a training that would start
+    model = {"name": "tiny", "input_size": 9, "path": "m.keras", "train": train}
     config = write_config(tmp_path, seed_mirror, models=[model])
-    line = refused(capsys, config, f"{config}: models.0: models[tiny].input_size: 9 px is too small", "the least is 10 px")
-    assert "\x1b" not in line and not (tmp_path / "m.keras.training").exists()
-    model |= {"input_size": 10, "train": {"dataset": {"root": "nowhere"}}}
+    line = refused(capsys, config, f"{config}: models.0: models[tiny].input_size: 9 px is too small", "least is 10 px")
+    assert "\x1b" not in line and not (tmp_path / "m.training").exists()
+    model |= {"input_size": 10}
     assert load_config(write_config(tmp_path, seed_mirror, models=[model])).models[0].input_size == 10
 
 
@@ -195,3 +199,36 @@ def test_a_crop_under_one_pixel_keeps_one_pixel(tmp_path, seed_mirror, cifake):
     train = {"dataset": small_dataset(cifake, tmp_path / "data", 100), "epochs": 2, "augment": {"crop": 0.01}}
     model = {"name": "m", "input_size": 16, "path": "m.keras", "train": train, "required": True}
     assert cli.main([str(write_config(tmp_path, seed_mirror, models=[model]))]) == 0  # draws a side under 1 px
+
+
+def training_config(tmp_path, seed_mirror, cifake, model_path, **train):
+    cifake_copies(cifake, tmp_path / "images", ["a.jpg", "b.jpg"])
+    train = {"dataset": small_dataset(cifake, tmp_path / "data", 8), "epochs": 1} | train
+    model = {"name": "m", "input_size": 10, "path": str(model_path), "train": train, "required": True}
+    return write_config(tmp_path, seed_mirror, models=[model])
+
+
+@pytest.mark.parametrize("free_kb, fails", [(64, "best.keras"), (800, "backup")])
+def test_a_full_disk_while_training_is_one_line_naming_the_file(tmp_path, seed_mirror, cifake, capsys, free_kb, fails):
+    """A real full disk (a 2 MiB tmpfs, tests.test_ownership): the best checkpoint (554 KB at
+    10 px) does not fit in 64 KB; in 800 KB it does, and the backup after it (548 KB) does not."""
+    with small_disk(tmp_path, free_kb * 1024, size="2m") as (disk, free):
+        config = training_config(tmp_path, seed_mirror, cifake, disk / "m.keras")
+        assert cli.main([str(config)]) == 1
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {disk}/m.training/{fails}: cannot be written (No space left on device)")
+        assert not (tmp_path / "results").exists()
+        left = {p.name for p in (disk / "m.training").iterdir()}
+        assert left <= {".artxai-training.json", "fingerprint.json", "history.csv", "best.keras"} and fails not in left
+        free()
+        assert cli.main([str(config)]) == 0  # trains anew: nothing half-written is resumed from
+        assert (disk / "m.keras").is_file() and (tmp_path / "results" / "hostile" / "scores.parquet").is_file()
+
+
+def test_a_training_cache_over_a_file_size_limit_is_one_line_naming_it(tmp_path, seed_mirror, cifake, capsys):
+    config = training_config(tmp_path, seed_mirror, cifake, tmp_path / "m.keras", cache="disk")
+    with file_size_limit(tmp_path, 4096):  # tf.data's cache of 14 images at 10 px: 4.2 KB
+        assert cli.main([str(config)]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {tmp_path}/m.training/cache: cannot be written (File too large)"), line
+    assert not (tmp_path / "results").exists()
