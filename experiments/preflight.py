@@ -22,7 +22,7 @@ from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample, load_samples
 from experiments.models.architecture import Detector, load_detector
 from experiments.models.trained_models import ModelRefused, trained_detector
-from experiments.rundir.atomic import atomic_write_json, atomic_write_text
+from experiments.rundir.atomic import FULL_DISK, atomic_write_json, atomic_write_text
 from experiments.rundir.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, write_marker
 from experiments.stages.cross_generator import check_matrix
 from experiments.stages.eval_sets import eval_set_samples
@@ -73,6 +73,8 @@ def load_detectors(
         except ModelRefused:
             raise
         except (AssetError, ValueError, OSError) as e:
+            if isinstance(e, OSError) and e.errno in FULL_DISK:
+                raise  # a full disk while training: the run's failed write (exit 1), not the model's
             if m.required:
                 raise AssetError(f"model {m.name}: {e}") from None
             log.warning("model %s skipped: %s", m.name, e)

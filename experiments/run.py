@@ -17,7 +17,6 @@ finished parts are kept and `--resume` continues). The run folder is artxai's ow
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from experiments.execution.executors import WorkerDied
 from experiments.execution.interrupts import MESSAGE as INTERRUPTED
 from experiments.execution.interrupts import exit_status, sigterm_raises
 from experiments.inputs.assets import AssetError
-from experiments.rundir.atomic import WriteFailed
+from experiments.rundir.atomic import FULL_DISK, WriteFailed
 from experiments.rundir.parts import IncompleteRun
 from experiments.runner import execute
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         print(f"error: {e}; what was finished is kept: run again with --resume", file=sys.stderr)
         return 1
     except OSError as e:  # a write outside atomic_write on a full disk (or over quota, or too large)
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if e.errno not in FULL_DISK:
             raise
         kept = "what was finished is kept: run again with --resume"
         print(f"error: {e.filename or 'a file'}: cannot be written ({e.strerror}); {kept}", file=sys.stderr)

@@ -250,12 +250,12 @@ def test_report_regeneration_from_a_damaged_manifest_is_one_line(finished, capsy
 
 
 @contextmanager
-def small_disk(tmp_path, free_bytes):
-    """A real full disk: a tmpfs of 1 MiB mounted under tmp_path (needs root), filled but for
-    `free_bytes`; yields (mount point, a function that frees the space)."""
+def small_disk(tmp_path, free_bytes, size="1m"):
+    """A real full disk: a tmpfs of `size` (1 MiB) mounted under tmp_path (needs root), filled but
+    for `free_bytes`; yields (mount point, a function that frees the space)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True)
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); the file-size-limit case still runs")
     try:

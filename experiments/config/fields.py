@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 from experiments.config.messages import one_line
-from experiments.config.paths import config_path
+from experiments.config.paths import NAME_MAX, config_path
 
 BUILTIN_MANIFESTS = {"study": Path(__file__).parents[1] / "data" / "study_samples.csv"}
 MAX_COUNT = 2**31 - 1  # any count: a 32-bit signed integer, as TensorFlow's sizes are
@@ -35,11 +35,22 @@ def no_repeats(field: str, values: list) -> list:
     return values
 
 
+# A name becomes part of file names: the longest a run writes is the temporary file of
+# figures/accuracy_by_generator_<model>.png (".accuracy_by_generator_<model>.png.XXXXXXXX.tmp": 40 characters
+# more), which must fit in the system's NAME_MAX bytes; 128 leaves room for names added later.
+MAX_NAME = 128
+
+
 def one_path_component(name: str) -> str:
-    """A name that becomes a file or folder name: one component, not "." or ".." (the pattern
-    already keeps out "/", NUL, control characters and the empty name)."""
+    """A name that becomes a file or folder name: one component, not "." or "..", at most MAX_NAME
+    characters (the pattern already keeps out "/", NUL, control characters and the empty name)."""
     if name in (".", ".."):
         raise ValueError(f"must be one file name, not {name!r} (it would name the folder above or this one)")
+    if len(name) > MAX_NAME:
+        raise ValueError(
+            f"a name of {len(name):,} characters; the most is {MAX_NAME} (the run names files after it, "
+            f"which must fit in {NAME_MAX} bytes)"
+        )
     return name
 
 

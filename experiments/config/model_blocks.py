@@ -67,6 +67,11 @@ class DatasetConfig(Strict):
         return dirs
 
 
+# the smallest input side artxai's CNN (experiments.models.architecture.build_cnn) can take: its two valid 3x3
+# convolutions and two 2x2 poolings leave one pixel of 10 (10 -> 8 -> 4 -> 2 -> 1) and none of 9
+MIN_CNN_INPUT = 10
+
+
 class OptimizerConfig(Strict):
     name: Literal["adam", "sgd", "rmsprop"] = "adam"
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
@@ -151,4 +156,9 @@ class ModelConfig(Strict):
             raise ValueError("a model with a train block is artxai's CNN, whose output is a softmax: leave output out")
         if self.train is not None and (self.path is None or self.path.suffix != ".keras"):
             raise ValueError("a model with a train block needs a path ending in .keras (where it is saved)")
+        if self.train is not None and self.input_size < MIN_CNN_INPUT:
+            raise ValueError(
+                f"models[{self.name}].input_size: {self.input_size} px is too small for artxai's CNN (a model with a "
+                f"train block); the least is {MIN_CNN_INPUT} px"
+            )
         return self

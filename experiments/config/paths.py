@@ -5,6 +5,7 @@
   `$$` is a literal `$`; any other `$` is an error, and so is a variable that gives an empty
   string (an empty path would silently mean the config's own folder);
 - then `~` is the home folder;
+- a path may not hold a NUL byte, nor be longer than the system allows (PATH_MAX, NAME_MAX);
 - a relative path is relative to the config file's folder (a shipped config's: the working
   directory); the output folder's is relative to the working directory, and resolved.
 
@@ -50,9 +51,17 @@ def expand(text: str) -> str:
     return REFERENCE.sub(value, text)
 
 
+def no_nul(text: str) -> str:
+    """`text` when it holds no NUL byte, which no path can (the system would refuse it, and
+    Python raises "embedded null byte")."""
+    if (at := text.find("\0")) >= 0:
+        raise ValueError(f"a NUL byte at character {at + 1}; no path can hold one")
+    return text
+
+
 def checked_length(text: str) -> str:
-    """`text` when the system can open a path that long."""
-    data = os.fsencode(text)
+    """`text` when the system can open a path that long (and it holds no NUL byte)."""
+    data = os.fsencode(no_nul(text))
     if len(data) > PATH_MAX:
         raise ValueError(f"a path of {len(data):,} bytes; the most is {PATH_MAX:,}")
     longest = max(data.split(b"/"), key=len)

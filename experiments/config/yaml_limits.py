@@ -4,6 +4,9 @@ before any Python object is built):
 - nesting at most MAX_DEPTH levels deep, aliases counted as the nodes they stand for;
 - aliases (`*name`) that stand for at most MAX_ALIAS_NODES nodes in all, so a small file cannot
   expand into a huge one ("billion laughs"); an alias inside the node it names is refused;
+- scalars (keys and values) of at most MAX_CHARS characters in all, aliases counted as the text
+  they stand for, so a small file cannot become a config (and a run folder's config.json,
+  config.yaml and model cards) of hundreds of megabytes through a long string aliased often;
 - a key given twice in one mapping is refused with its line (YAML itself leaves it undefined;
   PyYAML keeps the last). Keys merged in with `<<` may be overridden, as YAML intends.
 """
@@ -12,12 +15,13 @@ from __future__ import annotations
 
 import yaml
 from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from experiments.config.messages import cut
 
 MAX_DEPTH = 64
 MAX_ALIAS_NODES = 100_000  # a list of 1,000 values written twice (yaml.safe_dump anchors it) is 1,001
+MAX_CHARS = 4_000_000  # characters of every scalar, aliases expanded: a config of about 4 MB at most
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -32,7 +36,8 @@ class LimitedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0  # mappings and sequences open around the node being composed
         self._aliased = 0  # nodes that aliases stood for so far
-        self._measured: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, depth), aliases expanded
+        self._chars = 0  # characters of the scalars composed so far, aliases expanded
+        self._measured: dict[int, tuple[int, int, int]] = {}  # id(node) -> (nodes, depth, chars), aliases expanded
 
     def compose_node(self, parent: Node | None, index) -> Node:
         line = self.peek_event().start_mark.line + 1
@@ -44,6 +49,8 @@ class LimitedLoader(yaml.SafeLoader):
         node = super().compose_node(parent, index)
         self._depth -= 1
         self._measure(node)
+        if isinstance(node, ScalarNode):
+            self._count_chars(len(node.value), line)
         return node
 
     def _compose_alias(self, parent: Node | None, index, line: int) -> Node:
@@ -52,7 +59,8 @@ class LimitedLoader(yaml.SafeLoader):
         if target is not None and id(target) not in self._measured:
             raise YAMLLimit(f"line {line}: *{cut(anchor)} is inside the node it names (a recursive alias)")
         node = super().compose_node(parent, index)  # an undefined alias: PyYAML's own error
-        nodes, depth = self._measured[id(node)]
+        nodes, depth, chars = self._measured[id(node)]
+        self._count_chars(chars, line)
         self._aliased += nodes
         if self._aliased > MAX_ALIAS_NODES:
             raise YAMLLimit(f"line {line}: aliases expand to more than {MAX_ALIAS_NODES:,} nodes; write them out")
@@ -60,9 +68,16 @@ class LimitedLoader(yaml.SafeLoader):
             raise YAMLLimit(f"line {line}: nested deeper than {MAX_DEPTH} levels (*{cut(anchor)} expanded)")
         return node
 
+    def _count_chars(self, chars: int, line: int) -> None:
+        self._chars += chars
+        if self._chars > MAX_CHARS:
+            raise YAMLLimit(
+                f"line {line}: the config's values come to more than {MAX_CHARS:,} characters (aliases expanded)"
+            )
+
     def _measure(self, node: Node) -> None:
-        """Record a composed node's size and depth with its aliases expanded (its children,
-        aliased ones included, were measured before it)."""
+        """Record a composed node's size, depth and characters with its aliases expanded (its
+        children, aliased ones included, were measured before it)."""
         if isinstance(node, SequenceNode):
             children = node.value
         elif isinstance(node, MappingNode):
@@ -70,7 +85,12 @@ class LimitedLoader(yaml.SafeLoader):
         else:
             children = []
         sizes = [self._measured[id(child)] for child in children]
-        self._measured[id(node)] = (1 + sum(n for n, _ in sizes), 1 + max((d for _, d in sizes), default=0))
+        own = len(node.value) if isinstance(node, ScalarNode) else 0
+        self._measured[id(node)] = (
+            1 + sum(s[0] for s in sizes),
+            1 + max((s[1] for s in sizes), default=0),
+            own + sum(s[2] for s in sizes),
+        )
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict:
         first_line: dict = {}

@@ -29,6 +29,7 @@ from experiments.inputs.folders import list_images, shown_name
 from experiments.inputs.labels import CLASSES as TRUTHS
 from experiments.inputs.labels import IMAGE_SUFFIXES, LabelError, class_patterns, label_from_folders, nearest_class
 from experiments.config.messages import cut
+from experiments.config.paths import no_nul
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,10 @@ def _manifest_row(path: Path, line: int, row: dict[str, str], ai_prefix: str) ->
     rel = (row.get("path") or "").strip()
     if not rel:
         raise ConfigError(f"{path} line {line}: empty path")
+    try:
+        no_nul(rel)
+    except ValueError as e:
+        raise ConfigError(f"{path} line {line}: path {cut(repr(rel))}: {e}") from None
     truth = (row.get("truth") or "").strip().lower() or truth_from_name(Path(rel), ai_prefix)
     if truth not in TRUTHS:
         raise ConfigError(f"{path} line {line}: truth must be one of {TRUTHS}, got {cut(repr(row['truth']))}")

@@ -24,11 +24,12 @@ from experiments.inputs.images import resize_nearest
 
 def flip_and_crop(pixels: np.ndarray, cfg: TrainAugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """A horizontal flip with probability `flip`; a square crop of a side drawn from [crop, 1]
-    of the image's, at a random place, resized back (nearest)."""
+    of the image's, at least one pixel (0.01 of 16 px is a pixel, not none), at a random place,
+    resized back (nearest)."""
     if rng.random() < cfg.flip:
         pixels = pixels[:, ::-1]
     size = pixels.shape[0]
-    side = int(round(size * rng.uniform(cfg.crop, 1.0)))
+    side = max(1, int(round(size * rng.uniform(cfg.crop, 1.0))))
     if side < size:
         top, left = rng.integers(0, size - side + 1, size=2)
         pixels = resize_nearest(pixels[top : top + side, left : left + side], size)

@@ -39,6 +39,7 @@ from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import Detector, card_path, load_detector, training_dir
 from experiments.models.training_folder import folder_problem
+from experiments.rundir.atomic import writing
 from experiments.models.init_weights import check_init_from
 from experiments.models.training_fingerprint import differences, training_fingerprint
 
@@ -129,8 +130,9 @@ def model_lock(model_path: Path, name: str, exclusive: bool) -> Iterator[None]:
                 "run again when it ends (its model is reused if it was trained as this config asks)"
             )
         if exclusive:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            with writing(path):  # a full disk: the run's failed write, naming the lock
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the lock

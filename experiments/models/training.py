@@ -19,10 +19,7 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
-from collections import deque
-from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -35,81 +32,15 @@ from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
 from experiments.models.architecture import build_cnn, card_path, keras, training_dir
 from experiments.models.init_weights import initialise
-from experiments.models.training_data import SkipLog, image_dataset
+from experiments.models.training_data import SkipLog, cache_writes, image_dataset
 from experiments.stats.statistics import wilson_ci
 from experiments.models.training_fingerprint import training_fingerprint
+from experiments.models.training_callbacks import Backup, BestCheckpoint, EpochProgress, HistoryLog, save_model
+from experiments.models.training_callbacks import recent_rate  # noqa: F401 (public here, as before)
 from experiments.models.training_folder import TRAINING_MARKER, claim, clear_earlier_training
 from experiments.rundir.runfolder import remove
 
 log = logging.getLogger("artxai")
-
-
-RATE_WINDOW_S = 30.0  # the progress line's speed: over the steps that ended in the last 30 s
-RATE_WINDOW_STEPS = 1000  # and at most this many
-
-
-def recent_rate(step_ends: Sequence[float], window_s: float = RATE_WINDOW_S) -> float | None:
-    """Steps per second over the recent steps of one epoch: `step_ends` are the times its steps
-    ended, in order. The rate spans from the earliest end at most `window_s` before the last one
-    (at least one whole step back) to the last one, so a step's own length is only counted from
-    the end of the step before it: the first step of an epoch, which also waits for the pipeline
-    to fill after the previous epoch's validation, never sets the rate. None until two steps ended."""
-    if len(step_ends) < 2:
-        return None
-    last = step_ends[-1]
-    first = next(i for i, t in enumerate(step_ends) if last - t <= window_s or i == len(step_ends) - 2)
-    span = last - step_ends[first]
-    return (len(step_ends) - 1 - first) / span if span > 0 else None
-
-
-class EpochProgress(keras.callbacks.Callback):
-    """A log line every `every_s` seconds inside each epoch (steps, images/s and ETA from the
-    recent steps: `recent_rate`), for output that is not a terminal, where Keras prints nothing
-    until the epoch ends."""
-
-    def __init__(self, name: str, epochs: int, steps: int, batch_size: int, every_s: float = 30.0):
-        super().__init__()
-        self.name, self.epochs, self.steps, self.batch_size, self.every_s = name, epochs, steps, batch_size, every_s
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.last = epoch, time.perf_counter()
-        self.ends: deque[float] = deque(maxlen=RATE_WINDOW_STEPS + 1)
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        self.ends.append(now)
-        rate = recent_rate(self.ends) if now - self.last >= self.every_s else None
-        if rate is None:  # not time yet, or no whole step measured yet (the line comes one step later)
-            return
-        self.last, done = now, batch + 1
-        log.info(
-            "%s: epoch %d/%d, step %d/%d (%.0f%%), %.0f images/s, ETA %.0f s, loss %.4f, accuracy %.3f",
-            self.name,
-            self.epoch + 1,
-            self.epochs,
-            done,
-            self.steps,
-            100 * done / self.steps,
-            rate * self.batch_size,
-            max(self.steps - done, 0) / rate,
-            (logs or {}).get("loss", float("nan")),
-            (logs or {}).get("accuracy", float("nan")),
-        )
-
-
-class HistoryLog(keras.callbacks.Callback):
-    """history.csv as Keras' CSVLogger writes it (epoch, then the metrics sorted), but rewritten
-    whole and atomically after each epoch: a kill leaves the last complete file, never half a row."""
-
-    def __init__(self, path: Path, previous: pd.DataFrame):
-        super().__init__()
-        self.path, self.rows = path, previous.to_dict("records")
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{k: float(v) for k, v in sorted((logs or {}).items())}}
-        self.rows = [r for r in self.rows if r["epoch"] != epoch] + [row]
-        table = pd.DataFrame(self.rows)
-        atomic_write(self.path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def chance_guard(best_val_accuracy: float, val_labels: pd.Series) -> dict:
@@ -148,17 +79,6 @@ def read_history(path: Path) -> pd.DataFrame:
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
     return pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch", ignore_index=True)
-
-
-def save_model(model: keras.Model, path: Path) -> None:
-    """Atomically: Keras insists on a .keras suffix, so save into a temporary folder beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        staged = Path(tmp) / path.name
-        model.save(staged)
-        with open(staged, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(staged, path)
 
 
 def start_or_resume(work: Path, fingerprint: dict) -> bool:
@@ -238,26 +158,24 @@ def fit(
     best_so_far = float(previous["val_accuracy"].max()) if len(previous) else None
     callbacks = [
         HistoryLog(work / "history.csv", previous),
-        # a resumed run must not overwrite a better checkpoint from before the kill
-        keras.callbacks.ModelCheckpoint(
-            str(work / "best.keras"), monitor="val_accuracy", save_best_only=True, initial_value_threshold=best_so_far
-        ),
+        BestCheckpoint(work / "best.keras", best_so_far),  # a resumed run keeps a better checkpoint of before a kill
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=cfg.patience),
-        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        Backup(work / "backup", TRAINING_MARKER),
         *extra,
     ]
     if not sys.stderr.isatty():
         callbacks.append(EpochProgress(name, cfg.epochs, steps, cfg.batch_size, cfg.progress_every_s))
     started = time.perf_counter()
     train_ds, val_ds = datasets
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.epochs,
-        shuffle=False,
-        callbacks=callbacks,
-        verbose=1 if sys.stderr.isatty() else 2,
-    )
+    with cache_writes(work / "cache"):  # a full disk while tf.data writes its cache: one line naming it
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose=1 if sys.stderr.isatty() else 2,
+        )
     return time.perf_counter() - started
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ import tensorflow as tf
 from experiments.config.model_blocks import TrainAugmentConfig
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, resize_nearest
 from experiments.models.train_augment import augment_image
+from experiments.rundir.atomic import FULL_DISK, write_failed
 
 CLASS_INDEX = {"ai": 0, "human": 1}  # the study's class order
 
@@ -134,3 +137,17 @@ def image_dataset(
         ds = augmented(ds, augment, size, 0 if shuffle_seed is None else shuffle_seed)
     ds = ds.batch(batch_size).map(_scaled, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@contextmanager
+def cache_writes(folder: Path) -> Iterator[None]:
+    """tf.data writes a disk cache inside the graph, so a full disk there is TensorFlow's error
+    (naming the cache file and the system's text, e.g. "No space left on device"), not an
+    OSError: WriteFailed naming the cache folder, as any other failed write of a run."""
+    try:
+        yield
+    except tf.errors.OpError as e:
+        full = [n for n in FULL_DISK if os.strerror(n) in str(e) and str(folder) in str(e)]
+        if not full:
+            raise
+        raise write_failed(folder, OSError(full[0], os.strerror(full[0]))) from None

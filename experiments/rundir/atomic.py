@@ -16,7 +16,8 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -40,8 +41,27 @@ UMASK = _read_umask()  # read once: a file's mode is 0o666 & ~UMASK, as open() w
 FILE_MODE = 0o666 & ~UMASK
 
 
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a full disk, a quota, a file-size limit
+
+
 class WriteFailed(RuntimeError):
     """A file could not be written (disk full, no permission, ...); the message names it."""
+
+
+def write_failed(path: Path, e: OSError) -> WriteFailed:
+    """The one line for a write of `path` that failed (the system's text for its errno: h5py's
+    own text for a full disk runs to several lines)."""
+    return WriteFailed(f"{path}: cannot be written ({os.strerror(e.errno) if e.errno else e.strerror or e})")
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """For writes that cannot go through atomic_write (Keras' own files, a lock's pid): an
+    OSError in the block is WriteFailed naming `path`."""
+    try:
+        yield
+    except OSError as e:
+        raise write_failed(path, e) from None
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -51,7 +71,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise WriteFailed(f"{path}: cannot be written ({e.strerror or e})") from None
+        raise write_failed(path, e) from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -62,7 +82,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)  # the file mkstemp made for this call (O_EXCL): nobody else's
         if isinstance(e, OSError):
-            raise WriteFailed(f"{path}: cannot be written ({e.strerror or e})") from None
+            raise write_failed(path, e) from None
         raise
     return path
 
