@@ -10,7 +10,8 @@ Exit status: 0 when something was scored, 1 when nothing could be, a part is mis
 damaged, a file cannot be written (a full disk: what was finished is kept for --resume), or
 workers died more often than `executor.max_retries` allows; 2 for a config, asset, run-folder or
 executor problem (one line on stderr, no traceback); 130 / 143 after Ctrl-C / SIGTERM (one line;
-finished parts are kept and `--resume` continues). The run folder is artxai's own
+finished parts are kept and `--resume` continues; the process then ends at once, skipping Python's
+finalisation, so background threads such as tf.data's cannot hold it). The run folder is artxai's own
 (experiments.rundir.runfolder): marked first, and the only folder a run deletes in.
 """
 
@@ -25,7 +26,7 @@ from experiments.config.fields import ConfigError
 from experiments.config.schema import load_config
 from experiments.execution.executors import WorkerDied
 from experiments.execution.interrupts import MESSAGE as INTERRUPTED
-from experiments.execution.interrupts import exit_status, sigterm_raises
+from experiments.execution.interrupts import exit_status, leave, sigterm_raises
 from experiments.inputs.assets import AssetError
 from experiments.rundir.atomic import FULL_DISK, WriteFailed
 from experiments.rundir.parts import IncompleteRun
@@ -91,4 +92,4 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
 if __name__ == "__main__":
     from experiments import STARTED
 
-    sys.exit(main(started=STARTED))
+    leave(main(started=STARTED))  # after an interrupt without Python's finalisation (experiments.execution.interrupts)

@@ -4,6 +4,14 @@
   `Terminated`, a KeyboardInterrupt, so one path serves both: every `finally` runs (worker pools
   and Ray clusters are ended, the run folder's lock released), finished parts stay on disk, and
   the runner prints one line and exits 128 + the signal's number (130, 143).
+- The command line then leaves without Python's finalisation (`leave`: os._exit once stdout and
+  stderr are flushed). An interrupt raised inside model.fit leaves tf.data's iterators alive in
+  the exception's reference cycle, their threads part-way through Python functions (the
+  pipeline's decode and `train.augment` run as numpy_function); finalisation would end those
+  threads when they next take the GIL (pthread_exit) and then destroy the iterators, which wait
+  for them forever (a hang in `MapAndBatchDataset`'s destructor) or abort ("terminate called
+  without an active exception"). Nothing is lost: every file is written atomically, locks are
+  the kernel's, pools and clusters were ended by the `finally` blocks before main returned.
 - Processes the driver starts get SIGINT blocked (`sigint_blocked`, the mask is inherited): a
   Ctrl-C to the terminal's process group reaches the driver only, which ends them, instead of
   printing a traceback from each.
@@ -21,8 +29,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 MESSAGE = "interrupted; --resume continues"
+STATUSES = (128 + signal.SIGINT, 128 + signal.SIGTERM)  # an interrupted run's exit status: 130, 143
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -33,6 +43,16 @@ class Terminated(KeyboardInterrupt):
 def exit_status(interrupt: KeyboardInterrupt) -> int:
     """The shell's convention for a process ended by a signal: 128 + its number."""
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+
+
+def leave(status: int) -> NoReturn:
+    """End the process with `status`: after an interrupt (STATUSES) at once, skipping Python's
+    finalisation (the module's docstring says why), else as sys.exit does."""
+    if status in STATUSES:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def _raise_terminated(signum, frame):
