@@ -5,7 +5,8 @@
   and Ray clusters are ended, the run folder's lock released), finished parts stay on disk, and
   the runner prints one line and exits 128 + the signal's number (130, 143).
 - The command line then leaves without Python's finalisation (`leave`: os._exit once stdout and
-  stderr are flushed). An interrupt raised inside model.fit leaves tf.data's iterators alive in
+  stderr are flushed), after an interrupt and after any other early end (exit 1 or 2: a full
+  disk inside model.fit leaves the same state). An interrupt raised inside model.fit leaves tf.data's iterators alive in
   the exception's reference cycle, their threads part-way through Python functions (the
   pipeline's decode and `train.augment` run as numpy_function); finalisation would end those
   threads when they next take the GIL (pthread_exit) and then destroy the iterators, which wait
@@ -46,9 +47,10 @@ def exit_status(interrupt: KeyboardInterrupt) -> int:
 
 
 def leave(status: int) -> NoReturn:
-    """End the process with `status`: after an interrupt (STATUSES) at once, skipping Python's
-    finalisation (the module's docstring says why), else as sys.exit does."""
-    if status in STATUSES:
+    """End the process with `status`: a run that stopped early (an interrupt, STATUSES, or an
+    error) at once, skipping Python's finalisation (the module's docstring says why); a finished
+    run as sys.exit does."""
+    if status != 0:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
