@@ -38,7 +38,7 @@ from experiments.report import edit_sections, figures, heatmap, sections, severi
 from experiments.config.schema import CONFIG_DIR, load_config
 from experiments.runner import write_dataset_tables
 from experiments.rundir.runfolder import remove
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 CONFIG = CONFIG_DIR / "robustness.yaml"
 DATASET_FIGURES = (

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.stages.score_tables import median_fooling_severity
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 log = logging.getLogger("artxai")
 

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,9 +23,7 @@ import pandas as pd
 from augment import IDENTITY
 from experiments import console
 from experiments.config.schema import RunConfig
-from experiments.inputs.images import DecodePolicy, decode_policy
-from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector
+from experiments.context import RunContext, RunPaths, Timings
 from experiments.preflight import preflight, prepare_run_dir, resolver_for
 from experiments import manifest
 from experiments.rundir.atomic import atomic_write, atomic_write_json, atomic_write_table, neutralise_formulas
@@ -39,52 +36,9 @@ from experiments.stages.explanations import run_explanations
 from experiments.stages.generators import run_generators, seen_generators
 from experiments.stages.model_comparison import run_model_comparison
 from experiments.stages.score_tables import minimal_flip, minimal_flip_curve, study_table, study_table_wide, summarise
-from experiments.stages.scoring import Timings
-from experiments.stages.scoring_driver import RunPaths, assemble, chosen_part_size, score_samples
+from experiments.stages.scoring_driver import assemble, chosen_part_size, score_samples
 
 log = logging.getLogger("artxai")
-
-
-@dataclass
-class RunContext:
-    """What the stages of one run share. `tables`: every table written so far, by name;
-    `listed`: the names manifest.json lists, in the order they were written."""
-
-    cfg: RunConfig
-    paths: RunPaths
-    timings: Timings
-    started: float  # perf_counter at the process's start: the manifest's total is timed from here
-    samples: list[Sample]
-    detectors: list[Detector]
-    model_blob_ids: dict[str, str]
-    retrain: bool = False
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    listed: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    wrote_study: bool = False
-
-    def __post_init__(self) -> None:
-        self.variants = self.cfg.variants()
-        self.part_size = chosen_part_size(self.cfg, len(self.samples), len(self.variants))  # samples per part file
-
-    @property
-    def run_dir(self) -> Path:
-        return self.paths.root
-
-    @property
-    def decode(self) -> DecodePolicy:
-        return decode_policy(self.cfg)
-
-    def keep(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Tables a stage wrote: shared with later stages and listed in the manifest."""
-        self.tables |= tables
-        self.listed += [name for name in tables if name not in self.listed]
-
-    def manifest(self) -> dict:
-        """manifest.json's fields as they stand now, timings included."""
-        cfg, listed = self.cfg, self.listed
-        fields = manifest.manifest(cfg, self.detectors, self.model_blob_ids, self.samples, listed, self.counts)
-        return fields | manifest.stage_timings(self.timings, self.started)
 
 
 # --- the stages, in order ------------------------------------------------------------------
@@ -247,7 +201,7 @@ def report(ctx: RunContext) -> None:
     if ctx.cfg.report == "html":
         from experiments.report.build import build_report
 
-        log.info("report: %s", build_report(ctx.run_dir, ctx.cfg.bootstrap, manifest.as_written(ctx.manifest())))
+        log.info("report: %s", build_report(ctx.run_dir, ctx.cfg.bootstrap, manifest.as_written(manifest_fields(ctx))))
     ctx.timings.add("report", t)
 
 
@@ -280,8 +234,16 @@ def execute(
         samples, detectors, model_blob_ids = preflight(cfg, paths, resume, force, retrain, timings, executor)
         with run_lock(paths.root):
             prepare_run_dir(paths, cfg, resume, force)
-            ctx = RunContext(cfg, paths, timings, started, samples, detectors, model_blob_ids, retrain)
+            part_size = chosen_part_size(cfg, len(samples), len(cfg.variants()))  # samples per part file
+            ctx = RunContext(cfg, paths, timings, started, samples, detectors, model_blob_ids, part_size, retrain)
             return run_stages(ctx)
+
+
+def manifest_fields(ctx: RunContext) -> dict:
+    """manifest.json's fields as they stand now, timings included."""
+    cfg, listed = ctx.cfg, ctx.listed
+    fields = manifest.manifest(cfg, ctx.detectors, ctx.model_blob_ids, ctx.samples, listed, ctx.counts)
+    return fields | manifest.stage_timings(ctx.timings, ctx.started)
 
 
 def run_stages(ctx: RunContext) -> int:
@@ -289,6 +251,6 @@ def run_stages(ctx: RunContext) -> int:
     for stage in STAGES:
         if (status := stage(ctx)) is not None:
             return status
-    atomic_write_json(ctx.run_dir / "manifest.json", ctx.manifest())
+    atomic_write_json(ctx.run_dir / "manifest.json", manifest_fields(ctx))
     console.print_timings(ctx.timings, time.perf_counter() - ctx.started)
     return 0

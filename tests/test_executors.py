@@ -164,7 +164,7 @@ def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tabl
     from experiments.preflight import preflight
     from experiments.stages import scoring_driver
     from experiments.config.schema import load_config
-    from experiments.stages.scoring import Timings
+    from experiments.context import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")
@@ -191,7 +191,7 @@ def test_an_explanation_worker_killed_mid_unit_changes_no_table(
     from experiments.stages import scoring_driver
     from experiments.config.schema import load_config
     from experiments.stages.explanations import explain_sample, run_explanations
-    from experiments.stages.scoring import Timings
+    from experiments.context import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")

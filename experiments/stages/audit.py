@@ -46,7 +46,7 @@ from experiments.stats.statistics import METRICS, exploratory, metric_with_ci, p
 from experiments.stats.statistics import verdict as interval_verdict
 from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 log = logging.getLogger("artxai")
 

@@ -33,7 +33,7 @@ from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample, load_samples
 from experiments.stages.evaluation import metrics_with_ci
 from experiments.stats.statistics import exploratory, paired_difference, unpaired_difference
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 log = logging.getLogger("artxai")
 

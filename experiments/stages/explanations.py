@@ -39,7 +39,7 @@ from experiments.stages.explain_maps import MapSet, PreparedSample, chosen_varia
 from experiments.stages.explain_pictures import write_grid, write_overlays
 from experiments.stages.explain_trust import explanations_vs_random, summarise_explanations
 from experiments.stages import explanation_checks
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 log = logging.getLogger("artxai")
 

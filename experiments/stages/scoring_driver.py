@@ -7,7 +7,6 @@ The per-image work (decode once, edit, predict in batches) is experiments.stages
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -33,23 +32,10 @@ from experiments.report.gallery import MAX_GALLERY, gallery_file, gallery_made_w
 from experiments.rundir.atomic import atomic_write_bytes
 from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
 from experiments.stages.score_tables import finish_scores
-from experiments.stages.scoring import Timings, score_chunk
+from experiments.context import RunPaths, Timings
+from experiments.stages.scoring import score_chunk
 
 log = logging.getLogger("artxai")
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def parts(self) -> Path:
-        return self.root / "parts"
-
-    def part(self, chunk: list[Sample]) -> Path:
-        """The file holding a chunk of samples' rows, named by a hash of their ids."""
-        ids = "\n".join(s.id for s in chunk).encode("utf-8", "surrogateescape")  # any name, even not UTF-8
-        return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
 
 
 PART_BATCHES = 4  # compiled batches a chosen part fills, per model
