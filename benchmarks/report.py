@@ -98,7 +98,7 @@ class PartTimer:
 
 
 def as_the_run_left_it(report_dir: Path) -> None:
-    """Empty the report folder but for the gallery pictures scoring made (experiments.report.gallery)."""
+    """Empty the report folder but for the gallery pictures scoring made (experiments.rundir.names)."""
     for child in sorted(report_dir.rglob("*"), reverse=True):  # a folder's files before the folder
         if "variants" in child.relative_to(report_dir).parts[:2]:
             continue

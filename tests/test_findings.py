@@ -14,7 +14,7 @@ import pytest
 
 from experiments.report import heatmap, severity_figures
 from experiments.report.findings import model_findings
-from experiments.report.naming import axis_label, compact_params, describe, parse_variant, series_title
+from augment.naming import axis_label, compact_params, describe, parse_variant, series_title
 from experiments.report.html_tables import Tint, drop_constant, render, table_block, with_interval
 from experiments.stats.statistics import wilson_ci
 from experiments.stages.score_tables import finish_scores, minimal_flip, minimal_flip_curve, summarise

@@ -15,7 +15,7 @@ from experiments.config.schema import load_config
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
 from experiments.models.architecture import Detector, build_cnn, keras
 from experiments.inputs.samples import Sample
-from experiments.report.gallery import picture_bytes
+from experiments.inputs.images import picture_bytes
 from experiments.context import Timings
 from experiments.stages.scoring import score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR

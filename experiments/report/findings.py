@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
-from experiments.report.naming import describe, severity_name
+from augment.naming import describe, severity_name
 from experiments.stats.statistics import METRICS, MIN_N, wilson_ci
 from experiments.stages.score_tables import graded_edits, median_fooling_severity, series_titles
 

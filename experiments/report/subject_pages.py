@@ -16,9 +16,11 @@ from PIL import Image
 
 from augment import IDENTITY, SINGLE_OPS, Variant, compile_variant, expand_grid
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
-from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
+from experiments.inputs.images import picture_bytes
+from experiments.rundir.names import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir
 from experiments.report.html_tables import Tint, table_block
-from experiments.report.naming import describe, number, slug
+from augment.naming import describe, number
+from experiments.rundir.names import slug
 from experiments.report.pages import write_page
 from experiments.report.run_data import ReportRun, read_table
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes
@@ -47,7 +49,7 @@ def variant_gallery(
 
     def make(variant: Variant) -> bool:
         out = out_dir / f"{slug(variant.id)}.jpg"
-        if not out.is_file():  # small runs: scoring made it already (experiments.report.gallery)
+        if not out.is_file():  # small runs: scoring made it already (experiments.rundir.names)
             edited, _ = edited_image(pixels, sample, variant, compile_variant(variant), seed)  # as the scorer made it
             if edited is None:
                 return False

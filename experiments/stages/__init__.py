@@ -4,6 +4,5 @@ explanations (`explanations`, over `explain_maps`, `explain_cache`, `explain_pic
 `explain_trust`), the shortcut audit (`audit`), cross-set evaluation (`eval_sets`) and
 the study's claims (`claims`). Each returns tables; the runner (`experiments.runner`) writes them.
 
-May import: `config`, `inputs`, `models`, `stats`, `rundir`, `execution`, the report's two leaves
-`report.naming` and `report.gallery` (they import no stage; tests/test_layout.py) and the libraries;
-never the runner or the CLI."""
+May import: `experiments.context`, `config`, `inputs`, `models`, `stats`, `rundir`, `execution` and
+the libraries; never the report, the runner or the CLI (tests/test_layout.py)."""

@@ -26,7 +26,7 @@ import albumentations as A
 import numpy as np
 
 from augment import EditRecord, Variant, apply_with_record, compile_variant, variant_seed
-from experiments.report.gallery import picture_bytes
+from experiments.inputs.images import picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows, resize_nearest
 from experiments.context import Timings
 from experiments.models.architecture import Detector, margin_from_probabilities
@@ -72,7 +72,7 @@ def variant_inputs(
     pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False
 ) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
     """The edited image resized to each model size (uint8), or (None, reason), and with
-    `picture` the report's gallery JPEG of it (experiments.report.gallery). Pointwise edits run on the
+    `picture` the report's gallery JPEG of it (experiments.rundir.names). Pointwise edits run on the
     rows the resize keeps (experiments.inputs.images.nearest_rows): the same pixels, from a strip of the
     image instead of all of it (and on all of it only for the picture: they are cheap)."""
     if variant.pointwise and not picture:

@@ -28,7 +28,7 @@ from experiments.inputs.fingerprints import input_digests
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector, load_detector
-from experiments.report.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
+from experiments.rundir.names import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.rundir.atomic import atomic_write_bytes
 from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
 from experiments.stages.score_tables import finish_scores
@@ -78,7 +78,7 @@ def scoring_worker(
 ) -> ScoringWorker:
     """A worker's state: the driver's models (source file, name, input size) loaded from their
     files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
-    make the report's gallery pictures (experiments.report.gallery) of the grid's first edits."""
+    make the report's gallery pictures (experiments.rundir.names) of the grid's first edits."""
     if detectors is None:
         detectors = [load_detector(Path(source), name, size) for source, name, size in models]
     threads = cfg.workers or os.cpu_count() or 1
