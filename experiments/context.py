@@ -1,7 +1,8 @@
 """What every stage of a run shares, and nothing else: `RunContext` (config, paths, timings,
-samples, detectors, the tables kept so far), `Timings` (wall seconds per stage and per phase) and
-`RunPaths` (where a run's files lie). A leaf: it imports no stage, the runner or the report;
-stages, the runner, the preflight, the console and the manifest import it."""
+samples, detectors, the tables kept so far), `Timings` (wall seconds per stage and per phase),
+`RunPaths` (where a run's files lie) and `write_tables`, the one writer of a run's tables. A leaf:
+it imports no stage, the runner or the report; stages, the runner, the preflight, the console and
+the manifest import it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.config.schema import RunConfig
+from experiments.inputs.assets import AssetResolver
 from experiments.inputs.images import DecodePolicy, decode_policy
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
+from experiments.rundir.atomic import atomic_write, atomic_write_table, neutralise_formulas
+
+WIDE = "_wide"  # a table named <name>_wide is a view for spreadsheets: CSV alone, two decimals, not listed
 
 
 @dataclass
@@ -49,6 +54,19 @@ class RunPaths:
         return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
 
 
+def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The one writer of a run's tables: each `<name>.parquet` and `<name>.csv` (formulas
+    neutralised), atomically (experiments.rundir.atomic); a wide view (`<name>_wide`) as CSV
+    alone, two decimals. Returns `tables`."""
+    for name, table in tables.items():
+        if name.endswith(WIDE):
+            write = lambda tmp, t=table: neutralise_formulas(t).to_csv(tmp, index=False, float_format="%.2f")  # noqa: E731
+            atomic_write(run_dir / f"{name}.csv", write)
+        else:
+            atomic_write_table(table, run_dir / name)
+    return tables
+
+
 @dataclass
 class RunContext:
     """What the stages of one run share. `tables`: every table written so far, by name;
@@ -63,6 +81,7 @@ class RunContext:
     detectors: list[Detector]
     model_blob_ids: dict[str, str]
     part_size: int
+    resolver: AssetResolver  # the study's files (experiments.preflight.resolver_for)
     retrain: bool = False
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     listed: list[str] = field(default_factory=list)
@@ -81,6 +100,8 @@ class RunContext:
         return decode_policy(self.cfg)
 
     def keep(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Tables a stage wrote: shared with later stages and listed in the manifest."""
+        """The tables a stage returned: written (write_tables), shared with later stages and listed
+        in the manifest (wide views are not listed)."""
+        write_tables(self.run_dir, tables)
         self.tables |= tables
-        self.listed += [name for name in tables if name not in self.listed]
+        self.listed += [name for name in tables if name not in self.listed and not name.endswith(WIDE)]

@@ -26,7 +26,7 @@ from experiments.stages.evaluation import (
 )
 from experiments.stats.metrics import weighted_auc
 from experiments.stats.statistics import BCA_MAX_N, bootstrap_ci, draw_counts
-from experiments.stages.score_tables import finish_scores
+from experiments.stages.scoring.tables import finish_scores
 
 
 def fake_predictions(n, seed=0):

@@ -97,6 +97,39 @@ def test_no_stage_imports_the_report():
     assert "experiments.stages" in package_graph()["experiments.report"]  # the report reads the stages' tables
 
 
+def test_a_stage_is_a_module_with_run_and_the_stages_folder_holds_only_stages():
+    """STAGES lists modules (or sub-packages) of experiments.stages, each with one `run(ctx)`, and
+    every file or sub-package of experiments/stages/ is one of them (its helpers live inside it)."""
+    import inspect
+    import types
+
+    from experiments.runner import STAGES
+
+    names = []
+    for stage in STAGES:
+        assert isinstance(stage, types.ModuleType) and stage.__name__.startswith("experiments.stages."), stage
+        assert list(inspect.signature(stage.run).parameters) == ["ctx"], stage.__name__
+        names.append(stage.__name__.removeprefix("experiments.stages."))
+    assert len(set(names)) == len(names) and all("." not in n for n in names), names
+    folder = REPO / "experiments" / "stages"
+    found = {p.stem for p in folder.glob("*.py") if p.name != "__init__.py"}
+    found |= {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+    assert found == set(names), f"not a stage: {sorted(found - set(names))}; missing: {sorted(set(names) - found)}"
+
+
+def test_only_the_table_writer_writes_tables():
+    """One function writes a run's tables (experiments.context.write_tables): no other module
+    of experiments/ calls atomic_write_table."""
+    callers = set()
+    for path in sorted((REPO / "experiments").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == (
+                "atomic_write_table"
+            ):
+                callers.add(str(path.relative_to(REPO)))
+    assert callers == {"experiments/context.py"}, sorted(callers)
+
+
 def test_the_libraries_never_import_experiments():
     for library in ("augment", "xai"):
         for path in sorted((REPO / library).rglob("*.py")):

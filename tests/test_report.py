@@ -13,7 +13,7 @@ from PIL import Image
 
 from augment import apply, expand_grid, variant_seed
 from experiments.report import build as report_cli
-from experiments.stages.claims import CLAIMS, verdicts
+from experiments.stats.claims import CLAIMS, verdicts
 from experiments.rundir.names import gallery_dir
 from experiments.rundir.names import slug
 from experiments.inputs.images import decode_image, resize_for_model

@@ -17,7 +17,7 @@ from experiments.models.architecture import Detector, build_cnn, keras
 from experiments.inputs.samples import Sample
 from experiments.inputs.images import picture_bytes
 from experiments.context import Timings
-from experiments.stages.scoring import score_chunk, variant_inputs
+from experiments.stages.scoring.batches import score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
 from tests.tolerance import PROBABILITY, assert_frames_match

@@ -28,7 +28,7 @@ from augment import IDENTITY, base_variant_id
 from experiments.report.figures import PNG_COMPRESSION, plt, save
 from augment.naming import axis_label, parse_variant
 from experiments.rundir.atomic import atomic_write
-from experiments.stages.score_tables import fixed_params, graded_rows, series_name, series_titles
+from experiments.stages.scoring.tables import fixed_params, graded_rows, series_name, series_titles
 
 
 def add_series(table: pd.DataFrame) -> pd.DataFrame:

@@ -24,8 +24,8 @@ from experiments.rundir.names import slug
 from experiments.report.pages import write_page
 from experiments.report.run_data import ReportRun, read_table
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes
-from experiments.stages.score_tables import graded_edits, series_titles
-from experiments.stages.scoring import edited_image
+from experiments.stages.scoring.tables import graded_edits, series_titles
+from experiments.stages.scoring.batches import edited_image
 from xai.text import printable
 
 THUMBNAIL_SIZE = 320

@@ -37,7 +37,6 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from experiments.rundir.atomic import atomic_write_table
 from experiments.config.sections import AuditConfig
 from experiments.inputs.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.inputs.folders import read_regular, shown_name
@@ -46,7 +45,7 @@ from experiments.stats.statistics import METRICS, exploratory, metric_with_ci, p
 from experiments.stats.statistics import verdict as interval_verdict
 from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample
-from experiments.context import Timings
+from experiments.context import RunContext, Timings
 
 log = logging.getLogger("artxai")
 
@@ -293,11 +292,19 @@ def common_settings(meta: pd.DataFrame, quality: int | None, short_side: int | N
     return quality, short_side
 
 
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """The shortcut audit (`audit:`): tables `audit`, `audit_probe`, `audit_scores`, `audit_files`."""
+    cfg = ctx.cfg
+    if cfg.audit is None:
+        return {}
+    args = ctx.samples, ctx.detectors, ctx.decode, cfg.seed, cfg.bootstrap, cfg.batch_size, cfg.workers or None
+    return run_audit(cfg.audit, *args, ctx.timings)
+
+
 def run_audit(
     cfg: AuditConfig,
     samples: list[Sample],
     detectors: list[Detector],
-    run_dir: Path,
     policy: DecodePolicy,
     seed: int,
     resamples: int,
@@ -305,7 +312,7 @@ def run_audit(
     workers: int | None = None,
     timings: Timings | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Probe the metadata, score every factor's normalised copy; write and return the tables."""
+    """Probe the metadata, score every factor's normalised copy; return the tables."""
     started = time.perf_counter()
     chosen = stratified_subset(samples, cfg.max_samples, seed)
     meta = metadata_table(chosen)
@@ -344,8 +351,6 @@ def run_audit(
         "audit_scores": scores,
         "audit_files": meta,
     }
-    for name, table in tables.items():
-        atomic_write_table(table, run_dir / name)
     if timings is not None:
         timings.add("audit", started)
     print_audit(tables["audit"], tables["audit_probe"])

@@ -25,7 +25,7 @@ from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
 from experiments.config.sections import AuditConfig
-from experiments.rundir.atomic import atomic_write_table
+from experiments.context import RunContext, write_tables
 from experiments.stages.audit import AS_IS, AUDIT_COLUMNS, score_files, shift_table
 
 log = logging.getLogger("artxai")
@@ -123,6 +123,14 @@ def print_reversal(table: pd.DataFrame) -> None:
         )
 
 
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Cue reversal (`audit: {reversal: true}`), after the audit: table `audit_reversal`."""
+    cfg = ctx.cfg
+    if cfg.audit is None or not cfg.audit.reversal:
+        return {}
+    return reversal(cfg.audit, ctx.samples, ctx.detectors, ctx.tables, ctx.decode, cfg.seed, cfg.bootstrap)
+
+
 def run_reversal(
     cfg: AuditConfig,
     samples: list[Sample],
@@ -133,8 +141,21 @@ def run_reversal(
     seed: int,
     resamples: int,
 ) -> dict[str, pd.DataFrame]:
+    """`reversal`, its table written to run_dir (experiments.context.write_tables): outside a run."""
+    return write_tables(run_dir, reversal(cfg, samples, detectors, tables, policy, seed, resamples))
+
+
+def reversal(
+    cfg: AuditConfig,
+    samples: list[Sample],
+    detectors: list[Detector],
+    tables: dict[str, pd.DataFrame],
+    policy: DecodePolicy,
+    seed: int,
+    resamples: int,
+) -> dict[str, pd.DataFrame]:
     """After the audit (its `audit_files` and `audit_scores` in `tables`): the reversal of each
-    reversible factor the audit names, on the files it audited; writes `audit_reversal`."""
+    reversible factor the audit names, on the files it audited: `audit_reversal`."""
     meta, as_is = tables.get("audit_files"), tables.get("audit_scores")
     if meta is None or as_is is None:
         return {}
@@ -144,6 +165,5 @@ def run_reversal(
         chosen, detectors, meta, [f for f in cfg.factors if f in REVERSIBLE], policy
     )
     table = reversal_table(as_is, reversed_scores, settings, cfg.min_shift, resamples, seed)
-    atomic_write_table(table, run_dir / "audit_reversal")
     print_reversal(table)
     return {"audit_reversal": table}

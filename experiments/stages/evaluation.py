@@ -21,6 +21,7 @@ Every row has its n, its interval method and an `exploratory` flag (n < 30).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
+from experiments.context import RunContext
 from experiments.stats.metrics import (
     auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_average_precision, weighted_macro_f1,
 )  # fmt: skip
@@ -36,7 +38,7 @@ from experiments.stats.statistics import (
     row_mean_cis,
     wilson_ci,
 )  # fmt: skip
-from experiments.stages.score_tables import fooling_and_correction, per_image
+from experiments.stages.scoring.tables import fooling_and_correction, per_image
 
 HEADLINE = [
     "accuracy", "precision_ai", "recall_ai", "f1_ai", "precision_human", "recall_human", "f1_human", "macro_f1",
@@ -354,3 +356,24 @@ def shifts(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, min_n: in
                 "flip_rate_ci_high": f_high[i] if enough[i] else np.nan,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+# --- the stage -----------------------------------------------------------------------------------
+
+
+def dataset_tables(scores: pd.DataFrame, resamples: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Evaluation (unedited images) and robustness (every variant) with bootstrap intervals, when
+    the scored images include both classes; {} otherwise."""
+    if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
+        return {}
+    return evaluate(scores, resamples, seed) | {"robustness_metrics": robustness(scores, resamples, seed)}
+
+
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Classification metrics and robustness with intervals, when both classes were scored
+    (their figures are drawn with the report: experiments.report.run_figures)."""
+    t = time.perf_counter()
+    tables = dataset_tables(ctx.tables["scores"], ctx.cfg.bootstrap, ctx.cfg.seed)
+    if tables:
+        ctx.timings.add("evaluation", t)
+    return tables

@@ -23,7 +23,7 @@ from experiments.inputs.images import DecodePolicy, decode_image, display_resize
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
 from experiments.context import Timings
-from experiments.stages.scoring import edited_with_record
+from experiments.stages.scoring.batches import edited_with_record
 
 log = logging.getLogger("artxai")
 

@@ -14,7 +14,7 @@ from PIL import Image
 from augment import IDENTITY, Variant, region_mask
 from experiments.rundir.names import slug
 from experiments.rundir.atomic import atomic_write
-from experiments.stages.explain_maps import PreparedSample
+from experiments.stages.explanations.maps import PreparedSample
 
 
 def write_overlays(prep: PreparedSample, model: str, method: str, maps: np.ndarray, root: Path) -> list[str]:

@@ -3,7 +3,7 @@ on the config's executor (experiments.execution.executors) and written to `parts
 checksum and what it was made from, so a killed run resumes where it stopped; then every part
 read back, verified, into the scores table (`assemble`).
 
-The per-image work (decode once, edit, predict in batches) is experiments.stages.scoring."""
+The per-image work (decode once, edit, predict in batches) is experiments.stages.scoring.batches."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ from experiments.models.architecture import Detector, load_detector
 from experiments.rundir.names import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.rundir.atomic import atomic_write_bytes
 from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
-from experiments.stages.score_tables import finish_scores
+from experiments.stages.scoring.tables import finish_scores
 from experiments.context import RunPaths, Timings
-from experiments.stages.scoring import score_chunk
+from experiments.stages.scoring.batches import score_chunk
 
 log = logging.getLogger("artxai")
 
@@ -89,7 +89,7 @@ def scoring_worker(
 def score_part(
     worker: ScoringWorker, chunk: list[Sample]
 ) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
-    """One unit of work (experiments.stages.scoring.score_chunk): a chunk of samples' rows, their skip
+    """One unit of work (experiments.stages.scoring.batches.score_chunk): a chunk of samples' rows, their skip
     records, the seconds of each part of scoring and the gallery pictures made."""
     timings, cfg, gallery = Timings(), worker.cfg, {}
     rows, failures = score_chunk(
