@@ -8,7 +8,7 @@
   bootstrap interval, says how much of the task is solvable without the pixels. One row for
   all features together, then one per feature alone.
 - `audit`: per model, factor and class, every image scored as it is and with that factor
-  normalised (experiments.file_factors.normalise), through the runner's own decoding and
+  normalised (experiments.inputs.file_factors.normalise), through the runner's own decoding and
   resize. The paired shift (normalised minus as-is p_ai, its mean over the class's images) and
   the paired change in the class's accuracy each have a 95 % bootstrap interval over images
   (experiments.stats.statistics: BCa where it can be computed); the verdict is `depends` when either
@@ -17,7 +17,7 @@
   small shift.) `mean_abs_shift` (the mean of |shift|) shows movement that cancels out in the
   mean. Rows with fewer than 30 images are marked `exploratory`.
 
-`score_files` is the scorer for unedited files here and in experiments.eval_sets.
+`score_files` is the scorer for unedited files here and in experiments.stages.eval_sets.
 """
 
 from __future__ import annotations
