@@ -6,8 +6,6 @@ page's list of them (`subjects_section`).
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +14,11 @@ from PIL import Image
 
 from augment import IDENTITY, SINGLE_OPS, Variant, compile_variant, expand_grid
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
+from experiments.execution.threads import thread_pool
 from experiments.inputs.images import picture_bytes
-from experiments.rundir.names import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir
+from experiments.rundir.names import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, slug
 from experiments.report.html_tables import Tint, table_block
 from augment.naming import describe, number
-from experiments.rundir.names import slug
 from experiments.report.pages import write_page
 from experiments.report.run_data import ReportRun, read_table
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes
@@ -56,7 +54,7 @@ def variant_gallery(
             atomic_write_bytes(out, picture_bytes(edited))
         return True
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with thread_pool() as pool:
         made = list(pool.map(make, shown))
     gallery = []
     for variant, ok in zip(shown, made):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from experiments.config.sections import AuditConfig
+from experiments.execution.threads import thread_pool
 from experiments.inputs.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.inputs.folders import read_regular, shown_name
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model
@@ -101,7 +101,7 @@ def score_files(
         return {s: resize_for_model(pixels, s) for s in sizes}, ""
 
     rows, skipped = [], []
-    with ThreadPoolExecutor(workers) as pool:
+    with thread_pool(workers) as pool:
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
             prepared = list(pool.map(prepare, chunk))

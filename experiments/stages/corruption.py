@@ -30,10 +30,9 @@ import pandas as pd
 
 from augment import IDENTITY, OP_INFO, base_variant_id
 from experiments.context import RunContext
-from experiments.stages.evaluation import count_blocks
 from experiments.stages.scoring.tables import per_image
 from experiments.stats.metrics import weighted_auc, weighted_average_precision
-from experiments.stats.statistics import exploratory, percentile_interval
+from experiments.stats.statistics import count_blocks, exploratory, percentile_interval
 
 log = logging.getLogger("artxai")
 

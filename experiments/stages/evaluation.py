@@ -34,7 +34,7 @@ from experiments.stats.metrics import (
     auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_average_precision, weighted_macro_f1,
 )  # fmt: skip
 from experiments.stats.statistics import (
-    BCA_MAX_N, bootstrap_ci, draw_counts, exploratory, percentile_draws_ci, percentile_interval, proportion,
+    BCA_MAX_N, bootstrap_ci, count_blocks, exploratory, percentile_draws_ci, percentile_interval, proportion,
     row_mean_cis,
     wilson_ci,
 )  # fmt: skip
@@ -187,25 +187,6 @@ def calibration(truth: pd.Series, p_ai: pd.Series, bins: int = CALIBRATION_BINS)
             "share_ai": hits / n if n else np.nan, "ci_low": low, "ci_high": high,
         })  # fmt: skip
     return pd.DataFrame(rows)
-
-
-BOOTSTRAP_BLOCK = 200  # resamples per count matrix: bounds its memory
-
-
-def count_blocks(n: int, resamples: int, seed: int, shared: dict | None = None) -> list[np.ndarray]:
-    """The bootstrap's draw counts over n images, in blocks of BOOTSTRAP_BLOCK resamples. Every
-    variant of a test set with the same n and seed draws the same counts, so `shared` (n -> blocks)
-    lets one draw serve them all: the intervals are those each variant would get on its own."""
-    if shared is not None and n in shared:
-        return shared[n]
-    rng = np.random.default_rng(seed)
-    blocks = [
-        draw_counts(n, min(BOOTSTRAP_BLOCK, resamples - start), rng)[1].astype(np.int32)
-        for start in range(0, resamples, BOOTSTRAP_BLOCK)
-    ]
-    if shared is not None:
-        shared[n] = blocks
-    return blocks
 
 
 def fast_metrics_with_ci(

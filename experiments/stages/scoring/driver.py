@@ -8,7 +8,6 @@ The per-image work (decode once, edit, predict in batches) is experiments.stages
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from augment import expand_grid
 from experiments.config.schema import RunConfig
 from experiments.execution.executors import progress_interval, run_units
+from experiments.execution.threads import thread_pool, threads
 from experiments.inputs.fingerprints import input_digests
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample
@@ -81,9 +81,9 @@ def scoring_worker(
     make the report's gallery pictures (experiments.rundir.names) of the grid's first edits."""
     if detectors is None:
         detectors = [load_detector(Path(source), name, size) for source, name, size in models]
-    threads = cfg.workers or os.cpu_count() or 1
+    count = threads(cfg.workers)
     pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
-    return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads, pictures)
+    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures)
 
 
 def score_part(
