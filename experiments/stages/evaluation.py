@@ -352,7 +352,7 @@ def dataset_tables(scores: pd.DataFrame, resamples: int, seed: int) -> dict[str,
 
 def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
     """Classification metrics and robustness with intervals, when both classes were scored
-    (their figures are drawn with the report: experiments.report.run_figures)."""
+    (the runner draws their figures after the stages, with the report)."""
     t = time.perf_counter()
     tables = dataset_tables(ctx.tables["scores"], ctx.cfg.bootstrap, ctx.cfg.seed)
     if tables:
