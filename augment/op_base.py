@@ -1,6 +1,7 @@
 """What every op shares: the `Op` base class, its metadata (`OpInfo`: family, severity parameter,
-neutral value, units, range, which way is harsher), and `PixelTransform`, the albumentations
-transform the newer ops are built on (random draws in the params step, pixel work in `apply`).
+neutral value, units, range, which way is harsher; its label, axis and sides in words), and
+`PixelTransform`, the albumentations transform the newer ops are built on (random draws in the
+params step, pixel work in `apply`).
 
 The op classes themselves live in augment.ops (the study's 11) and augment.ops_* (the corruption
 suite's); augment.ops gathers them all in `SINGLE_OPS` and `OP_INFO`.
@@ -33,11 +34,17 @@ class Op:
     each pixel's colour through the same function, whatever the image around it: they commute
     with a resampling that only picks pixels (a nearest-neighbour resize), so they can run on the
     rows a resize keeps instead of the full image (tests/test_scoring.py holds them to it).
-    `family` groups ops for per-family summaries; `units` says what the severity is measured in."""
+    `family` groups ops for per-family summaries; `units` says what the severity is measured in.
+    How a reader sees the op: `label` (its name in words; the op's name when not set), `axis` (its
+    severity parameter in words and its unit, a severity curve's x-axis; the parameter's name and
+    `units` when not set) and `sides` (words for below and above the neutral value)."""
 
     name: ClassVar[str]
     family: ClassVar[Family]
     units: ClassVar[str] = ""
+    label: ClassVar[str | None] = None
+    axis: ClassVar[tuple[str, str] | None] = None
+    sides: ClassVar[tuple[str, str]] = ("below neutral", "above neutral")
     severity: ClassVar[str | None] = None
     neutral: ClassVar[float | None] = None
     pointwise: ClassVar[bool] = False
@@ -67,7 +74,9 @@ class OpInfo:
     """One op's metadata, for labelling curves and summarising by family: its severity parameter
     (None for an op without one, e.g. a flip), the value of it that leaves the image unchanged,
     its units, its allowed range (low, high; None where open) and `harsher`: `higher` (the edit
-    grows with the value), `lower` (JPEG quality) or `away` (both sides of neutral, e.g. hue)."""
+    grows with the value), `lower` (JPEG quality) or `away` (both sides of neutral, e.g. hue). For
+    a reader: `label`, the op in words; `axis` and `axis_units`, what its severity is and its unit
+    (a severity curve's x-axis); `sides`, words for below and above neutral."""
 
     name: str
     family: str
@@ -77,6 +86,10 @@ class OpInfo:
     low: float | None
     high: float | None
     harsher: Literal["higher", "lower", "away"] | None
+    label: str
+    axis: str | None
+    axis_units: str
+    sides: tuple[str, str]
 
 
 def severity_range(cls: type[Op]) -> tuple[float | None, float | None]:
@@ -101,7 +114,9 @@ def op_info(cls: type[Op]) -> OpInfo:
         below = low is None or low < neutral
         above = high is None or high > neutral
         harsher = "away" if below and above else "lower" if below else "higher"
-    return OpInfo(cls.name, cls.family, cls.severity, cls.neutral, cls.units, low, high, harsher)
+    axis, axis_units = cls.axis or (cls.severity, cls.units)
+    words = (cls.label or cls.name, axis, axis_units, cls.sides)
+    return OpInfo(cls.name, cls.family, cls.severity, cls.neutral, cls.units, low, high, harsher, *words)
 
 
 class PixelTransform(A.ImageOnlyTransform):

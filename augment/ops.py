@@ -61,6 +61,8 @@ class GaussianNoise(Op):
     name: ClassVar[str] = "gaussian_noise"
     family: ClassVar[str] = "noise"
     units: ClassVar[str] = "fraction of 255"
+    label: ClassVar[str] = "Gaussian noise"
+    axis: ClassVar[tuple[str, str]] = ("noise standard deviation", "fraction of 255")
     severity: ClassVar[str] = "std"
     neutral: ClassVar[float] = 0
     random_when: ClassVar[bool] = True
@@ -77,6 +79,8 @@ class GaussianBlur(Op):
     name: ClassVar[str] = "gaussian_blur"
     family: ClassVar[str] = "blur"
     units: ClassVar[str] = "px"
+    label: ClassVar[str] = "Gaussian blur"
+    axis: ClassVar[tuple[str, str]] = ("blur σ", "px")
     severity: ClassVar[str] = "sigma"
     neutral: ClassVar[float] = 0
     sigma: Annotated[float, Field(gt=0, le=100)]
@@ -104,6 +108,8 @@ class MotionBlur(Op):
     name: ClassVar[str] = "motion_blur"
     family: ClassVar[str] = "blur"
     units: ClassVar[str] = "px"
+    label: ClassVar[str] = "motion blur"
+    axis: ClassVar[tuple[str, str]] = ("motion blur length", "px")
     severity: ClassVar[str] = "length"
     neutral: ClassVar[float] = 1
     length: Annotated[int, Field(ge=3, le=201)]
@@ -136,6 +142,9 @@ class HueShift(Op):
     name: ClassVar[str] = "hue_shift"
     family: ClassVar[str] = "colour"
     units: ClassVar[str] = "degrees"
+    label: ClassVar[str] = "hue shift"
+    axis: ClassVar[tuple[str, str]] = ("hue rotation", "degrees")
+    sides: ClassVar[tuple[str, str]] = ("backwards", "forwards")
     severity: ClassVar[str] = "degrees"
     neutral: ClassVar[float] = 0
     pointwise: ClassVar[bool] = True
@@ -154,6 +163,9 @@ class Saturation(Op):
     name: ClassVar[str] = "saturation"
     family: ClassVar[str] = "colour"
     units: ClassVar[str] = "factor, 1 = unchanged, 0 = grey"
+    label: ClassVar[str] = "saturation"
+    axis: ClassVar[tuple[str, str]] = ("saturation factor", "1 = unchanged, 0 = grey")
+    sides: ClassVar[tuple[str, str]] = ("less", "more")
     severity: ClassVar[str] = "factor"
     neutral: ClassVar[float] = 1
     pointwise: ClassVar[bool] = True
@@ -171,6 +183,9 @@ class BrightnessContrast(Op):
     name: ClassVar[str] = "brightness_contrast"
     family: ClassVar[str] = "colour"
     units: ClassVar[str] = "fraction of the range"
+    label: ClassVar[str] = "brightness"
+    axis: ClassVar[tuple[str, str]] = ("brightness shift", "fraction of the range")
+    sides: ClassVar[tuple[str, str]] = ("darker", "brighter")
     severity: ClassVar[str] = "brightness"
     neutral: ClassVar[float] = 0
     pointwise: ClassVar[bool] = True
@@ -189,6 +204,9 @@ class Gamma(Op):
     name: ClassVar[str] = "gamma"
     family: ClassVar[str] = "colour"
     units: ClassVar[str] = "exponent, 1 = unchanged, > 1 darkens"
+    label: ClassVar[str] = "gamma"
+    axis: ClassVar[tuple[str, str]] = ("gamma", "1 = unchanged, > 1 darkens")
+    sides: ClassVar[tuple[str, str]] = ("γ < 1, brighter", "γ > 1, darker")
     severity: ClassVar[str] = "gamma"
     neutral: ClassVar[float] = 1
     pointwise: ClassVar[bool] = True
@@ -209,6 +227,8 @@ class Jpeg(Op):
     name: ClassVar[str] = "jpeg"
     family: ClassVar[str] = "compression"
     units: ClassVar[str] = "quality, 100 = best"
+    label: ClassVar[str] = "JPEG"
+    axis: ClassVar[tuple[str, str]] = ("JPEG quality", "100 = best")
     severity: ClassVar[str] = "quality"
     neutral: ClassVar[float] = 100
     quality: Annotated[int, Field(ge=1, le=100)]
@@ -224,6 +244,8 @@ class Downscale(Op):
     name: ClassVar[str] = "downscale"
     family: ClassVar[str] = "resampling"
     units: ClassVar[str] = "fraction of the size"
+    label: ClassVar[str] = "downscale"
+    axis: ClassVar[tuple[str, str]] = ("downscale factor", "1 = full size")
     severity: ClassVar[str] = "scale"
     neutral: ClassVar[float] = 1
     scale: Annotated[float, Field(gt=0, lt=1)]
@@ -267,6 +289,8 @@ class Occlusion(Op):
     name: ClassVar[str] = "occlusion"
     family: ClassVar[str] = "overlay"
     units: ClassVar[str] = "fraction of the image"
+    label: ClassVar[str] = "occlusion"
+    axis: ClassVar[tuple[str, str]] = ("area covered", "fraction of the image")
     severity: ClassVar[str] = "area"
     neutral: ClassVar[float] = 0
     random_when: ClassVar[tuple[str, str]] = ("position", "random")
@@ -313,6 +337,8 @@ class TextWatermark(Op):
     name: ClassVar[str] = "text_watermark"
     family: ClassVar[str] = "overlay"
     units: ClassVar[str] = "opacity, 0 = invisible"
+    label: ClassVar[str] = "text watermark"
+    axis: ClassVar[tuple[str, str]] = ("text opacity", "0 = invisible")
     severity: ClassVar[str] = "opacity"
     neutral: ClassVar[float] = 0
     random_when: ClassVar[tuple[str, str]] = ("position", "random")

@@ -32,8 +32,8 @@ from experiments.inputs.images import decode_policy
 from experiments.preflight import load_detectors, resolver_for
 from experiments.runner import execute
 from experiments.inputs.samples import load_samples
-from experiments.stages.explanation_checks import ROAD_PERCENTAGES
-from experiments.stages.scoring import Timings
+from experiments.stages.explanations.checks import ROAD_PERCENTAGES
+from experiments.context import Timings
 
 SMOOTH_SAMPLES = 20  # SmoothGrad's noisy copies per image (xai.explain's default)
 GRADIENT_PARTS = {"saliency": 1, "smoothgrad": SMOOTH_SAMPLES, "gradcam": 1, "gradcam++": 1, "layercam": 1}

@@ -4,8 +4,8 @@
 
 Without `--run` it first runs the default study scoring-only (robustness.yaml with its first
 model alone and no explain: section, as `make demo` runs offline) into a temporary folder. Then,
-on a copy of the run folder, `repeat` times each: the `figures` stage (the runner's
-`write_dataset_tables`: confusion matrix, reliability diagram, accuracy per group, the two
+on a copy of the run folder, `repeat` times each: the `figures` step (the runner's
+`dataset_figures`: confusion matrix, reliability diagram, accuracy per group, the two
 robustness curve figures) and `build_report` from scratch (its report/ folder emptied first but
 for the gallery pictures scoring made, as a run leaves it). Prints wall seconds per part (each
 part's fastest repeat): the severity panels, the heatmaps, the tables (pandas -> HTML), the
@@ -36,9 +36,10 @@ import yaml
 from experiments.report import build as report
 from experiments.report import edit_sections, figures, heatmap, sections, severity_figures, subject_pages
 from experiments.config.schema import CONFIG_DIR, load_config
-from experiments.runner import write_dataset_tables
+from experiments.report.run_figures import dataset_figures
+from experiments.stages.evaluation import dataset_tables
 from experiments.rundir.runfolder import remove
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 CONFIG = CONFIG_DIR / "robustness.yaml"
 DATASET_FIGURES = (
@@ -98,7 +99,7 @@ class PartTimer:
 
 
 def as_the_run_left_it(report_dir: Path) -> None:
-    """Empty the report folder but for the gallery pictures scoring made (experiments.report.gallery)."""
+    """Empty the report folder but for the gallery pictures scoring made (experiments.rundir.names)."""
     for child in sorted(report_dir.rglob("*"), reverse=True):  # a folder's files before the folder
         if "variants" in child.relative_to(report_dir).parts[:2]:
             continue
@@ -131,9 +132,12 @@ def time_dataset_figures(run_dir: Path) -> dict[str, float]:
     timer = PartTimer()
     for module, name in DATASET_FIGURES:
         timer.wrap(module, name, name.replace("_", " "))
-    timings = Timings()
+    timings, tables = Timings(), dataset_tables(scores, cfg.bootstrap, cfg.seed)
+    t = time.perf_counter()
     try:
-        write_dataset_tables(scores, run_dir, cfg, timings)
+        if tables:
+            dataset_figures(list(scores["model"].unique()), tables, run_dir / "figures")
+            timings.add("figures", t)
     finally:
         timer.restore()
     return dict(timer.seconds) | {"total": timings.seconds["figures"]}
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nrun {source.name}: {len(manifest['models'])} model(s), {manifest['counts']}")
     if not args.run:
         print("  its own stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
-    print(f"figures stage (write_dataset_tables' figures), fastest of {args.repeat}:")
+    print(f"figures step (the runner's dataset_figures), fastest of {args.repeat}:")
     for part, s in dataset.items():
         print(f"  {part:<22}{s:7.2f} s")
     print(f"report (build_report from scratch), fastest of {args.repeat}:")

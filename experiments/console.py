@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.stages.score_tables import median_fooling_severity
-from experiments.stages.scoring import Timings
+from experiments.stages.scoring.tables import median_fooling_severity
+from experiments.context import Timings
 
 log = logging.getLogger("artxai")
 

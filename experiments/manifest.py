@@ -19,7 +19,7 @@ from experiments.inputs.assets import known_blob_ids
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector, card_path, training_dir
 from experiments.rundir.atomic import atomic_write, atomic_write_json
-from experiments.stages.scoring import Timings
+from experiments.context import Timings
 
 PACKAGES = ["artxai", "tensorflow", "keras", "numpy", "albumentations", "pillow", "pandas", "pyarrow", "pydantic"]
 

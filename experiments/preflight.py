@@ -26,8 +26,7 @@ from experiments.rundir.atomic import FULL_DISK, atomic_write_json, atomic_write
 from experiments.rundir.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, write_marker
 from experiments.stages.cross_generator import check_matrix
 from experiments.stages.eval_sets import eval_set_samples
-from experiments.stages.scoring import Timings
-from experiments.stages.scoring_driver import RunPaths
+from experiments.context import RunPaths, Timings
 
 log = logging.getLogger("artxai")
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from experiments import run as cli
-from experiments.stages.claims import verdicts
+from experiments.stats.claims import verdicts
 from experiments.stats.statistics import mcnemar_exact, proportion
 from tests.conftest import MODEL_32
 from tests.test_report import fake_scores

@@ -203,7 +203,7 @@ def audited(tmp_path_factory):
         )
         detector = load_detector(tmp / "cnn32.keras", "cnn32", 32)
         samples = samples_from_dataset(dataset, "test")
-        tables = run_audit(AuditConfig(), samples, [detector], tmp / "run", DecodePolicy(), seed=0, resamples=300)
+        tables = run_audit(AuditConfig(), samples, [detector], DecodePolicy(), seed=0, resamples=300)
         out[kind] = {"tables": tables, "detector": detector, "samples": samples, "dataset": dataset}
     return out
 

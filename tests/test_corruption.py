@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from experiments import run as cli
 from experiments.stages.corruption import OP_FAMILIES, corruption_curves, corruption_score
-from experiments.stages.score_tables import finish_scores
+from experiments.stages.scoring.tables import finish_scores
 
 TRUTH = ["ai", "ai", "human", "human"]
 VARIANTS = [("identity", "identity", np.nan), ("jpeg(quality=50)", "jpeg", 50.0), ("jpeg(quality=20)", "jpeg", 20.0),

@@ -116,6 +116,21 @@ def test_op_info_is_the_metadata_table_the_corruption_score_reads():
     assert OP_INFO["webp"].units == "quality, 100 = lossless"
 
 
+def test_every_op_carries_its_words_and_the_naming_reads_them():
+    """Each of the 24 ops says its label, axis and sides beside its other metadata (augment.op_base);
+    augment.naming words every edit from them: an op without its own keeps its name and parameter."""
+    from augment.naming import axis_label, describe, series_title, severity_name
+
+    assert len(OP_INFO) == 24
+    for name, info in OP_INFO.items():
+        assert info.label and len(info.sides) == 2 and (info.axis is None) == (info.severity is None)
+        assert severity_name(name) == info.axis
+    assert (OP_INFO["jpeg"].label, axis_label("jpeg")) == ("JPEG", "JPEG quality (100 = best)")
+    assert (OP_INFO["webp"].label, axis_label("webp")) == ("webp", "quality (quality, 100 = lossless)")
+    assert series_title("brightness_contrast", {}, "decrease", True) == "brightness (darker)"
+    assert describe("identity") == "unedited" and describe("jpeg(quality=30)") == "JPEG quality 30"
+
+
 # --- chains and presets ---------------------------------------------------------------------
 
 POOL = {"salt_and_pepper": {"amount": [0.02, 0.1]}, "crop": {"keep": [0.9, 0.7], "position": "random"},

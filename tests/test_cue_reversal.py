@@ -26,7 +26,7 @@ def test_reversal_on_vangogh_swaps_the_qualities_and_agrees_with_the_audit(vango
     meta = metadata_table(samples)
     assert typical_settings(meta) == {"jpeg": {"ai": 70, "human": 90}, "size": {"ai": 512, "human": 512}}
     cfg = AuditConfig(factors=["jpeg", "size"], reversal=True)
-    tables = run_audit(cfg, samples, [cnn32], tmp_path, DecodePolicy(), seed=0, resamples=300)
+    tables = run_audit(cfg, samples, [cnn32], DecodePolicy(), seed=0, resamples=300)
     table = run_reversal(cfg, samples, [cnn32], tables, tmp_path, DecodePolicy(), seed=0, resamples=300)[
         "audit_reversal"
     ]

@@ -9,8 +9,8 @@ from PIL import Image
 from augment import EditRecord, apply, apply_with_record, compile_variant, expand_grid, region_mask
 from augment.functional import gaussian_noise
 from experiments.config.sections import ExplainConfig
-from experiments.stages.explain_maps import prepare_sample
-from experiments.stages.explain_pictures import edited_region
+from experiments.stages.explanations.maps import prepare_sample
+from experiments.stages.explanations.pictures import edited_region
 from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.inputs.samples import Sample
 from tests.conftest import SAMPLES_DIR

@@ -16,7 +16,6 @@ from sklearn.metrics import (
 
 from experiments import run as cli
 from experiments.stages.evaluation import (
-    BOOTSTRAP_BLOCK,
     BOOTSTRAPPED,
     bootstrapped_cis,
     evaluate,
@@ -26,7 +25,8 @@ from experiments.stages.evaluation import (
 )
 from experiments.stats.metrics import weighted_auc
 from experiments.stats.statistics import BCA_MAX_N, bootstrap_ci, draw_counts
-from experiments.stages.score_tables import finish_scores
+from experiments.stats.statistics import BLOCK as BOOTSTRAP_BLOCK
+from experiments.stages.scoring.tables import finish_scores
 
 
 def fake_predictions(n, seed=0):

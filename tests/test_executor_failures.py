@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from experiments import run as cli
-from experiments.stages import scoring_driver
+from experiments.stages.scoring import driver as scoring_driver
 from experiments.config.sections import ExecutorConfig
 from tests.conftest import MODEL_32, REPO
 from tests.tolerance import assert_frames_match

@@ -162,9 +162,9 @@ def test_the_runner_gives_identical_tables_on_every_executor(cifake_run_config, 
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_part_changes_no_table(cifake_run_config, local_tables, kind, request, tmp_path):
     from experiments.preflight import preflight
-    from experiments.stages import scoring_driver
+    from experiments.stages.scoring import driver as scoring_driver
     from experiments.config.schema import load_config
-    from experiments.stages.scoring import Timings
+    from experiments.context import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")
@@ -188,10 +188,10 @@ def test_an_explanation_worker_killed_mid_unit_changes_no_table(
     is retried, and the explanation tables equal the local run's."""
     from experiments.inputs.images import decode_policy
     from experiments.preflight import preflight
-    from experiments.stages import scoring_driver
+    from experiments.stages.scoring import driver as scoring_driver
     from experiments.config.schema import load_config
     from experiments.stages.explanations import explain_sample, run_explanations
-    from experiments.stages.scoring import Timings
+    from experiments.context import Timings
 
     if kind == "ray":
         request.getfixturevalue("ray_cluster")

@@ -1,4 +1,4 @@
-"""The explanation stage's robustness of the maps (experiments.stages.explanation_robustness):
+"""The explanation stage's robustness of the maps (experiments.stages.explanations.robustness):
 sensitivity under small noise on the study's images with its 32 px model, in one table with the
 drift under edits, directions read from METRICS, feeding the verdict's "stable under small noise"."""
 
@@ -10,8 +10,8 @@ import pytest
 
 from augment import IDENTITY
 from experiments.inputs.images import load_for_model
-from experiments.stages.explanation_checks import CheckUnit, check_table
-from experiments.stages.explanation_robustness import NOISE_SAMPLES, noise_sensitivity, robustness_table
+from experiments.stages.explanations.checks import CheckUnit, check_table
+from experiments.stages.explanations.robustness import NOISE_SAMPLES, noise_sensitivity, robustness_table
 from experiments.stats.statistics import METRICS
 
 

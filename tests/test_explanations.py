@@ -14,7 +14,7 @@ from experiments import run as cli
 from experiments.config.fields import BUILTIN_MANIFESTS, ConfigError
 from experiments.config.schema import load_config
 from experiments.config.sections import EXPLAIN_METHODS, ExplainConfig
-from experiments.stages.explain_maps import chosen_variants, prepare_sample
+from experiments.stages.explanations.maps import chosen_variants, prepare_sample
 from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.inputs.samples import Sample
 from tests.conftest import MODEL_32, SAMPLES_DIR

@@ -14,10 +14,10 @@ import pytest
 
 from experiments.report import heatmap, severity_figures
 from experiments.report.findings import model_findings
-from experiments.report.naming import axis_label, compact_params, describe, parse_variant, series_title
+from augment.naming import axis_label, compact_params, describe, parse_variant, series_title
 from experiments.report.html_tables import Tint, drop_constant, render, table_block, with_interval
 from experiments.stats.statistics import wilson_ci
-from experiments.stages.score_tables import finish_scores, minimal_flip, minimal_flip_curve, summarise
+from experiments.stages.scoring.tables import finish_scores, minimal_flip, minimal_flip_curve, summarise
 
 TRUTH = {"s0": "ai", "s1": "ai", "s2": "ai", "s3": "human"}
 UNEDITED = {"s0": 0.9, "s1": 0.8, "s2": 0.7, "s3": 0.6}  # s3 (human art) is already wrong: called AI

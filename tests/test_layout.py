@@ -13,9 +13,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p.name for p in (REPO / "experiments").iterdir() if (p / "__init__.py").is_file())
-# report helpers the stages use to write what scoring and explaining draw (file names, words for
-# an edit, gallery pictures); leaves of report: they import no stage (asserted below)
-REPORT_LEAVES = {"experiments.report.naming", "experiments.report.gallery"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -50,8 +47,7 @@ def package_graph() -> dict[str, dict[str, set[str]]]:
             continue
         for target in imported_modules(path):
             there = package_of(target)
-            leaf = any(target == m or target.startswith(f"{m}.") for m in REPORT_LEAVES)
-            if there is not None and there != here and not leaf:
+            if there is not None and there != here:
                 graph[here].setdefault(there, set()).add(source)
     return graph
 
@@ -90,11 +86,48 @@ def test_no_import_circle_between_experiments_subpackages():
     assert found is None, f"import circle {' -> '.join(found)} via {via}"
 
 
-def test_the_report_leaves_the_stages_use_import_no_stage():
-    for leaf in REPORT_LEAVES:
-        path = REPO / (leaf.replace(".", "/") + ".py")
-        stages = {m for m in imported_modules(path) if package_of(m) == "experiments.stages"}
-        assert not stages, f"{leaf} imports {sorted(stages)}"
+def test_no_stage_imports_the_report():
+    """No exemption: the stages write tables, the report reads them (never the other way)."""
+    found = {}
+    for path in sorted((REPO / "experiments" / "stages").rglob("*.py")):
+        report = {m for m in imported_modules(path) if m == "experiments.report" or m.startswith("experiments.report.")}
+        if report:
+            found[str(path.relative_to(REPO))] = sorted(report)
+    assert not found, f"stages that import the report: {found}"
+    assert "experiments.stages" in package_graph()["experiments.report"]  # the report reads the stages' tables
+
+
+def test_a_stage_is_a_module_with_run_and_the_stages_folder_holds_only_stages():
+    """STAGES lists modules (or sub-packages) of experiments.stages, each with one `run(ctx)`, and
+    every file or sub-package of experiments/stages/ is one of them (its helpers live inside it)."""
+    import inspect
+    import types
+
+    from experiments.runner import STAGES
+
+    names = []
+    for stage in STAGES:
+        assert isinstance(stage, types.ModuleType) and stage.__name__.startswith("experiments.stages."), stage
+        assert list(inspect.signature(stage.run).parameters) == ["ctx"], stage.__name__
+        names.append(stage.__name__.removeprefix("experiments.stages."))
+    assert len(set(names)) == len(names) and all("." not in n for n in names), names
+    folder = REPO / "experiments" / "stages"
+    found = {p.stem for p in folder.glob("*.py") if p.name != "__init__.py"}
+    found |= {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+    assert found == set(names), f"not a stage: {sorted(found - set(names))}; missing: {sorted(set(names) - found)}"
+
+
+def test_only_the_table_writer_writes_tables():
+    """One function writes a run's tables (experiments.context.write_tables): no other module
+    of experiments/ calls atomic_write_table."""
+    callers = set()
+    for path in sorted((REPO / "experiments").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == (
+                "atomic_write_table"
+            ):
+                callers.add(str(path.relative_to(REPO)))
+    assert callers == {"experiments/context.py"}, sorted(callers)
 
 
 def test_the_libraries_never_import_experiments():

@@ -12,7 +12,7 @@ import yaml
 
 from experiments import run as cli
 from experiments.config.schema import RunConfig
-from experiments.stages.scoring_driver import PART_BATCHES, chosen_part_size
+from experiments.stages.scoring.driver import PART_BATCHES, chosen_part_size
 from tests.conftest import MODEL_32
 from tests.tolerance import assert_frames_match
 

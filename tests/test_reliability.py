@@ -17,9 +17,9 @@ import yaml
 from PIL import Image
 
 from experiments import run as cli
-from experiments import runner
+from experiments.stages import scoring as scoring_stage
 from experiments.inputs.samples import Sample
-from experiments.stages import scoring_driver
+from experiments.stages.scoring import driver as scoring_driver
 from experiments.config.fields import ConfigError
 from experiments.config.schema import load_config
 from experiments.rundir.runfolder import write_marker
@@ -118,21 +118,21 @@ def test_2_assemble_refuses_to_report_without_every_part(tmp_path, seed_mirror, 
     make_images(tmp_path / "images", ["a.jpg", "b.jpg", "c.jpg"])
     config = write_config(tmp_path, seed_mirror)
     out = tmp_path / "results" / "rel"
-    real = runner.score_samples
+    real = scoring_stage.score_samples
 
     def another_process_deletes_a_part(cfg, samples, *args):
         result = real(cfg, samples, *args)
         scoring_driver.RunPaths(out).part(samples[1:2]).unlink()
         return result
 
-    monkeypatch.setattr(runner, "score_samples", another_process_deletes_a_part)
+    monkeypatch.setattr(scoring_stage, "score_samples", another_process_deletes_a_part)
     assert cli.main([str(config)]) == 1
     err = error_line(capsys)
     assert (
         "1 of 3 parts missing or damaged" in err and "its rows are missing (samples b.jpg)" in err and "--resume" in err
     )
     assert not (out / "scores.parquet").exists() and not (out / "manifest.json").exists()
-    monkeypatch.setattr(runner, "score_samples", real)
+    monkeypatch.setattr(scoring_stage, "score_samples", real)
     assert cli.main([str(config), "--resume"]) == 0
     assert sorted(pd.read_parquet(out / "scores.parquet")["sample"].unique()) == ["a.jpg", "b.jpg", "c.jpg"]
 

@@ -13,9 +13,9 @@ from PIL import Image
 
 from augment import apply, expand_grid, variant_seed
 from experiments.report import build as report_cli
-from experiments.stages.claims import CLAIMS, verdicts
-from experiments.report.gallery import gallery_dir
-from experiments.report.naming import slug
+from experiments.stats.claims import CLAIMS, verdicts
+from experiments.rundir.names import gallery_dir
+from experiments.rundir.names import slug
 from experiments.inputs.images import decode_image, resize_for_model
 from experiments.rundir.atomic import FILE_MODE, UMASK
 from tests import browser
@@ -250,7 +250,7 @@ def test_gallery_pictures_are_made_while_scoring_up_to_the_page_limit(
     pictures; above the limit the report makes them for the pages it draws. Either way every
     page shows every scored edit. Real CIFAKE images, 50 and 52 of them."""
     from experiments import run as cli
-    from experiments.report.gallery import MAX_SUBJECT_PAGES
+    from experiments.rundir.names import MAX_SUBJECT_PAGES
     from tests.conftest import MODEL_32
 
     cfg = {

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from experiments import run as cli
-from experiments.stages import scoring_driver
+from experiments.stages.scoring import driver as scoring_driver
 from experiments.config.fields import ConfigError
 from experiments.config.schema import load_config
 from experiments.models.architecture import keras

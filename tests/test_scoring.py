@@ -15,8 +15,9 @@ from experiments.config.schema import load_config
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
 from experiments.models.architecture import Detector, build_cnn, keras
 from experiments.inputs.samples import Sample
-from experiments.report.gallery import picture_bytes
-from experiments.stages.scoring import Timings, score_chunk, variant_inputs
+from experiments.inputs.images import picture_bytes
+from experiments.context import Timings
+from experiments.stages.scoring.batches import score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
 from xai import compiled
 from tests.tolerance import PROBABILITY, assert_frames_match

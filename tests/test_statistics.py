@@ -14,7 +14,7 @@ from augment import GridError, apply, expand_grid, variant_seed
 from augment.grid import count_grid
 from experiments import run as cli
 from experiments.stages.evaluation import calibration, calibration_error_stat, metrics_with_ci
-from experiments.stages.explain_trust import explanations_vs_random
+from experiments.stages.explanations.trust import explanations_vs_random
 from experiments.models.architecture import Detector, keras, margin_from_probabilities
 from experiments.stats.metrics import average_precision_stat
 from experiments.stats.statistics import (
@@ -26,7 +26,7 @@ from experiments.stats.statistics import (
     verdict,
     wilson_ci,
 )
-from experiments.stages.score_tables import finish_scores, summarise
+from experiments.stages.scoring.tables import finish_scores, summarise
 
 # --- intervals ----------------------------------------------------------------------------------
 
@@ -451,7 +451,7 @@ def test_one_verdict_rule_reads_each_metrics_direction_from_its_metric_info():
     """statistics.verdict is the rule of claims, the audit and explanations; which way is better
     is data (statistics.METRICS), so a claim's verdict flips with the measured difference."""
     from experiments.stages.audit import moved
-    from experiments.stages.claims import CLAIMS, verdicts
+    from experiments.stats.claims import CLAIMS, verdicts
     from experiments.stats.statistics import METRICS
 
     assert [verdict(0.1, 0.2, d) for d in ("higher", "lower", "either")] == ["better", "worse", "differs"]

@@ -8,7 +8,7 @@ from experiments import run as cli
 from experiments.config.fields import BUILTIN_MANIFESTS
 from experiments.models.architecture import keras
 from experiments.inputs.samples import read_manifest
-from experiments.stages.score_tables import study_table
+from experiments.stages.scoring.tables import study_table
 
 EDITS = ["original", "noise", "blur", "colour", "combined", "watermark"]
 

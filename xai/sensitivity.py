@@ -20,9 +20,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xai.metric_info import XAI_METRICS
+
 RADIUS = 0.02  # half-width of the uniform noise, in the images' units ([0, 1] pixels)
 SAMPLES = 5  # noisy copies per image
-DIRECTIONS = {"max_sensitivity": "lower", "avg_sensitivity": "lower"}
+DIRECTIONS = {name: XAI_METRICS[name].direction for name in ("max_sensitivity", "avg_sensitivity")}  # xai.metric_info
 
 
 def noisy_copies(images: np.ndarray, radius: float, samples: int, seed: int) -> np.ndarray:

@@ -39,7 +39,7 @@ GENERATORS = {"AI_LD_": "latent_diffusion", "AI_SD_": "standard_diffusion"}
 
 def _images_below(folder: Path) -> list[Path]:
     """The regular image files below `folder`, sorted; symbolic links are not followed and
-    entries that are not regular files are left out (experiments.folders.list_images)."""
+    entries that are not regular files are left out (experiments.inputs.folders.list_images)."""
     return list_images(folder, IMAGE_SUFFIXES).files
 
 

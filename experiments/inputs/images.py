@@ -174,6 +174,17 @@ def display_resize(pixels: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+PICTURE_SIZE = 200  # a gallery picture's long side, pixels (experiments.rundir.names: where it lies)
+PICTURE_QUALITY = 85
+
+
+def picture_bytes(pixels: np.ndarray, size: int = PICTURE_SIZE, quality: int = PICTURE_QUALITY) -> bytes:
+    """The JPEG of `pixels` shrunk to long side `size`."""
+    buffer = io.BytesIO()
+    Image.fromarray(display_resize(pixels, size)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def model_pixels_in(
     full_shape: tuple[int, int], size: int, other_shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -11,10 +11,10 @@ import pandas as pd
 from augment import IDENTITY
 from experiments.report import heatmap, severity_figures
 from experiments.report.html_tables import Tint, count_of, table_block, with_interval
-from experiments.report.naming import describe, number
+from augment.naming import describe, number
 from experiments.report.run_data import ReportRun
 from experiments.rundir.runfolder import remove
-from experiments.stages.score_tables import graded_edits, median_fooling_severity, series_titles
+from experiments.stages.scoring.tables import graded_edits, median_fooling_severity, series_titles
 
 MAX_HEATMAP_SUBJECTS = 40  # more columns than this and a heatmap cannot be read
 TOP_EDITS_SHOWN = 12  # rows of the fooling table shown before "all edits"

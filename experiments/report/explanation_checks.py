@@ -1,5 +1,5 @@
 """The verdict table that opens the report's Explanations section: per method and model, pass or
-fail on each check of the maps (experiments.stages.explanation_checks), each with its interval
+fail on each check of the maps (experiments.stages.explanations.checks), each with its interval
 and n, and one sentence naming the methods that pass every check, or saying none does."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from experiments.report.html_tables import table_block, with_interval
-from experiments.stages.explanation_checks import CHECKS
+from experiments.stages.explanations.checks import CHECKS
 
 CHECK_NAMES = {
     "road_morf": "ROAD MoRF vs random",

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
-from experiments.report.naming import describe, severity_name
+from augment.naming import describe, severity_name
 from experiments.stats.statistics import METRICS, MIN_N, wilson_ci
-from experiments.stages.score_tables import graded_edits, median_fooling_severity, series_titles
+from experiments.stages.scoring.tables import graded_edits, median_fooling_severity, series_titles
 
 TOP_EDITS = 3
 WORST_FIRST = METRICS["fooling_rate"].direction == "lower"  # rank the edits that hurt the model most first

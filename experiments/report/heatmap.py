@@ -10,7 +10,7 @@ import pandas as pd
 
 from augment import IDENTITY, base_variant_id
 from experiments.report.figures import plain_label, plt, save
-from experiments.report.naming import describe
+from augment.naming import describe
 
 SATURATED = 0.05  # p_ai this close to 0 or 1 on the unedited image: Δ p cannot show a move
 HIDDEN_MOVE = 1.0  # |Δ margin| (log-odds) at least this, with |Δ p| under 0.1, is written in the cell

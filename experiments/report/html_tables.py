@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import escape
 
-from experiments.report.naming import number
+from augment.naming import number
 
 HEADERS = {
     "model": "model", "variant": "edit", "edit": "edit", "subject": "subject", "sample": "sample", "truth": "truth",

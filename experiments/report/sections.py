@@ -22,8 +22,8 @@ from experiments.report.run_data import ReportRun, read_table
 from experiments.report.training_warnings import training_warning
 from experiments.rundir.atomic import atomic_write
 from experiments.rundir.runfolder import read_json
-from experiments.stages.claims import verdicts
-from experiments.stages.score_tables import study_table_wide
+from experiments.stats.claims import verdicts
+from experiments.stages.scoring.tables import study_table_wide
 from experiments.stats.statistics import METRICS
 
 EVALUATION_FIGURES = {

@@ -26,9 +26,9 @@ from PIL import Image
 
 from augment import IDENTITY, base_variant_id
 from experiments.report.figures import PNG_COMPRESSION, plt, save
-from experiments.report.naming import axis_label, parse_variant
+from augment.naming import axis_label, parse_variant
 from experiments.rundir.atomic import atomic_write
-from experiments.stages.score_tables import fixed_params, graded_rows, series_name, series_titles
+from experiments.stages.scoring.tables import fixed_params, graded_rows, series_name, series_titles
 
 
 def add_series(table: pd.DataFrame) -> pd.DataFrame:

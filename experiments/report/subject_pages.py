@@ -6,8 +6,6 @@ page's list of them (`subjects_section`).
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +14,16 @@ from PIL import Image
 
 from augment import IDENTITY, SINGLE_OPS, Variant, compile_variant, expand_grid
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, display_resize
-from experiments.report.gallery import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, picture_bytes
+from experiments.execution.threads import thread_pool
+from experiments.inputs.images import picture_bytes
+from experiments.rundir.names import MAX_GALLERY, MAX_SUBJECT_PAGES, gallery_dir, slug
 from experiments.report.html_tables import Tint, table_block
-from experiments.report.naming import describe, number, slug
+from augment.naming import describe, number
 from experiments.report.pages import write_page
 from experiments.report.run_data import ReportRun, read_table
 from experiments.rundir.atomic import atomic_write, atomic_write_bytes
-from experiments.stages.score_tables import graded_edits, series_titles
-from experiments.stages.scoring import edited_image
+from experiments.stages.scoring.tables import graded_edits, series_titles
+from experiments.stages.scoring.batches import edited_image
 from xai.text import printable
 
 THUMBNAIL_SIZE = 320
@@ -47,14 +47,14 @@ def variant_gallery(
 
     def make(variant: Variant) -> bool:
         out = out_dir / f"{slug(variant.id)}.jpg"
-        if not out.is_file():  # small runs: scoring made it already (experiments.report.gallery)
+        if not out.is_file():  # small runs: scoring made it already (experiments.rundir.names)
             edited, _ = edited_image(pixels, sample, variant, compile_variant(variant), seed)  # as the scorer made it
             if edited is None:
                 return False
             atomic_write_bytes(out, picture_bytes(edited))
         return True
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with thread_pool() as pool:
         made = list(pool.map(make, shown))
     gallery = []
     for variant, ok in zip(shown, made):

@@ -8,7 +8,7 @@
   bootstrap interval, says how much of the task is solvable without the pixels. One row for
   all features together, then one per feature alone.
 - `audit`: per model, factor and class, every image scored as it is and with that factor
-  normalised (experiments.file_factors.normalise), through the runner's own decoding and
+  normalised (experiments.inputs.file_factors.normalise), through the runner's own decoding and
   resize. The paired shift (normalised minus as-is p_ai, its mean over the class's images) and
   the paired change in the class's accuracy each have a 95 % bootstrap interval over images
   (experiments.stats.statistics: BCa where it can be computed); the verdict is `depends` when either
@@ -17,14 +17,13 @@
   small shift.) `mean_abs_shift` (the mean of |shift|) shows movement that cancels out in the
   mean. Rows with fewer than 30 images are marked `exploratory`.
 
-`score_files` is the scorer for unedited files here and in experiments.eval_sets.
+`score_files` is the scorer for unedited files here and in experiments.stages.eval_sets.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -37,8 +36,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from experiments.rundir.atomic import atomic_write_table
 from experiments.config.sections import AuditConfig
+from experiments.execution.threads import thread_pool
 from experiments.inputs.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.inputs.folders import read_regular, shown_name
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model
@@ -46,7 +45,7 @@ from experiments.stats.statistics import METRICS, exploratory, metric_with_ci, p
 from experiments.stats.statistics import verdict as interval_verdict
 from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample
-from experiments.stages.scoring import Timings
+from experiments.context import RunContext, Timings
 
 log = logging.getLogger("artxai")
 
@@ -102,7 +101,7 @@ def score_files(
         return {s: resize_for_model(pixels, s) for s in sizes}, ""
 
     rows, skipped = [], []
-    with ThreadPoolExecutor(workers) as pool:
+    with thread_pool(workers) as pool:
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
             prepared = list(pool.map(prepare, chunk))
@@ -293,11 +292,19 @@ def common_settings(meta: pd.DataFrame, quality: int | None, short_side: int | N
     return quality, short_side
 
 
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """The shortcut audit (`audit:`): tables `audit`, `audit_probe`, `audit_scores`, `audit_files`."""
+    cfg = ctx.cfg
+    if cfg.audit is None:
+        return {}
+    args = ctx.samples, ctx.detectors, ctx.decode, cfg.seed, cfg.bootstrap, cfg.batch_size, cfg.workers or None
+    return run_audit(cfg.audit, *args, ctx.timings)
+
+
 def run_audit(
     cfg: AuditConfig,
     samples: list[Sample],
     detectors: list[Detector],
-    run_dir: Path,
     policy: DecodePolicy,
     seed: int,
     resamples: int,
@@ -305,7 +312,7 @@ def run_audit(
     workers: int | None = None,
     timings: Timings | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Probe the metadata, score every factor's normalised copy; write and return the tables."""
+    """Probe the metadata, score every factor's normalised copy; return the tables."""
     started = time.perf_counter()
     chosen = stratified_subset(samples, cfg.max_samples, seed)
     meta = metadata_table(chosen)
@@ -344,8 +351,6 @@ def run_audit(
         "audit_scores": scores,
         "audit_files": meta,
     }
-    for name, table in tables.items():
-        atomic_write_table(table, run_dir / name)
     if timings is not None:
         timings.add("audit", started)
     print_audit(tables["audit"], tables["audit_probe"])

@@ -29,11 +29,10 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, OP_INFO, base_variant_id
-from experiments.rundir.atomic import atomic_write_table
-from experiments.stages.evaluation import count_blocks
-from experiments.stages.score_tables import per_image
+from experiments.context import RunContext
+from experiments.stages.scoring.tables import per_image
 from experiments.stats.metrics import weighted_auc, weighted_average_precision
-from experiments.stats.statistics import exploratory, percentile_interval
+from experiments.stats.statistics import count_blocks, exploratory, percentile_interval
 
 log = logging.getLogger("artxai")
 
@@ -195,12 +194,12 @@ def corruption_curves(
 # --- the stage -----------------------------------------------------------------------------------
 
 
-def corruption_stage(ctx) -> None:
-    """runner.STAGES' entry: the two tables, when the run scored edits of labelled images."""
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """The two tables, when the run scored edits of labelled images."""
     scores, cfg = ctx.tables["scores"], ctx.cfg
     scores = scores[scores["truth"].isin(["ai", "human"])]  # right and wrong need a label
     if not (scores["variant"] != IDENTITY).any():
-        return
+        return {}
     t = time.perf_counter()
     reference = cfg.corruption.reference if cfg.corruption is not None else None
     if reference is not None and not (scores["model"] == reference).any():
@@ -209,10 +208,8 @@ def corruption_stage(ctx) -> None:
         "corruption_score": corruption_score(scores, reference, cfg.bootstrap, cfg.seed),
         "corruption_curves": corruption_curves(scores, OP_FAMILIES, cfg.bootstrap, cfg.seed),
     }
-    for name, table in tables.items():
-        atomic_write_table(table, ctx.run_dir / name)
     ctx.timings.add("corruption score", t)
-    ctx.keep(tables)
     for r in tables["corruption_score"].itertuples():
         measure = r.measure.replace("_", " ")
         log.info("corruption score, %s: %s %.3f [%.3f, %.3f]", r.model, measure, r.value, r.ci_low, r.ci_high)
+    return tables

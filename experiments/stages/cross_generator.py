@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import pandas as pd
 
 from experiments.config.fields import ConfigError
 from experiments.config.model_blocks import DatasetConfig, ModelConfig
 from experiments.config.schema import RunConfig
+from experiments.context import RunContext
 from experiments.inputs.datasets import scan
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset
 from experiments.models.architecture import Detector
-from experiments.report.naming import slug
+from experiments.rundir.names import slug
 from experiments.stages.audit import score_files
 from experiments.stats.statistics import exploratory, metric_with_ci, proportion
 
@@ -94,7 +96,7 @@ def training_sets(generators: list[str], designs: list[str]) -> list[tuple[str, 
 
 def file_part(generator: str) -> str:
     """A generator's name as part of a file name: as it is when it is short (MAX_NAME_PART bytes),
-    else its first characters and a hash (experiments.report.naming.slug), so the copy's files
+    else its first characters and a hash (experiments.rundir.names.slug), so the copy's files
     (`.keras`, card, lock, training folder, their temporary files) stay within a file name's 255 bytes."""
     return generator if len(os.fsencode(generator)) <= MAX_NAME_PART else slug(generator)
 
@@ -186,3 +188,14 @@ def held_out_rows(matrix: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     rows = matrix[(matrix["held_out"] != "") & (matrix["held_out"] == matrix["tested_on"])]
     return rows.reset_index(drop=True)
+
+
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """The matrix (`cross_generator:`): table `cross_generator`. Timed with cross-set evaluation
+    (`eval_sets` in the manifest's timings), as before it was a stage of its own."""
+    if ctx.cfg.cross_generator is None:
+        return {}
+    started = time.perf_counter()
+    table = cross_generator_matrix(ctx.cfg, ctx.detectors, ctx.decode, ctx.retrain)
+    ctx.timings.add("eval_sets", started)
+    return {"cross_generator": table}

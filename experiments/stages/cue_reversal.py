@@ -27,7 +27,7 @@ from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
 from experiments.config.sections import REVERSIBLE, AuditConfig
-from experiments.rundir.atomic import atomic_write_table
+from experiments.context import RunContext, write_tables
 from experiments.stages.audit import AS_IS, AUDIT_COLUMNS, score_files, shift_table
 
 log = logging.getLogger("artxai")
@@ -150,6 +150,14 @@ def print_reversal(table: pd.DataFrame) -> None:
         )
 
 
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Cue reversal (`audit: {reversal: true}`), after the audit: table `audit_reversal`."""
+    cfg = ctx.cfg
+    if cfg.audit is None or not cfg.audit.reversal:
+        return {}
+    return reversal(cfg.audit, ctx.samples, ctx.detectors, ctx.tables, ctx.decode, cfg.seed, cfg.bootstrap)
+
+
 def run_reversal(
     cfg: AuditConfig,
     samples: list[Sample],
@@ -160,8 +168,21 @@ def run_reversal(
     seed: int,
     resamples: int,
 ) -> dict[str, pd.DataFrame]:
+    """`reversal`, its table written to run_dir (experiments.context.write_tables): outside a run."""
+    return write_tables(run_dir, reversal(cfg, samples, detectors, tables, policy, seed, resamples))
+
+
+def reversal(
+    cfg: AuditConfig,
+    samples: list[Sample],
+    detectors: list[Detector],
+    tables: dict[str, pd.DataFrame],
+    policy: DecodePolicy,
+    seed: int,
+    resamples: int,
+) -> dict[str, pd.DataFrame]:
     """After the audit (its `audit_files` and `audit_scores` in `tables`): the reversal of each
-    reversible factor the audit names, on the files it audited; writes `audit_reversal`."""
+    reversible factor the audit names, on the files it audited: `audit_reversal`."""
     meta, as_is = tables.get("audit_files"), tables.get("audit_scores")
     if meta is None or as_is is None:
         return {}
@@ -175,6 +196,5 @@ def run_reversal(
             log.warning("audit: %s reversal not made: %s", factor, why)
         missing = not_made_rows(detectors, reasons)
         table = missing if table.empty else pd.concat([table, missing], ignore_index=True)
-    atomic_write_table(table, run_dir / "audit_reversal")
     print_reversal(table)
     return {"audit_reversal": table}

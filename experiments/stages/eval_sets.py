@@ -1,6 +1,6 @@
 """Cross-set evaluation: the same models on several named sample sets in one run (table
-`eval_sets`, per-image `eval_set_scores`), and the cross-generator matrix (table
-`cross_generator`, made by experiments.stages.cross_generator).
+`eval_sets`, per-image `eval_set_scores`). The cross-generator matrix is a stage of its own
+(experiments.stages.cross_generator).
 
 Per set and model: accuracy, FPR (humans called AI) and FNR (AI called human) with 95 % Wilson
 intervals; ROC-AUC and average precision (AI positive, scored by p_ai) with 95 % bootstrap
@@ -17,14 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 
 from experiments.inputs.assets import AssetResolver
-from experiments.rundir.atomic import atomic_write_table
 from experiments.stages.audit import common_settings, metadata_table, score_files
-from experiments.stages.cross_generator import cross_generator_matrix
 from experiments.config.fields import ConfigError
 from experiments.config.schema import RunConfig
 from experiments.inputs.file_factors import normalise
@@ -33,7 +30,7 @@ from experiments.models.architecture import Detector
 from experiments.inputs.samples import Sample, load_samples
 from experiments.stages.evaluation import metrics_with_ci
 from experiments.stats.statistics import exploratory, paired_difference, unpaired_difference
-from experiments.stages.scoring import Timings
+from experiments.context import RunContext
 
 log = logging.getLogger("artxai")
 
@@ -165,33 +162,18 @@ def score_sets(
     return pd.concat(parts, ignore_index=True), notes
 
 
-def run_eval_sets(
-    cfg: RunConfig,
-    samples: list[Sample],
-    detectors: list[Detector],
-    resolver: AssetResolver,
-    run_dir: Path,
-    policy: DecodePolicy,
-    retrain: bool = False,
-    timings: Timings | None = None,
-) -> dict[str, pd.DataFrame]:
-    """The eval_sets and cross_generator tables a config asks for; written and returned."""
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Cross-set evaluation (`eval_sets:`): tables `eval_sets` and `eval_set_scores`."""
+    cfg = ctx.cfg
+    if not cfg.eval_sets:
+        return {}
     started = time.perf_counter()
-    tables = {}
-    if cfg.eval_sets:
-        scores, notes = score_sets(cfg, samples, detectors, resolver, policy)
-        sets, models = [e.name for e in cfg.eval_sets], [d.name for d in detectors]
-        table = eval_set_table(scores, cfg.bootstrap, cfg.seed, sets, models, notes)
-        tables |= {"eval_sets": table, "eval_set_scores": scores}
-    if cfg.cross_generator is not None:
-        tables["cross_generator"] = cross_generator_matrix(cfg, detectors, policy, retrain)
-    for name, table in tables.items():
-        atomic_write_table(table, run_dir / name)
-    if timings is not None and tables:
-        timings.add("eval_sets", started)
-    if "eval_sets" in tables:
-        print_sets(tables["eval_sets"])
-    return tables
+    scores, notes = score_sets(cfg, ctx.samples, ctx.detectors, ctx.resolver, ctx.decode)
+    sets, models = [e.name for e in cfg.eval_sets], [d.name for d in ctx.detectors]
+    table = eval_set_table(scores, cfg.bootstrap, cfg.seed, sets, models, notes)
+    ctx.timings.add("eval_sets", started)
+    print_sets(table)
+    return {"eval_sets": table, "eval_set_scores": scores}
 
 
 def print_sets(table: pd.DataFrame) -> None:

@@ -21,6 +21,7 @@ Every row has its n, its interval method and an `exploratory` flag (n < 30).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,15 +29,16 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
+from experiments.context import RunContext
 from experiments.stats.metrics import (
     auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_average_precision, weighted_macro_f1,
 )  # fmt: skip
 from experiments.stats.statistics import (
-    BCA_MAX_N, bootstrap_ci, draw_counts, exploratory, percentile_draws_ci, percentile_interval, proportion,
+    BCA_MAX_N, bootstrap_ci, count_blocks, exploratory, percentile_draws_ci, percentile_interval, proportion,
     row_mean_cis,
     wilson_ci,
 )  # fmt: skip
-from experiments.stages.score_tables import fooling_and_correction, per_image
+from experiments.stages.scoring.tables import fooling_and_correction, per_image
 
 HEADLINE = [
     "accuracy", "precision_ai", "recall_ai", "f1_ai", "precision_human", "recall_human", "f1_human", "macro_f1",
@@ -187,25 +189,6 @@ def calibration(truth: pd.Series, p_ai: pd.Series, bins: int = CALIBRATION_BINS)
     return pd.DataFrame(rows)
 
 
-BOOTSTRAP_BLOCK = 200  # resamples per count matrix: bounds its memory
-
-
-def count_blocks(n: int, resamples: int, seed: int, shared: dict | None = None) -> list[np.ndarray]:
-    """The bootstrap's draw counts over n images, in blocks of BOOTSTRAP_BLOCK resamples. Every
-    variant of a test set with the same n and seed draws the same counts, so `shared` (n -> blocks)
-    lets one draw serve them all: the intervals are those each variant would get on its own."""
-    if shared is not None and n in shared:
-        return shared[n]
-    rng = np.random.default_rng(seed)
-    blocks = [
-        draw_counts(n, min(BOOTSTRAP_BLOCK, resamples - start), rng)[1].astype(np.int32)
-        for start in range(0, resamples, BOOTSTRAP_BLOCK)
-    ]
-    if shared is not None:
-        shared[n] = blocks
-    return blocks
-
-
 def fast_metrics_with_ci(
     df: pd.DataFrame, resamples: int = 1000, seed: int = 0, shared: dict | None = None
 ) -> dict[str, tuple[float, float, float]]:
@@ -354,3 +337,24 @@ def shifts(scores: pd.DataFrame, resamples: int = 1000, seed: int = 0, min_n: in
                 "flip_rate_ci_high": f_high[i] if enough[i] else np.nan,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+# --- the stage -----------------------------------------------------------------------------------
+
+
+def dataset_tables(scores: pd.DataFrame, resamples: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Evaluation (unedited images) and robustness (every variant) with bootstrap intervals, when
+    the scored images include both classes; {} otherwise."""
+    if scores.loc[scores["variant"] == IDENTITY, "truth"].nunique() < 2:
+        return {}
+    return evaluate(scores, resamples, seed) | {"robustness_metrics": robustness(scores, resamples, seed)}
+
+
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Classification metrics and robustness with intervals, when both classes were scored
+    (the runner draws their figures after the stages, with the report)."""
+    t = time.perf_counter()
+    tables = dataset_tables(ctx.tables["scores"], ctx.cfg.bootstrap, ctx.cfg.seed)
+    if tables:
+        ctx.timings.add("evaluation", t)
+    return tables

@@ -24,9 +24,9 @@ from augment import IDENTITY
 from experiments.config.fields import RESERVED_NAMES
 from experiments.config.model_blocks import ModelConfig
 from experiments.config.schema import RunConfig
+from experiments.context import RunContext
 from experiments.inputs.datasets import GENERATORS
 from experiments.models.architecture import Detector, card_path
-from experiments.rundir.atomic import atomic_write_table
 from experiments.stats.statistics import proportion
 
 log = logging.getLogger("artxai")
@@ -164,14 +164,12 @@ def sentence(found: dict) -> str:
     )
 
 
-def run_generators(
-    cfg: RunConfig, detectors: list[Detector], scores: pd.DataFrame, run_dir: Path
-) -> dict[str, pd.DataFrame]:
-    """Table `generators`, written and logged, when the run's samples name their generators."""
-    table = generator_table(scores, seen_generators(cfg, detectors))
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Detection per generator, seen vs unseen, and false positives per human source: table
+    `generators`, logged, when the run's samples name their generators."""
+    table = generator_table(ctx.tables["scores"], seen_generators(ctx.cfg, ctx.detectors))
     if table.empty:
         return {}
-    atomic_write_table(table, run_dir / "generators")
     for model in table["model"].unique():
         found = summary(table, model)
         log.info("generators: %s %s", model, sentence(found))

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from augment import IDENTITY
-from experiments.rundir.atomic import atomic_write_table
+from experiments.context import RunContext
 from experiments.stats.statistics import exploratory, mcnemar_exact, proportion
 
 log = logging.getLogger("artxai")
@@ -57,12 +56,12 @@ def comparison_table(correct: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def run_model_comparison(scores: pd.DataFrame, run_dir: Path) -> dict[str, pd.DataFrame]:
-    """Table `model_comparison`, written and logged, when two models or more scored the same images."""
-    correct = correct_by_model(scores)
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Table `model_comparison` (`model_comparison: true`), when two models or more scored the same images."""
+    if not ctx.cfg.model_comparison:
+        return {}
+    correct = correct_by_model(ctx.tables["scores"])
     if len(correct) < 2:
         log.info("model comparison: needs two models on the same images; this run has %d", len(correct))
         return {}
-    table = comparison_table(correct)
-    atomic_write_table(table, run_dir / "model_comparison")
-    return {"model_comparison": table}
+    return {"model_comparison": comparison_table(correct)}

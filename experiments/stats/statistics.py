@@ -23,7 +23,8 @@ its intervals from here, so one rule holds everywhere:
 - two classifiers' accuracy on the same images is compared by the exact McNemar test
   (`mcnemar_exact`: a binomial test on the images only one of them gets right);
 - a difference gets ONE verdict rule (`verdict`), read against the metric's direction (which way
-  is better), declared once in `METRICS`.
+  is better), declared once: in `METRICS`, which adds the run's own measures to xai's
+  (xai.metric_info: direction, range, citation).
 
 All intervals are 95 % and seeded: the same data and seed give the same interval.
 """
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Literal
 
@@ -41,6 +41,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from experiments.stats.metrics import STATS, WEIGHTED
+from xai.metric_info import XAI_METRICS, Direction, MetricInfo
 
 CONFIDENCE = 0.95
 MIN_N = 30  # rows with fewer independent items are flagged exploratory
@@ -52,41 +53,16 @@ PERCENTILES = [2.5, 97.5]  # the percentile interval (95 %) of a bootstrap's dra
 BLOCK = 200  # resamples per block of draw counts: bounds the (block, n) weight matrix
 NAN3 = (float("nan"),) * 3
 
-Direction = Literal["higher", "lower", "either"]
 Verdict = Literal["better", "no_difference", "worse", "differs"]
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """What a reported measure is and which way is better: `higher`, `lower`, or `either` (no
-    better side: any change that is not noise counts, as for a shift of the scores)."""
-
-    name: str
-    direction: Direction
-    description: str
-
-
-METRICS = {m.name: m for m in (
-    MetricInfo("deletion_auc_logit", "lower", "deletion AUC of the target's log-odds"),
-    MetricInfo("insertion_auc_logit", "higher", "insertion AUC of the target's log-odds"),
-    MetricInfo("deletion_auc", "lower", "deletion AUC of the target's probability"),
-    MetricInfo("insertion_auc", "higher", "insertion AUC of the target's probability"),
-    MetricInfo("drift_margin_spearman", "higher", "Spearman of a map's change with |delta margin| (tracks the score)"),
-    MetricInfo("sanity_spearman", "lower", "Spearman of a map with a randomised model's map (depends on the model)"),
-    MetricInfo("road_morf_log_odds", "lower", "ROAD MoRF: target's log-odds, most relevant pixels imputed"),
-    MetricInfo("road_lerf_log_odds", "higher", "ROAD LeRF: target's log-odds, least relevant pixels imputed"),
-    MetricInfo("road_gap_log_odds", "higher", "ROAD LeRF minus MoRF of the target's log-odds"),
-    MetricInfo("pointing_game", "higher", "share of maps whose maximum lies in the planted patch"),
-    MetricInfo("relevance_mass", "higher", "share of positive attribution inside the planted patch"),
-    MetricInfo("relevance_rank", "higher", "share of the top-|patch| pixels inside the planted patch"),
-    MetricInfo("max_sensitivity", "lower", "largest relative change of a map under small noise (Yeh et al. 2019)"),
-    MetricInfo("avg_sensitivity", "lower", "mean relative change of a map under small noise (Yeh et al. 2019)"),
-    MetricInfo("drift_spearman", "higher", "Spearman of an edited image's map with its unedited image's map"),
-    MetricInfo("abs_delta", "lower", "mean |Δ p_ai| (lower is steadier)"),
-    MetricInfo("correct", "higher", "accuracy (higher is better)"),
-    MetricInfo("fooling_rate", "lower", "share of images right unedited and wrong once edited"),
-    MetricInfo("p_ai_shift", "either", "mean change of p_ai (normalised minus as-is)"),
-    MetricInfo("accuracy_change", "either", "change of a class's accuracy (normalised minus as-is)"),
+# every reported measure: xai's (xai.metric_info, with ranges and citations) and the run's own
+METRICS = XAI_METRICS | {m.name: m for m in (
+    MetricInfo("abs_delta", "lower", "mean |Δ p_ai| (lower is steadier)", 0, 1),
+    MetricInfo("correct", "higher", "accuracy (higher is better)", 0, 1),
+    MetricInfo("fooling_rate", "lower", "share of images right unedited and wrong once edited", 0, 1),
+    MetricInfo("p_ai_shift", "either", "mean change of p_ai (normalised minus as-is)", -1, 1),
+    MetricInfo("accuracy_change", "either", "change of a class's accuracy (normalised minus as-is)", -1, 1),
 )}  # fmt: skip
 
 
@@ -287,6 +263,21 @@ def draw_counts(n: int, draws: int, rng: np.random.Generator) -> tuple[np.ndarra
     """Bootstrap draws: indices (draws, n) and how often each item was drawn (draws, n)."""
     idx = rng.integers(0, n, (draws, n))
     return idx, _counts(idx, n)
+
+
+def count_blocks(n: int, resamples: int, seed: int, shared: dict | None = None) -> list[np.ndarray]:
+    """The bootstrap's draw counts over n images, in blocks of BLOCK resamples. Every
+    variant of a test set with the same n and seed draws the same counts, so `shared` (n -> blocks)
+    lets one draw serve them all: the intervals are those each variant would get on its own."""
+    if shared is not None and n in shared:
+        return shared[n]
+    rng = np.random.default_rng(seed)
+    blocks = [
+        draw_counts(n, min(BLOCK, resamples - start), rng)[1].astype(np.int32) for start in range(0, resamples, BLOCK)
+    ]
+    if shared is not None:
+        shared[n] = blocks
+    return blocks
 
 
 def stratified_counts(strata: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:

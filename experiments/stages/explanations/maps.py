@@ -22,7 +22,8 @@ from experiments.config.sections import ExplainConfig
 from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
-from experiments.stages.scoring import Timings, edited_with_record
+from experiments.context import Timings
+from experiments.stages.scoring.batches import edited_with_record
 
 log = logging.getLogger("artxai")
 

@@ -12,9 +12,9 @@ import pandas as pd
 from PIL import Image
 
 from augment import IDENTITY, Variant, region_mask
-from experiments.report.naming import slug
+from experiments.rundir.names import slug
 from experiments.rundir.atomic import atomic_write
-from experiments.stages.explain_maps import PreparedSample
+from experiments.stages.explanations.maps import PreparedSample
 
 
 def write_overlays(prep: PreparedSample, model: str, method: str, maps: np.ndarray, root: Path) -> list[str]:
@@ -68,7 +68,7 @@ def write_grid(
 ) -> str:
     """The figure a person reads first: the model's own input per variant as the first row, then
     methods as rows (one colour scale per row), variants as columns, scores in titles."""
-    from experiments.report.naming import describe
+    from augment.naming import describe
     from xai.explain import SIGNED_METHODS
     from xai.overlay import overlay_grid
 

@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,27 +26,12 @@ import albumentations as A
 import numpy as np
 
 from augment import EditRecord, Variant, apply_with_record, compile_variant, variant_seed
-from experiments.report.gallery import picture_bytes
+from experiments.inputs.images import picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows, resize_nearest
+from experiments.context import Timings
 from experiments.models.architecture import Detector, margin_from_probabilities
 
 log = logging.getLogger("artxai")
-
-
-@dataclass
-class Timings:
-    """Wall seconds per stage of a run (they add up to the run's time), and seconds per phase
-    inside a stage (explanations: per method family, faithfulness, pictures; scoring: decode,
-    edit, predict), which may overlap where phases run on threads (manifest: `stage_parts_s`)."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-
-    def add(self, stage: str, started: float) -> None:
-        self.seconds[stage] += time.perf_counter() - started
-
-    def phase(self, name: str, started: float) -> None:
-        self.phases[name] += time.perf_counter() - started
 
 
 def edited_with_record(
@@ -87,7 +72,7 @@ def variant_inputs(
     pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False
 ) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
     """The edited image resized to each model size (uint8), or (None, reason), and with
-    `picture` the report's gallery JPEG of it (experiments.report.gallery). Pointwise edits run on the
+    `picture` the report's gallery JPEG of it (experiments.rundir.names). Pointwise edits run on the
     rows the resize keeps (experiments.inputs.images.nearest_rows): the same pixels, from a strip of the
     image instead of all of it (and on all of it only for the picture: they are cheap)."""
     if variant.pointwise and not picture:

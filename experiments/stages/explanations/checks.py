@@ -2,12 +2,12 @@
 and one verdict per method, model and check (docs/explanation-checks.md).
 
 `gather` takes, as each explained sample comes back to the driver, its model inputs, edit
-records and every method's maps (fresh or cached); `run_checks` then writes
+records and every method's maps (fresh or cached); `run_checks` then makes
   explanation_road           ROAD curves of the unedited images (xai.road): one row per order x percentage
   explanation_road_summary   per model x method: mean MoRF, LeRF and gap, and ROAD's ranking agreement
   explanation_localisation   per map of an image whose planted patch flipped or moved the decision (xai.localisation)
   explanation_robustness     per model x method: sensitivity under small noise and drift under edits
-                             (experiments.stages.explanation_robustness)
+                             (experiments.stages.explanations.robustness)
   explanation_checks         per model x method x check: value, reference, interval, n, verdict, passed
 The verdicts use the one rule of experiments.stats.statistics, each metric's direction read from METRICS.
 """
@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, EditRecord, region_mask, variant_seed
-from experiments.rundir.atomic import atomic_write_table
-from experiments.stages.explanation_robustness import noise_sensitivity, robustness_table
+from experiments.stages.explanations.robustness import noise_sensitivity, robustness_table
 from experiments.stats.statistics import METRICS, exploratory, mean_ci, paired_difference_ci, verdict, wilson_ci
 
 log = logging.getLogger("artxai")
@@ -287,13 +286,11 @@ def run_checks(
     detectors: dict,
     scores: pd.DataFrame,
     sanity: pd.DataFrame,
-    run_dir,
     timings,
     resamples: int,
     explanations: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """ROAD, localisation and the maps' robustness of the gathered units, the verdict table;
-    each written to run_dir."""
+    """ROAD, localisation and the maps' robustness of the gathered units, the verdict table."""
     import time
 
     t = time.perf_counter()
@@ -314,6 +311,4 @@ def run_checks(
         "explanation_robustness": robustness_table(sensitivities, explanations, resamples, seed),
         "explanation_checks": check_table(road, localisation, sanity, methods, resamples, seed, sensitivities),
     }
-    for name, table in tables.items():
-        atomic_write_table(table, run_dir / name)
     return tables

@@ -47,7 +47,7 @@ def summarise_explanations(
 
 
 # the metrics compared with random on every image (see explanations_vs_random); which direction
-# is better is read from experiments.statistics.METRICS
+# is better is read from experiments.stats.statistics.METRICS
 VERSUS_RANDOM = ("deletion_auc_logit", "insertion_auc_logit", "deletion_auc", "insertion_auc")
 VERSUS_COLUMNS = [
     "model", "method", "metric", "images", "better", "n", "n_maps", "exploratory", "method_mean", "random_mean",

@@ -3,13 +3,11 @@ on the config's executor (experiments.execution.executors) and written to `parts
 checksum and what it was made from, so a killed run resumes where it stopped; then every part
 read back, verified, into the scores table (`assemble`).
 
-The per-image work (decode once, edit, predict in batches) is experiments.stages.scoring."""
+The per-image work (decode once, edit, predict in batches) is experiments.stages.scoring.batches."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -25,31 +23,19 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from augment import expand_grid
 from experiments.config.schema import RunConfig
 from experiments.execution.executors import progress_interval, run_units
+from experiments.execution.threads import thread_pool, threads
 from experiments.inputs.fingerprints import input_digests
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector, load_detector
-from experiments.report.gallery import MAX_GALLERY, gallery_file, gallery_made_while_scoring
+from experiments.rundir.names import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.rundir.atomic import atomic_write_bytes
 from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
-from experiments.stages.score_tables import finish_scores
-from experiments.stages.scoring import Timings, score_chunk
+from experiments.stages.scoring.tables import finish_scores
+from experiments.context import RunPaths, Timings
+from experiments.stages.scoring.batches import score_chunk
 
 log = logging.getLogger("artxai")
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def parts(self) -> Path:
-        return self.root / "parts"
-
-    def part(self, chunk: list[Sample]) -> Path:
-        """The file holding a chunk of samples' rows, named by a hash of their ids."""
-        ids = "\n".join(s.id for s in chunk).encode("utf-8", "surrogateescape")  # any name, even not UTF-8
-        return self.parts / (hashlib.sha1(ids).hexdigest()[:16] + ".parquet")
 
 
 PART_BATCHES = 4  # compiled batches a chosen part fills, per model
@@ -92,18 +78,18 @@ def scoring_worker(
 ) -> ScoringWorker:
     """A worker's state: the driver's models (source file, name, input size) loaded from their
     files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
-    make the report's gallery pictures (experiments.report.gallery) of the grid's first edits."""
+    make the report's gallery pictures (experiments.rundir.names) of the grid's first edits."""
     if detectors is None:
         detectors = [load_detector(Path(source), name, size) for source, name, size in models]
-    threads = cfg.workers or os.cpu_count() or 1
+    count = threads(cfg.workers)
     pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
-    return ScoringWorker(cfg, cfg.variants(), detectors, ThreadPoolExecutor(threads), threads, pictures)
+    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures)
 
 
 def score_part(
     worker: ScoringWorker, chunk: list[Sample]
 ) -> tuple[pd.DataFrame, list[dict], dict[str, float], dict[tuple[str, str], bytes]]:
-    """One unit of work (experiments.stages.scoring.score_chunk): a chunk of samples' rows, their skip
+    """One unit of work (experiments.stages.scoring.batches.score_chunk): a chunk of samples' rows, their skip
     records, the seconds of each part of scoring and the gallery pictures made."""
     timings, cfg, gallery = Timings(), worker.cfg, {}
     rows, failures = score_chunk(

@@ -1,27 +1,27 @@
-"""The report's small pictures of every scored edit (a subject page's gallery): which samples
-and edits get one, where each lies, and how it is made.
+"""File names in a run folder for any id (`slug`), and where the report's small pictures of every
+scored edit lie (a subject page's gallery): which samples and edits get one, and their files.
 
 The picture is the edit as scoring made it (full resolution, the run's seed), shrunk for people
-(`display_resize`) and saved as a JPEG. Scoring makes them while it has every edited image in
+(experiments.inputs.images.picture_bytes). Scoring makes them while it has every edited image in
 memory, for runs small enough that every sample gets a page (`gallery_made_while_scoring`); the
 report makes whatever is missing, so a gallery never depends on which stage drew it.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
+import re
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
-
-from experiments.inputs.images import display_resize
-from experiments.report.naming import slug
 
 MAX_SUBJECT_PAGES = 50  # a dataset run gets pages for its most fragile samples only
 MAX_GALLERY = 80  # pictures of edits per subject page: the grid's first 80 variants
-SIZE = 200  # long side, pixels
-QUALITY = 85
+
+
+def slug(text: str) -> str:
+    """A file-name-safe, collision-free name for a sample or variant id (any id, even one from a
+    file name that is not UTF-8)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(text).stem if "/" in text else text).strip("_")[:48]
+    return f"{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogateescape')).hexdigest()[:6]}"
 
 
 def gallery_dir(report_dir: Path, sample_id: str) -> Path:
@@ -30,13 +30,6 @@ def gallery_dir(report_dir: Path, sample_id: str) -> Path:
 
 def gallery_file(report_dir: Path, sample_id: str, variant_id: str) -> Path:
     return gallery_dir(report_dir, sample_id) / f"{slug(variant_id)}.jpg"
-
-
-def picture_bytes(pixels: np.ndarray, size: int = SIZE, quality: int = QUALITY) -> bytes:
-    """The JPEG of `pixels` shrunk to long side `size`."""
-    buffer = io.BytesIO()
-    Image.fromarray(display_resize(pixels, size)).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def gallery_made_while_scoring(samples: int, report: str) -> bool:

@@ -3,62 +3,28 @@
 A variant id such as `occlusion(area=0.2, colour='red', count=3, position='random')#2` is exact
 but long; a reader wants `occlusion area 0.2, count 3`: the op in words, its parameters with
 the op's defaults left out, the replicate suffix dropped. Severity axes get the parameter's name
-and unit, and which way is milder. Pure functions; ids that cannot be parsed are shown as they
-are.
+and unit, and which way is milder, all read from the op's metadata (OP_INFO: label, axis, sides).
+Pure functions; ids that cannot be parsed are shown as they are.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
 import json
-import re
-from pathlib import Path
 
-from augment import IDENTITY, SINGLE_OPS, base_variant_id
-from augment.ops import OP_INFO
+from augment.grid import IDENTITY, base_variant_id
+from augment.ops import OP_INFO, SINGLE_OPS
 
-OP_LABELS = {
-    "gaussian_noise": "Gaussian noise",
-    "gaussian_blur": "Gaussian blur",
-    "motion_blur": "motion blur",
-    "hue_shift": "hue shift",
-    "saturation": "saturation",
-    "brightness_contrast": "brightness",
-    "gamma": "gamma",
-    "jpeg": "JPEG",
-    "downscale": "downscale",
-    "occlusion": "occlusion",
-    "text_watermark": "text watermark",
-    "combined": "combined",
-    IDENTITY: "unedited",
-}
-
-# op -> (what its severity parameter is, its unit): the x-axis of a severity curve
-SEVERITY_AXES = {
-    "gaussian_noise": ("noise standard deviation", "fraction of 255"),
-    "gaussian_blur": ("blur σ", "px"),
-    "motion_blur": ("motion blur length", "px"),
-    "hue_shift": ("hue rotation", "degrees"),
-    "saturation": ("saturation factor", "1 = unchanged, 0 = grey"),
-    "brightness_contrast": ("brightness shift", "fraction of the range"),
-    "gamma": ("gamma", "1 = unchanged, > 1 darkens"),
-    "jpeg": ("JPEG quality", "100 = best"),
-    "downscale": ("downscale factor", "1 = full size"),
-    "occlusion": ("area covered", "fraction of the image"),
-    "text_watermark": ("text opacity", "0 = invisible"),
-}
-
-# op -> (word for the side below the neutral value, word for the side above it)
-SIDE_WORDS = {
-    "saturation": ("less", "more"),
-    "brightness_contrast": ("darker", "brighter"),
-    "gamma": ("γ < 1, brighter", "γ > 1, darker"),
-    "hue_shift": ("backwards", "forwards"),
-}
+# what is not a single op (augment.OP_INFO gives each op's label, axis and sides)
+OTHER_LABELS = {"combined": "combined", IDENTITY: "unedited"}
 
 PARAM_LABELS = {"sigma": "σ", "degrees": "°"}
+
+
+def label(op: str) -> str:
+    """The op in words: 'JPEG', 'Gaussian noise', 'unedited'; the name itself when it has none."""
+    return OP_INFO[op].label if op in OP_INFO else OTHER_LABELS.get(op, op)
 
 
 def number(value: object) -> str:
@@ -128,7 +94,7 @@ def compact_params(op: str, params: dict[str, object], drop: tuple[str, ...] = (
             continue
         name = PARAM_LABELS.get(key, key)
         text = number(value) if isinstance(value, (int, float)) else str(value)
-        if key == OP_LABELS.get(op, op).lower():  # 'brightness -0.4', not 'brightness brightness -0.4'
+        if key == label(op).lower():  # 'brightness -0.4', not 'brightness brightness -0.4'
             shown.append(text)
         else:
             shown.append(f"{text}{name}" if name == "°" else f"{name} {text}")
@@ -137,7 +103,7 @@ def compact_params(op: str, params: dict[str, object], drop: tuple[str, ...] = (
 
 def describe_step(op: str, params: dict[str, object]) -> str:
     shown = compact_params(op, params)
-    return f"{OP_LABELS.get(op, op)} {shown}".strip()
+    return f"{label(op)} {shown}".strip()
 
 
 def describe(variant_id: str) -> str:
@@ -147,7 +113,7 @@ def describe(variant_id: str) -> str:
     if steps is None:
         return base_variant_id(variant_id)
     if not steps:
-        return OP_LABELS[IDENTITY]
+        return label(IDENTITY)
     return " + ".join(describe_step(op, params) for op, params in steps)
 
 
@@ -164,8 +130,7 @@ def describe_params(op: str, params_json: str) -> str:
 
 def axis_label(op: str) -> str:
     """'JPEG quality (100 = best)': the severity parameter of `op` and its unit."""
-    cls = SINGLE_OPS.get(op)
-    name, unit = SEVERITY_AXES.get(op, (cls.severity if cls else "severity", OP_INFO[op].units if cls else ""))
+    name, unit = (OP_INFO[op].axis, OP_INFO[op].axis_units) if op in OP_INFO else ("severity", "")
     return f"{name} ({unit})" if unit else name
 
 
@@ -173,20 +138,12 @@ def series_title(op: str, fixed: dict[str, object], side: str, two_sided: bool) 
     """A panel title: 'brightness (darker)', 'occlusion (count 3)', 'JPEG'."""
     extra = [compact_params(op, fixed)] if compact_params(op, fixed) else []
     if two_sided:
-        low, high = SIDE_WORDS.get(op, ("below neutral", "above neutral"))
+        low, high = OP_INFO[op].sides if op in OP_INFO else ("below neutral", "above neutral")
         extra.append(low if side == "decrease" else high)
-    label = OP_LABELS.get(op, op)
-    return f"{label} ({', '.join(extra)})" if extra else label
+    words = label(op)
+    return f"{words} ({', '.join(extra)})" if extra else words
 
 
 def severity_name(op: str) -> str:
     """What the severity parameter of `op` is, in words: 'area covered', 'JPEG quality'."""
-    cls = SINGLE_OPS.get(op)
-    return SEVERITY_AXES.get(op, (cls.severity if cls else "severity", OP_INFO[op].units if cls else ""))[0]
-
-
-def slug(text: str) -> str:
-    """A file-name-safe, collision-free name for a sample or variant id (any id, even one from a
-    file name that is not UTF-8)."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(text).stem if "/" in text else text).strip("_")[:48]
-    return f"{readable}-{hashlib.sha1(text.encode('utf-8', 'surrogateescape')).hexdigest()[:6]}"
+    return OP_INFO[op].axis if op in OP_INFO else "severity"

@@ -1,17 +1,19 @@
 """The explanation stage: attribution maps for chosen images, the numbers that say how far to
 trust them, and the pictures a person reads first.
 
-The stage, in the order `run_explanations` runs it:
+The stage (`run`), in the order `run_explanations` runs it; its helpers are this package's modules:
   plan      the samples to explain, each with every model's chosen variants  (plan_units)
-  cache     the map sets already done, read back                            (experiments.stages.explain_cache)
+  cache     the map sets already done, read back                            (.cache)
   compute   per sample, one unit of work on the run's executor: decode, edit, and every
-            model's uncached map sets with their numbers                    (experiments.stages.explain_maps)
+            model's uncached map sets with their numbers                    (.maps)
   collect   on the driver, as units come back: the cache files, overlays
-            and grids                                                       (experiments.stages.explain_pictures)
+            and grids                                                       (.pictures)
   tables    explanations (one row per map), explanation_sanity, then each
-            step of TABLE_STEPS: explanation_summary, explanation_vs_random (experiments.stages.explain_trust)
+            step of TABLE_STEPS: explanation_summary, explanation_vs_random (.trust)
+  checks    ROAD, localisation, the maps' robustness, the verdicts          (.checks, .robustness)
 A map set is one model x method on one sample's chosen variants. `explain_sample` (the unit's
-work) writes nothing; the driver writes the tables in the samples' order, whatever the executor.
+work) writes nothing; the driver returns the tables in the samples' order, whatever the executor,
+and the runner writes them.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from experiments.execution.executors import progress_interval, run_units
 from experiments.inputs.images import DecodePolicy, ImageRejected
 from experiments.inputs.samples import Sample
 from experiments.models.architecture import Detector
-from experiments.rundir.atomic import atomic_write_table
-from experiments.stages.explain_cache import CachedMapSet, MapCache
-from experiments.stages.explain_maps import MapSet, PreparedSample, chosen_variants, explain_map_sets, prepare_sample
-from experiments.stages.explain_pictures import write_grid, write_overlays
-from experiments.stages.explain_trust import explanations_vs_random, summarise_explanations
-from experiments.stages import explanation_checks
-from experiments.stages.scoring import Timings
+from experiments.stages.explanations.cache import CachedMapSet, MapCache
+from experiments.stages.explanations.maps import (
+    MapSet, PreparedSample, chosen_variants, explain_map_sets, prepare_sample,
+)  # fmt: skip
+from experiments.stages.explanations.pictures import write_grid, write_overlays
+from experiments.stages.explanations.trust import explanations_vs_random, summarise_explanations
+from experiments.stages.explanations import checks as explanation_checks
+from experiments.context import RunContext, Timings
 
 log = logging.getLogger("artxai")
 
@@ -259,7 +262,7 @@ def rows_tables(per_unit: dict, scores: pd.DataFrame) -> dict[str, pd.DataFrame]
 
 
 def trust_tables(tables: dict[str, pd.DataFrame], resamples: int, seed: int) -> dict[str, pd.DataFrame]:
-    """explanation_summary and explanation_vs_random (experiments.stages.explain_trust)."""
+    """explanation_summary and explanation_vs_random (experiments.stages.explanations.trust)."""
     versus = explanations_vs_random(tables["explanations"], resamples, seed)
     summary = summarise_explanations(tables["explanations"], tables["explanation_sanity"], versus)
     return {"explanation_summary": summary, "explanation_vs_random": versus}
@@ -287,7 +290,7 @@ def run_explanations(
 ) -> dict[str, pd.DataFrame]:
     """Explain every chosen image with every model and method, one unit per sample on the
     executor (cached map sets are read here and not sent); the driver writes the cache files and
-    pictures as units come back, then the tables, in the samples' order. `work`: the unit's
+    pictures as units come back, and returns the tables, in the samples' order. `work`: the unit's
     function (default explain_sample; tests wrap it)."""
     started = time.perf_counter()
     cache = MapCache.of_run(run_dir, cfg, seed, detectors)
@@ -298,8 +301,6 @@ def run_explanations(
     tables = rows_tables(per_unit, scores)
     for step in TABLE_STEPS:
         tables |= step(tables, resamples, seed)
-    for name, table in tables.items():
-        atomic_write_table(table, run_dir / name)
     checked = [c for i in sorted(per_unit) for c in per_unit[i][2]]  # ROAD, localisation, noise: written there
     tables |= explanation_checks.run_checks(
         cfg,
@@ -308,10 +309,21 @@ def run_explanations(
         cache.detectors,
         scores,
         tables["explanation_sanity"],
-        run_dir,
         timings,
         resamples,
         tables["explanations"],
     )
     timings.add("explanations", started)
     return tables
+
+
+def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
+    """Attribution maps and how far to trust them (`explain:`)."""
+    cfg, found = ctx.cfg, {}
+    if cfg.explain is not None:
+        found = run_explanations(
+            cfg.explain, cfg.seed, ctx.samples, ctx.variants, ctx.detectors, ctx.tables["scores"], ctx.run_dir,
+            ctx.decode, ctx.timings, cfg.bootstrap, cfg.executor,
+        )  # fmt: skip
+    ctx.counts["explanation_maps"] = len(found.get("explanations", []))
+    return found
