@@ -169,7 +169,7 @@ def test_a_cue_reversal_that_cannot_be_made_leaves_a_row_and_a_line_saying_why(a
         jpeg.unlink()
     samples = samples_from_dataset(DatasetConfig(root=root, layout="generic"), "test")
     cfg = AuditConfig(factors=["jpeg", "size"], reversal=True)
-    tables = run_audit(cfg, samples, [cnn32], tmp_path, DecodePolicy(), seed=0, resamples=100)
+    tables = run_audit(cfg, samples, [cnn32], DecodePolicy(), seed=0, resamples=100)
     with caplog.at_level(logging.INFO, logger="artxai"):
         table = run_reversal(cfg, samples, [cnn32], tables, tmp_path, DecodePolicy(), seed=0, resamples=100)[
             "audit_reversal"
