@@ -353,6 +353,8 @@ def test_a_copy_at_chance_is_left_out_of_the_means_and_marked_in_the_figure(tmp_
     assert found["ci_low"] <= found["mean_roc_auc"] <= found["ci_high"]
     (line,) = transfer_lines(matrix, 200, 0)
     assert "over the 2 of 3 copies that beat chance (1 at chance, left out)" in line
+    one = transfer_lines(matrix.assign(at_chance=matrix["trained_on"] != "a"), 200, 0)[0]
+    assert "0.75 (one copy: no interval) over the 1 of 3 copies" in one and "nan" not in one
     everything = transfer(matrix.assign(at_chance=True), resamples=200, seed=0)[0]
     assert everything["n"] == 0 and "all 3 copies at chance" in transfer_lines(matrix.assign(at_chance=True), 200, 0)[0]
     captured = {}

@@ -117,9 +117,10 @@ def transfer_lines(matrix: pd.DataFrame | None, resamples: int, seed: int) -> li
         if not t["n"]:
             lines.append(head + f"all {t['copies']} copies at chance; no mean is read from them")
             continue
+        interval = f" [{t['ci_low']:.2f}, {t['ci_high']:.2f}]" if t["n"] > 1 else " (one copy: no interval)"
         lines.append(
-            head + f"mean ROC-AUC on unseen generators {t['mean_roc_auc']:.2f} [{t['ci_low']:.2f}, "
-            f"{t['ci_high']:.2f}] over the {t['n']} of {t['copies']} copies that beat chance"
+            head + f"mean ROC-AUC on unseen generators {t['mean_roc_auc']:.2f}{interval} over the {t['n']} of "
+            f"{t['copies']} copies that beat chance"
             + (f" ({t['at_chance']} at chance, left out)" if t["at_chance"] else "")
         )
     return lines

@@ -251,9 +251,14 @@ def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
     table = cross_generator_matrix(ctx.cfg, ctx.detectors, ctx.decode, ctx.retrain)
     ctx.timings.add("eval_sets", started)
     for t in transfer(table, ctx.cfg.bootstrap, ctx.cfg.seed):
+        found = (
+            "no copy"
+            if not t["n"]
+            else f"mean ROC-AUC {t['mean_roc_auc']:.3f}"
+            + (f" [{t['ci_low']:.3f}, {t['ci_high']:.3f}]" if t["n"] > 1 else " (one copy: no interval)")
+        )
         log.info(
-            "cross_generator: %s, %s, on unseen generators: mean ROC-AUC %.3f [%.3f, %.3f] over the %d of %d copies "
-            "that beat chance (%d at chance, not averaged in)",
-            t["model"], t["what"], t["mean_roc_auc"], t["ci_low"], t["ci_high"], t["n"], t["copies"], t["at_chance"],
+            "cross_generator: %s, %s, on unseen generators: %s over the %d of %d copies that beat chance "
+            "(%d at chance, not averaged in)", t["model"], t["what"], found, t["n"], t["copies"], t["at_chance"],
         )  # fmt: skip
     return {"cross_generator": table}
