@@ -29,6 +29,7 @@ import albumentations as A
 import numpy as np
 
 from augment import chains, presets
+from augment.op_base import StepSeededTransform
 from augment.ops import SINGLE_OPS
 from augment.record import EditRecord
 from augment.variants import COMBINED, IDENTITY, GridError, Variant, base_variant_id, build_steps, expand_op, step_id
@@ -169,7 +170,11 @@ def compile_variant(variant: Variant) -> A.Compose | None:
     """The compiled edit of a variant, an albumentations Compose (None for identity). Build once, reuse."""
     if not variant.steps:
         return None
-    return A.Compose([op.transform() for op in variant.steps], strict=True, save_applied_params=True)
+    transforms = [op.transform() for op in variant.steps]
+    for step, transform in enumerate(transforms):
+        if isinstance(transform, StepSeededTransform):  # its own draws, apart from the other steps'
+            transform.step = step
+    return A.Compose(transforms, strict=True, save_applied_params=True)
 
 
 def apply_with_record(image: np.ndarray, compiled: A.Compose | None, seed: int) -> tuple[np.ndarray, EditRecord]:

@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 
 import albumentations as A
 import annotated_types as at
+import numpy as np
 from pydantic import ConfigDict
 
 from augment.record import MOVED
@@ -138,3 +139,16 @@ class PixelTransform(A.ImageOnlyTransform):
 
     def get_transform_init_args_names(self):
         return ("pixels", "draw", "keys", "moves")
+
+
+class StepSeededTransform(PixelTransform):
+    """A PixelTransform whose generator is seeded from the variant's seed and its place in the
+    variant (`step`, set by augment.grid.compile_variant): albumentations gives every transform of
+    a Compose the same seed, so two steps that draw (three JPEG steps with their own probability)
+    would otherwise draw the same numbers and happen together."""
+
+    step: int = 0
+
+    def set_random_seed(self, seed: int | None) -> None:
+        mixed = None if seed is None else int(np.random.SeedSequence([seed, self.step]).generate_state(1)[0])
+        super().set_random_seed(mixed)

@@ -11,7 +11,8 @@ pixel work is in augment.functional.
 All ops take and return uint8 RGB arrays of shape (H, W, 3); the study's 11 below keep the
 image's size, the geometry and resampling ops of augment.ops_geometry may change it. The Op base
 class and the metadata every op declares (family, severity, neutral value, units) are in
-augment.op_base; the corruption suite's ops in augment.ops_compression, ops_geometry, ops_filters.
+augment.op_base; the corruption suite's ops in augment.ops_compression, ops_geometry, ops_filters;
+the ops that happen with a probability and draw their parameters per image in augment.ops_chance.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from pydantic import Field, field_validator
 from pydantic.dataclasses import dataclass
 
-from augment import ops_compression, ops_filters, ops_geometry
+from augment import ops_chance, ops_compression, ops_filters, ops_geometry
 from augment.functional import blend_white, block_boxes, gaussian_noise, known_colour, paint_boxes, rgb, text_coverage
 from augment.op_base import STRICT as _STRICT
 from augment.op_base import Op, OpInfo, Position, op_info
@@ -368,6 +369,7 @@ SINGLE_OPS: dict[str, type[Op]] = {
         *ops_compression.OPS,
         *ops_geometry.OPS,
         *ops_filters.OPS,
+        *ops_chance.OPS,
     )
 }
 

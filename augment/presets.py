@@ -49,6 +49,32 @@ PRESETS: dict[str, Preset] = {
             {"jpeg": {"quality": 75}},
         ),
     ),
+    # AI-GenBench's evaluation chain (MI-BioLab/AI-GenBench, commit 2332e50,
+    # training_and_evaluation/lightning_data_modules/ai_genbench_pipeline.py, mandatory_val_preprocessing):
+    # each step with its probability, its parameters drawn per image; docs/augmentations.md says where each is from
+    "ai_genbench": Preset(
+        "AI-GenBench's evaluation chain: grayscale (p 0.1), JPEG at quality 50 or 101 (p 0.5), Gaussian noise "
+        "sigma 0.015-0.075 (p 0.3), JPEG (p 0.2), random resized crop to 256-512 px (p 0.25), JPEG (p 0.1)",
+        (
+            {"grayscale": {"p": 0.1}},
+            {"random_jpeg": {"qualities": (50, 101), "p": 0.5}},
+            {"random_gaussian_noise": {"std_low": 0.015, "std_high": 0.075, "p": 0.3}},
+            {"random_jpeg": {"qualities": (50, 101), "p": 0.2}},
+            {
+                "random_resized_crop": {
+                    "size_low": 256,
+                    "size_high": 512,
+                    "scale_low": 0.5,
+                    "scale_high": 1.0,
+                    "ratio_low": 0.9,
+                    "ratio_high": 1 / 0.9,
+                    "interpolations": ("bilinear", "bicubic", "lanczos"),
+                    "p": 0.25,
+                }
+            },  # fmt: skip
+            {"random_jpeg": {"qualities": (50, 101), "p": 0.1}},
+        ),
+    ),
 }
 
 

@@ -38,6 +38,7 @@ LADDERS = {
     "poisson_noise": ({}, [0, 0.05, 0.1, 0.15, 0.25, 0.4]),
 }
 NO_SEVERITY = {"horizontal_flip", "resize_to"}
+CHANCE = {"grayscale", "random_jpeg", "random_gaussian_noise", "random_resized_crop"}  # tested with ai_genbench
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def mad(out: np.ndarray, img: np.ndarray) -> float:
 
 
 def test_every_op_is_tested_here_or_with_the_study_ops():
-    assert set(SINGLE_OPS) == set(STUDY_OPS) | set(LADDERS) | NO_SEVERITY
+    assert set(SINGLE_OPS) == set(STUDY_OPS) | set(LADDERS) | NO_SEVERITY | CHANCE
 
 
 @pytest.mark.parametrize("name", sorted(LADDERS))
@@ -117,11 +118,11 @@ def test_op_info_is_the_metadata_table_the_corruption_score_reads():
 
 
 def test_every_op_carries_its_words_and_the_naming_reads_them():
-    """Each of the 24 ops says its label, axis and sides beside its other metadata (augment.op_base);
+    """Each of the 28 ops says its label, axis and sides beside its other metadata (augment.op_base);
     augment.naming words every edit from them: an op without its own keeps its name and parameter."""
     from augment.naming import axis_label, describe, series_title, severity_name
 
-    assert len(OP_INFO) == 24
+    assert len(OP_INFO) == 28
     for name, info in OP_INFO.items():
         assert info.label and len(info.sides) == 2 and (info.axis is None) == (info.severity is None)
         assert severity_name(name) == info.axis
@@ -231,6 +232,79 @@ def test_bad_chain_grids_are_refused_before_anything_is_created(tmp_path, seed_m
 
 def test_the_chain_count_is_known_before_building():
     grid = {"repeats": 3, "chains": [{"pool": "laundering", "k": [1, 2], "draws": 4}], "presets": "all"}
-    assert count_grid(grid) == 1 + 2 * 4 + len(PRESETS)  # laundering's ops draw nothing at random
+    # laundering's ops draw nothing at random; ai_genbench draws per image: `repeats` draws of it
+    assert count_grid(grid) == 1 + 2 * 4 + (len(PRESETS) - 1) + 3
     assert len(expand_grid(grid)) <= count_grid(grid)
     assert count_grid({"repeats": 3, "chains": [{"pool": POOL, "k": [1, 2], "draws": 4}]}) == 1 + 2 * 4 * 3
+
+
+# --- ai_genbench: AI-GenBench's evaluation chain, each step with its probability, drawn per image ----------
+
+AI_GENBENCH_STEPS = [  # ai_genbench_pipeline.py at MI-BioLab/AI-GenBench@2332e50 (docs/augmentations.md)
+    "grayscale(p=0.1)",
+    "random_jpeg(qualities=(50, 101), p=0.5)",
+    "random_gaussian_noise(std_low=0.015, std_high=0.075, p=0.3)",
+    "random_jpeg(qualities=(50, 101), p=0.2)",
+    "random_resized_crop(size_low=256, size_high=512, scale_low=0.5, scale_high=1, ratio_low=0.9, "
+    "ratio_high=1.1111111111111112, interpolations=('bilinear', 'bicubic', 'lanczos'), p=0.25)",
+    "random_jpeg(qualities=(50, 101), p=0.1)",
+]
+
+
+def test_ai_genbench_records_its_published_steps_and_probabilities():
+    from augment.presets import preset_variant
+    from augment.variants import parse_step_id
+
+    v = preset_variant("ai_genbench")
+    assert v.params == {"preset": "ai_genbench", "steps": AI_GENBENCH_STEPS} and v.is_random
+    steps = [parse_step_id(s) for s in v.params["steps"]]
+    assert [next(iter(s.values()))["p"] for s in steps] == [0.1, 0.5, 0.3, 0.2, 0.25, 0.1]
+    crop = steps[4]["random_resized_crop"]
+    assert (crop["size_low"], crop["size_high"], crop["scale_low"], crop["ratio_high"]) == (256, 512, 0.5, 1 / 0.9)
+    rebuilt = variant_from_record(v.id, v.op, json.loads(json.dumps(v.params)))  # as the scores table holds it
+    assert rebuilt.params == v.params
+    suite = yaml.safe_load((CONFIG_DIR / "suite.yaml").read_text())["augment"]
+    in_suite = [v for v in expand_grid({"presets": suite["presets"]}) if v.op == "preset"]
+    assert v.id in {s.id for s in in_suite}  # the corruption suite runs it
+
+
+def test_ai_genbench_draws_the_same_twice_for_a_seed_and_each_step_at_its_own_rate(artwork):
+    from augment import compile_variant
+    from augment.ops_chance import APPLIED
+    from augment.presets import preset_variant
+
+    compiled = compile_variant(preset_variant("ai_genbench"))
+
+    def draws(image, seed):
+        compiled.set_random_seed(seed)
+        out = compiled(image=image)
+        return out["image"], [{k: v for k, v in p.items() if k != "box"} for _, p in out["applied_transforms"]]
+
+    for seed in (1, 7, 123):
+        (a, first), (b, again) = draws(artwork, seed), draws(artwork, seed)
+        assert np.array_equal(a, b) and first == again  # the same seeded image: the same draws and pixels
+    small = artwork[:16, :16]
+    n = 1500
+    rates = np.mean([[p[APPLIED] for p in draws(small, seed)[1]] for seed in range(n)], axis=0)
+    for rate, p in zip(rates, [0.1, 0.5, 0.3, 0.2, 0.25, 0.1]):  # each near its p: 4 standard errors
+        assert abs(rate - p) < 4 * np.sqrt(p * (1 - p) / n)
+    records = [draws(small, seed)[1] for seed in range(300)]
+    jpegs = [[r[i][APPLIED] for i in (1, 3, 5)] for r in records]
+    assert any(j[0] != j[1] for j in jpegs)  # the steps draw apart (one seed for all would tie them)
+    qualities = {r[1]["quality"] for r in records}
+    sizes = [r[4]["size"] for r in records]
+    assert qualities == {50, 101} and 256 <= min(sizes) and max(sizes) <= 512
+    assert {r[4]["interpolation"] for r in records} == {"bilinear", "bicubic", "lanczos"}
+    stds = [r[2]["std"] for r in records]
+    assert 0.015 <= min(stds) and max(stds) <= 0.075
+    cut = next(draws(artwork, s)[0] for s in range(300) if records[s][4][APPLIED])
+    assert cut.shape[0] == cut.shape[1] and 256 <= cut.shape[0] <= 512  # a square of the drawn side
+
+
+def test_a_quality_of_101_is_jpeg_at_100():
+    from augment.ops_chance import _jpeg
+
+    img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    assert np.array_equal(_jpeg(img, True, 101), _jpeg(img, True, 100))
+    assert not np.array_equal(_jpeg(img, True, 50), _jpeg(img, True, 100))
+    assert _jpeg(img, False, 50) is img

@@ -141,8 +141,9 @@ def test_detection_per_generator_seen_and_unseen(art_run):
     assert card["trained_on_generators"] == ["latent_diffusion", "standard_diffusion"]
     html = (art_run / "report" / "index.html").read_text()
     assert (
-        "cnn32 catches 2 of 6 generators (standard_diffusion 16/17, latent_diffusion 16/17); misses dreamstudio 1/16, "
-        "dalle 3/17, starryai 3/17, midjourney 5/17; worst: dreamstudio, 1 of 16 detected"
+        "cnn32 catches 2 of 6 generators (standard_diffusion 16/17, latent_diffusion 16/17), a generator caught when "
+        "its detection interval lies above that of human art called AI (13/100, 13% [8%, 21%]); not told apart from "
+        "human art: dreamstudio 1/16, dalle 3/17, starryai 3/17, midjourney 5/17; worst: dreamstudio, 1 of 16 detected"
     ) in html
     assert 'id="generators"' in html and (art_run / "report" / "img" / "generators_cnn32.png").is_file()
 
@@ -221,3 +222,147 @@ def test_a_matrix_of_one_generator_stops_the_run_before_anything_is_made(art6gen
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has AI generators ['dalle'] in its test split; the matrix needs two or more" in err[0]
     assert not (tmp_path / "models").exists() and not (tmp_path / "results").exists()
+
+
+# --- what "caught" means: against the humans, with intervals (constructed scores) ------------------------
+
+
+def constructed_scores(model: str, ai_called_ai: float, human_called_ai: float, n: int = 40):
+    """n AI images of each of two generators and n human images of one source, the first
+    `ai_called_ai` (`human_called_ai`) share of each called AI."""
+    import pandas as pd
+
+    rows = []
+    for truth, group, share in (("ai", "gen_a", ai_called_ai), ("ai", "gen_b", ai_called_ai),
+                                ("human", "painters", human_called_ai)):  # fmt: skip
+        for i in range(n):
+            rows.append({
+                "model": model, "variant": "identity", "replicate": 0, "truth": truth,
+                "generator": group if truth == "ai" else "human", "source": group if truth == "human" else "",
+                "predicted": "ai" if i < round(share * n) else "human",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_detector_that_calls_everything_ai_catches_no_generator():
+    from experiments.stages.generators import generator_table, sentence, summary
+
+    table = generator_table(constructed_scores("all_ai", 1.0, 1.0), {"all_ai": None})
+    found = summary(table, "all_ai")
+    assert found["caught"] == [] and [r["name"] for r in found["inconclusive"]] == ["gen_a", "gen_b"]
+    assert (found["human"]["k"], found["human"]["n"]) == (40, 40)
+    text = sentence(found)
+    assert text.startswith("catches 0 of 2 generators, a generator caught when its detection interval lies above")
+    assert "human art called AI (40/40, 100% [91%, 100%])" in text
+    assert "not told apart from human art: gen_a 40/40, gen_b 40/40" in text
+
+
+def test_a_clean_separation_catches_every_generator_and_a_low_rate_is_below_the_humans():
+    from experiments.stages.generators import generator_table, judge, sentence, summary
+
+    table = generator_table(constructed_scores("clean", 1.0, 0.0), {"clean": None})
+    found = summary(table, "clean")
+    assert [r["name"] for r in found["caught"]] == ["gen_b", "gen_a"] and not found["inconclusive"]
+    assert "catches 2 of 2 generators (gen_b 40/40, gen_a 40/40)" in sentence(found)
+    # the rule at its edge: intervals that touch are inconclusive, apart they are caught or below
+    human = {"n": 100, "ci_low": 0.08, "ci_high": 0.21}
+    assert judge({"ci_low": 0.22, "ci_high": 0.5}, human) == "caught"
+    assert judge({"ci_low": 0.21, "ci_high": 0.5}, human) == "inconclusive"
+    assert judge({"ci_low": 0.0, "ci_high": 0.07}, human) == "below"
+    assert judge({"ci_low": 0.9, "ci_high": 1.0}, None) == "inconclusive"  # no humans: nothing is caught
+    flipped = summary(generator_table(constructed_scores("flipped", 0.0, 1.0), {"flipped": None}), "flipped")
+    assert not flipped["caught"] and [r["name"] for r in flipped["below"]] == ["gen_a", "gen_b"]
+
+
+def test_no_unseen_generator_is_a_sentence_not_zero_of_zero():
+    from experiments.stages.generators import generator_table, sentence, summary
+
+    table = generator_table(constructed_scores("both", 1.0, 0.0), {"both": ["gen_a", "gen_b"]})
+    assert "unseen generators" not in set(table["name"])  # no row of 0 of 0 (nan)
+    assert table["rate"].notna().all()
+    found = summary(table, "both")
+    assert found["no_unseen"] and found["unseen"] is None and (found["seen"]["k"], found["seen"]["n"]) == (80, 80)
+    assert "; no unseen generator (trained on all 2)" in sentence(found) and "nan" not in sentence(found)
+    one = summary(generator_table(constructed_scores("one", 1.0, 0.0), {"one": ["gen_a"]}), "one")
+    assert not one["no_unseen"] and (one["unseen"]["k"], one["unseen"]["n"]) == (40, 40)
+
+
+# --- the matrix's copies: balanced after the filter, a copy at chance marked and left out ------------------
+
+
+def test_balance_drops_the_larger_class_whichever_it_is():
+    import pandas as pd
+
+    from experiments.inputs.datasets import balance
+
+    few_ai = pd.DataFrame({"label": ["ai"] * 3 + ["human"] * 10, "path": [f"p{i}" for i in range(13)]})
+    kept = balance(few_ai, seed=1)
+    assert kept["label"].value_counts().to_dict() == {"ai": 3, "human": 3}
+    assert kept.equals(balance(few_ai, seed=1)) and not kept.equals(balance(few_ai, seed=2))  # seeded draws
+    few_human = few_ai.assign(label=["human"] * 3 + ["ai"] * 10)
+    assert balance(few_human, seed=1)["label"].value_counts().to_dict() == {"ai": 3, "human": 3}
+
+
+def test_a_single_generator_copy_trains_balanced_and_its_chance_guard_marks_its_rows(art6gen, tmp_path):
+    import json
+
+    from experiments.config.schema import load_config
+    from experiments.inputs.images import DecodePolicy
+    from experiments.stages.cross_generator import cross_generator_matrix
+
+    root = two_generator_copy(art6gen, tmp_path / "d")  # train: 8 images per generator, 16 human images
+    cfg = load_config(matrix_config(tmp_path, root, designs=["single"]))
+    matrix = cross_generator_matrix(cfg, [], DecodePolicy())
+    for generator in ("dalle", "stable_diffusion"):
+        card = json.loads((tmp_path / "models" / "cnn32.cross_generator" / f"{generator}.model_card.json").read_text())
+        train, val = card["data"]["train"]["label"], card["data"]["val"]["label"]
+        assert train == {"ai": 6, "human": 6} and val == {"ai": 2, "human": 2}  # 8 of the 16 humans, then 25 % held out
+        assert card["data"]["balanced"] is True
+        rows = matrix[matrix["trained_on"] == generator]
+        assert len(rows) == 2 and set(rows["at_chance"]) == {bool(card["training"]["warning"])}
+
+
+def constructed_matrix():
+    """Three single-generator copies on three generators; copy `c` did not beat chance."""
+    import pandas as pd
+
+    aucs = {
+        "a": {"a": 0.9, "b": 0.7, "c": 0.8},
+        "b": {"a": 0.6, "b": 0.9, "c": 0.6},
+        "c": {"a": 0.1, "b": 0.1, "c": 0.5},
+    }
+    rows = [
+        {"model": "m", "trained_on": t, "held_out": "", "at_chance": t == "c", "tested_on": g, "roc_auc": v,
+         "roc_auc_ci_low": v - 0.1, "roc_auc_ci_high": v + 0.1}
+        for t, by in aucs.items() for g, v in by.items()
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_copy_at_chance_is_left_out_of_the_means_and_marked_in_the_figure(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from experiments.report import figures
+    from experiments.report.generator_section import transfer_lines
+    from experiments.stages.cross_generator import transfer
+
+    matrix = constructed_matrix()
+    (found,) = transfer(matrix, resamples=200, seed=0)
+    assert (found["design"], found["copies"], found["at_chance"], found["n"]) == ("single", 3, 1, 2)
+    assert found["mean_roc_auc"] == pytest.approx(((0.7 + 0.8) / 2 + (0.6 + 0.6) / 2) / 2)  # c's 0.1s not in
+    assert found["ci_low"] <= found["mean_roc_auc"] <= found["ci_high"]
+    (line,) = transfer_lines(matrix, 200, 0)
+    assert "over the 2 of 3 copies that beat chance (1 at chance, left out)" in line
+    one = transfer_lines(matrix.assign(at_chance=matrix["trained_on"] != "a"), 200, 0)[0]
+    assert "0.75 (one copy: no interval) over the 1 of 3 copies" in one and "nan" not in one
+    everything = transfer(matrix.assign(at_chance=True), resamples=200, seed=0)[0]
+    assert everything["n"] == 0 and "all 3 copies at chance" in transfer_lines(matrix.assign(at_chance=True), 200, 0)[0]
+    captured = {}
+    monkeypatch.setattr(
+        figures,
+        "save",
+        lambda fig, path: captured.setdefault("labels", [t.get_text() for t in fig.axes[0].get_yticklabels()]),
+    )
+    figures.cross_generator_matrix(matrix, "m", tmp_path / "x.png")
+    plt.close("all")
+    assert captured["labels"] == ["a", "b", "c (at chance)"]

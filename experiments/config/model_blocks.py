@@ -41,7 +41,7 @@ class DatasetConfig(Strict):
     val_split: str | None = "val"  # used when the folder exists; else val_fraction of train is held out
     test_split: str = "test"
     val_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.1
-    balance: bool = True  # drop AI training images at random down to the human count, as the study did
+    balance: bool = True  # drop training images of the larger class at random down to the smaller's count
     limit_per_class: Annotated[int, Field(ge=1, le=MAX_COUNT)] | None = None  # a quick run on a big dataset
     # generic layout: the sub-folder below a class folder names the generator (AI) or the source (human):
     # "subfolder" takes its name as it is; a mapping renames some ({original_ldm: latent_diffusion}), the rest keep

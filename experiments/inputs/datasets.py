@@ -13,8 +13,9 @@ Two layouts:
 A dataset may hold only some splits: evaluating needs only the split it scores (a test-only
 folder is the common case), training needs `train/`.
 
-Then, as the study did: the training split is balanced by dropping AI images at random (seeded)
-down to the human count, and a stratified validation split is held out of it unless the dataset
+Then, as the study did: the training split is balanced by dropping images of the larger class at
+random (seeded) down to the smaller class's count (the study's AI images; the human images of a
+copy filtered to one generator), and a stratified validation split is held out of it unless the dataset
 has its own. Pure functions over pandas DataFrames; nothing here decodes an image.
 """
 
@@ -205,12 +206,15 @@ def only_generators(df: pd.DataFrame, generators: list[str]) -> pd.DataFrame:
 
 
 def balance(df: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Drop AI rows at random (seeded) until there are as many as human rows; order kept."""
+    """Drop rows of the larger class at random (seeded) until both classes have as many rows as
+    the smaller one; order kept. AI rows, as the study's AI-ArtBench had more of them; human rows
+    when a filter (`generators:`, the cross-generator copies) leaves fewer AI images than human."""
     ai, human = df.index[df["label"] == "ai"], df.index[df["label"] == "human"]
-    if len(ai) <= len(human):
+    if len(ai) == len(human):
         return df
-    keep = np.random.default_rng(seed).choice(ai, size=len(human), replace=False)
-    return df.loc[sorted([*human, *keep])].reset_index(drop=True)
+    larger, smaller = (ai, human) if len(ai) > len(human) else (human, ai)
+    keep = np.random.default_rng(seed).choice(larger, size=len(smaller), replace=False)
+    return df.loc[sorted([*smaller, *keep])].reset_index(drop=True)
 
 
 def limit_per_class(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:

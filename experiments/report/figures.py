@@ -17,6 +17,7 @@ if not matplotlib.get_backend().startswith("module://"):  # a notebook keeps its
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the figure modules import plt from here: the backend is set first)
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from experiments.rundir.atomic import atomic_write  # noqa: E402
@@ -123,7 +124,8 @@ def audit_shifts(audit: pd.DataFrame, model: str, min_shift: float, path: Path) 
 
 def cross_generator_matrix(matrix: pd.DataFrame, model: str, path: Path) -> Path:
     """Trained-on x tested-on ROC-AUC (the test set's humans against one generator's images),
-    each cell annotated with its 95 % interval."""
+    each cell annotated with its 95 % interval; the row of a copy whose training did not beat chance
+    (`at_chance`) is hatched and labelled so."""
     df = matrix[matrix["model"] == model]
     table = df.pivot(index="trained_on", columns="tested_on", values="roc_auc")
     order = [g for g in dict.fromkeys(df["trained_on"]) if g in table.index]
@@ -147,6 +149,11 @@ def cross_generator_matrix(matrix: pd.DataFrame, model: str, path: Path) -> Path
         ax=ax,
         cbar_kws={"label": "ROC-AUC (0.5: chance)"},
     )
+    chance = set(df.loc[df["at_chance"].astype(bool), "trained_on"]) if "at_chance" in df else set()
+    for i, trained_on in enumerate(order):  # a copy whose training did not beat chance: hatched, not read
+        if trained_on in chance:
+            ax.add_patch(Rectangle((0, i), table.shape[1], 1, fill=False, hatch="///", edgecolor="0.3", lw=0))
+    ax.set_yticks([i + 0.5 for i in range(len(order))], [f"{t} (at chance)" if t in chance else t for t in order])
     ax.tick_params(axis="y", rotation=0)
     ax.set_xlabel("tested on (humans + this generator)")
     ax.set_ylabel("trained on (+ humans)")

@@ -11,7 +11,7 @@ import pandas as pd
 from experiments.report.figures import plain_label, plt, save
 from experiments.report.html_tables import Tint, table_block, with_interval
 from experiments.report.run_data import ReportRun, read_table
-from experiments.stages.cross_generator import held_out_rows
+from experiments.stages.cross_generator import held_out_rows, transfer
 from experiments.stages.generators import sentence, summary
 
 SEEN_COLOURS = {"seen": "tab:green", "unseen": "tab:red", "unknown": "tab:grey", "": "tab:purple"}
@@ -31,7 +31,8 @@ def add_generator_findings(findings: list[dict], table: pd.DataFrame | None) -> 
 
 def detection_figure(table: pd.DataFrame, model: str, path: Path) -> Path:
     """Detection rate per generator (coloured seen / unseen) and false-positive rate per human
-    source, each with its 95 % Wilson interval and n."""
+    source, each with its 95 % Wilson interval and n; the band: all human art called AI with its
+    interval, which a caught generator's interval lies right of."""
     df = table[(table["model"] == model) & table["kind"].isin(["generator", "source"])].iloc[::-1]
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(df) + 1.4), layout="constrained")
     labels = [f"{plain_label(n)} (n={k_n})" for n, k_n in zip(df["name"], df["n"])]
@@ -44,9 +45,13 @@ def detection_figure(table: pd.DataFrame, model: str, path: Path) -> Path:
         alpha=0.8,
         capsize=3,
     )
-    ax.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    human = table[(table["model"] == model) & (table["name"] == "all sources")]
+    if len(human):  # a generator is caught when its interval lies right of this band (stages.generators.judge)
+        h = human.iloc[0]
+        ax.axvspan(h["ci_low"], h["ci_high"], color="tab:purple", alpha=0.15, label="_band")
+        ax.axvline(h["rate"], color="tab:purple", linestyle="--", linewidth=0.8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share called AI (95% Wilson CI)")
+    ax.set_xlabel("share called AI (95% Wilson CI); band: all human art called AI")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.8) for c in SEEN_COLOURS.values()]
     ax.legend(
         handles,
@@ -79,6 +84,9 @@ def held_out_block(matrix: pd.DataFrame) -> dict | None:
             "held-out generator": rows["held_out"],
             "n_ai": rows["n_ai"],
             "n_human": rows["n_human"],
+            "copy at chance": [
+                "yes: not read" if c else "" for c in rows.get("at_chance", pd.Series(False, index=rows.index))
+            ],
             "detected when held out": [
                 with_interval(v, lo, hi, 3)
                 for v, lo, hi in zip(rows["recall_ai"], rows["recall_ai_ci_low"], rows["recall_ai_ci_high"])
@@ -98,9 +106,31 @@ def held_out_block(matrix: pd.DataFrame) -> dict | None:
     return table_block(shown, "held_out", {"detected, trained on all": Tint("rate")})
 
 
-def generators_context(table: pd.DataFrame | None, matrix: pd.DataFrame | None, report: Path) -> dict[str, object]:
+def transfer_lines(matrix: pd.DataFrame | None, resamples: int, seed: int) -> list[str]:
+    """Per model and design, the copies' mean ROC-AUC on the generators they never saw, over the
+    copies that beat chance (stages.cross_generator.transfer), in words."""
+    if matrix is None or matrix.empty or "at_chance" not in matrix:
+        return []
+    lines = []
+    for t in transfer(matrix, resamples, seed):
+        head = f"{t['model']}, {t['what']}: "
+        if not t["n"]:
+            lines.append(head + f"all {t['copies']} copies at chance; no mean is read from them")
+            continue
+        interval = f" [{t['ci_low']:.2f}, {t['ci_high']:.2f}]" if t["n"] > 1 else " (one copy: no interval)"
+        lines.append(
+            head + f"mean ROC-AUC on unseen generators {t['mean_roc_auc']:.2f}{interval} over the {t['n']} of "
+            f"{t['copies']} copies that beat chance"
+            + (f" ({t['at_chance']} at chance, left out)" if t["at_chance"] else "")
+        )
+    return lines
+
+
+def generators_context(
+    table: pd.DataFrame | None, matrix: pd.DataFrame | None, report: Path, bootstrap: tuple[int, int] = (1000, 0)
+) -> dict[str, object]:
     """The report's generator section, from tables `generators` and `cross_generator`: the
-    table, a figure per model, the held-out rows."""
+    table, a figure per model, the held-out rows, the copies' means (`bootstrap`: resamples, seed)."""
     present = table is not None and len(table) > 0
     detection_figures = []
     for m in table["model"].unique() if present else []:
@@ -112,11 +142,15 @@ def generators_context(table: pd.DataFrame | None, matrix: pd.DataFrame | None, 
         "generators_table": generators_block(table) if present else None,
         "generators_figures": detection_figures,
         "held_out_table": held_out_block(matrix) if matrix is not None else None,
+        "transfer_lines": transfer_lines(matrix, *bootstrap),
     }
 
 
 def generators_section(run: ReportRun) -> dict[str, object]:
     """The page section: per generator, seen vs unseen, and the held-out rows of the matrix."""
     return generators_context(
-        read_table(run.run_dir, "generators"), read_table(run.run_dir, "cross_generator"), run.report
+        read_table(run.run_dir, "generators"),
+        read_table(run.run_dir, "cross_generator"),
+        run.report,
+        (run.resamples, run.seed),
     )

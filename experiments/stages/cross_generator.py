@@ -10,15 +10,23 @@ training record (model card) counts exactly the generators it saw: a held-out ge
 among them. Each copy is tested on the test split's humans against each generator's AI images:
 ROC-AUC (bootstrap interval), detection rate and FPR (Wilson intervals).
 
+A copy trains balanced after the filter: the dataset's `balance` drops images of the larger class
+(the humans, for one generator's copy) at random, seeded, to the smaller class's count, and its
+model card counts both classes. A copy whose training record carries the chance guard's warning
+(its validation accuracy's interval reaches the majority rate) is `at_chance` in every row: the
+report marks it, and `transfer` leaves it out of the means.
+
 `check_matrix` runs in the preflight: a matrix that cannot be made (fewer than two generators, a
 generator with no training images) stops the run before anything is created.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -29,19 +37,21 @@ from experiments.context import RunContext
 from experiments.inputs.datasets import scan
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset
-from experiments.models.architecture import Detector
+from experiments.models.architecture import Detector, card_path
 from experiments.rundir.names import slug
 from experiments.stages.audit import score_files
-from experiments.stats.statistics import exploratory, metric_with_ci, proportion
+from experiments.stats.statistics import exploratory, mean_ci, metric_with_ci, proportion
 
 log = logging.getLogger("artxai")
 
 COLUMNS = [
-    "model", "trained_on", "held_out", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high",
-    "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high", "exploratory",
+    "model", "trained_on", "held_out", "at_chance", "tested_on", "n_ai", "n_human", "roc_auc", "roc_auc_ci_low",
+    "roc_auc_ci_high", "recall_ai", "recall_ai_ci_low", "recall_ai_ci_high", "fpr", "fpr_ci_low", "fpr_ci_high",
+    "exploratory",
 ]  # fmt: skip
 UNNAMED = ("", "unknown")
 MAX_NAME_PART = 96  # bytes of a generator's name in a copy's file names; a longer one is cut and hashed
+DESIGNS = {"single": "one generator + the humans", "leave_one_out": "all generators but one + the humans"}
 
 
 def chosen_models(cfg: RunConfig) -> list[ModelConfig]:
@@ -145,7 +155,7 @@ def model_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], policy: 
     for trained_on, held_out, subset in training_sets(generators, cfg.cross_generator.designs):
         key = tuple(subset)
         if key not in made:
-            dataset = train_cfg.dataset.model_copy(update={"generators": subset})
+            dataset = train_cfg.dataset.model_copy(update={"generators": subset, "balance": True})  # balanced after it
             copy_cfg = train_cfg.model_copy(update={"dataset": dataset})
             log.info("cross_generator: %s on %s and the humans", m.name, ", ".join(subset))
             name = f"{m.name}_{trained_on.replace('all but ', 'without_')}"
@@ -174,12 +184,54 @@ def cross_generator_matrix(
         )
         for trained_on, (held_out, detector) in copies.items():
             scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
-            humans = scores[scores["truth"] == "human"]
+            humans, chance = scores[scores["truth"] == "human"], at_chance(detector)
             for tested_on in generators:
-                rows.append(
-                    cell(m.name, trained_on, held_out, tested_on, scores[scores["generator"] == tested_on], humans, cfg)
+                found = cell(
+                    m.name, trained_on, held_out, tested_on, scores[scores["generator"] == tested_on], humans, cfg
                 )
+                rows.append(found | {"at_chance": chance})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def at_chance(detector: Detector) -> bool:
+    """Whether a model's training record (its model card) carries the chance guard's warning; False
+    for a model without a card (not trained by artxai: nothing says it is at chance)."""
+    try:
+        card = json.loads(card_path(Path(detector.source)).read_text(encoding="utf-8"))
+        return bool(card["training"]["warning"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def design_cells(matrix: pd.DataFrame, design: str) -> pd.DataFrame:
+    """The cells where a design's copies meet generators they never saw: a single-generator copy on
+    every other generator, a leave-one-out copy on the one it left out."""
+    copies = matrix[(matrix["trained_on"] != "all")]
+    if design == "single":
+        single = copies[copies["held_out"] == ""]
+        return single[single["trained_on"] != single["tested_on"]]
+    return held_out_rows(matrix)
+
+
+def transfer(matrix: pd.DataFrame, resamples: int, seed: int) -> list[dict]:
+    """Per model and design: the mean ROC-AUC of its copies on the generators they never saw (a
+    copy's mean over its cells, then the mean over copies), with its bootstrap interval over the
+    copies, only over copies that beat chance; the copies at chance are counted, not averaged in."""
+    out = []
+    for model, mine in matrix.groupby("model", sort=False):
+        for design, what in DESIGNS.items():
+            cells = design_cells(mine, design)
+            if cells.empty:
+                continue
+            per_copy = cells.groupby("trained_on", sort=True).agg(auc=("roc_auc", "mean"), chance=("at_chance", "any"))
+            read = per_copy[~per_copy["chance"]]
+            found = mean_ci(read["auc"].to_numpy(), resamples=resamples, seed=seed)
+            out.append({
+                "model": model, "design": design, "what": what, "copies": len(per_copy),
+                "at_chance": int(per_copy["chance"].sum()), "n": found["n"], "mean_roc_auc": found["mean"],
+                "ci_low": found["ci_low"], "ci_high": found["ci_high"],
+            })  # fmt: skip
+    return out
 
 
 def held_out_rows(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -198,4 +250,15 @@ def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
     started = time.perf_counter()
     table = cross_generator_matrix(ctx.cfg, ctx.detectors, ctx.decode, ctx.retrain)
     ctx.timings.add("eval_sets", started)
+    for t in transfer(table, ctx.cfg.bootstrap, ctx.cfg.seed):
+        found = (
+            "no copy"
+            if not t["n"]
+            else f"mean ROC-AUC {t['mean_roc_auc']:.3f}"
+            + (f" [{t['ci_low']:.3f}, {t['ci_high']:.3f}]" if t["n"] > 1 else " (one copy: no interval)")
+        )
+        log.info(
+            "cross_generator: %s, %s, on unseen generators: %s over the %d of %d copies that beat chance "
+            "(%d at chance, not averaged in)", t["model"], t["what"], found, t["n"], t["copies"], t["at_chance"],
+        )  # fmt: skip
     return {"cross_generator": table}

@@ -6,6 +6,10 @@ the others (`unseen`) and over all; and the false-positive rate of each human so
 called AI), pooled over all. Every rate with its 95 % Wilson interval, its k and n, and
 `exploratory` where n < 30. Written only when the samples name their generators (a dataset's
 generator_from, or AI-ArtBench's folders): a set whose AI images are all `unknown` has none.
+A pool with no generator (the unseen one of a model trained on all of them) has no row.
+
+A generator is *caught* when its detection rate's interval lies above the interval of the model's
+false-positive rate on all human sources (`judge`): a detector that calls everything AI catches none.
 
 The generators a model was trained on (`trained_generators`): its config's `trained_on`; for the
 study's AI-ArtBench models, AI-ArtBench's latent and standard diffusion; for a model artxai
@@ -35,7 +39,6 @@ STUDY_MODELS = "Models/AI-artbench/"  # the study's models: trained on AI-ArtBen
 STUDY_GENERATORS = sorted(GENERATORS.values())
 UNNAMED = ("", *RESERVED_NAMES)  # not a generator's name: no folder may give one (experiments.inputs.datasets)
 COLUMNS = ["model", "kind", "name", "seen", "metric", "k", "n", "rate", "ci_low", "ci_high", "ci_method", "exploratory"]
-CAUGHT = 0.5  # a generator is caught when at least half of its images are called AI
 
 
 def card_generators(model_path: Path) -> list[str] | None:
@@ -89,6 +92,8 @@ def model_rows(base: pd.DataFrame, model: str, trained_on: list[str] | None) -> 
         pools = {"seen generators": inside, "unseen generators": ~inside} | pools
     for name, mask in pools.items():
         part = called_ai[mask]
+        if part.empty:  # no unseen generator: a sentence (summary's no_unseen), not a row of 0 of 0
+            continue
         rows.append(
             _row(
                 model,
@@ -126,42 +131,73 @@ def generator_table(scores: pd.DataFrame, trained_on: dict[str, list[str] | None
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def judge(rate: dict, human: dict | None) -> str:
+    """`caught` when a generator's detection interval lies above the interval of human art called
+    AI, `below` when it lies under it, else `inconclusive` (the intervals cannot tell them apart;
+    also when there is no human image to compare with)."""
+    if human is None or not human["n"]:
+        return "inconclusive"
+    if rate["ci_low"] > human["ci_high"]:
+        return "caught"
+    return "below" if rate["ci_high"] < human["ci_low"] else "inconclusive"
+
+
 def summary(table: pd.DataFrame, model: str) -> dict | None:
-    """What a findings card says of one model: the generators caught and missed (worst first),
-    the worst one, and the seen / unseen pools; None when the table has no row for it."""
+    """What a findings card says of one model: the generators caught (judge), inconclusive and
+    below human art, the worst one, the seen / unseen pools and human art called AI; `no_unseen`
+    when the model was trained on every generator here; None when the table has no row for it."""
     mine = table[table["model"] == model]
     gens = mine[mine["kind"] == "generator"].sort_values(["rate", "n"], ascending=[True, False], kind="stable")
     if gens.empty:
         return None
     records = gens.to_dict("records")
     pooled = {r["name"]: r for r in mine[mine["kind"] == "pooled"].to_dict("records")}
+    human = pooled.get("all sources")
+    verdicts = [judge(r, human) for r in records]
     return {
-        "caught": [r for r in reversed(records) if r["rate"] >= CAUGHT],
-        "missed": [r for r in records if r["rate"] < CAUGHT],
+        "caught": [r for r, v in reversed(list(zip(records, verdicts))) if v == "caught"],
+        "inconclusive": [r for r, v in zip(records, verdicts) if v == "inconclusive"],
+        "below": [r for r, v in zip(records, verdicts) if v == "below"],
         "total": len(records),
         "worst": records[0],
         "seen": pooled.get("seen generators"),
         "unseen": pooled.get("unseen generators"),
-        "human": pooled.get("all sources"),
+        "no_unseen": "seen generators" in pooled and "unseen generators" not in pooled,
+        "human": human,
     }
 
 
+def _interval(r: dict) -> str:
+    return f"{r['rate']:.0%} [{r['ci_low']:.0%}, {r['ci_high']:.0%}]"
+
+
 def sentence(found: dict) -> str:
-    """The findings card's one sentence: 'catches 2 of 6 generators; misses ...; worst: ...'."""
+    """The findings card's one sentence: 'catches 2 of 6 generators (...), each detected more often
+    than human art is called AI (13/100, 13% [8%, 21%]); not told apart from human art: ...;
+    worst: ...'; and 'no unseen generator' when the model was trained on all of them."""
 
     def count(r: dict) -> str:
         return f"{r['name']} {r['k']}/{r['n']}"
 
+    human = found["human"]
     text = f"catches {len(found['caught'])} of {found['total']} generators"
     if found["caught"]:
         text += f" ({', '.join(map(count, found['caught']))})"
-    if found["missed"]:
-        text += f"; misses {', '.join(map(count, found['missed']))}"
+    if human is None or not human["n"]:
+        text += ": no human art to compare with, so none is judged caught"
+    else:
+        text += (
+            f", a generator caught when its detection interval lies above that of human art called AI "
+            f"({human['k']}/{human['n']}, {_interval(human)})"
+        )
+    if found["inconclusive"] and human is not None and human["n"]:
+        text += f"; not told apart from human art: {', '.join(map(count, found['inconclusive']))}"
+    if found["below"]:
+        text += f"; called AI less often than human art: {', '.join(map(count, found['below']))}"
+    if found["no_unseen"]:
+        text += f"; no unseen generator (trained on all {found['total']})"
     w = found["worst"]
-    return (
-        text + f"; worst: {w['name']}, {w['k']} of {w['n']} detected ({w['rate']:.0%} [{w['ci_low']:.0%}, "
-        f"{w['ci_high']:.0%}])"
-    )
+    return text + f"; worst: {w['name']}, {w['k']} of {w['n']} detected ({_interval(w)})"
 
 
 def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
@@ -173,6 +209,8 @@ def run(ctx: RunContext) -> dict[str, pd.DataFrame]:
     for model in table["model"].unique():
         found = summary(table, model)
         log.info("generators: %s %s", model, sentence(found))
+        if found["no_unseen"]:
+            log.info("generators: %s was trained on every generator here: none is unseen", model)
         for pool in ("seen", "unseen", "human"):
             if (r := found[pool]) is not None:
                 what = "human art called AI" if pool == "human" else f"{pool} generators detected"
