@@ -62,7 +62,8 @@ XAI_METRICS = {m.name: m for m in (
         *UNIT_CHANGE, YEH,
     ),
     MetricInfo(
-        "avg_sensitivity", "lower", "mean change of a unit-norm map under small noise (Yeh et al. 2019)", *UNIT_CHANGE, YEH
+        "avg_sensitivity", "lower", "mean change of a unit-norm map under small noise (Yeh et al. 2019)",
+        *UNIT_CHANGE, YEH,
     ),
     MetricInfo(
         "drift_spearman", "higher", "Spearman of an edited image's map with its unedited image's map", *SPEARMAN

@@ -8,8 +8,10 @@ records and every method's maps (fresh or cached); `run_checks` then makes
   explanation_localisation   per map of an image whose planted patch flipped or moved the decision (xai.localisation)
   explanation_robustness     per model x method: sensitivity under small noise and drift under edits
                              (experiments.stages.explanations.robustness)
-  explanation_checks         per model x method x check: value, reference, interval, n, verdict, passed
-The verdicts use the one rule of experiments.stats.statistics, each metric's direction read from METRICS.
+  explanation_checks         per model x method x check: value, reference, interval, n, verdict, passed,
+                             and n_to_pass (experiments.stats.sample_size)
+The verdicts use the one rule of experiments.stats.statistics, each metric's direction read from METRICS,
+in three words (VERDICT_WORDS): pass, fail, inconclusive.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 
 from augment import IDENTITY, EditRecord, region_mask, variant_seed
 from experiments.stages.explanations.robustness import noise_sensitivity, robustness_table
+from experiments.stats.sample_size import n_to_pass, wilson_n_to_pass
 from experiments.stats.statistics import METRICS, exploratory, mean_ci, paired_difference_ci, verdict, wilson_ci
 
 log = logging.getLogger("artxai")
@@ -41,9 +44,13 @@ CHECKS = {  # check -> (metric in METRICS, what passing means)
     "randomisation": ("sanity_spearman", f"Spearman with the randomised model's map below {CHANGED_BELOW}"),
     "noise": ("avg_sensitivity", "map moves less under small noise than from one image to the next"),
 }
+# the verdict rule's words as a check reads them: the interval wholly on the better side, wholly on
+# the worse side, or across 0 (the study cannot tell at this n: never a fail)
+VERDICT_WORDS = {"better": "pass", "worse": "fail", "no_difference": "inconclusive"}
+NOT_MEASURED = "not_measured"
 CHECK_COLUMNS = [
     "model", "method", "check", "metric", "better", "n", "value", "reference", "difference", "ci_low", "ci_high",
-    "ci_method", "verdict", "passed", "exploratory",
+    "ci_method", "verdict", "passed", "n_to_pass", "exploratory",
 ]  # fmt: skip
 
 
@@ -180,14 +187,20 @@ def _row(
     model: str, method: str, check: str, n: int, value: float, reference: float, found: tuple, ci_method: str
 ) -> dict:
     """One verdict row: the difference value - reference and its interval (low, high), read with
-    the one verdict rule against the check's metric's direction."""
+    the one verdict rule against the check's metric's direction (VERDICT_WORDS), and the smallest
+    n at which the observed difference would pass (a Wilson row: from its observed share)."""
     metric = CHECKS[check][0]
     better = METRICS[metric].direction
     low, high = found
-    decided = verdict(low, high, better) if n else "not_measured"
+    decided = VERDICT_WORDS[verdict(low, high, better)] if n else NOT_MEASURED
+    difference = value - reference
+    if ci_method == "wilson":
+        needed = wilson_n_to_pass(value, reference, n, better)
+    else:
+        needed = n_to_pass(difference, low, high, n, better)
     return {"model": model, "method": method, "check": check, "metric": metric, "better": better, "n": int(n),
-            "value": value, "reference": reference, "difference": value - reference, "ci_low": low, "ci_high": high,
-            "ci_method": ci_method, "verdict": decided, "passed": decided == "better"}  # fmt: skip
+            "value": value, "reference": reference, "difference": difference, "ci_low": low, "ci_high": high,
+            "ci_method": ci_method, "verdict": decided, "passed": decided == "pass", "n_to_pass": needed}  # fmt: skip
 
 
 def road_checks(road: pd.DataFrame, resamples: int, seed: int) -> list[dict]:
