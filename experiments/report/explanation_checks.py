@@ -14,7 +14,9 @@ from experiments.stages.explanations.checks import CHECKS, NOT_MEASURED, VERDICT
 
 CHECK_NAMES = {
     "road_morf": "ROAD MoRF vs random",
+    "road_morf_blurred": "ROAD MoRF vs blurred random",
     "road_lerf": "ROAD LeRF vs random",
+    "road_lerf_blurred": "ROAD LeRF vs blurred random",
     "pointing": "points at planted patches",
     "randomisation": "changes when the model is randomised",
     "noise": "stable under small noise",
