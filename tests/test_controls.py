@@ -65,6 +65,10 @@ def test_the_stage_adds_the_control_after_random_and_checks_road_against_both():
     assert found.maps[CONTROL].shape == (2, 16, 16)
     assert autocorrelation(found.maps[CONTROL][:1])[0] > 0.5  # matched to gradcam's smooth map, not random's
     assert np.array_equal(found.maps[CONTROL], with_blurred_control([unit], seed=7)[0].maps[CONTROL])
+    other = CheckUnit("t", "m2", unit.ids, unit.images, unit.maps, {})
+    mixed = with_blurred_control([unit, other, CheckUnit("u", "m", unit.ids, unit.images, unit.maps, {})], seed=7)
+    assert [(u.sample, u.model) for u in mixed] == [("s", "m"), ("t", "m2"), ("u", "m")]  # the units' order kept
+    assert np.array_equal(mixed[0].maps[CONTROL], found.maps[CONTROL])  # seeded per sample and model
     rows = []
     for method, shift in (("gradcam", -1.0), ("random", 0.0), (CONTROL, -1.0)):
         for i in range(6):

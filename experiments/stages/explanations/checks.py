@@ -85,28 +85,33 @@ def gather(unit, result, cached: dict, methods: list[str], sizes: dict[str, int]
 
 
 def with_blurred_control(units: list[CheckUnit], seed: int) -> list[CheckUnit]:
-    """The units with a CONTROL map for every chosen variant, right after `random`: seeded noise
-    per sample, Gaussian-smoothed (xai.controls) to the median lag-1 autocorrelation of the
-    model's methods' maps of the unedited images (every method but random: their typical scale)."""
+    """The units (in their order) with a CONTROL map for every chosen variant, right after `random`:
+    seeded noise per sample, Gaussian-smoothed (xai.controls) to the median lag-1 autocorrelation
+    of the model's methods' maps of the unedited images (every method but random: their typical scale)."""
     from dataclasses import replace
 
     from xai.controls import blurred_random, typical_sigma
 
-    out = []
+    sigmas = {}
     for model in dict.fromkeys(u.model for u in units):
-        mine = [u for u in units if u.model == model]
-        own = [m[0] for u in mine for name, m in u.maps.items() if name != "random" and _ranks(m[0])]
+        own = [
+            m[0] for u in units if u.model == model for name, m in u.maps.items() if name != "random" and _ranks(m[0])
+        ]
         sigma, rho = typical_sigma(np.stack(own)) if own else (0.0, float("nan"))
         log.info("blurred random control for %s: sigma %.2f px (the methods' median autocorrelation %.2f)",
                  model, sigma, rho)  # fmt: skip
-        for u in mine:
-            control = blurred_random(u.images.shape[:3], sigma, variant_seed(seed, u.sample, f"{CONTROL}/{model}"))
-            maps = {}
-            for name, m in u.maps.items():
-                maps[name] = m
-                if name == "random":
-                    maps[CONTROL] = control
-            out.append(replace(u, maps=maps if CONTROL in maps else maps | {CONTROL: control}))
+        sigmas[model] = sigma
+    out = []
+    for u in units:
+        control = blurred_random(
+            u.images.shape[:3], sigmas[u.model], variant_seed(seed, u.sample, f"{CONTROL}/{u.model}")
+        )
+        maps = {}
+        for name, m in u.maps.items():
+            maps[name] = m
+            if name == "random":
+                maps[CONTROL] = control
+        out.append(replace(u, maps=maps if CONTROL in maps else maps | {CONTROL: control}))
     return out
 
 
