@@ -1,6 +1,6 @@
 """What a run prints when it ends: accuracy and the edits that moved the scores most, the fooling
 rate per edit series, the evaluation metrics, the paired model comparison, the explanation summary,
-and where the time went.
+the checks of the maps (pass, fail or inconclusive, with n), and where the time went.
 Log lines only (logger "artxai"); nothing here writes a file."""
 
 from __future__ import annotations
@@ -142,3 +142,18 @@ def print_explanations(run_dir: Path, summary: pd.DataFrame) -> None:
         "explanation_summary, explanation_vs_random",
         run_dir,
     )
+
+
+def print_explanation_checks(run_dir: Path, checks: pd.DataFrame) -> None:
+    """The checks of the maps counted by verdict, then one line per check that is not a pass: its
+    difference from the reference with interval and n, and for an inconclusive one the n at which
+    the observed difference would pass (experiments.report.explanation_checks words them)."""
+    from experiments.report.explanation_checks import CHECK_NAMES, cell, sentence, words
+
+    if checks.empty:
+        return
+    log.info("checks of the maps: %s", sentence(checks))
+    shown = checks[~words(checks).isin(["pass", "not_measured"])]
+    for r in shown.to_dict("records"):
+        log.info("  %-8s %-12s %-38s %s", r["model"], r["method"], CHECK_NAMES.get(r["check"], r["check"]), cell(r))
+    log.info("table: %s/explanation_checks.parquet|.csv", run_dir)

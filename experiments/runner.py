@@ -106,6 +106,8 @@ def report(ctx: RunContext) -> None:
         console.print_model_comparison(ctx.run_dir, tables["model_comparison"])
     if "explanation_summary" in tables:
         console.print_explanations(ctx.run_dir, tables["explanation_summary"])
+    if "explanation_checks" in tables:
+        console.print_explanation_checks(ctx.run_dir, tables["explanation_checks"])
     if ctx.cfg.report == "html":
         from experiments.report.build import build_report
 

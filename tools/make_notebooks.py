@@ -179,6 +179,26 @@ EXPLANATIONS = [
         "else:\n"
         '    print(f"maps moved most for {sample!r}; this run drew no pictures (explain.pictures: false)")'
     ),
+    new_markdown_cell(
+        "## The checks of the maps: pass, fail or inconclusive\n\nEach check is a difference from a reference "
+        "(a random map, a blurred random map, a threshold) with its 95 % interval and n: *pass* when the interval lies "
+        "wholly on the better side, *fail* when wholly on the worse side, *inconclusive* when it crosses the "
+        "reference (the study cannot tell at this n). `n_to_pass`: the n at which the observed difference, its "
+        "spread shrinking as 1/sqrt(n), would pass (NaN: not reachable, the estimate is on the worse side)."
+    ),
+    new_code_cell(
+        'if (RUN / "explanation_checks.parquet").is_file():\n'
+        '    checks = pd.read_parquet(RUN / "explanation_checks.parquet")\n'
+        '    measured = checks[checks["verdict"] != "not_measured"]\n'
+        '    print(measured.groupby("model")["verdict"].value_counts().unstack(fill_value=0))\n'
+        "    print(f\"n from {measured['n'].min()} to {measured['n'].max()}\")\n"
+        '    display(checks.pivot_table(index=["model", "method"], columns="check", values="verdict", aggfunc="first", '
+        "sort=False))\n"
+        '    display(checks.loc[checks["verdict"] == "inconclusive", ["model", "method", "check", "n", "difference", '
+        '"ci_low", "ci_high", "n_to_pass"]].round(2))\n'
+        "else:\n"
+        '    print("this run has no checks of the maps")'
+    ),
 ]
 
 TRAINING = [

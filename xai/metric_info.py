@@ -30,7 +30,7 @@ class MetricInfo:
 PETSIUK, ROAD = "Petsiuk et al. 2018 (RISE)", "Rong et al. 2022 (ROAD)"
 ADEBAYO, YEH, ARRAS = "Adebayo et al. 2018", "Yeh et al. 2019", "Arras et al. 2022"
 
-SPEARMAN, SHARE, RELATIVE, OPEN = (-1, 1), (0, 1), (0, None), (None, None)  # ranges
+SPEARMAN, SHARE, UNIT_CHANGE, OPEN = (-1, 1), (0, 1), (0, 2), (None, None)  # ranges (unit maps: xai.sensitivity)
 
 XAI_METRICS = {m.name: m for m in (
     MetricInfo("deletion_auc_logit", "lower", "deletion AUC of the target's log-odds", *OPEN, PETSIUK),
@@ -58,11 +58,12 @@ XAI_METRICS = {m.name: m for m in (
     MetricInfo("relevance_mass", "higher", "share of positive attribution inside the planted patch", *SHARE, ARRAS),
     MetricInfo("relevance_rank", "higher", "share of the top-|patch| pixels inside the planted patch", *SHARE, ARRAS),
     MetricInfo(
-        "max_sensitivity", "lower", "largest relative change of a map under small noise (Yeh et al. 2019)",
-        *RELATIVE, YEH,
+        "max_sensitivity", "lower", "largest change of a unit-norm map under small noise (Yeh et al. 2019)",
+        *UNIT_CHANGE, YEH,
     ),
     MetricInfo(
-        "avg_sensitivity", "lower", "mean relative change of a map under small noise (Yeh et al. 2019)", *RELATIVE, YEH
+        "avg_sensitivity", "lower", "mean change of a unit-norm map under small noise (Yeh et al. 2019)",
+        *UNIT_CHANGE, YEH,
     ),
     MetricInfo(
         "drift_spearman", "higher", "Spearman of an edited image's map with its unedited image's map", *SPEARMAN

@@ -14,7 +14,7 @@ import pandas as pd
 
 from augment import IDENTITY, base_variant_id
 from experiments.report import figures
-from experiments.report.explanation_checks import checks_block
+from experiments.report.explanation_checks import add_check_findings, checks_block
 from experiments.report.findings import model_findings
 from experiments.report.generator_section import add_generator_findings
 from experiments.report.html_tables import METRIC_NAMES, Tint, table_block, with_interval
@@ -42,6 +42,7 @@ def findings_section(run: ReportRun) -> dict[str, object]:
         for m in run.models if (scores["model"] == m).any()
     ]  # fmt: skip
     add_generator_findings(findings, read_table(run.run_dir, "generators"))  # "catches 2 of 6 generators; misses ..."
+    add_check_findings(findings, read_table(run.run_dir, "explanation_checks"))  # "16 pass, 3 fail, 15 inconclusive"
     for f in findings:
         f["input_size"] = run.models[f["model"]]
         f["training_warning"] = training_warning(run.run_dir, f["model"])

@@ -3,13 +3,16 @@ and one verdict per method, model and check (docs/explanation-checks.md).
 
 `gather` takes, as each explained sample comes back to the driver, its model inputs, edit
 records and every method's maps (fresh or cached); `run_checks` then makes
-  explanation_road           ROAD curves of the unedited images (xai.road): one row per order x percentage
+  explanation_road           ROAD curves of the unedited images (xai.road): one row per order x percentage; with
+                             `random`, also of the blurred random control (CONTROL, xai.controls)
   explanation_road_summary   per model x method: mean MoRF, LeRF and gap, and ROAD's ranking agreement
   explanation_localisation   per map of an image whose planted patch flipped or moved the decision (xai.localisation)
   explanation_robustness     per model x method: sensitivity under small noise and drift under edits
                              (experiments.stages.explanations.robustness)
-  explanation_checks         per model x method x check: value, reference, interval, n, verdict, passed
-The verdicts use the one rule of experiments.stats.statistics, each metric's direction read from METRICS.
+  explanation_checks         per model x method x check: value, reference, interval, n, verdict, passed,
+                             and n_to_pass (experiments.stats.sample_size)
+The verdicts use the one rule of experiments.stats.statistics, each metric's direction read from METRICS,
+in three words (VERDICT_WORDS): pass, fail, inconclusive.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 
 from augment import IDENTITY, EditRecord, region_mask, variant_seed
 from experiments.stages.explanations.robustness import noise_sensitivity, robustness_table
+from experiments.stats.sample_size import n_to_pass, wilson_n_to_pass
 from experiments.stats.statistics import METRICS, exploratory, mean_ci, paired_difference_ci, verdict, wilson_ci
 
 log = logging.getLogger("artxai")
@@ -34,16 +38,23 @@ MOVED = 0.1  # a planted patch "moved the decision" when |delta p_ai| is at leas
 CHANGED_BELOW = (
     0.5  # a map "changed" under full randomisation when its mean Spearman with the trained map is below this
 )
+CONTROL = "blurred_random"  # random noise smoothed to the methods' spatial scale (xai.controls), beside `random`
 CHECKS = {  # check -> (metric in METRICS, what passing means)
     "road_morf": ("road_morf_log_odds", "ROAD MoRF below random's"),
+    "road_morf_blurred": ("road_morf_log_odds", "ROAD MoRF below the blurred random map's"),
     "road_lerf": ("road_lerf_log_odds", "ROAD LeRF above random's"),
+    "road_lerf_blurred": ("road_lerf_log_odds", "ROAD LeRF above the blurred random map's"),
     "pointing": ("pointing_game", "points at planted patches more often than a random map"),
     "randomisation": ("sanity_spearman", f"Spearman with the randomised model's map below {CHANGED_BELOW}"),
     "noise": ("avg_sensitivity", "map moves less under small noise than from one image to the next"),
 }
+# the verdict rule's words as a check reads them: the interval wholly on the better side, wholly on
+# the worse side, or across 0 (the study cannot tell at this n: never a fail)
+VERDICT_WORDS = {"better": "pass", "worse": "fail", "no_difference": "inconclusive"}
+NOT_MEASURED = "not_measured"
 CHECK_COLUMNS = [
     "model", "method", "check", "metric", "better", "n", "value", "reference", "difference", "ci_low", "ci_high",
-    "ci_method", "verdict", "passed", "exploratory",
+    "ci_method", "verdict", "passed", "n_to_pass", "exploratory",
 ]  # fmt: skip
 
 
@@ -70,6 +81,37 @@ def gather(unit, result, cached: dict, methods: list[str], sizes: dict[str, int]
             maps[method] = fresh[method][0] if method in fresh else cached[(name, method)][0]
         images = np.stack([result.prep.inputs[sizes[name]][i] for i in ids]).astype(np.float32)
         out.append(CheckUnit(unit.sample.id, name, list(ids), images, maps, dict(result.prep.records)))
+    return out
+
+
+def with_blurred_control(units: list[CheckUnit], seed: int) -> list[CheckUnit]:
+    """The units (in their order) with a CONTROL map for every chosen variant, right after `random`:
+    seeded noise per sample, Gaussian-smoothed (xai.controls) to the median lag-1 autocorrelation
+    of the model's methods' maps of the unedited images (every method but random: their typical scale)."""
+    from dataclasses import replace
+
+    from xai.controls import blurred_random, typical_sigma
+
+    sigmas = {}
+    for model in dict.fromkeys(u.model for u in units):
+        own = [
+            m[0] for u in units if u.model == model for name, m in u.maps.items() if name != "random" and _ranks(m[0])
+        ]
+        sigma, rho = typical_sigma(np.stack(own)) if own else (0.0, float("nan"))
+        log.info("blurred random control for %s: sigma %.2f px (the methods' median autocorrelation %.2f)",
+                 model, sigma, rho)  # fmt: skip
+        sigmas[model] = sigma
+    out = []
+    for u in units:
+        control = blurred_random(
+            u.images.shape[:3], sigmas[u.model], variant_seed(seed, u.sample, f"{CONTROL}/{u.model}")
+        )
+        maps = {}
+        for name, m in u.maps.items():
+            maps[name] = m
+            if name == "random":
+                maps[CONTROL] = control
+        out.append(replace(u, maps=maps if CONTROL in maps else maps | {CONTROL: control}))
     return out
 
 
@@ -180,34 +222,46 @@ def _row(
     model: str, method: str, check: str, n: int, value: float, reference: float, found: tuple, ci_method: str
 ) -> dict:
     """One verdict row: the difference value - reference and its interval (low, high), read with
-    the one verdict rule against the check's metric's direction."""
+    the one verdict rule against the check's metric's direction (VERDICT_WORDS), and the smallest
+    n at which the observed difference would pass (a Wilson row: from its observed share)."""
     metric = CHECKS[check][0]
     better = METRICS[metric].direction
     low, high = found
-    decided = verdict(low, high, better) if n else "not_measured"
+    decided = VERDICT_WORDS[verdict(low, high, better)] if n else NOT_MEASURED
+    difference = value - reference
+    if ci_method == "wilson":
+        needed = wilson_n_to_pass(value, reference, n, better)
+    else:
+        needed = n_to_pass(difference, low, high, n, better)
     return {"model": model, "method": method, "check": check, "metric": metric, "better": better, "n": int(n),
-            "value": value, "reference": reference, "difference": value - reference, "ci_low": low, "ci_high": high,
-            "ci_method": ci_method, "verdict": decided, "passed": decided == "better"}  # fmt: skip
+            "value": value, "reference": reference, "difference": difference, "ci_low": low, "ci_high": high,
+            "ci_method": ci_method, "verdict": decided, "passed": decided == "pass", "n_to_pass": needed}  # fmt: skip
 
 
 def road_checks(road: pd.DataFrame, resamples: int, seed: int) -> list[dict]:
-    """Per model x method: its per-image MoRF and LeRF log-odds against random's, paired on the
-    same images (bootstrap over images)."""
+    """Per model x method: its per-image MoRF and LeRF log-odds against random's and, where the run
+    has it, the blurred random control's (CONTROL), paired on the same images (bootstrap over images)."""
     if road.empty or "random" not in set(road["method"]):
         return []
     per = road_per_image(road)
     rows = []
     for model, mine in per.groupby("model", sort=False):
-        random = mine[mine["method"] == "random"].set_index("sample")
-        for method, m in mine[mine["method"] != "random"].groupby("method", sort=False):
+        references = {
+            suffix: mine[mine["method"] == name].set_index("sample")
+            for suffix, name in (("", "random"), ("_blurred", CONTROL))
+            if (mine["method"] == name).any()
+        }
+        for method, m in mine[~mine["method"].isin(["random", CONTROL])].groupby("method", sort=False):
             m = m.set_index("sample")
-            both = m.index.intersection(random.index)
-            for check, column in (("road_morf", "road_morf_log_odds"), ("road_lerf", "road_lerf_log_odds")):
-                a, b = m.loc[both, column].to_numpy(), random.loc[both, column].to_numpy()
-                found = paired_difference_ci(a, b, resamples=resamples, seed=seed)
-                rows.append(_row(model, method, check, found["n"], float(np.mean(a)) if len(a) else np.nan,
-                                 float(np.mean(b)) if len(b) else np.nan, (found["ci_low"], found["ci_high"]),
-                                 found["ci_method"]))  # fmt: skip
+            for order in ("morf", "lerf"):
+                column = f"road_{order}_log_odds"
+                for suffix, reference in references.items():
+                    both = m.index.intersection(reference.index)
+                    a, b = m.loc[both, column].to_numpy(), reference.loc[both, column].to_numpy()
+                    found = paired_difference_ci(a, b, resamples=resamples, seed=seed)
+                    rows.append(_row(model, method, f"road_{order}{suffix}", found["n"],
+                                     float(np.mean(a)) if len(a) else np.nan, float(np.mean(b)) if len(b) else np.nan,
+                                     (found["ci_low"], found["ci_high"]), found["ci_method"]))  # fmt: skip
     return rows
 
 
@@ -294,6 +348,7 @@ def run_checks(
     import time
 
     t = time.perf_counter()
+    units = with_blurred_control(units, seed) if "random" in cfg.methods else units
     road = road_table(units, detectors, cfg.target, seed)
     timings.phase("ROAD", t)
     t = time.perf_counter()

@@ -5,7 +5,8 @@
 
 - max_sensitivity, avg_sensitivity (xai.sensitivity, Yeh et al. 2019): each explained image's
   unedited copy explained again under NOISE_SAMPLES draws of seeded uniform noise of half-width
-  NOISE_RADIUS; the relative change of the map, largest and mean over the draws.
+  NOISE_RADIUS; the change of the map once each map is divided by its own L2 norm (scale-free, in [0, 2]),
+  largest and mean over the draws.
 - reference (on the sensitivity rows): the same measure from one explained image's map to the
   next's (xai.sensitivity.between_images), the scale a map's change under noise is read against:
   the verdict's "stable under small noise" asks avg_sensitivity to lie below it.
