@@ -42,7 +42,33 @@ def open_browser(width: int = 1280, height: int = 900) -> webdriver.Chrome:
     return driver
 
 
-def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
+# every table's last column within reach (arguments[0]: the screen's width): the table sits in a box
+# that scrolls sideways (or fits the screen), the box fits the screen, and with the box scrolled to its
+# end every row's last cell is in view; a list of what is cut off
+CUT_TABLES = """
+const screenWidth = arguments[0];  // not innerWidth: a phone's layout viewport widens to fit what overflows
+return Array.from(document.querySelectorAll('table')).map((t, i) => {
+  const name = t.id || ('table ' + i);
+  let box = t.parentElement;
+  while (box && box !== document.body && !['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) {
+    box = box.parentElement;
+  }
+  if (!box || box === document.body) {
+    return t.getBoundingClientRect().right <= screenWidth + 1 ? null : name + ': wider than the screen, no scroll box';
+  }
+  const edge = box.getBoundingClientRect();
+  if (edge.right > screenWidth + 1) return name + ': its scroll box is wider than the screen';
+  box.scrollLeft = box.scrollWidth;
+  const right = box.getBoundingClientRect().right;
+  const cut = Array.from(t.rows).map(r => r.cells[r.cells.length - 1])
+    .filter(c => c && c.getBoundingClientRect().right > right + 1).length;
+  box.scrollLeft = 0;
+  return cut ? name + ': ' + cut + ' last-column cells out of reach' : null;
+}).filter(x => x)
+"""
+
+
+def inspect_page(driver: webdriver.Chrome, page: Path, width: int = 1280) -> dict:
     driver.get(page.resolve().as_uri())
     images = driver.execute_script(
         "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0, "
@@ -76,6 +102,8 @@ def inspect_page(driver: webdriver.Chrome, page: Path) -> dict:
         "external": [h for h in links if urlparse(h).scheme in ("http", "https")],
         "page_width": driver.execute_script("return document.documentElement.scrollWidth"),
         "figures_not_linked": unlinked,
+        "tables": driver.execute_script("return document.querySelectorAll('table').length"),
+        "cut_tables": driver.execute_script(CUT_TABLES, width),
         "image_bytes": sizes,
         "first_section": driver.execute_script(
             "const s = document.querySelector('main section'); return s ? s.id : null"

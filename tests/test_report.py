@@ -190,7 +190,9 @@ def test_claim_verdicts_follow_the_evidence(small, large, expected):
 def test_report_in_a_real_browser(reported_run):
     """Every page at 1280 px and on a 390 px phone: no console error, every image loads and has
     alt text and stays under 1.5 MB, every figure opens its own file, every local link resolves,
-    nothing comes from the network, nothing is wider than the screen, the findings come first.
+    nothing comes from the network, nothing is wider than the screen, every table's last column is
+    reachable (its scroll box scrolled to the end shows it; the check catches the verdict table cut
+    off without that box), the findings come first.
     Sorting a table by a header works. Screenshots of the main page and one subject page, at
     both widths, are saved into the run's report folder."""
     run_dir = reported_run
@@ -205,7 +207,7 @@ def test_report_in_a_real_browser(reported_run):
         driver = browser.open_browser(width=width, height=900 if width > 600 else 844)
         try:
             for page in pages:
-                found = browser.inspect_page(driver, page)
+                found = browser.inspect_page(driver, page, width)
                 assert found["images"] > 0 and found["broken_images"] == [], (page.name, found["broken_images"])
                 assert found["broken_links"] == [] and found["external"] == [], page.name
                 assert found["console_errors"] == [], (page.name, found["console_errors"])
@@ -213,7 +215,16 @@ def test_report_in_a_real_browser(reported_run):
                 assert found["figures_not_linked"] == [], (page.name, found["figures_not_linked"])
                 assert max(found["image_bytes"].values()) < MAX_IMAGE_BYTES, page.name
                 assert found["page_width"] <= width, (page.name, width)  # wide tables scroll inside their box
-            assert browser.inspect_page(driver, pages[0])["first_section"] == "findings"
+                assert found["cut_tables"] == [], (page.name, width, found["cut_tables"])
+            main = browser.inspect_page(driver, pages[0], width)
+            assert main["first_section"] == "findings" and main["tables"] >= 10
+            if width == 390:  # the check sees a cut-off table: without its scroll box the verdict table is cut
+                driver.execute_script(
+                    "const s = document.createElement('style'); s.textContent = '.scroll { overflow-x: visible }';"
+                    "document.head.appendChild(s)"
+                )
+                cut = driver.execute_script(browser.CUT_TABLES, width)
+                assert any(c.startswith("T_explanation_checks:") for c in cut), cut
             browser.save_screenshot(driver, pages[0], report / f"screenshot_{width}px.png")
             browser.save_screenshot(driver, subjects[0], report / f"screenshot_subject_{width}px.png")
             if width == 1280:  # the inline script sorts: "fooled" ascending, then descending
