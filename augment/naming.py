@@ -15,6 +15,7 @@ import json
 
 from augment.grid import IDENTITY, base_variant_id
 from augment.ops import OP_INFO, SINGLE_OPS
+from augment.variants import CHAIN, PRESET
 
 # what is not a single op (augment.OP_INFO gives each op's label, axis and sides)
 OTHER_LABELS = {"combined": "combined", IDENTITY: "unedited"}
@@ -109,12 +110,46 @@ def describe_step(op: str, params: dict[str, object]) -> str:
 def describe(variant_id: str) -> str:
     """A variant id in words: 'Gaussian noise std 0.2', 'occlusion area 0.2, count 3',
     'hue shift 45° + occlusion area 0.03, colour yellow, count 3', 'unedited'."""
+    pipeline = parse_pipeline(variant_id)
+    if pipeline is not None:
+        return describe_pipeline(*pipeline)
     steps = parse_variant(variant_id)
     if steps is None:
         return base_variant_id(variant_id)
     if not steps:
         return label(IDENTITY)
     return " + ".join(describe_step(op, params) for op, params in steps)
+
+
+def parse_pipeline(variant_id: str) -> tuple[str, dict[str, object]] | None:
+    """A chain or preset id -> (op, its params as recorded: {chain, k, draw, steps} or {preset,
+    steps}): `chain(field, k=2, draw=0: jpeg(quality=50) + contrast(factor=0.2))`; None otherwise."""
+    vid = base_variant_id(variant_id)
+    for op in (CHAIN, PRESET):
+        if not (vid.startswith(f"{op}(") and vid.endswith(")") and ": " in vid):
+            continue
+        head, steps = vid[len(op) + 1 : -1].split(": ", 1)
+        name, *rest = [part.strip() for part in head.split(",")]
+        try:
+            meta = {key.strip(): ast.literal_eval(value) for key, value in (part.split("=", 1) for part in rest)}
+        except (SyntaxError, ValueError):
+            return None
+        return op, {op: name, **meta, "steps": _split_steps(steps)}
+    return None
+
+
+def describe_pipeline(op: str, params: dict[str, object]) -> str:
+    """A chain or preset as readable steps, in order, from its recorded params:
+    'preset social_repost: crop keep 0.9 → resize_to long_side 1080, … → JPEG quality 85',
+    'chain field of 2, draw 1: posterize bits 4 → contrast 0.2'."""
+    steps = " → ".join(describe(step) for step in params.get("steps", []))
+    if op == CHAIN:
+        draw = params.get("draw")
+        drawn = f", draw {int(draw) + 1}" if isinstance(draw, int) else ""
+        head = f"chain {params.get('chain', '')} of {params.get('k', '?')}{drawn}"
+    else:
+        head = f"preset {params.get('preset', '')}"
+    return f"{head}: {steps}"
 
 
 def describe_params(op: str, params_json: str) -> str:
@@ -125,6 +160,8 @@ def describe_params(op: str, params_json: str) -> str:
         return str(params_json)
     if op == "combined":
         return " + ".join(describe(s) for s in params.get("steps", []))
+    if op in (CHAIN, PRESET):
+        return describe_pipeline(op, params)
     return compact_params(op, params)
 
 

@@ -308,3 +308,21 @@ def test_a_quality_of_101_is_jpeg_at_100():
     assert np.array_equal(_jpeg(img, True, 101), _jpeg(img, True, 100))
     assert not np.array_equal(_jpeg(img, True, 50), _jpeg(img, True, 100))
     assert _jpeg(img, False, 50) is img
+
+
+def test_chains_and_presets_read_as_steps_in_words():
+    """The report names a chain or a preset by its steps, in order, in words (augment.naming):
+    from its id and, the same, from the params the scores table records; the raw id never shows."""
+    from augment.naming import describe, describe_params
+    from augment.presets import preset_variant
+
+    chain = chains(k=[3], draws=2)[1]
+    preset = preset_variant("social_repost")
+    for v in (chain, preset):
+        recorded = describe_params(v.op, json.dumps(v.params))
+        assert describe(v.id) == describe(f"{v.id}#1") == recorded and "(" not in recorded.split(": ", 1)[0]
+        steps = recorded.split(": ", 1)[1].split(" → ")
+        assert len(steps) == len(v.steps) and "=" not in recorded
+        assert all(step.startswith(OP_INFO[s.name].label) for step, s in zip(steps, v.steps))
+    assert recorded == "preset social_repost: crop keep 0.9 → resize_to long_side 1080 → JPEG quality 85"
+    assert describe(chain.id).startswith("chain t of 3, draw 2: ")
