@@ -93,6 +93,7 @@ def test_a_run_writes_the_score_relative_to_its_reference_and_the_report_shows_i
     page = (reported_run / "report" / "index.html").read_text(encoding="utf-8")
     section = page[page.index('<section id="fooling">') :]
     assert section.index("Corruption score") < section.index("Edits ranked by how often they fool")
-    assert (
-        'src="img/corruption_ap.png"' in section and (reported_run / "report" / "img" / "corruption_ap.png").is_file()
-    )
+    for figure in ("corruption_ap.png", "corruption_roc_auc.png"):  # AP and ROC-AUC against severity, side by side
+        assert f'src="img/{figure}"' in section and (reported_run / "report" / "img" / figure).is_file()
+    assert section.index("corruption_ap.png") < section.index("corruption_roc_auc.png") < section.index("Edits ranked")
+    assert "ROC-AUC against severity, one panel per edit family" in section

@@ -1,5 +1,5 @@
 """The report's corruption score, first among the robustness results: the `corruption_score`
-table with its intervals, and per op family the average precision against severity
+table with its intervals, and per op family the average precision and the ROC-AUC against severity
 (experiments.stages.corruption; docs/corruption-score.md)."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ MEASURE_NAMES = {
     "relative_error": "error relative to the reference (ImageNet-C's CE)",
 }
 PANEL_INCHES = (3.2, 2.6)
+CURVE_NAMES = {"average_precision": "average precision", "roc_auc": "ROC-AUC"}  # the curves drawn, in order
 
 
 def score_table(score: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +58,7 @@ def ap_curves(curves: pd.DataFrame, path: Path, metric: str = "average_precision
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7, frameon=False)
     for ax in axes[:, 0]:
-        ax.set_ylabel(metric.replace("_", " "), fontsize=9)
+        ax.set_ylabel(CURVE_NAMES.get(metric, metric.replace("_", " ")), fontsize=9)
     for ax in list(axes.flat)[len(families) :]:
         ax.set_visible(False)
     return save(fig, path)
@@ -65,7 +66,7 @@ def ap_curves(curves: pd.DataFrame, path: Path, metric: str = "average_precision
 
 def corruption_section(run: ReportRun) -> dict[str, object]:
     """The page's `corruption` block (None when the run has no corruption score): the score
-    table and the per-family AP figure (experiments.report.build's SECTIONS)."""
+    table and the per-family AP and ROC-AUC figures (experiments.report.build's SECTIONS)."""
     path, curves_path = run.run_dir / "corruption_score.parquet", run.run_dir / "corruption_curves.parquet"
     if not path.is_file():
         return {"corruption": None}
@@ -74,7 +75,10 @@ def corruption_section(run: ReportRun) -> dict[str, object]:
         return {"corruption": None}
     curves = pd.read_parquet(curves_path) if curves_path.is_file() else pd.DataFrame()
     figures = []
-    if len(curves) and (curves["level"] > 0).any() and curves["average_precision"].notna().any():
-        drawn = ap_curves(curves, run.img / "corruption_ap.png")
-        figures.append(run.figure(drawn, "Average precision against severity, one panel per edit family"))
+    for metric, name in CURVE_NAMES.items():
+        if len(curves) and (curves["level"] > 0).any() and curves[metric].notna().any():
+            file = "corruption_ap.png" if metric == "average_precision" else f"corruption_{metric}.png"
+            drawn = ap_curves(curves, run.img / file, metric)
+            caption = f"{name[0].upper()}{name[1:]} against severity, one panel per edit family"
+            figures.append(run.figure(drawn, caption))
     return {"corruption": {"table": table_block(score_table(score), "corruption_score", {}), "figures": figures}}
