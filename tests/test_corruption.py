@@ -70,6 +70,26 @@ def test_curves_give_ap_and_auc_per_op_and_severity_with_the_family():
     assert len(curves) == 8 and set(curves["n"]) == {4}
 
 
+def test_the_curves_are_drawn_against_each_ops_own_parameter_in_its_units():
+    """The AP and ROC-AUC figures: one panel per op, its x-axis the op's parameter named with its
+    unit (augment's OP_INFO), the unedited images at the neutral value, then the grid's severities."""
+    from augment.naming import axis_label
+    from experiments.report.corruption import in_units
+
+    curves = corruption_curves(hand_scores(), OP_FAMILIES, resamples=50, seed=0)
+    for metric, ylabel in (("average_precision", "average precision"), ("roc_auc", "ROC-AUC")):
+        fig = in_units(curves, metric, None)
+        panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+        assert sorted(ax.get_xlabel() for ax in panels.values()) == sorted(
+            f"{axis_label(op)}, harsher →" for op in ("jpeg", "gaussian_noise")
+        )
+        assert {ax.get_ylabel() for ax in fig.axes if ax.get_subplotspec().is_first_col()} == {ylabel}
+        jpeg = next(ax for ax in panels.values() if ax.get_xlabel().startswith(axis_label("jpeg")))
+        assert jpeg.lines[0].get_xdata().tolist() == [100.0, 50.0, 20.0]  # unedited (quality 100), then 50, 20
+        assert jpeg.lines[0].get_ydata()[1] == pytest.approx(curves.set_index(["model", "variant"]).at[
+            (jpeg.lines[0].get_label(), "jpeg(quality=50)"), metric])  # fmt: skip
+
+
 def test_an_unknown_reference_model_is_one_error_line_naming_the_field(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
@@ -96,4 +116,4 @@ def test_a_run_writes_the_score_relative_to_its_reference_and_the_report_shows_i
     for figure in ("corruption_ap.png", "corruption_roc_auc.png"):  # AP and ROC-AUC against severity, side by side
         assert f'src="img/{figure}"' in section and (reported_run / "report" / "img" / figure).is_file()
     assert section.index("corruption_ap.png") < section.index("corruption_roc_auc.png") < section.index("Edits ranked")
-    assert "ROC-AUC against severity, one panel per edit family" in section
+    assert "ROC-AUC against each edit's parameter, in its units".replace("'", "&#39;") in section

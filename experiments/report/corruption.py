@@ -13,6 +13,7 @@ from matplotlib.ticker import MaxNLocator
 from experiments.report.figures import plain_label, plt, save
 from experiments.report.html_tables import table_block, with_interval
 from experiments.report.run_data import ReportRun
+from experiments.report.severity_figures import add_series, severity_curves
 
 MEASURE_NAMES = {
     "mean_fooling_rate": "mean fooling rate",
@@ -64,6 +65,32 @@ def ap_curves(curves: pd.DataFrame, path: Path, metric: str = "average_precision
     return save(fig, path)
 
 
+def in_units(curves: pd.DataFrame, metric: str, path: Path | None):
+    """`metric` against each op's own parameter, in its units (augment's OP_INFO axis and unit), one
+    panel per op and side of its neutral value, the unedited images drawn at the neutral value
+    (severity_figures.severity_curves); saved to `path`, or the figure when `path` is None."""
+    return severity_curves(curves, metric, path, ylabel=CURVE_NAMES.get(metric, metric), cols=4)
+
+
+def curve_figures(run: ReportRun, curves: pd.DataFrame, metric: str) -> list:
+    """The report's figures of `metric` against severity: single ops in their own units; chains,
+    presets and combined edits (no one parameter) against their level, one panel per family."""
+    if not (len(curves) and (curves["level"] > 0).any() and curves[metric].notna().any()):
+        return []
+    name = CURVE_NAMES[metric]
+    stem = "corruption_ap" if metric == "average_precision" else f"corruption_{metric}"
+    graded = add_series(curves)
+    figures = []
+    if len(graded):
+        caption = f"{name[0].upper()}{name[1:]} against each edit's parameter, in its units, one panel per edit"
+        figures.append(run.figure(in_units(curves, metric, run.img / f"{stem}.png"), caption))
+    rest = curves[(curves["level"] > 0) & ~curves["variant"].isin(graded["variant"])]
+    if len(rest):
+        drawn = ap_curves(pd.concat([curves[curves["level"] == 0], rest]), run.img / f"{stem}_levels.png", metric)
+        figures.append(run.figure(drawn, f"{name[0].upper()}{name[1:]} of chains, presets and combined edits by level"))
+    return figures
+
+
 def corruption_section(run: ReportRun) -> dict[str, object]:
     """The page's `corruption` block (None when the run has no corruption score): the score
     table and the per-family AP and ROC-AUC figures (experiments.report.build's SECTIONS)."""
@@ -74,11 +101,5 @@ def corruption_section(run: ReportRun) -> dict[str, object]:
     if score.empty:
         return {"corruption": None}
     curves = pd.read_parquet(curves_path) if curves_path.is_file() else pd.DataFrame()
-    figures = []
-    for metric, name in CURVE_NAMES.items():
-        if len(curves) and (curves["level"] > 0).any() and curves[metric].notna().any():
-            file = "corruption_ap.png" if metric == "average_precision" else f"corruption_{metric}.png"
-            drawn = ap_curves(curves, run.img / file, metric)
-            caption = f"{name[0].upper()}{name[1:]} against severity, one panel per edit family"
-            figures.append(run.figure(drawn, caption))
+    figures = [fig for metric in CURVE_NAMES for fig in curve_figures(run, curves, metric)]
     return {"corruption": {"table": table_block(score_table(score), "corruption_score", {}), "figures": figures}}
