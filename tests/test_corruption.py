@@ -90,6 +90,27 @@ def test_the_curves_are_drawn_against_each_ops_own_parameter_in_its_units():
             (jpeg.lines[0].get_label(), "jpeg(quality=50)"), metric])  # fmt: skip
 
 
+def test_a_preset_with_no_one_parameter_gets_its_own_figure_by_level(tmp_path):
+    """Single ops in their units; a preset (no one parameter to put on an axis) in a second figure,
+    by level, for each of AP and ROC-AUC."""
+    from types import SimpleNamespace
+
+    from augment.presets import preset_variant
+    from experiments.report.corruption import curve_figures
+
+    scores = hand_scores()
+    preset = scores[scores["variant"] == "jpeg(quality=50)"].assign(
+        variant=preset_variant("social_repost").id, op="preset", severity=np.nan
+    )
+    curves = corruption_curves(pd.concat([scores, preset], ignore_index=True), OP_FAMILIES, resamples=50, seed=0)
+    run = SimpleNamespace(img=tmp_path, figure=lambda path, caption: (path.name, caption))
+    for metric, stem in (("average_precision", "corruption_ap"), ("roc_auc", "corruption_roc_auc")):
+        drawn = curve_figures(run, curves, metric)
+        assert [name for name, _ in drawn] == [f"{stem}.png", f"{stem}_levels.png"]
+        assert "in its units" in drawn[0][1] and "presets" in drawn[1][1]
+        assert all((tmp_path / name).is_file() for name, _ in drawn)
+
+
 def test_an_unknown_reference_model_is_one_error_line_naming_the_field(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
