@@ -27,7 +27,7 @@ import pandas as pd
 from experiments.config.model_blocks import DatasetConfig, TrainAugmentConfig, TrainConfig
 from experiments.inputs.datasets import scan
 from experiments.inputs.images import load_for_model
-from experiments.models.architecture import load_detector
+from experiments.models.architecture import load_keras
 from experiments.models.training import train
 from experiments.stages.model_comparison import comparison_table
 
@@ -50,7 +50,7 @@ def variants(dataset: DatasetConfig, study: Path, epochs: int) -> dict[str, Trai
 
 def correct_on(path: Path, test: pd.DataFrame) -> np.ndarray:
     """Which test images the 32 px model at `path` gets right (p_ai >= 0.5 means AI)."""
-    detector = load_detector(path, path.stem, 32)
+    detector = load_keras(path, path.stem, 32)
     x = np.stack([load_for_model(Path(p), 32) for p in test["path"]])
     p_ai = detector.predict_proba(x)[:, 0]
     return (p_ai >= 0.5) == (test["label"] == "ai").to_numpy()

@@ -59,10 +59,10 @@ def suite_config(root: Path, model: Path, grid: dict, report: str) -> dict:
 
 def predict_floor(model_path: Path, images: int) -> float:
     """Seconds for `images` inputs through the compiled batch-256 forward pass alone (fastest of 2)."""
-    from experiments.models.architecture import load_detector
+    from experiments.models.architecture import load_keras
     from xai.compiled import forward_outputs
 
-    detector = load_detector(model_path, "cnn32", 32)
+    detector = load_keras(model_path, "cnn32", 32)
     x = np.random.default_rng(0).random((min(images, 25_600), 32, 32, 3), dtype=np.float32)
     forward_outputs(detector.model, x[:512])  # traces and sets up the shapes
     best = float("inf")

@@ -25,7 +25,7 @@ import yaml
 
 from experiments.config.schema import load_config
 from experiments.inputs.images import decode_image, resize_for_model
-from experiments.models.architecture import load_detector
+from experiments.models.architecture import load_keras
 from experiments.preflight import resolver_for
 from experiments.runner import execute
 from experiments.inputs.samples import load_samples
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         }))  # fmt: skip
         cfg = load_config(config)
         resolver = resolver_for(cfg)
-        detector = load_detector(resolver.resolve(MODEL_32).local_path, "cnn32", 32)
+        detector = load_keras(resolver.resolve(MODEL_32).local_path, "cnn32", 32)
         paths = [s.path for s in load_samples(cfg.samples, resolver)]
 
         first = paths[: args.baseline]

@@ -18,7 +18,7 @@ from experiments.config.schema import RunConfig
 from experiments.inputs.assets import AssetResolver
 from experiments.inputs.images import DecodePolicy, decode_policy
 from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector
 from experiments.rundir.atomic import atomic_write, atomic_write_table, neutralise_formulas
 
 WIDE = "_wide"  # a table named <name>_wide is a view for spreadsheets: CSV alone, two decimals, not listed

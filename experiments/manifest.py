@@ -17,7 +17,8 @@ import pandas as pd
 from experiments.config.schema import RunConfig
 from experiments.inputs.assets import known_blob_ids
 from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector, card_path, training_dir
+from experiments.models.detector import Detector
+from experiments.models.training_folder import card_path, training_dir
 from experiments.rundir.atomic import atomic_write, atomic_write_json
 from experiments.context import Timings
 

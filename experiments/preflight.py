@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import replace
 
 import yaml
 
@@ -17,11 +16,11 @@ from experiments.config.fields import ConfigError
 from experiments.config.schema import RunConfig
 from experiments.execution.executors import executor_session
 from experiments.inputs.assets import DEFAULT_BASE_URL, AssetError, AssetResolver, mirror_from_env
-from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample, load_samples
-from experiments.models.architecture import Detector, load_detector
-from experiments.models.trained_models import ModelRefused, trained_detector
+from experiments.models.backends import Opening, open_model
+from experiments.models.detector import Detector, ModelLoadError
+from experiments.models.trained_models import ModelRefused
 from experiments.rundir.atomic import FULL_DISK, atomic_write_json, atomic_write_text
 from experiments.rundir.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, write_marker
 from experiments.stages.cross_generator import check_matrix
@@ -49,28 +48,16 @@ def load_detectors(
     was trained as the block asks (experiments.models.trained_models). A missing optional model is one
     warning line; a trained model that does not match its block stops the run (ModelRefused)."""
     detectors, blob_ids, failures = [], {}, []
+    opening = Opening(resolver, cfg.seed, decode_policy(cfg), retrain, cfg.model_dump(mode="json"), timings)
     for m in cfg.models:
         try:
-            if m.train is not None:
-                snapshot = cfg.model_dump(mode="json")
-                detector, seconds = trained_detector(
-                    m.name, m.train, m.input_size, m.path, cfg.seed, decode_policy(cfg), retrain, snapshot
-                )
-                if timings is not None and seconds is not None:
-                    timings.seconds["training"] += seconds
-                detectors.append(detector)
-                continue
+            detectors.append(open_model(m, opening))
             if m.seed_asset is not None:
-                asset = resolver.resolve(m.seed_asset)
-                path, blob_ids[m.name] = asset.local_path, asset.blob_id
-            else:
-                path = m.path
-                if not path.is_file():
-                    raise AssetError(f"models[{m.name}].path: {path} not found")
-            digest = file_sha256(path)  # before loading: a file replaced meanwhile is found by --resume
-            detectors.append(replace(load_detector(path, m.name, m.input_size, m.output, m.positive), digest=digest))
+                blob_ids[m.name] = resolver.resolve(m.seed_asset).blob_id
         except ModelRefused:
             raise
+        except ModelLoadError as e:  # a file that is there but wrong: never skipped quietly
+            raise AssetError(str(e) if str(e).startswith("models[") else f"model {m.name}: {e}") from None
         except (AssetError, ValueError, OSError) as e:
             if isinstance(e, OSError) and e.errno in FULL_DISK:
                 raise  # a full disk while training: the run's failed write (exit 1), not the model's

@@ -44,9 +44,9 @@ def study_images(seed_mirror) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def cnn32(seed_mirror):
-    from experiments.models.architecture import load_detector
+    from experiments.models.architecture import load_keras
 
-    return load_detector(seed_mirror / MODEL_32, "cnn32", 32)
+    return load_keras(seed_mirror / MODEL_32, "cnn32", 32)
 
 
 def shared_folder(env: str, name: str, inside: str) -> Path:

@@ -28,7 +28,7 @@ from experiments.inputs.file_factors import file_metadata, normalise, strip_meta
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image
 from experiments.stats.metrics import weighted_average_precision
 from experiments.stats.statistics import metric_with_ci, proportion, stratified_counts
-from experiments.models.architecture import load_detector
+from experiments.models.architecture import load_keras
 from experiments.inputs.samples import load_samples, samples_from_dataset
 from tests.tolerance import assert_frames_match
 
@@ -201,7 +201,7 @@ def audited(tmp_path_factory):
             tmp / "cnn32.keras",
             seed=0,
         )
-        detector = load_detector(tmp / "cnn32.keras", "cnn32", 32)
+        detector = load_keras(tmp / "cnn32.keras", "cnn32", 32)
         samples = samples_from_dataset(dataset, "test")
         tables = run_audit(AuditConfig(), samples, [detector], DecodePolicy(), seed=0, resamples=300)
         out[kind] = {"tables": tables, "detector": detector, "samples": samples, "dataset": dataset}
@@ -407,7 +407,7 @@ def test_cross_generator_matrix_and_report(tmp_path, capsys):
     from experiments.inputs.images import load_for_model
 
     files = sorted(p for p in (root / "test").rglob("*.jpg") if not p.parent.name.startswith("AI_SD_"))  # humans and LD
-    p_ai = load_detector(tmp_path / "models" / "cnn32.keras", "cnn32", 32).predict_proba(
+    p_ai = load_keras(tmp_path / "models" / "cnn32.keras", "cnn32", 32).predict_proba(
         np.stack([load_for_model(p, 32) for p in files])
     )[:, 0]
     truth = [p.parent.name.startswith("AI_") for p in files]

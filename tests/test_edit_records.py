@@ -8,6 +8,7 @@ from PIL import Image
 
 from augment import EditRecord, apply, apply_with_record, compile_variant, expand_grid, region_mask
 from augment.functional import gaussian_noise
+from experiments.models.detector import InputSpec
 from experiments.config.sections import ExplainConfig
 from experiments.stages.explanations.maps import prepare_sample
 from experiments.stages.explanations.pictures import edited_region
@@ -119,7 +120,7 @@ def test_the_explanation_grid_outlines_the_recorded_region(seed_mirror):
     combined = [{"hue_shift": {"degrees": 90}}, {"text_watermark": {"opacity": 0.5}}]
     grid = {"occlusion": {"area": 0.05, "count": 2}, "gaussian_blur": {"sigma": [2]}, "combined": [combined]}
     variants = expand_grid(grid)
-    prep = prepare_sample(sample, variants, {32}, ExplainConfig(methods=["gradcam"]), 4, DecodePolicy())
+    prep = prepare_sample(sample, variants, {InputSpec(32)}, ExplainConfig(methods=["gradcam"]), 4, DecodePolicy())
     identity, occlusion, blur, combined = prep.variants
     assert edited_region(prep, identity) is None and edited_region(prep, blur) is None
     for variant in (occlusion, combined):  # a combined edit's text is outlined though hue changed every pixel

@@ -10,6 +10,7 @@ import yaml
 from PIL import Image
 
 from augment import expand_grid
+from experiments.models.detector import InputSpec
 from experiments import run as cli
 from experiments.config.fields import BUILTIN_MANIFESTS, ConfigError
 from experiments.config.schema import load_config
@@ -67,8 +68,8 @@ def test_superpixels_survive_at_32_px(seed_mirror):
     study = pd.read_csv(BUILTIN_MANIFESTS["study"])
     for rel in study.loc[study["variant"] == "original", "path"]:  # the 11 unedited artworks
         sample = Sample(rel, seed_mirror / rel, rel, "original", "human")
-        prep = prepare_sample(sample, identity, {32}, cfg, 0, DecodePolicy())
-        assert len(np.unique(prep.segments[32]["identity"])) >= 20, rel  # lime's defaults give 1-2
+        prep = prepare_sample(sample, identity, {InputSpec(32)}, cfg, 0, DecodePolicy())
+        assert len(np.unique(prep.segments[InputSpec(32)]["identity"])) >= 20, rel  # lime's defaults give 1-2
 
 
 def test_top_k_picks_the_largest_shifts_unedited_first():

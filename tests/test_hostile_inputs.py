@@ -21,7 +21,7 @@ from experiments import run as cli
 from experiments.stages.audit import score_files
 from experiments.inputs.folders import NotRegularFile, read_regular, shown_name
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image
-from experiments.models.architecture import keras, load_detector
+from experiments.models.architecture import keras, load_keras
 from experiments.inputs.samples import Sample
 from experiments.models.training import recent_rate
 from tests.conftest import MODEL_32
@@ -154,7 +154,7 @@ def test_a_fifo_among_inputs_is_never_opened(tmp_path, seed_mirror, cifake):
             read_regular(fifo)
         with pytest.raises(ImageRejected, match="a FIFO"):
             decode_image(fifo)
-        detector = load_detector(seed_mirror / MODEL_32, "cnn32", 32)
+        detector = load_keras(seed_mirror / MODEL_32, "cnn32", 32)
         samples = [Sample(n, images / n, n, "original", "ai") for n in ("a.jpg", "pipe.jpg", "b.jpg")]
         scores, skipped = score_files(samples, [detector], DecodePolicy())  # the audit's and eval sets' scorer
         assert list(scores["sample"]) == ["a.jpg", "b.jpg"]
@@ -222,7 +222,7 @@ def test_a_one_unit_sigmoid_model_gives_p_of_its_declared_class(tmp_path, cifake
     x = np.random.default_rng(2).random((5, 32, 32, 3), dtype=np.float32)
     raw = keras.ops.convert_to_numpy(model(x))[:, 0].astype(np.float64)
     for positive, column in (("ai", 0), ("human", 1)):
-        p = load_detector(tmp_path / "s.keras", "s", 32, "sigmoid", positive).predict_proba(x)
+        p = load_keras(tmp_path / "s.keras", "s", 32, "sigmoid", positive).predict_proba(x)
         np.testing.assert_allclose(p[:, column], raw, atol=1e-6)
         np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
 

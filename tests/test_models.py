@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.models.architecture import CLASS_NAMES, build_cnn, keras, load_detector
+from experiments.models.architecture import CLASS_NAMES, build_cnn, keras, load_keras
 from tests.conftest import MODEL_32
 from tests.tolerance import PROBABILITY
 
@@ -45,13 +45,13 @@ def _norm(value):
 
 
 def test_study_h5_loads_with_metadata_and_equals_our_architecture(seed_mirror):
-    detector = load_detector(seed_mirror / MODEL_32, "cnn32")
+    detector = load_keras(seed_mirror / MODEL_32, "cnn32")
     assert detector.input_size == 32 and detector.class_names == CLASS_NAMES == ("ai", "human")
     assert detector.metadata()["params"] == 186_370
     ours = build_cnn(32)
     ours.set_weights(detector.model.get_weights())
     x = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32)
-    assert np.array_equal(detector.predict_proba(x), load_detector(seed_mirror / MODEL_32, "again").predict_proba(x))
+    assert np.array_equal(detector.predict_proba(x), load_keras(seed_mirror / MODEL_32, "again").predict_proba(x))
     same = {"rtol": PROBABILITY.rtol, "atol": PROBABILITY.atol}  # tests/tolerance.py: two code paths
     np.testing.assert_allclose(detector.predict_proba(x), keras.ops.convert_to_numpy(ours(x)), **same)
     p = detector.predict_proba(x, batch_size=3)  # chunking must not change anything material
@@ -62,7 +62,7 @@ def test_study_h5_loads_with_metadata_and_equals_our_architecture(seed_mirror):
 def test_keras_files_round_trip(tmp_path):
     model = build_cnn(16)
     model.save(tmp_path / "m.keras")
-    detector = load_detector(tmp_path / "m.keras", "small")
+    detector = load_keras(tmp_path / "m.keras", "small")
     x = np.random.default_rng(1).random((4, 16, 16, 3), dtype=np.float32)
     np.testing.assert_allclose(
         detector.predict_proba(x), keras.ops.convert_to_numpy(model(x)), rtol=PROBABILITY.rtol, atol=PROBABILITY.atol
@@ -72,10 +72,10 @@ def test_keras_files_round_trip(tmp_path):
 
 def test_wrong_input_size_or_file_type_is_refused(seed_mirror, tmp_path):
     with pytest.raises(ValueError, match="config says input_size 128, the model takes 32"):
-        load_detector(seed_mirror / MODEL_32, "cnn", 128)
+        load_keras(seed_mirror / MODEL_32, "cnn", 128)
     (tmp_path / "m.onnx").write_bytes(b"x")
     with pytest.raises(ValueError, match="expected a .h5 or .keras"):
-        load_detector(tmp_path / "m.onnx", "cnn")
+        load_keras(tmp_path / "m.onnx", "cnn")
 
 
 def test_model_code_is_backend_neutral():

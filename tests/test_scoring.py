@@ -13,7 +13,8 @@ from augment import apply, expand_grid, variant_seed
 from experiments import run as cli
 from experiments.config.schema import load_config
 from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model, resize_nearest
-from experiments.models.architecture import Detector, build_cnn, keras
+from experiments.models.architecture import KerasDetector, build_cnn, keras
+from experiments.models.detector import InputSpec
 from experiments.inputs.samples import Sample
 from experiments.inputs.images import picture_bytes
 from experiments.context import Timings
@@ -50,18 +51,18 @@ def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(see
     for name in ("mona lisa.JPG", "starry_night.jpg", "ai_portrait_civitai.jpg"):
         pixels = decode_image(seed_mirror / SAMPLES_DIR / name).pixels
         for variant in variants:
-            fast, problem, picture = variant_inputs(pixels, name, variant, [32, 128], seed=3)
+            fast, problem, picture = variant_inputs(pixels, name, variant, [InputSpec(32), InputSpec(128)], seed=3)
             assert problem == "" and picture is None
             full = apply(pixels, variant, variant_seed(3, name, variant.id))
             for size in (32, 128):
                 np.testing.assert_array_equal(
-                    fast[size], resize_nearest(full, size), err_msg=f"{name} {variant.id} {size}"
+                    fast[InputSpec(size)], resize_nearest(full, size), err_msg=f"{name} {variant.id} {size}"
                 )
     # with the report's gallery picture asked for: the same inputs, and the picture of the full-resolution edit
     for variant in (variants[0], *expand_grid({"gaussian_noise": {"std": [0.1]}})):
-        fast, _, picture = variant_inputs(pixels, name, variant, [32], seed=3)
-        with_picture, _, picture = variant_inputs(pixels, name, variant, [32], seed=3, picture=True)
-        np.testing.assert_array_equal(with_picture[32], fast[32])
+        fast, _, picture = variant_inputs(pixels, name, variant, [InputSpec(32)], seed=3)
+        with_picture, _, picture = variant_inputs(pixels, name, variant, [InputSpec(32)], seed=3, picture=True)
+        np.testing.assert_array_equal(with_picture[InputSpec(32)], fast[InputSpec(32)])
         assert picture == picture_bytes(apply(pixels, variant, variant_seed(3, name, variant.id)))
     assert not any(v.pointwise for v in expand_grid({"gaussian_noise": {"std": [0.1]}, "jpeg": {"quality": [50]}}))
 
@@ -69,7 +70,7 @@ def test_pointwise_edits_on_the_model_input_are_the_full_image_edits_resized(see
 @pytest.fixture(scope="module")
 def two_models(cnn32):
     keras.utils.set_random_seed(3)
-    return [cnn32, Detector("cnn128", build_cnn(128), 128, "random weights")]
+    return [cnn32, KerasDetector(name="cnn128", model=build_cnn(128), input=InputSpec(128), source="random weights")]
 
 
 def assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:

@@ -15,7 +15,8 @@ from augment.grid import count_grid
 from experiments import run as cli
 from experiments.stages.evaluation import calibration, calibration_error_stat, metrics_with_ci
 from experiments.stages.explanations.trust import explanations_vs_random
-from experiments.models.architecture import Detector, keras, margin_from_probabilities
+from experiments.models.architecture import KerasDetector, keras, margin_from_probabilities
+from experiments.models.detector import InputSpec
 from experiments.stats.metrics import average_precision_stat
 from experiments.stats.statistics import (
     bootstrap_ci,
@@ -187,7 +188,7 @@ def saturating_detector():
         [keras.Input((1, 1, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
     )
     model.layers[-1].set_weights([np.array([[40 / 3, 0]] * 3, np.float32), np.zeros(2, np.float32)])
-    return Detector("toy", model, 1, "test")
+    return KerasDetector(name="toy", model=model, input=InputSpec(1), source="test")
 
 
 def test_saturated_image_has_no_delta_p_but_a_large_delta_margin():

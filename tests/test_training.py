@@ -8,7 +8,7 @@ import pytest
 
 from experiments.config.model_blocks import DatasetConfig, TrainConfig
 from experiments.inputs.images import load_for_model
-from experiments.models.architecture import card_path, keras, load_detector, training_dir
+from experiments.models.architecture import card_path, keras, load_keras, training_dir
 from experiments.models.training import read_history, train
 from tests.synthetic import make_artbench
 
@@ -21,7 +21,7 @@ def artbench(tmp_path_factory):
 
 
 def accuracy_on_test(model_path, root, size):
-    detector = load_detector(model_path, "m", size)
+    detector = load_keras(model_path, "m", size)
     paths = sorted(p for p in (root / "test").rglob("*.jpg"))
     x = np.stack([load_for_model(p, size) for p in paths])
     truth = np.array([0 if p.parent.name.startswith("AI_") else 1 for p in paths])

@@ -4,13 +4,17 @@ trains it (the dataset, the optimiser, train-time augmentation)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from experiments.config.fields import MAX_COUNT, NAME_PATTERN, RESERVED_NAMES, GeneratorName, SafeName, Strict
 from experiments.config.messages import cut
-from experiments.config.paths import ConfigPath
+from experiments.config.paths import ConfigPath, config_path
+
+Positive = Annotated[float, Field(gt=0)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 def generator_mapping(value: object) -> object:
@@ -127,13 +131,63 @@ class TrainConfig(Strict):
         return self
 
 
+class InputConfig(Strict):
+    """How an ONNX detector's input is made from an image (experiments.models.detector.InputSpec
+    for the picture; then /255, (x - mean) / std per channel, and the layout)."""
+
+    size: Annotated[int, Field(ge=8, le=1024)]
+    layout: Literal["nchw", "nhwc"] = "nchw"  # PyTorch exports are NCHW
+    resize: Literal["nearest", "bilinear", "bicubic", "lanczos"] = "bilinear"
+    crop: Literal["none", "centre"] = "none"  # centre: shortest side to size, then the centre square
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[Positive, Positive, Positive] = (1.0, 1.0, 1.0)
+
+
+class ProbeTrainConfig(Strict):
+    """How artxai fits an embedding detector's linear head (experiments.models.probe): logistic
+    regression on the encoder's embeddings of the training split, its regularisation chosen by
+    cross-validation on that split alone."""
+
+    dataset: DatasetConfig
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+    retrain: bool = False
+
+
+KIND_FIELDS = {  # the fields only some kinds of detector take
+    "input_size": "keras",
+    "seed_asset": "keras",
+    "input": "onnx or embedding",
+    "classes": "onnx",
+    "encoder": "embedding",
+    "head": "embedding",
+    "encoder_sha256": "embedding",
+}
+
+
+def name_or_path(names: str):
+    """A validator: a catalogue entry's name as it is (experiments.models.catalogue `names`),
+    else a path relative to the config's folder."""
+
+    def check(value: object, info: ValidationInfo) -> object:
+        from experiments.models import catalogue
+
+        if isinstance(value, str) and value in getattr(catalogue, names):
+            return value
+        return config_path(value, info)
+
+    return check
+
+
 class ModelConfig(Strict):
     name: SafeName
-    input_size: Annotated[int, Field(ge=8, le=1024)]
+    # the backend (experiments.models.backends): keras (.h5 / .keras), onnx (any ONNX classifier) or embedding
+    # (an ONNX image encoder, L2-normalised, then a linear head). Left out of dumps at keras.
+    kind: Literal["keras", "onnx", "embedding"] = Field("keras", exclude_if=lambda v: v == "keras")
+    input_size: Annotated[int, Field(ge=8, le=1024)] | None = Field(None, exclude_if=lambda v: v is None)
     seed_asset: str | None = None  # a path in the study's repository
-    path: ConfigPath | None = None  # a local .h5 / .keras file; with `train`, where the trained model goes
+    path: ConfigPath | None = None  # a local model file; with `train`, where the trained model (or probe) goes
     required: bool = False  # when False, an unavailable model is a warning, not an error
-    train: TrainConfig | None = None  # train the model into `path` when the file is not there
+    train: TrainConfig | ProbeTrainConfig | None = None  # train the model into `path` when the file is not there
     # what the model's last layer gives (experiments.models.architecture.as_probabilities): softmax = (p_ai, p_human);
     # logits = two raw scores, artxai applies the softmax; sigmoid = one unit, the probability of `positive`.
     # Left out of dumps at their defaults, so configs without them keep their fingerprints.
@@ -142,9 +196,48 @@ class ModelConfig(Strict):
     # the generators the model was trained on (per-generator evaluation's seen / unseen); default: AI-ArtBench's two
     # for the study's models, its training record's for a model artxai trained (experiments.stages.generators)
     trained_on: list[GeneratorName] | None = Field(None, exclude_if=lambda v: v is None)
+    # onnx and embedding detectors (docs/detectors.md); each left out of dumps when unset
+    input: InputConfig | None = Field(None, exclude_if=lambda v: v is None)
+    classes: tuple[Literal["ai", "human"], Literal["ai", "human"]] = Field(
+        ("ai", "human"), exclude_if=lambda v: tuple(v) == ("ai", "human")
+    )  # what a two-output model's outputs are, in order
+    encoder: Annotated[str | Path, BeforeValidator(name_or_path("ENCODERS"))] | None = Field(
+        None, exclude_if=lambda v: v is None
+    )  # a catalogue encoder's name, or a user's .onnx encoder file (then `input` gives its preprocessing)
+    head: Annotated[str | Path, BeforeValidator(name_or_path("HEADS"))] | None = Field(
+        None, exclude_if=lambda v: v is None
+    )  # a catalogue head's name, or a .json ({weights, bias}) / .npz (w, b) file
+    sha256: Sha256 | None = Field(None, exclude_if=lambda v: v is None)  # `path`'s file must have this digest
+    encoder_sha256: Sha256 | None = Field(None, exclude_if=lambda v: v is None)  # a user's encoder file's digest
+    providers: list[str] | None = Field(None, exclude_if=lambda v: v is None)  # onnxruntime's, in order
+
+    @model_validator(mode="before")
+    @classmethod
+    def _probe_training(cls, data):
+        """An embedding detector's train block is a probe's (ProbeTrainConfig)."""
+        if isinstance(data, dict) and data.get("kind") == "embedding" and isinstance(data.get("train"), dict):
+            return data | {"train": ProbeTrainConfig.model_validate(data["train"])}
+        return data
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self):
+        for name, kinds in KIND_FIELDS.items():
+            value = getattr(self, name)
+            given = value is not None and not (name == "classes" and tuple(value) == ("ai", "human"))
+            if given and self.kind not in kinds.split(" or "):
+                raise ValueError(f"models[{self.name}].{name}: only a {kinds} detector takes it (kind: {self.kind})")
+        if self.providers is not None and self.kind == "keras":
+            raise ValueError(f"models[{self.name}].providers: only onnx and embedding detectors run on onnxruntime")
+        return self
 
     @model_validator(mode="after")
     def _one_source(self):
+        if self.kind == "onnx":
+            return self._onnx_fields()
+        if self.kind == "embedding":
+            return self._embedding_fields()
+        if self.input_size is None:
+            raise ValueError(f"models[{self.name}].input_size: a keras model needs it")
         if (self.seed_asset is None) == (self.path is None):
             raise ValueError("give exactly one of seed_asset or path")
         if (self.output == "sigmoid") != (self.positive is not None):
@@ -161,4 +254,32 @@ class ModelConfig(Strict):
                 f"models[{self.name}].input_size: {self.input_size} px is too small for artxai's CNN (a model with a "
                 f"train block); the least is {MIN_CNN_INPUT} px"
             )
+        return self
+
+    def _onnx_fields(self):
+        where = f"models[{self.name}]"
+        if self.path is None or self.input is None:
+            raise ValueError(f"{where}: an onnx detector needs path (the .onnx file) and input (its preprocessing)")
+        if self.train is not None:
+            raise ValueError(f"{where}.train: artxai trains its CNN and embedding probes, not an ONNX graph")
+        if (self.output == "sigmoid") != (self.positive is not None):
+            raise ValueError(f"{where}: output: sigmoid needs positive: ai or human; only it takes one")
+        if len(set(self.classes)) != 2:
+            raise ValueError(f"{where}.classes: name ai and human once each, in the outputs' order")
+        return self
+
+    def _embedding_fields(self):
+        where = f"models[{self.name}]"
+        if isinstance(self.encoder, Path) and self.input is None:
+            raise ValueError(f"{where}.input: a user's encoder file needs its preprocessing (size, mean, std, ...)")
+        if isinstance(self.encoder, str) and self.input is not None:
+            raise ValueError(f"{where}.input: the catalogue encoder {self.encoder} has its own preprocessing")
+        if self.encoder is None:
+            raise ValueError(f"{where}.encoder: an embedding detector needs one (a catalogue name or an .onnx file)")
+        if (self.head is None) == (self.path is None):
+            raise ValueError(f"{where}: give a head (a catalogue name or a .json / .npz file) or a path (a probe)")
+        if self.train is not None and (self.path is None or self.path.suffix != ".npz"):
+            raise ValueError(f"{where}.path: a probe artxai fits is saved as .npz; give a path ending in .npz")
+        if self.output != "softmax" or self.positive is not None:
+            raise ValueError(f"{where}.output: an embedding detector's head gives p(AI); leave output out")
         return self

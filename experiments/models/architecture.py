@@ -12,15 +12,15 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from experiments.execution.quiet import import_keras_quietly
+from experiments.models.detector import CLASS_NAMES, Detector, InputSpec, ModelLoadError, margin_from_probabilities
+from experiments.models.training_folder import card_path, training_dir  # noqa: F401 (where callers found them)
 
 keras = import_keras_quietly()
-
-CLASS_NAMES = ("ai", "human")
-PREPROCESSING = "PIL RGB -> nearest resize to input size -> float32 / 255 (keras.utils.load_img)"
 
 
 def build_cnn(input_size: int) -> keras.Model:
@@ -41,15 +41,43 @@ def build_cnn(input_size: int) -> keras.Model:
 
 
 @dataclass(frozen=True)
-class Detector:
-    name: str
-    model: keras.Model = field(repr=False)
-    input_size: int
-    source: str  # where the weights came from
-    class_names: tuple[str, ...] = CLASS_NAMES
-    preprocessing: str = PREPROCESSING
-    output: str = "softmax"  # what the file's model gives (models[].output); `model` always gives probabilities
-    digest: str = ""  # sha256 of the file, read before it was loaded (experiments.inputs.fingerprints)
+class KerasDetector(Detector):
+    """A Keras model whose (wrapped) output is the probability pair: the study's CNNs and any
+    .h5 / .keras classifier. Its forward is the compiled fixed-shape call (xai.compiled)."""
+
+    kind: ClassVar[str] = "keras"
+    differentiable: ClassVar[bool] = True
+
+    model: keras.Model = field(default=None, repr=False)
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from xai.compiled import forward_outputs
+
+        ai, human = self.class_names.index("ai"), self.class_names.index("human")
+        if self._with_logits is None:
+            probs = forward_outputs(self.model, x, max(1, len(x)))[0].astype(np.float64)
+            return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
+        probs, logits = forward_outputs(self._with_logits, x, max(1, len(x)))
+        z = logits.astype(np.float64)
+        return probs.astype(np.float64), z[:, ai] - z[:, human]
+
+    def predict_proba_and_margin(self, batch: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and the margin log p_ai - log p_human per image, in one compiled
+        pass of fixed batches. The margin is the difference of the final layer's pre-softmax
+        outputs, which equals the log-ratio exactly and does not saturate where float32
+        probabilities round to 0 or 1. A model without a softmax ending gets the log-ratio of
+        its probabilities, clipped at float32's smallest normal number."""
+        from xai.compiled import forward_outputs
+
+        ai, human = self.class_names.index("ai"), self.class_names.index("human")
+        if len(batch) == 0:
+            return np.zeros((0, len(self.class_names))), np.zeros(0)
+        if self._with_logits is None:
+            probs = forward_outputs(self.model, batch, batch_size)[0].astype(np.float64)
+            return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
+        probs, logits = forward_outputs(self._with_logits, batch, batch_size)
+        z = logits.astype(np.float64)
+        return probs.astype(np.float64), z[:, ai] - z[:, human]
 
     def predict_proba(self, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities for a float32 batch (N, S, S, 3); calls the model directly, in
@@ -71,37 +99,8 @@ class Detector:
         deletion / insertion curves."""
         return log_odds_model(self.model)
 
-    def predict_proba_and_margin(self, batch: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities (exactly as `predict_proba`) and the margin log p_ai - log p_human
-        per image, in one forward pass. The margin is the difference of the final layer's
-        pre-softmax outputs, which equals the log-ratio exactly and does not saturate where
-        float32 probabilities round to 0 or 1. A model without a softmax ending gets the
-        log-ratio of its probabilities, clipped at float32's smallest normal number."""
-        ai, human = self.class_names.index("ai"), self.class_names.index("human")
-        net = self._with_logits
-        if net is None:
-            probs = self.predict_proba(batch, batch_size)
-            return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
-        probs, logits = [], []
-        for i in range(0, len(batch), batch_size):
-            p, z = net(batch[i : i + batch_size], training=False)
-            probs.append(keras.ops.convert_to_numpy(p))
-            logits.append(keras.ops.convert_to_numpy(z))
-        if not probs:
-            return np.zeros((0, len(self.class_names))), np.zeros(0)
-        z = np.concatenate(logits).astype(np.float64)
-        return np.concatenate(probs).astype(np.float64), z[:, ai] - z[:, human]
-
-    def metadata(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "input_size": self.input_size,
-            "class_names": list(self.class_names),
-            "preprocessing": self.preprocessing,
-            "source": self.source,
-            "params": int(self.model.count_params()),
-            "sha256": self.digest or None,
-        } | ({"output": self.output} if self.output != "softmax" else {})
+    def parameter_count(self) -> int:
+        return int(self.model.count_params())
 
 
 def probabilities_and_logits(model: keras.Model) -> keras.Model | None:
@@ -133,29 +132,6 @@ def log_odds_model(model: keras.Model) -> keras.Model | None:
     out = difference(net.outputs[1])
     difference.set_weights([np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)])
     return keras.Model(net.input, out, name=f"{model.name}_log_odds")
-
-
-def margin_from_probabilities(p_ai: np.ndarray, p_human: np.ndarray) -> np.ndarray:
-    """log p_ai - log p_human from probabilities, in float64, each clipped at float32's smallest
-    normal number (|margin| <= 174.7): the fallback when no logits can be had."""
-    tiny = float(np.finfo(np.float32).tiny)
-    return np.log(np.clip(np.asarray(p_ai, np.float64), tiny, None)) - np.log(
-        np.clip(np.asarray(p_human, np.float64), tiny, None)
-    )
-
-
-def card_path(model_path: Path) -> Path:
-    """Where a model trained by artxai keeps its model card: beside it."""
-    return Path(model_path).with_name(Path(model_path).stem + ".model_card.json")
-
-
-def training_dir(model_path: Path) -> Path:
-    """Where training keeps its history, backups and best checkpoint: beside the model."""
-    return Path(model_path).with_name(Path(model_path).stem + ".training")
-
-
-class ModelLoadError(ValueError):
-    """A model file that cannot be used; the message is one line naming the file and the cause."""
 
 
 def _one_line(e: BaseException, limit: int = 200) -> str:
@@ -193,7 +169,7 @@ PROBE_IMAGES = 4  # seeded random images a model's outputs are checked on at loa
 PROBE_TOLERANCE = 1e-3  # how far from 1 a probability pair may sum
 
 
-def load_detector(
+def load_keras(
     path: Path, name: str, input_size: int | None = None, output: str = "softmax", positive: str | None = None
 ) -> Detector:
     """Load a `.h5` (the study's Keras 2.15 files) or `.keras` model, check its shape and that
@@ -218,7 +194,7 @@ def load_detector(
     check_finite_weights(model, path, name)
     model = as_probabilities(model, output, positive)
     check_probabilities(model, shape[0], path, name, output)
-    return Detector(name=name, model=model, input_size=shape[0], source=str(path), output=output)
+    return KerasDetector(name=name, model=model, input=InputSpec(shape[0]), source=str(path), output=output)
 
 
 def nonfinite_weights(model: keras.Model) -> str | None:

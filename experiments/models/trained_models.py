@@ -37,7 +37,9 @@ from experiments.config.fields import ConfigError
 from experiments.config.model_blocks import TrainConfig
 from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
-from experiments.models.architecture import Detector, card_path, load_detector, training_dir
+from experiments.models.architecture import load_keras
+from experiments.models.detector import Detector
+from experiments.models.training_folder import card_path, training_dir
 from experiments.models.training_folder import folder_problem
 from experiments.rundir.atomic import writing
 from experiments.models.init_weights import check_init_from
@@ -217,4 +219,4 @@ def trained_detector(
         else:  # present (trained by another run since this one looked, maybe): it must match
             reusable_or_refused(name, cfg, input_size, path, seed, policy)
         digest = file_sha256(path)
-        return replace(load_detector(path, name, input_size), digest=digest), seconds
+        return replace(load_keras(path, name, input_size), digest=digest), seconds

@@ -30,7 +30,8 @@ from experiments.config.model_blocks import TrainConfig
 from experiments.inputs.datasets import counts, training_splits
 from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
-from experiments.models.architecture import build_cnn, card_path, keras, training_dir
+from experiments.models.architecture import build_cnn, keras
+from experiments.models.training_folder import card_path, training_dir
 from experiments.models.init_weights import initialise
 from experiments.models.training_data import SkipLog, cache_writes, image_dataset
 from experiments.stats.statistics import wilson_ci

@@ -23,6 +23,16 @@ TRAINING_MARKER = (".artxai-training.json", "artxai_training")  # file name, the
 LEFT_BY_TRAINING = ("backup", "cache", "history.csv", "best.keras")  # what a new training starts without
 
 
+def card_path(model_path: Path) -> Path:
+    """Where a model trained by artxai keeps its model card: beside it."""
+    return Path(model_path).with_name(Path(model_path).stem + ".model_card.json")
+
+
+def training_dir(model_path: Path) -> Path:
+    """Where training keeps its history, backups and best checkpoint: beside the model."""
+    return Path(model_path).with_name(Path(model_path).stem + ".training")
+
+
 def folder_problem(work: Path) -> str | None:
     """Why artxai may not train into `work`, as the end of a sentence about it; None when it may
     (missing, empty, or marked as artxai's)."""

@@ -40,10 +40,10 @@ from experiments.config.sections import AuditConfig
 from experiments.execution.threads import thread_pool
 from experiments.inputs.file_factors import CATEGORICAL_FEATURES, NUMERIC_FEATURES, file_metadata, normalise
 from experiments.inputs.folders import read_regular, shown_name
-from experiments.inputs.images import DecodePolicy, decode_image, resize_for_model
+from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.stats.statistics import METRICS, exploratory, metric_with_ci, paired_difference_ci, proportion
 from experiments.stats.statistics import verdict as interval_verdict
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector
 from experiments.inputs.samples import Sample
 from experiments.context import RunContext, Timings
 
@@ -86,7 +86,7 @@ def score_files(
     runner scores (decode_image with the run's policy, resize_for_model); `transform` (bytes ->
     bytes) first rewrites the file, e.g. a normalisation. Returns the rows (SCORE_COLUMNS, in
     sample order) and a skip record for each file that could not be read or transformed."""
-    sizes = sorted({d.input_size for d in detectors})
+    specs = list(dict.fromkeys(d.input for d in detectors))
 
     def prepare(sample: Sample):
         if sample.path is None:
@@ -98,7 +98,7 @@ def score_files(
             pixels = decode_image(data, policy).pixels
         except (OSError, ValueError) as e:  # ImageRejected is a ValueError
             return None, str(e)
-        return {s: resize_for_model(pixels, s) for s in sizes}, ""
+        return {spec: spec.prepare(pixels).astype(np.float32) / 255.0 for spec in specs}, ""
 
     rows, skipped = [], []
     with thread_pool(workers) as pool:
@@ -110,7 +110,7 @@ def score_files(
             if not done:
                 continue
             for detector in detectors:
-                probs = detector.predict_proba(np.stack([x[detector.input_size] for _, x in done]), batch_size)
+                probs = detector.predict_proba(np.stack([x[detector.input] for _, x in done]), batch_size)
                 ai = detector.class_names.index("ai")
                 rows += [
                     {

@@ -37,7 +37,8 @@ from experiments.context import RunContext
 from experiments.inputs.datasets import scan
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import samples_from_dataset
-from experiments.models.architecture import Detector, card_path
+from experiments.models.detector import Detector
+from experiments.models.training_folder import card_path
 from experiments.rundir.names import slug
 from experiments.stages.audit import score_files
 from experiments.stats.statistics import exploratory, mean_ci, metric_with_ci, proportion

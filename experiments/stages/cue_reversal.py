@@ -25,7 +25,7 @@ import pandas as pd
 from experiments.inputs.file_factors import encode, file_metadata, resize_short_side
 from experiments.inputs.images import DecodePolicy, decode_image
 from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector
 from experiments.config.sections import REVERSIBLE, AuditConfig
 from experiments.context import RunContext, write_tables
 from experiments.stages.audit import AS_IS, AUDIT_COLUMNS, score_files, shift_table

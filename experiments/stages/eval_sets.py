@@ -26,7 +26,7 @@ from experiments.config.fields import ConfigError
 from experiments.config.schema import RunConfig
 from experiments.inputs.file_factors import normalise
 from experiments.inputs.images import DecodePolicy
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector
 from experiments.inputs.samples import Sample, load_samples
 from experiments.stages.evaluation import metrics_with_ci
 from experiments.stats.statistics import exploratory, paired_difference, unpaired_difference

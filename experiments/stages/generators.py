@@ -30,7 +30,8 @@ from experiments.config.model_blocks import ModelConfig
 from experiments.config.schema import RunConfig
 from experiments.context import RunContext
 from experiments.inputs.datasets import GENERATORS
-from experiments.models.architecture import Detector, card_path
+from experiments.models.detector import Detector
+from experiments.models.training_folder import card_path
 from experiments.stats.statistics import proportion
 
 log = logging.getLogger("artxai")

@@ -34,7 +34,7 @@ from experiments.config.sections import ExecutorConfig, ExplainConfig
 from experiments.execution.executors import progress_interval, run_units
 from experiments.inputs.images import DecodePolicy, ImageRejected
 from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector
 from experiments.stages.explanations.cache import CachedMapSet, MapCache
 from experiments.stages.explanations.maps import (
     MapSet, PreparedSample, chosen_variants, explain_map_sets, prepare_sample,
@@ -77,15 +77,15 @@ class ExplainWorker:
 
 
 def explain_worker(
-    cfg: ExplainConfig, seed: int, policy: DecodePolicy, models: list[tuple[str, str, int]],
+    cfg: ExplainConfig, seed: int, policy: DecodePolicy, models: list[tuple[tuple, str]],
     detectors: list[Detector] | None = None,
 ) -> ExplainWorker:  # fmt: skip
-    """A worker's state: the driver's models (source file, name, input size) loaded from their
-    files, unless the driver hands over its own `detectors` (the local executor)."""
-    from experiments.models.architecture import load_detector
+    """A worker's state: the driver's models (recipe, digest: experiments.models.backends.reopen)
+    opened from their files, unless the driver hands over its own `detectors` (the local executor)."""
+    from experiments.models.backends import reopen
 
     if detectors is None:
-        detectors = [load_detector(Path(source), name, size) for source, name, size in models]
+        detectors = [reopen(recipe, digest) for recipe, digest in models]
     return ExplainWorker(cfg, seed, {d.name: d for d in detectors}, policy)
 
 
@@ -106,11 +106,11 @@ def explain_sample(worker: ExplainWorker, unit: ExplainUnit) -> ExplainResult:
     """One unit of work: decode and edit the sample once, then every model's missing methods.
     Pure: it reads the image and the models, writes nothing."""
     cfg, timings = worker.cfg, Timings()
-    sizes = {worker.detectors[name].input_size for name in unit.chosen}
+    specs = {worker.detectors[name].input for name in unit.chosen}
     needs_segments = any("lime" in methods for methods in unit.methods.values())
     t = time.perf_counter()
     try:
-        prep = prepare_sample(unit.sample, unit.variants, sizes, cfg, worker.seed, worker.policy, needs_segments)
+        prep = prepare_sample(unit.sample, unit.variants, specs, cfg, worker.seed, worker.policy, needs_segments)
     except ImageRejected as e:  # already recorded as skipped by the scoring stage
         return ExplainResult(None, {}, {}, {}, str(e))
     finally:
@@ -175,11 +175,11 @@ def compute_units(
     if executor.kind == "local":  # this process's models, already loaded
         setup = partial(explain_worker, cfg, cache.seed, policy, [], detectors)
     else:
-        setup = partial(explain_worker, cfg, cache.seed, policy, [(d.source, d.name, d.input_size) for d in detectors])
+        setup = partial(explain_worker, cfg, cache.seed, policy, [(d.recipe, d.digest) for d in detectors])
         log.info("explaining %d sample(s) on executor %s", len(units), executor.kind)
     per_unit: dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame], list[explanation_checks.CheckUnit]]] = {}
     computed, total = 0, len(units) * len(detectors) * len(cfg.methods)
-    sizes = {d.name: d.input_size for d in detectors}
+    specs = {d.name: d.input for d in detectors}
     with (
         logging_redirect_tqdm(),
         tqdm(total=total, desc="explaining", unit="map set", file=sys.stderr, mininterval=progress_interval()) as bar,
@@ -196,7 +196,7 @@ def compute_units(
                 per_unit[index] = (
                     rows,
                     sanity,
-                    explanation_checks.gather(unit, result, cached[index], cfg.methods, sizes),
+                    explanation_checks.gather(unit, result, cached[index], cfg.methods, specs),
                 )
             bar.update(len(detectors) * len(cfg.methods))
     from_cache = sum(len(c) for c in cached.values())
@@ -239,7 +239,7 @@ def collect_unit(
             grid_maps[method] = maps
         if cfg.pictures:
             t = time.perf_counter()
-            write_grid(view, name, grid_maps, scores, run_dir, cache.detectors[name].input_size, cfg.target)
+            write_grid(view, name, grid_maps, scores, run_dir, cache.detectors[name].input, cfg.target)
             timings.phase("grids", t)
     return rows, sanity
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from augment import Variant
 from experiments.config.sections import ExplainConfig
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector
 from experiments.rundir.atomic import atomic_write
 
 log = logging.getLogger("artxai")

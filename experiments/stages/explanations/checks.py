@@ -70,7 +70,7 @@ class CheckUnit:
     records: dict[str, EditRecord]
 
 
-def gather(unit, result, cached: dict, methods: list[str], sizes: dict[str, int]) -> list[CheckUnit]:
+def gather(unit, result, cached: dict, methods: list[str], specs: dict) -> list[CheckUnit]:
     """The CheckUnits of one explained sample (an ExplainUnit and its ExplainResult), per model,
     each method's maps from the fresh results or the cache, as collect_unit reads them."""
     out = []
@@ -79,7 +79,7 @@ def gather(unit, result, cached: dict, methods: list[str], sizes: dict[str, int]
         for method in methods:
             fresh = result.fresh.get(name, {})
             maps[method] = fresh[method][0] if method in fresh else cached[(name, method)][0]
-        images = np.stack([result.prep.inputs[sizes[name]][i] for i in ids]).astype(np.float32)
+        images = np.stack([result.prep.inputs[specs[name]][i] for i in ids]).astype(np.float32)
         out.append(CheckUnit(unit.sample.id, name, list(ids), images, maps, dict(result.prep.records)))
     return out
 

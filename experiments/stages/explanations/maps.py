@@ -19,9 +19,9 @@ import pandas as pd
 
 from augment import IDENTITY, EditRecord, Variant, compile_variant, variant_seed
 from experiments.config.sections import ExplainConfig
-from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in, resize_for_model
+from experiments.inputs.images import DecodePolicy, decode_image, display_resize, model_pixels_in
 from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector
+from experiments.models.detector import Detector, InputSpec
 from experiments.context import Timings
 from experiments.stages.scoring.batches import edited_with_record
 
@@ -55,19 +55,19 @@ def chosen_variants(
 @dataclass
 class PreparedSample:
     """One sample's chosen variants, ready to explain: per variant its display copy and the
-    record of what its edit drew, and per model input size the model inputs and the LIME
-    superpixels carried to that size."""
+    record of what its edit drew, and per model input (InputSpec) the model inputs and the LIME
+    superpixels carried to it."""
 
     sample: Sample
     variants: list[Variant]
     display: dict[str, np.ndarray]
-    inputs: dict[int, dict[str, np.ndarray]]
-    segments: dict[int, dict[str, np.ndarray]]
+    inputs: dict[InputSpec, dict[str, np.ndarray]]  # per model input: float32 pictures by variant id
+    segments: dict[InputSpec, dict[str, np.ndarray]]
     records: dict[str, EditRecord] = field(default_factory=dict)
 
 
 def prepare_sample(
-    sample: Sample, variants: list[Variant], sizes: set[int], cfg: ExplainConfig, seed: int, policy: DecodePolicy,
+    sample: Sample, variants: list[Variant], specs: set[InputSpec], cfg: ExplainConfig, seed: int, policy: DecodePolicy,
     segments: bool = True,
 ) -> PreparedSample:  # fmt: skip
     """Decode once, re-apply the chosen variants with the scoring seeds; `segments`: also the
@@ -75,7 +75,7 @@ def prepare_sample(
     from xai.lime_explain import superpixels
 
     pixels = decode_image(sample.path, policy).pixels
-    display, inputs, segments, records = {}, {s: {} for s in sizes}, {s: {} for s in sizes}, {}
+    display, inputs, segments, records = {}, {s: {} for s in specs}, {s: {} for s in specs}, {}
     kept = []
     for variant in variants:
         edited, records[variant.id], problem = edited_with_record(
@@ -87,11 +87,14 @@ def prepare_sample(
         kept.append(variant)
         display[variant.id] = display_resize(edited, cfg.display_size)
         labels = superpixels(display[variant.id], cfg.lime_segments) if segments and "lime" in cfg.methods else None
-        for size in sizes:
-            inputs[size][variant.id] = resize_for_model(edited, size)
-            if labels is not None:
-                rows, cols = model_pixels_in(edited.shape[:2], size, labels.shape)
-                segments[size][variant.id] = labels[rows][:, cols]
+        for spec in specs:
+            picture = spec.prepare(edited)
+            inputs[spec][variant.id] = picture.astype(np.float32) / 255.0
+            if labels is not None and spec.is_study:
+                rows, cols = model_pixels_in(edited.shape[:2], spec.size, labels.shape)
+                segments[spec][variant.id] = labels[rows][:, cols]
+            elif labels is not None:  # a resampled or cropped input: its own superpixels
+                segments[spec][variant.id] = superpixels(picture, cfg.lime_segments)
     return PreparedSample(sample, kept, display, inputs, segments, records)
 
 
@@ -131,13 +134,13 @@ def compute_maps(
     from xai.sanity import sanity_maps
 
     ids = [v.id for v in prep.variants]
-    size = detector.input_size
+    spec = detector.input
     maps, randomised, seeds = {}, {}, {}
     for method in methods:
         t = time.perf_counter()
         options = {}  # each method's own (xai.methods): only LIME's are set by the config
         if method == "lime":
-            segments = [prep.segments[size][i] for i in ids]
+            segments = [prep.segments[spec][i] for i in ids]
             options = {"num_samples": cfg.lime_samples, "n_segments": cfg.lime_segments, "segments": segments}
         seeds[method] = variant_seed(seed, prep.sample.id, f"explain/{detector.name}/{method}")
         if cfg.sanity:
@@ -228,8 +231,8 @@ def explain_map_sets(
     then every check's columns) and the sanity rows."""
     from xai.explain import resolve_targets
 
-    size = detector.input_size
-    images = np.stack([prep.inputs[size][v.id] for v in prep.variants])
+    spec = detector.input
+    images = np.stack([prep.inputs[spec][v.id] for v in prep.variants])
     targets = resolve_targets(detector.model, images, cfg.target, detector.class_names)
     maps, randomised, seeds = compute_maps(prep, detector, images, targets, methods, cfg, seed, timings)
     found = ExplainedImages(prep, detector, images, targets, maps, seeds, cfg)

@@ -63,7 +63,7 @@ def write_grid(
     maps: dict[str, np.ndarray],
     scores: pd.DataFrame,
     root: Path,
-    input_size: int,
+    spec,
     target: str,
 ) -> str:
     """The figure a person reads first: the model's own input per variant as the first row, then
@@ -81,11 +81,11 @@ def write_grid(
         )
         titles.append(f"{name}\np(AI) {rows.at[v.id, 'p_ai']:.2f} (Δ {rows.at[v.id, 'delta_p_ai']:+.2f})")
     title = f"{prep.sample.subject} ({prep.sample.truth}) — {model}"
-    inputs = [np.rint(np.asarray(prep.inputs[input_size][v.id]) * 255).astype(np.uint8) for v in prep.variants]
+    inputs = [np.rint(np.asarray(prep.inputs[spec][v.id]) * 255).astype(np.uint8) for v in prep.variants]
     words = TARGET_WORDS.get(target, target)
     picture = overlay_grid(
         [prep.display[v.id] for v in prep.variants], maps, titles, title=title, signed=set(SIGNED_METHODS),
-        inputs=inputs, input_label=f"model input\n{input_size} × {input_size} px",
+        inputs=inputs, input_label=f"model input\n{spec.size} × {spec.size} px",
         regions=[edited_region(prep, v) for v in prep.variants], target=words, note=GRID_NOTE.format(target=words),
     )  # fmt: skip
     atomic_write(root / rel, lambda tmp: picture.save(tmp, format="PNG", optimize=False, compress_level=6))

@@ -27,9 +27,9 @@ import numpy as np
 
 from augment import EditRecord, Variant, apply_with_record, compile_variant, variant_seed
 from experiments.inputs.images import picture_bytes
-from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows, resize_nearest
+from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows
 from experiments.context import Timings
-from experiments.models.architecture import Detector, margin_from_probabilities
+from experiments.models.detector import Detector, InputSpec
 
 log = logging.getLogger("artxai")
 
@@ -69,25 +69,26 @@ def _compiled_edit(variant: Variant) -> A.Compose | None:
 
 
 def variant_inputs(
-    pixels: np.ndarray, sample_id: str, variant: Variant, sizes: list[int], seed: int, picture: bool = False
-) -> tuple[dict[int, np.ndarray] | None, str, bytes | None]:
-    """The edited image resized to each model size (uint8), or (None, reason), and with
-    `picture` the report's gallery JPEG of it (experiments.rundir.names). Pointwise edits run on the
-    rows the resize keeps (experiments.inputs.images.nearest_rows): the same pixels, from a strip of the
-    image instead of all of it (and on all of it only for the picture: they are cheap)."""
-    if variant.pointwise and not picture:
+    pixels: np.ndarray, sample_id: str, variant: Variant, specs: list[InputSpec], seed: int, picture: bool = False
+) -> tuple[dict[InputSpec, np.ndarray] | None, str, bytes | None]:
+    """The edited image made into each model's input picture (uint8, InputSpec.prepare), or
+    (None, reason), and with `picture` the report's gallery JPEG of it (experiments.rundir.names).
+    For the study's nearest resize, pointwise edits run on the rows it keeps
+    (experiments.inputs.images.nearest_rows): the same pixels, from a strip of the image instead of
+    all of it (and on all of it only for the picture or another resize: they are cheap)."""
+    if variant.pointwise and not picture and all(spec.is_study for spec in specs):
         out = {}
-        for size in sizes:
-            small = nearest_rows(pixels, size)
+        for spec in specs:
+            small = nearest_rows(pixels, spec.size)
             edited, problem = edited_image(small, sample_id, variant, _compiled_edit(variant), seed)
             if edited is None:
                 return None, problem, None
-            out[size] = resize_nearest(edited, size)
+            out[spec] = spec.prepare(edited)
         return out, "", None
     edited, problem = edited_image(pixels, sample_id, variant, _compiled_edit(variant), seed)
     if edited is None:
         return None, problem, None
-    return {size: resize_nearest(edited, size) for size in sizes}, "", picture_bytes(edited) if picture else None
+    return {spec: spec.prepare(edited) for spec in specs}, "", picture_bytes(edited) if picture else None
 
 
 @dataclass
@@ -104,7 +105,7 @@ class SampleInputs:
 def sample_inputs(
     sample,
     variants: list[Variant],
-    sizes: list[int],
+    specs: list[InputSpec],
     seed: int,
     policy: DecodePolicy,
     mapper: Callable = map,
@@ -113,7 +114,7 @@ def sample_inputs(
     """Decode the sample and make every variant's inputs (`mapper` runs the variants: map, or a
     thread pool's map), and the gallery JPEGs of the variant ids in `pictures`; a sample that
     cannot be decoded gives no inputs and one failure."""
-    empty = {size: np.zeros((0, size, size, 3), np.uint8) for size in sizes}
+    empty = {spec: np.zeros((0, spec.size, spec.size, 3), np.uint8) for spec in specs}
     if sample.problem:
         return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": sample.problem}])
     try:
@@ -121,8 +122,8 @@ def sample_inputs(
     except ImageRejected as e:
         log.warning("skipped %s: %s", sample.id, e)
         return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": str(e)}])
-    done, failures, per_size, jpegs = [], [], {size: [] for size in sizes}, {}
-    made = mapper(lambda v: variant_inputs(pixels, sample.id, v, sizes, seed, v.id in pictures), variants)
+    done, failures, per_spec, jpegs = [], [], {spec: [] for spec in specs}, {}
+    made = mapper(lambda v: variant_inputs(pixels, sample.id, v, specs, seed, v.id in pictures), variants)
     for variant, (inputs, problem, picture) in zip(variants, made):
         if inputs is None:
             failures.append({"sample": sample.id, "variant": variant.id, "reason": problem})
@@ -130,9 +131,9 @@ def sample_inputs(
         if picture is not None:
             jpegs[variant.id] = picture
         done.append(variant)
-        for size in sizes:
-            per_size[size].append(inputs[size])
-    stacked = {size: np.stack(per_size[size]) if done else empty[size] for size in sizes}
+        for spec in specs:
+            per_spec[spec].append(inputs[spec])
+    stacked = {spec: np.stack(per_spec[spec]) if done else empty[spec] for spec in specs}
     return SampleInputs(done, stacked, failures, jpegs)
 
 
@@ -157,10 +158,10 @@ class BatchedPredictions:
         self.count = {d.name: 0 for d in detectors}
         self.done: dict[str, list[np.ndarray]] = {d.name: [] for d in detectors}
 
-    def add(self, inputs: dict[int, np.ndarray]) -> None:
+    def add(self, inputs: dict[InputSpec, np.ndarray]) -> None:
         for d in self.detectors:
-            self.queued[d.name].append(inputs[d.input_size])
-            self.count[d.name] += len(inputs[d.input_size])
+            self.queued[d.name].append(inputs[d.input])
+            self.count[d.name] += len(inputs[d.input])
             if self.count[d.name] >= self.batch_size:
                 self._run(d, flush=False)
 
@@ -170,9 +171,7 @@ class BatchedPredictions:
         waiting = np.concatenate(self.queued[d.name])
         cut = len(waiting) if flush else len(waiting) - len(waiting) % self.batch_size
         t = time.perf_counter()
-        self.done[d.name].append(
-            probabilities_and_margins(d, waiting[:cut].astype(np.float32) / 255.0, self.batch_size)
-        )
+        self.done[d.name].append(d.predict_proba_and_margin(waiting[:cut].astype(np.float32) / 255.0, self.batch_size))
         self.timings.phase("predict", t)
         self.queued[d.name], self.count[d.name] = [waiting[cut:]], len(waiting) - cut
 
@@ -186,20 +185,6 @@ class BatchedPredictions:
             else (np.zeros((0, 2)), np.zeros(0))
             for name, parts in self.done.items()
         }
-
-
-def probabilities_and_margins(d: Detector, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """As Detector.predict_proba_and_margin (margin = logit_ai - logit_human from the same pass),
-    through the compiled fixed-shape forward."""
-    from xai.compiled import forward_outputs
-
-    ai, human = d.class_names.index("ai"), d.class_names.index("human")
-    if d._with_logits is None:
-        probs = forward_outputs(d.model, x, batch_size)[0].astype(np.float64)
-        return probs, margin_from_probabilities(probs[:, ai], probs[:, human])
-    probs, logits = forward_outputs(d._with_logits, x, batch_size)
-    z = logits.astype(np.float64)
-    return probs.astype(np.float64), z[:, ai] - z[:, human]
 
 
 def score_chunk(
@@ -218,15 +203,15 @@ def score_chunk(
     """Rows (sample x model x variant, in that order) of p_ai / p_human / margin for a chunk of
     samples, and the records of what could not be scored. With `gallery`, the report's gallery
     JPEG of every edit whose variant id is in `pictures` goes into it under (sample, variant)."""
-    sizes = sorted({d.input_size for d in detectors})
+    specs = list(dict.fromkeys(d.input for d in detectors))
     t = time.perf_counter()
     if gallery is None:
         pictures = frozenset()
     if len(samples) < workers:  # few samples: their variants share the threads
-        prepared = (sample_inputs(s, variants, sizes, seed, policy, pool.map, pictures) for s in samples)
+        prepared = (sample_inputs(s, variants, specs, seed, policy, pool.map, pictures) for s in samples)
     else:
         prepared = in_order(
-            pool, lambda s: sample_inputs(s, variants, sizes, seed, policy, pictures=pictures), samples, 4 * workers
+            pool, lambda s: sample_inputs(s, variants, specs, seed, policy, pictures=pictures), samples, 4 * workers
         )
     predictions = BatchedPredictions(detectors, batch_size, timings)
     kept, failures, predicting = [], [], timings.phases["predict"]

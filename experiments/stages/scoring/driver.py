@@ -14,7 +14,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
@@ -27,7 +26,8 @@ from experiments.execution.threads import thread_pool, threads
 from experiments.inputs.fingerprints import input_digests
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample
-from experiments.models.architecture import Detector, load_detector
+from experiments.models.backends import reopen
+from experiments.models.detector import Detector
 from experiments.rundir.names import MAX_GALLERY, gallery_file, gallery_made_while_scoring
 from experiments.rundir.atomic import atomic_write_bytes
 from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, finished, read_part, write_part
@@ -74,13 +74,13 @@ class ScoringWorker:
 
 
 def scoring_worker(
-    cfg: RunConfig, models: list[tuple[str, str, int]], detectors: list[Detector] | None = None, gallery: bool = False
+    cfg: RunConfig, models: list[tuple[tuple, str]], detectors: list[Detector] | None = None, gallery: bool = False
 ) -> ScoringWorker:
-    """A worker's state: the driver's models (source file, name, input size) loaded from their
-    files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
+    """A worker's state: the driver's models (recipe, digest: experiments.models.backends.reopen)
+    opened from their files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
     make the report's gallery pictures (experiments.rundir.names) of the grid's first edits."""
     if detectors is None:
-        detectors = [load_detector(Path(source), name, size) for source, name, size in models]
+        detectors = [reopen(recipe, digest) for recipe, digest in models]
     count = threads(cfg.workers)
     pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
     return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures)
@@ -154,7 +154,7 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     if cfg.executor.kind == "local":  # this process's models, already loaded
         setup = partial(scoring_worker, cfg, [], detectors, gallery)
     else:
-        setup = partial(scoring_worker, cfg, [(d.source, d.name, d.input_size) for d in detectors], None, gallery)
+        setup = partial(scoring_worker, cfg, [(d.recipe, d.digest) for d in detectors], None, gallery)
         log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
     with (
         logging_redirect_tqdm(),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, SINGLE_OPS, base_variant_id
-from experiments.models.architecture import margin_from_probabilities
+from experiments.models.detector import margin_from_probabilities
 from augment.naming import series_title
 from experiments.stats.statistics import exploratory, row_mean_cis, wilson_ci
 
