@@ -173,7 +173,8 @@ def batch_dependence(detector: Detector) -> float:
     rng = np.random.default_rng(0)
     size = detector.input_size
     x = rng.random((BATCH_CHECK_IMAGES, size, size, 3), dtype=np.float32)
-    x[1::2] = np.round(x[1::2] * 4) / 4  # flat patches beside noise: a spread of activation ranges
+    x[1::2] = np.round(x[1::2] * 4) / 4  # flat patches beside noise
+    x *= np.linspace(0.3, 1.0, len(x), dtype=np.float32)[:, None, None, None]  # and a spread of ranges
     ai = detector.class_names.index("ai")
     together = np.asarray(detector.forward(x)[0], np.float64)[:, ai]
     alone = np.array([np.asarray(detector.forward(x[i : i + 1])[0], np.float64)[0, ai] for i in range(len(x))])

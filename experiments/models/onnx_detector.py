@@ -215,7 +215,8 @@ def load_onnx(
     graph = read_graph(Path(path), where)
     if found := nonfinite_initializers(graph):
         raise ModelLoadError(f"{where}: {path}: weights are not finite ({found})")
-    parameters = sum(int(numpy_helper.to_array(t).size) for t in graph.graph.initializer)
+    weights = [numpy_helper.to_array(t) for t in graph.graph.initializer]
+    parameters = sum(int(w.size) for w in weights if w.dtype.kind == "f")  # not shapes, nor quantised codes
     sess = session(Path(path), providers, where)
     input_name, fixed_batch = check_input(sess, norm, spec.size, where)
     detector = OnnxDetector(

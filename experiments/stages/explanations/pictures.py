@@ -58,13 +58,7 @@ def edited_region(prep: PreparedSample, variant: Variant) -> np.ndarray | None:
 
 
 def write_grid(
-    prep: PreparedSample,
-    model: str,
-    maps: dict[str, np.ndarray],
-    scores: pd.DataFrame,
-    root: Path,
-    spec,
-    target: str,
+    prep: PreparedSample, model: str, maps: dict[str, np.ndarray], scores: pd.DataFrame, root: Path, spec, target: str
 ) -> str:
     """The figure a person reads first: the model's own input per variant as the first row, then
     methods as rows (one colour scale per row), variants as columns, scores in titles."""

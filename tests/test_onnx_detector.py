@@ -1,0 +1,196 @@
+"""The onnx backend on real graphs: the study's cnn32 exported by Keras 3 (tf2onnx) scores as the
+Keras model does, through the whole study; classifiers built with onnx.helper cover NCHW, logits
+with another class order, and sigmoid of `positive: human`; wrong files are one line, exit 2,
+nothing created."""
+
+import json
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import yaml
+from onnx import numpy_helper
+
+from experiments import run as cli
+from experiments.inputs.images import decode_image
+from experiments.models.detector import InputSpec, ModelLoadError, batch_dependence
+from experiments.models.onnx_detector import Normalisation, load_onnx
+from tests.conftest import MODEL_32, SAMPLES_DIR
+from tests.onnx_graphs import export_cnn32, pooled_classifier, pooled_reference
+from tests.tolerance import assert_frames_match
+
+CNN32_INPUT = {"size": 32, "layout": "nhwc", "resize": "nearest", "crop": "none"}
+
+
+@pytest.fixture(scope="session")
+def cnn32_onnx(tmp_path_factory, seed_mirror):
+    return export_cnn32(seed_mirror, tmp_path_factory.mktemp("onnx") / "cnn32.onnx")
+
+
+def study_pictures(seed_mirror, size=32, n=12):
+    names = sorted((seed_mirror / SAMPLES_DIR).iterdir())[:n]
+    return np.stack([InputSpec(size).prepare(decode_image(p).pixels) for p in names]).astype(np.float32) / 255.0
+
+
+def test_the_exported_cnn32_gives_the_keras_probabilities_and_margins(cnn32_onnx, cnn32, seed_mirror):
+    x = study_pictures(seed_mirror)
+    onnx_detector = load_onnx(cnn32_onnx, "cnn32_onnx", InputSpec(32), Normalisation(layout="nhwc"))
+    p, margin = onnx_detector.predict_proba_and_margin(x, batch_size=5)
+    p_keras, margin_keras = cnn32.predict_proba_and_margin(x, batch_size=5)
+    np.testing.assert_allclose(p, p_keras, atol=1e-6)
+    # a softmax graph gives probabilities only: its margin is their log-ratio, Keras's the logit difference
+    np.testing.assert_allclose(margin, margin_keras, atol=1e-4)
+    assert not onnx_detector.one_per_call and batch_dependence(onnx_detector) < 1e-6
+    assert onnx_detector.metadata()["kind"] == "onnx" and onnx_detector.metadata()["params"] == cnn32.parameter_count()
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_logits_graph_with_human_first_gives_its_softmax_and_logit_margin(tmp_path, seed_mirror, layout):
+    rng = np.random.default_rng(1)
+    weights, bias = rng.normal(size=(3, 2)) * 4, rng.normal(size=2)
+    path = pooled_classifier(tmp_path / "m.onnx", 48, weights, bias, layout)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    spec = InputSpec(48, "bicubic", "centre")
+    detector = load_onnx(path, "m", spec, Normalisation(mean, std, layout), "logits", None, ("human", "ai"))
+    x = study_pictures(seed_mirror, 48)
+    x = np.stack([spec.prepare(np.rint(i * 255).astype(np.uint8)) for i in x]).astype(np.float32) / 255
+    z = pooled_reference(x, mean, std, weights, bias)  # columns: human, ai
+    p, margin = detector.predict_proba_and_margin(x)
+    np.testing.assert_allclose(margin, z[:, 1] - z[:, 0], atol=1e-4)
+    np.testing.assert_allclose(p[:, 0], 1 / (1 + np.exp(-(z[:, 1] - z[:, 0]))), atol=1e-5)
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-12)
+
+
+def test_a_sigmoid_graph_of_human_gives_one_minus_it_as_p_ai(tmp_path, seed_mirror):
+    rng = np.random.default_rng(2)
+    weights, bias = rng.normal(size=(3, 1)) * 6, rng.normal(size=1)
+    path = pooled_classifier(tmp_path / "m.onnx", 32, weights, bias, "nhwc", sigmoid=True)
+    detector = load_onnx(path, "m", InputSpec(32), Normalisation(layout="nhwc"), "sigmoid", "human")
+    x = study_pictures(seed_mirror)
+    p_human = 1 / (1 + np.exp(-pooled_reference(x, 0.0, 1.0, weights, bias)[:, 0]))
+    p, margin = detector.predict_proba_and_margin(x)
+    np.testing.assert_allclose(p[:, 1], p_human, atol=1e-6)
+    np.testing.assert_allclose(margin, np.log(1 - p_human) - np.log(p_human), atol=1e-4)
+
+
+def test_the_centre_crop_matches_the_clip_recipe_on_a_wide_image():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300, 451, 3), np.uint8)
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    new = (int(round(451 * 224 / 300)), 224)
+    resized = image.resize(new, Image.Resampling.BICUBIC)
+    left = (new[0] - 224) // 2
+    expected = np.asarray(resized.crop((left, 0, left + 224, 224)))
+    np.testing.assert_array_equal(InputSpec(224, "bicubic", "centre").prepare(pixels), expected)
+    assert InputSpec(32).prepare(pixels).shape == (32, 32, 3)
+
+
+def onnx_config(tmp_path, seed_mirror, models, **overrides):
+    cfg = {
+        "name": "onnx", "seed": 3, "out_dir": str(tmp_path / "results"), "bootstrap": 200, "report": "none",
+        "assets": {"mirror": str(seed_mirror), "base_url": ""}, "models": models,
+        "samples": {"manifest": "study", "from_seed_assets": True},
+        "augment": {"gaussian_blur": {"sigma": [1.0]}, "jpeg": {"quality": [40]}},
+    } | overrides  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_the_study_runs_on_the_onnx_cnn32_as_on_the_keras_one(tmp_path, seed_mirror, cnn32_onnx):
+    models = [
+        {"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32, "required": True},
+        {"name": "cnn32_onnx", "kind": "onnx", "path": str(cnn32_onnx), "input": CNN32_INPUT, "required": True},
+    ]
+    assert cli.main([str(onnx_config(tmp_path, seed_mirror, models))]) == 0
+    run = next((tmp_path / "results").iterdir())
+    scores = pd.read_parquet(run / "scores.parquet")
+    assert set(scores["model"]) == {"cnn32", "cnn32_onnx"} and len(scores) == 2 * 66 * 3
+    keras_rows = (
+        scores[scores["model"] == "cnn32"]
+        .pipe(lambda f: f.drop(columns=["model"] + [c for c in f.columns if "margin" in c]))
+        .reset_index(drop=True)
+    )
+    onnx_rows = (
+        scores[scores["model"] == "cnn32_onnx"]
+        .pipe(lambda f: f.drop(columns=["model"] + [c for c in f.columns if "margin" in c]))
+        .reset_index(drop=True)
+    )
+    assert_frames_match(onnx_rows, keras_rows, "scores")
+    cards = json.loads((run / "manifest.json").read_text())["models"]
+    card = next(c for c in cards if c["name"] == "cnn32_onnx")
+    assert card["kind"] == "onnx" and card["sha256"] and card["one_image_per_call"] is False
+
+
+def nan_graph(tmp_path, cnn32_onnx):
+    model = onnx.load(str(cnn32_onnx))
+    tensor = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
+    values = numpy_helper.to_array(tensor).copy()
+    values.flat[:3] = np.nan
+    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
+    onnx.save(model, str(tmp_path / "nan.onnx"))
+    return tmp_path / "nan.onnx"
+
+
+def text_file(tmp_path, _):
+    (tmp_path / "x.onnx").write_text("not a graph")
+    return tmp_path / "x.onnx"
+
+
+WRONG = {
+    "not onnx": (text_file, {}, "not a valid ONNX"),
+    "input size": (lambda tmp, good: good, {"input": CNN32_INPUT | {"size": 64}}, "models[d].input: the graph takes"),
+    "layout": (lambda tmp, good: good, {"input": CNN32_INPUT | {"layout": "nchw"}}, "models[d].input: the graph takes"),
+    "nan": (nan_graph, {}, "weights are not finite (3 NaN"),
+    "hash": (lambda tmp, good: good, {"sha256": "0" * 64}, "models[d].sha256:"),
+    "sigmoid on two outputs": (lambda tmp, good: good, {"output": "sigmoid", "positive": "ai"}, "models[d].output:"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG)
+def test_a_wrong_onnx_file_is_one_line_naming_the_model_and_field(tmp_path, seed_mirror, cnn32_onnx, capsys, case):
+    make, fields, expected = WRONG[case]
+    model = {"name": "d", "kind": "onnx", "path": str(make(tmp_path, cnn32_onnx)), "input": CNN32_INPUT} | fields
+    assert cli.main([str(onnx_config(tmp_path, seed_mirror, [model]))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if line.startswith("error: ")]) == 1 and err[-1].startswith("error: "), err
+    assert expected in err[-1] and "models[d]" in err[-1], err[-1]
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_batch_check_catches_a_graph_whose_outputs_depend_on_the_batch(tmp_path):
+    """A graph that divides by its batch's largest value (as dynamic quantisation scales by it)."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("ReduceMax", ["pixels"], ["top"], keepdims=1),
+        helper.make_node("Div", ["pixels", "top"], ["scaled"]),
+        helper.make_node("GlobalAveragePool", ["scaled"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "W", "B"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "batch_dependent",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, 16, 16])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.eye(3, 2, dtype=np.float32) * 5, "W"),
+                     numpy_helper.from_array(np.zeros(2, np.float32), "B")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, str(tmp_path / "b.onnx"))
+    detector = load_onnx(tmp_path / "b.onnx", "b", InputSpec(16), Normalisation(), "logits")
+    assert detector.one_per_call and batch_dependence(detector) > 1e-3
+    x = np.random.default_rng(5).random((6, 16, 16, 3), dtype=np.float32) * np.linspace(0.2, 1, 6)[:, None, None, None]
+    alone = np.concatenate([detector.forward(x[i : i + 1])[0] for i in range(6)])
+    np.testing.assert_allclose(detector.predict_proba(x, batch_size=6), alone, atol=1e-12)
+
+
+def test_a_missing_provider_is_one_line(tmp_path, cnn32_onnx):
+    from experiments.models.onnx_detector import session
+
+    with pytest.raises(ModelLoadError, match=r"models\[d\].providers: NoSuchExecutionProvider is not available"):
+        session(cnn32_onnx, ("NoSuchExecutionProvider",), "models[d]")
