@@ -30,7 +30,7 @@ from pathlib import Path
 
 from experiments.inputs.fingerprints import file_sha256
 from experiments.models.catalogue import ENCODERS, HEADS, PinnedFile, pinned
-from experiments.rundir.atomic import atomic_write
+from experiments.rundir.atomic import WriteFailed, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="encoder or head names (default: all)")
     parser.add_argument("--cache-dir", type=Path, help="the artxai cache (default: $ARTXAI_CACHE or ~/.cache/artxai)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         files = {name: pinned(name) for name in args.names or [*ENCODERS, *HEADS]}
         for name, file in files.items():
             print(f"{name}\t{fetched(file, args.cache_dir)}")
-    except ValueError as e:  # DetectorFileError included
+    except (ValueError, WriteFailed) as e:  # DetectorFileError included
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
