@@ -37,8 +37,9 @@ def encoder_files(m: ModelConfig, where: str) -> tuple[Path, str, dict, dict, di
             raise ModelLoadError(f"{where}.encoder: {e}") from None
         spec = {"size": entry.input_size, "resize": entry.resize, "crop": entry.crop}
         norm = {"mean": tuple(entry.mean), "std": tuple(entry.std), "layout": entry.layout}
-        about = {"name": m.encoder, "sha256": entry.file.sha256, "requirement": entry.file.requirement,
-                 "member": entry.file.member, "licence": entry.file.licence, "provenance": entry.file.provenance}  # fmt: skip
+        file = entry.file
+        about = {"name": m.encoder, "sha256": file.sha256, "requirement": file.requirement, "member": file.member,
+                 "licence": file.licence, "provenance": file.provenance}  # fmt: skip
         return path, entry.file.sha256, spec, norm, about
     digest = pinned(m.encoder, m.encoder_sha256, f"{where}.encoder")
     spec, norm = input_of(m.input)
