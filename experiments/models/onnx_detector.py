@@ -153,6 +153,26 @@ class OnnxDetector(Detector):
     def parameter_count(self) -> int:
         return self.parameters
 
+    def randomised_copies(self, seed: int) -> tuple[list[tuple[str, object]], str | None]:
+        """Copies of the graph with its float initializers randomised from the top layer down
+        (xai.onnx_randomise.cascading_onnx); none, and why, for a graph it cannot randomise."""
+        from xai.onnx_randomise import cascading_onnx, load, why_not_randomisable
+
+        graph = load(self.source)
+        if reason := why_not_randomisable(graph):
+            return [], reason
+        copies = cascading_onnx(graph, seed)
+        return [(layer, replace(self, session=graph_session(copy))) for layer, copy in copies], None
+
+
+def graph_session(graph):
+    """An onnxruntime session (CPU) on an in-memory graph: a randomised copy."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=list(DEFAULT_PROVIDERS))
+
 
 def check_outputs(detector: OnnxDetector, where: str) -> None:
     """On seeded images: the declared output is what the graph gives (width, probabilities)."""
