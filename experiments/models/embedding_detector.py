@@ -150,19 +150,17 @@ class EmbeddingDetector(Detector):
 
     def randomised_copies(self, seed: int) -> tuple[list[tuple[str, object]], str | None]:
         """The head randomised first (Glorot-uniform weights, zero bias, as xai.sanity does a
-        Keras layer), then the encoder's layers from the top, on the randomised head; where the
-        encoder cannot be randomised (an INT8 graph), the copies stop at the head, and the reason says why."""
-        from xai.onnx_randomise import cascading_onnx, load, why_not_randomisable
+        Keras layer), then every weight of the encoder as well (one step: a ViT has hundreds of
+        layers); where the encoder cannot be randomised (an INT8 graph) the copies stop at the
+        head, and the reason says why."""
+        from xai.onnx_randomise import randomised_onnx
 
-        from experiments.models.onnx_detector import graph_session
+        from experiments.models.onnx_detector import graph_session, randomisable
 
         limit = np.sqrt(6 / (self.w.size + 1))
         head = replace(self, w=np.random.default_rng(seed).uniform(-limit, limit, self.w.size), b=0.0, cache=None)
-        copies = [("head", head)]
-        graph = load(self.encoder.source)
-        if reason := why_not_randomisable(graph):
-            return copies, f"encoder: {reason}"
-        for layer, copy in cascading_onnx(graph, seed):
-            encoder = replace(self.encoder, session=graph_session(copy))
-            copies.append((f"encoder/{layer}", replace(head, encoder=encoder)))
-        return copies, None
+        graph, reason = randomisable(self.encoder.source)
+        if reason:
+            return [("head", head)], f"encoder: {reason}"
+        encoder = replace(self.encoder, session=graph_session(randomised_onnx(graph, seed, "all")))
+        return [("head", head), ("encoder (all weights)", replace(head, encoder=encoder))], None
