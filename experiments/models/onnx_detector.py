@@ -163,17 +163,22 @@ class OnnxDetector(Detector):
         return ((layer, replace(self, session=graph_session(copy))) for layer, copy in cascade(graph, seed)), None
 
 
+QUANTISED = (
+    "its weights are quantised to integers (INT8): randomising them would change the graph's dtype rules, "
+    "and randomising only its float weights would leave most of the model as trained"
+)
 MAX_CASCADE = 8  # layers randomised one by one from the top; then every layer at once (a ResNet has ~50)
 
 
 def randomisable(path: str):
     """(the graph, None), or (None, why its weights cannot be randomised: quantised integer
     weights, or no float weight initializer)."""
-    from xai.onnx_randomise import INTEGER_WEIGHT_TYPES, QUANTISED_REASON, load, why_not_randomisable
+    from xai.onnx_randomise import INTEGER_WEIGHT_TYPES, load, why_not_randomisable
 
     graph = load(path)
     if any(t.data_type in INTEGER_WEIGHT_TYPES for t in graph.graph.initializer):
-        return None, QUANTISED_REASON
+        return None, QUANTISED
+
     if reason := why_not_randomisable(graph):
         return None, reason
     return graph, None
