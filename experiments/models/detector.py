@@ -15,6 +15,7 @@ image per call (`one_per_call`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -116,6 +117,11 @@ class Detector:
     @property
     def input_size(self) -> int:
         return self.input.size
+
+    def trained_file(self) -> Path:
+        """The file that a training by artxai would have written, its model card beside it
+        (experiments.models.training_folder.card_path): the weights' file."""
+        return Path(self.source)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One pass over a float32 batch: (probabilities (N, 2) in class order, margin (N,))."""

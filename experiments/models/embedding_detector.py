@@ -109,6 +109,11 @@ class EmbeddingDetector(Detector):
     w: np.ndarray = field(default=None, repr=False, compare=False)
     b: float = 0.0
     cache: object = field(default=None, repr=False, compare=False)  # an EmbeddingCache, or None
+    head_file: str = ""  # the head's file (a probe's .npz, its model card beside it); "" without a head
+
+    def trained_file(self) -> Path:
+        """The head's file: where a probe artxai fitted keeps its model card (experiments.models.probe)."""
+        return Path(self.head_file) if self.head_file else Path(self.source)
 
     def head(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = e @ self.w + self.b

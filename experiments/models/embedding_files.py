@@ -69,6 +69,13 @@ def head_file(m: ModelConfig, where: str) -> tuple[Path | None, dict]:
     return None, {}
 
 
+def open_embedder(m: ModelConfig) -> EmbeddingDetector:
+    """The model's encoder without a head (its embeddings cached): what a probe is fitted with."""
+    encoder, encoder_sha, spec, norm, _ = encoder_files(m, f"models[{m.name}]")
+    providers = tuple(m.providers) if m.providers else None
+    return load_embedding_file(m.name, str(encoder), spec, norm, encoder_sha, None, providers, {})
+
+
 def embedding_recipe(m: ModelConfig, ctx) -> tuple[tuple, str, bool]:
     """(the loader's arguments, the detector's digest, whether a probe was fitted now)."""
     where = f"models[{m.name}]"
@@ -123,5 +130,5 @@ def load_embedding_file(
     if head is not None:
         w, b = read_head(Path(head), where)
         check_head(w, b, enc.dim, where, head)
-        detector = replace(detector, w=w, b=b)
+        detector = replace(detector, w=w, b=b, head_file=head)
     return settled(detector, False, where)
