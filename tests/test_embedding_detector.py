@@ -158,3 +158,23 @@ def test_a_wrong_file_is_one_line_naming_the_model_and_field(tmp_path, seed_mirr
 def test_a_keras_field_on_an_embedding_detector_is_refused_in_the_config():
     with pytest.raises(ValueError, match=r"models\[clip\].input_size: only a keras detector takes it"):
         ModelConfig(**CLIP, input_size=224)
+
+
+def test_a_probe_train_block_reads_its_paths_as_the_config_does(tmp_path, monkeypatch, art6gen):
+    from experiments.config.fields import ConfigError
+    from experiments.config.schema import load_config
+
+    monkeypatch.setenv("ART_ROOT", str(art6gen))
+    probe = CLIP | {
+        "head": None,
+        "path": "probe.npz",
+        "train": {"dataset": {"root": "${ART_ROOT}", "layout": "generic"}},
+    }
+    cfg = {"name": "p", "models": [{k: v for k, v in probe.items() if v is not None}], "samples": {"folder": "."}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    model = load_config(tmp_path / "c.yaml").models[0]
+    assert model.train.dataset.root == art6gen and model.path == tmp_path / "probe.npz"
+    cfg["models"][0]["train"]["folds"] = 1
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"models\.0: train\.folds: Input should be greater than or equal to 2"):
+        load_config(tmp_path / "c.yaml")

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from experiments.config.fields import MAX_COUNT, NAME_PATTERN, RESERVED_NAMES, GeneratorName, SafeName, Strict
 from experiments.config.messages import cut
@@ -213,10 +213,16 @@ class ModelConfig(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _probe_training(cls, data):
-        """An embedding detector's train block is a probe's (ProbeTrainConfig)."""
+    def _probe_training(cls, data, info: ValidationInfo):
+        """An embedding detector's train block is a probe's (ProbeTrainConfig), its paths read as the
+        config's are (the validation context)."""
         if isinstance(data, dict) and data.get("kind") == "embedding" and isinstance(data.get("train"), dict):
-            return data | {"train": ProbeTrainConfig.model_validate(data["train"])}
+            try:
+                return data | {"train": ProbeTrainConfig.model_validate(data["train"], context=info.context)}
+            except ValidationError as e:  # named from the model: models.N: train.<field>: ...
+                err = e.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"train.{where}: {err['msg'].removeprefix('Value error, ')}") from None
         return data
 
     @model_validator(mode="after")
