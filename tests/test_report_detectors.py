@@ -6,6 +6,7 @@ its dashes footnoted; each findings card says what its detector is."""
 
 import html
 import json
+import os
 import re
 
 import pandas as pd
@@ -16,6 +17,7 @@ from experiments import run as cli
 from experiments.report import build as report_cli
 from experiments.report.detectors import MEASURES, side_by_side
 from experiments.report.run_data import load_run
+from tests import browser
 from tests.conftest import MODEL_32
 from tests.onnx_graphs import batch_dependent_classifier
 from tests.test_report import sections
@@ -126,3 +128,22 @@ def test_the_report_made_again_is_the_same(two_detectors):
     before = index.read_text()
     assert report_cli.main([str(two_detectors)]) == 0
     assert index.read_text() == before
+
+
+def test_the_table_reads_on_a_desktop_and_a_phone(two_detectors):
+    """At 1280 px and on a 390 px phone: the side-by-side table opens the page, its scroll box keeps
+    every last cell in reach, the page is no wider than the screen, no console error."""
+    if not browser.available():
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are needed (.ci/run installs them)")
+        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    index = two_detectors / "report" / "index.html"
+    for width in (1280, 390):
+        driver = browser.open_browser(width=width, height=900 if width > 600 else 844)
+        try:
+            found = browser.inspect_page(driver, index, width)
+        finally:
+            driver.quit()
+        assert found["first_section"] == "detectors", width
+        assert found["cut_tables"] == [] and found["page_width"] <= width, (width, found["cut_tables"])
+        assert found["console_errors"] == [] and found["broken_links"] == [], width
