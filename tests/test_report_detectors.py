@@ -86,7 +86,7 @@ def test_the_side_by_side_table_opens_the_report_with_the_tables_numbers(two_det
         assert cells[model]["corruption"] == f"{shown(c['value'], c['ci_low'], c['ci_high'])} n = {int(c['n'])}"
 
     # the onnx graph's training generators are unknown: a dash and its footnote, never a number
-    assert cells["batchy"]["seen"] == cells["batchy"]["unseen"] == "—1"
+    assert cells["batchy"]["seen"] == cells["batchy"]["unseen"] == "— [1]"
     assert re.search(r'<li id="side-note-1">the generators it was trained on are unknown', page)
     # it ran one image per call (the batch check), and the table says so
     manifest = json.loads((run_dir / "manifest.json").read_text())
