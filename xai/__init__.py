@@ -1,4 +1,5 @@
-"""xai: explanation methods for Keras image classifiers (never imports experiments).
+"""xai: explanation methods for Keras image classifiers, black-box ones for any function of images
+(xai.predict); never imports experiments.
 
     from xai import explain
     maps = explain(model, images, "gradcam", target="predicted")   # (N, H, W) in [0, 1]

@@ -85,12 +85,13 @@ def last_conv_layer(model: keras.Model) -> str:
     return convs[-1]
 
 
-def resolve_targets(
-    model: keras.Model, images: np.ndarray, target: Target, class_names: Sequence[str] | None
-) -> list[int]:
-    """Class index per image: 'predicted', a class name, an index, or one index per image."""
+def resolve_targets(model, images: np.ndarray, target: Target, class_names: Sequence[str] | None) -> list[int]:
+    """Class index per image: 'predicted', a class name, an index, or one index per image. `model`:
+    a keras.Model or a callable of images (xai.predict)."""
+    from xai.predict import probabilities
+
     if isinstance(target, str) and target == "predicted":
-        return [int(i) for i in np.argmax(compiled.forward(model, images), axis=1)]
+        return [int(i) for i in np.argmax(probabilities(model, images), axis=1)]
     if isinstance(target, str):
         if not class_names or target not in class_names:
             raise ValueError(f"target {target!r}: not 'predicted' and not one of the class names {class_names}")

@@ -9,26 +9,42 @@ more important for the target class). With `rescale=False` each method's own val
 instead, which a picture needs to put several maps on one scale: gradient magnitudes, ReLU'd CAMs
 (both >= 0), and LIME's signed weights (SIGNED_METHODS: above 0 for the target class, below 0
 against it). The order of the pixels, all that faithfulness and drift read, is the same either way.
+
+`model` is a keras.Model or any callable `f(images) -> (N, n_classes)` class probabilities (an
+ONNX graph, an embedding model with a head; xai.predict). A callable has no gradients: the
+black-box methods (LIME, occlusion, RISE) and `random` explain it, and a gradient or CAM method
+is a ValueError saying so in one line (xai.methods.refusal).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 
 from xai.attributions import Target, last_conv_layer, logit_model, resolve_targets
-from xai.methods import REGISTRY, method as method_named, options_for
+from xai.methods import REGISTRY, method as method_named, options_for, refusal
+from xai.predict import differentiable, kind
 
 METHODS = tuple(REGISTRY)
 GRADIENT_METHODS = tuple(name for name, m in REGISTRY.items() if m.family == "gradient")
 CAM_METHODS = tuple(name for name, m in REGISTRY.items() if m.family == "cam")
 BASELINE_METHODS = tuple(name for name, m in REGISTRY.items() if m.family == "baseline")
 SIGNED_METHODS = tuple(name for name, m in REGISTRY.items() if m.signed)
+BLACK_BOX_METHODS = tuple(name for name, m in REGISTRY.items() if not m.needs_gradients)
 
-__all__ = ["METHODS", "SIGNED_METHODS", "Target", "explain", "last_conv_layer", "logit_model", "resolve_targets"]
+__all__ = [
+    "BLACK_BOX_METHODS",
+    "METHODS",
+    "SIGNED_METHODS",
+    "Target",
+    "explain",
+    "last_conv_layer",
+    "logit_model",
+    "resolve_targets",
+]
 
 
 def _rescale(maps: np.ndarray) -> np.ndarray:
@@ -44,7 +60,7 @@ def _raw(maps: np.ndarray) -> np.ndarray:
 
 
 def explain(
-    model: keras.Model,
+    model: keras.Model | Callable[[np.ndarray], np.ndarray],
     images: np.ndarray,
     method: str,
     target: Target = "predicted",
@@ -59,10 +75,15 @@ def explain(
 
     `options` are the method's own (xai.methods: every method but random takes `batch_size`;
     smoothgrad `smooth_samples`, `smooth_noise`; CAMs `layer`; faster_scorecam `max_n`; lime
-    `num_samples`, `segments`, `display_size`, `n_segments`). An option the method does not take,
-    or a value out of its bounds, is a ValueError naming the option and the method."""
+    `num_samples`, `segments`, `display_size`, `n_segments`; occlusion `patch`, `stride`, `fill`;
+    rise `num_masks`, `cells`, `p1`). An option the method does not take, or a value out of its
+    bounds, is a ValueError naming the option and the method; so is a method that needs gradients
+    given a model without them (a callable)."""
     entry = method_named(method)
     checked = options_for(method, options)
+    why_not = refusal(method, differentiable(model), kind(model))
+    if why_not:
+        raise ValueError(why_not)
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")

@@ -5,7 +5,8 @@ model's probability for the target class; a faithful map makes it fall fast (low
 Insertion: start from a blurred copy and put the original pixels back, most important first; a
 faithful map makes the probability rise fast (high AUC). Ties in a map (flat CAM regions, LIME
 superpixels) are broken in a seeded random order, so a flat map is not read in raster order.
-`curves_for_methods` scores every method's curves for a set of images in one batched pass.
+`curves_for_methods` scores every method's curves for a set of images in one batched pass. The
+model: a keras.Model or a callable of images giving class probabilities (xai.predict).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
-import keras
 import numpy as np
 
-from xai import compiled
+from xai.predict import is_keras, probabilities
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _curves(probs: np.ndarray, n: int, targets: list[int], steps: int) -> Curves
 
 
 def deletion_insertion(
-    model: keras.Model,
+    model,
     images: np.ndarray,
     maps: np.ndarray,
     targets: list[int],
@@ -94,7 +94,7 @@ def deletion_insertion(
 
 
 def curves_for_methods(
-    model: keras.Model,
+    model,
     images: np.ndarray,
     maps: Mapping[object, np.ndarray],
     targets: list[int],
@@ -110,9 +110,10 @@ def curves_for_methods(
         if maps
         else np.zeros((0, *images.shape[1:]), np.float32)
     )
-    probs = (
-        compiled.forward(model, x, batch_size).reshape(len(maps), -1, model.output_shape[-1])
-        if len(x)
-        else np.zeros((len(maps), 0, 2))
-    )
+    if len(x):
+        out = probabilities(model, x, batch_size)
+        probs = out.astype(np.float32) if is_keras(model) else out  # Keras: its own float32, as before
+        probs = probs.reshape(len(maps), -1, out.shape[-1])
+    else:
+        probs = np.zeros((len(maps), 0, 2))
     return {key: _curves(probs[k], len(images), targets, steps) for k, key in enumerate(maps)}

@@ -10,7 +10,8 @@ pixels), hiding superpixels and then resizing equals resizing and then hiding th
 superpixels at model resolution, pixel for pixel. So the perturbed batch is built directly at
 model resolution with one masked multiply, the model runs compiled in batches of 256
 (xai.compiled), and lime's own sampling, kernel and ridge fit (`LimeImageExplainer.base`) turn the
-predictions into superpixel weights: lime's algorithm, without its per-image Python loop.
+predictions into superpixel weights: lime's algorithm, without its per-image Python loop. The model
+is a Keras model or any callable of images giving class probabilities (xai.predict).
 `image_maps` fits one image's samples against several models' predictions at once (the trained
 model and its randomised copies in a sanity check share the samples, see xai.sanity).
 """
@@ -20,13 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import cv2
-import keras
 import numpy as np
 import sklearn.metrics
 from lime import lime_image
 from skimage.segmentation import slic
 
-from xai import compiled
+from xai.predict import probabilities
 
 
 def display_copy(image: np.ndarray, display_size: int) -> np.ndarray:
@@ -108,7 +108,7 @@ def model_labels(image: np.ndarray, display_size: int = 256, n_segments: int = 5
 
 
 def lime_maps(
-    model: keras.Model,
+    model,
     images: np.ndarray,
     targets: list[int],
     *,
@@ -124,7 +124,7 @@ def lime_maps(
     `segments`: per image, superpixel labels at model resolution (computed by the caller on a
     full-resolution display copy and carried down with its own preprocessing). Without them,
     SLIC runs on a nearest-enlarged copy of the model input."""
-    predict = lambda x: [compiled.forward(model, x, batch_size)]
+    predict = lambda x: [probabilities(model, x, batch_size)]
     maps = np.zeros(images.shape[:3])
     for i, image in enumerate(images):
         labels = segments[i] if segments is not None else model_labels(image, display_size, n_segments)

@@ -15,7 +15,9 @@ its log-odds at each percentage; `gap` = LeRF - MoRF (higher = the map knows whi
 by MoRF and by LeRF.
 
 Works on any Keras 3 image classifier with a softmax or logit output (`output`): with a softmax
-ending the logits come from xai.attributions.logit_model, so the log-odds do not saturate.
+ending the logits come from xai.attributions.logit_model, so the log-odds do not saturate. A model
+that is a plain callable of images (xai.predict: an ONNX graph, an embedding model) is scored on
+what it returns: probabilities (or logits with `output='logits'`).
 """
 
 from __future__ import annotations
@@ -213,6 +215,10 @@ Output = Literal["auto", "probabilities", "logits"]
 def _scorer(model, output: Output):
     """(model to score with, what its outputs are: `logits`, `probabilities` or `auto`). With a
     softmax last layer, `auto` takes the logits of xai's logit copy of the model."""
+    from xai.predict import is_keras
+
+    if not is_keras(model):
+        return model, output
     import keras
 
     if output == "auto" and getattr(model.layers[-1], "activation", None) is keras.activations.softmax:
@@ -286,7 +292,7 @@ def road_for_methods(
 ) -> dict[object, RoadCurves]:
     """`road` for several maps of the same images (one per method, each with its own seed), every
     imputed image of every method scored in one batched pass."""
-    from xai import compiled
+    from xai.predict import probabilities
 
     images = np.asarray(images, np.float32)
     if images.ndim != 4:
@@ -303,7 +309,7 @@ def road_for_methods(
     shape = (len(images), len(ORDERS), len(percentages))
     curves = {}
     for key, imputed in zip(checked, x):
-        out = compiled.forward(scorer, imputed.reshape(-1, *images.shape[1:]), batch_size)
+        out = probabilities(scorer, imputed.reshape(-1, *images.shape[1:]), batch_size)
         logits = _are_logits(out, kind)
         scores = _target_scores(out, np.repeat(targets, shape[1] * shape[2]), logits)
         prob, log_odds = (v.reshape(shape) for v in scores)

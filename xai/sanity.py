@@ -9,17 +9,22 @@ One copy per model is made (`sanity_copy`) and its weights are set for each chec
 randomised copies share everything below their first randomised layer with the trained model:
 `cascade_predict` runs the trained layers once per batch and branches off each depth's random
 layers from there, so the depths that randomise only the dense layers cost no convolution.
+
+A model that is not a Keras model (a callable of images, xai.predict) cannot be randomised here:
+`sanity_maps` takes its randomised copies from the caller (`randomised`), e.g. an ONNX graph's
+copies from xai.onnx_randomise.cascading_onnx, each run through its runtime.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
 
 from xai import compiled
+from xai.predict import is_keras, probabilities
 
 
 def _glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -93,7 +98,7 @@ def random_logit_similarity(
     from xai.similarity import spearman
 
     predicted = resolve_targets(model, images, "predicted", None)
-    classes = model.output_shape[-1]
+    classes = model.output_shape[-1] if is_keras(model) else probabilities(model, images[:1]).shape[-1]
     if classes < 2:
         raise ValueError(f"model: the random-logit check needs 2 or more classes, the output has {classes}")
     rng = np.random.default_rng(seed)
@@ -150,29 +155,45 @@ def cascade_predict(
 
 
 def sanity_maps(
-    model: keras.Model,
+    model,
     images: np.ndarray,
     method: str,
     targets: Sequence[int],
     *,
     seed: int = 0,
     rescale: bool = True,
+    randomised: Iterable[tuple[str, object]] | None = None,
     **options,
 ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
     """Maps of `images` by `method` for the trained model, and for each cascading-randomisation
     depth (seeded with `seed`) the map of images[0]: (maps (N, H, W), [(layer, map (H, W))]).
-    Every map is what `xai.explain` gives with the same seed, options and `rescale`."""
+    Every map is what `xai.explain` gives with the same seed, options and `rescale`.
+    `randomised`: the (name, randomised model) depths to use instead of randomising a Keras model
+    here; required for a model that is not a Keras model (a ValueError saying so)."""
     from xai.explain import _rescale, _raw, explain
 
+    if randomised is None and not is_keras(model):
+        raise ValueError(
+            "model: not a Keras model, so xai cannot randomise it: pass its randomised copies as "
+            "randomised=[(name, model)] (an ONNX graph: xai.onnx_randomise.cascading_onnx)"
+        )
     targets = list(targets)
-    if method != "lime":
-        maps = explain(model, images, method, targets, seed=seed, rescale=rescale, **options)
-        first = {k: v[:1] if k == "segments" and v is not None else v for k, v in options.items()}
-        randomised = [
-            (name, explain(copy, images[:1], method, targets[:1], seed=seed, rescale=rescale, **first)[0])
-            for name, copy in cascading_randomisation(model, seed)
-        ]
-        return maps, randomised
+    if method == "lime":
+        maps, names, first = _lime_sanity(model, images, targets, seed, randomised, options)
+        scale = _rescale if rescale else _raw
+        return scale(maps), [(name, scale(m[None])[0]) for name, m in zip(names, first)]
+    maps = explain(model, images, method, targets, seed=seed, rescale=rescale, **options)
+    first = {k: v[:1] if k == "segments" and v is not None else v for k, v in options.items()}
+    depths = cascading_randomisation(model, seed) if randomised is None else randomised
+    return maps, [
+        (name, explain(copy, images[:1], method, targets[:1], seed=seed, rescale=rescale, **first)[0])
+        for name, copy in depths
+    ]
+
+
+def _lime_sanity(model, images, targets, seed, randomised, options) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """LIME's raw maps of every image, the names of the randomised depths, and images[0]'s raw map
+    at each depth, every depth fitted to the same samples as the trained model."""
     from xai.lime_explain import image_maps, model_labels
     from xai.methods import options_for
 
@@ -183,13 +204,17 @@ def sanity_maps(
         segments[i] if segments is not None else model_labels(image, lime.display_size, lime.n_segments)
         for i, image in enumerate(images)
     ]
-    names, predict = cascade_predict(model, seed, lime.batch_size)
+    if randomised is None:
+        names, predict = cascade_predict(model, seed, lime.batch_size)
+    else:
+        depths = list(randomised)
+        names = [name for name, _ in depths]
+        models = [model, *(copy for _, copy in depths)]
+        predict = lambda x: [probabilities(m, x, lime.batch_size) for m in models]
     first = image_maps(images[0], labels[0], targets[0], predict, seed=seed, **known)
-    single = lambda x: [compiled.forward(model, x, lime.batch_size)]
+    single = lambda x: [probabilities(model, x, lime.batch_size)]
     rest = [
         image_maps(image, labels[i], targets[i], single, seed=seed, **known)[0]
         for i, image in enumerate(images[1:], start=1)
     ]
-    scale = _rescale if rescale else _raw
-    maps = scale(np.stack([first[0], *rest]))
-    return maps, [(name, scale(m[None])[0]) for name, m in zip(names, first[1:])]
+    return np.stack([first[0], *rest]), names, first[1:]

@@ -165,11 +165,11 @@ KIND_FIELDS = {  # the fields only some kinds of detector take
 
 
 def name_or_path(names: str):
-    """A validator: a catalogue entry's name as it is (experiments.models.catalogue `names`),
+    """A validator: a catalogue entry's name as it is (experiments.config.catalogue `names`),
     else a path relative to the config's folder."""
 
     def check(value: object, info: ValidationInfo) -> object:
-        from experiments.models import catalogue
+        from experiments.config import catalogue
 
         if isinstance(value, str) and value in getattr(catalogue, names):
             return value

@@ -102,6 +102,18 @@ class KerasDetector(Detector):
     def parameter_count(self) -> int:
         return int(self.model.count_params())
 
+    @property
+    def explainable(self) -> keras.Model:
+        return self.model
+
+    def log_odds_scorer(self):
+        """The network's log-odds outputs (None without a softmax ending: curves then follow p)."""
+        return self.log_odds
+
+    def randomised_copies(self, seed: int):
+        """None: xai.sanity randomises a Keras model itself (cascading, seeded)."""
+        return None, None
+
 
 def probabilities_and_logits(model: keras.Model) -> keras.Model | None:
     """The same network with two outputs, (probabilities, pre-softmax logits), sharing the

@@ -36,6 +36,7 @@ class Opening:
     retrain: bool = False
     snapshot: dict | None = None
     timings: object = None
+    forward_only: bool = False  # no stage needs TensorFlow: Keras models score through their ONNX copies
 
 
 def pinned(path: Path, wanted: str | None, where: str) -> str:
@@ -48,7 +49,15 @@ def pinned(path: Path, wanted: str | None, where: str) -> str:
     return digest
 
 
-def load_keras_file(path: str, name: str, input_size: int, output: str, positive: str | None) -> Detector:
+def load_keras_file(
+    path: str, name: str, input_size: int, output: str, positive: str | None, onnx_copy_of: str | None = None
+) -> Detector:
+    """A Keras file's detector; with `onnx_copy_of` (the file's sha256), its checked ONNX copy
+    (experiments.models.keras_onnx), without TensorFlow."""
+    if onnx_copy_of is not None:
+        from experiments.models.keras_onnx import load_copy
+
+        return load_copy(onnx_copy_of, name, input_size, output, positive, path)
     from experiments.models.architecture import load_keras
 
     return load_keras(Path(path), name, input_size, output, positive)
@@ -72,6 +81,11 @@ def open_keras(m: ModelConfig, ctx: Opening) -> Detector:
         path = m.path
     digest = pinned(path, m.sha256, f"models[{m.name}]")  # before loading: a file replaced meanwhile is found
     args = (str(path), m.name, m.input_size, m.output, m.positive)
+    if ctx.forward_only:
+        from experiments.models.keras_onnx import onnx_copy
+
+        if (copy := onnx_copy(Path(path), digest, *args[1:])) is not None:
+            return replace(copy, digest=digest, recipe=("keras", (*args, digest)))
     return replace(load_keras_file(*args), digest=digest, recipe=("keras", args))
 
 

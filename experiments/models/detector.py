@@ -15,6 +15,7 @@ image per call (`one_per_call`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -117,6 +118,11 @@ class Detector:
     def input_size(self) -> int:
         return self.input.size
 
+    def trained_file(self) -> Path:
+        """The file that a training by artxai would have written, its model card beside it
+        (experiments.models.training_folder.card_path): the weights' file."""
+        return Path(self.source)
+
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One pass over a float32 batch: (probabilities (N, 2) in class order, margin (N,))."""
         raise NotImplementedError
@@ -124,6 +130,10 @@ class Detector:
     def predict_proba_and_margin(self, batch: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (float64, (N, 2)) and margins log p_ai - log p_human, in chunks of
         `batch_size` images (one at a time for a detector whose outputs depend on the batch)."""
+        return self.passes(batch, batch_size)
+
+    def passes(self, batch: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """`forward` over the batch in chunks (no cache): what explainers' perturbed images go through."""
         step = 1 if self.one_per_call else max(1, batch_size)
         probs, margins = [], []
         for i in range(0, len(batch), step):
@@ -139,7 +149,29 @@ class Detector:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Probabilities of float32 images: what black-box explainers (occlusion, RISE, LIME) call."""
-        return self.predict_proba(np.asarray(images, np.float32)).astype(np.float32)
+        return self.passes(np.asarray(images, np.float32))[0].astype(np.float32)
+
+    @property
+    def explainable(self):
+        """What xai's explainers are given: a Keras graph (gradients and layers), or the detector
+        itself, a callable of images (outputs only: xai.methods.refusal names what it cannot take)."""
+        return self
+
+    def log_odds_scorer(self):
+        """A callable of images giving (margin, -margin) per image, the log-odds of (ai, human):
+        the score deletion / insertion curves follow (it does not saturate)."""
+
+        def log_odds(images: np.ndarray) -> np.ndarray:
+            margin = self.passes(np.asarray(images, np.float32))[1]
+            return np.stack([margin, -margin], axis=1)
+
+        return log_odds
+
+    def randomised_copies(self, seed: int) -> tuple[list[tuple[str, object]], str | None]:
+        """The model randomisation check's copies, top layer first, each with one more layer's
+        weights randomised (seeded): [(layer, callable)], and why it stops where it stops (None
+        when every layer was reached)."""
+        return [], f"a {self.kind} detector's weights cannot be randomised by artxai"
 
     def parameter_count(self) -> int | None:
         return None

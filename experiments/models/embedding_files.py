@@ -26,7 +26,7 @@ def cache_key(spec: InputSpec, norm: Normalisation) -> str:
 def encoder_files(m: ModelConfig, where: str) -> tuple[Path, str, dict, dict, dict]:
     """(encoder file, its sha256, InputSpec fields, Normalisation fields, provenance)."""
     from experiments.models.backends import input_of, pinned
-    from experiments.models.catalogue import ENCODERS
+    from experiments.config.catalogue import ENCODERS
     from experiments.models.fetch import DetectorFileError, fetched
 
     if isinstance(m.encoder, str):
@@ -49,7 +49,7 @@ def encoder_files(m: ModelConfig, where: str) -> tuple[Path, str, dict, dict, di
 def head_file(m: ModelConfig, where: str) -> tuple[Path | None, dict]:
     """(head file, provenance) of a catalogue head or a user's head file; (None, {}) for a probe."""
     from experiments.models.backends import pinned
-    from experiments.models.catalogue import HEADS
+    from experiments.config.catalogue import HEADS
     from experiments.models.fetch import DetectorFileError, fetched
 
     if isinstance(m.head, str):
@@ -67,6 +67,13 @@ def head_file(m: ModelConfig, where: str) -> tuple[Path | None, dict]:
     if m.head is not None:
         return Path(m.head), {"file": str(m.head), "sha256": pinned(m.head, None, f"{where}.head")}
     return None, {}
+
+
+def open_embedder(m: ModelConfig) -> EmbeddingDetector:
+    """The model's encoder without a head (its embeddings cached): what a probe is fitted with."""
+    encoder, encoder_sha, spec, norm, _ = encoder_files(m, f"models[{m.name}]")
+    providers = tuple(m.providers) if m.providers else None
+    return load_embedding_file(m.name, str(encoder), spec, norm, encoder_sha, None, providers, {})
 
 
 def embedding_recipe(m: ModelConfig, ctx) -> tuple[tuple, str, bool]:
@@ -123,5 +130,5 @@ def load_embedding_file(
     if head is not None:
         w, b = read_head(Path(head), where)
         check_head(w, b, enc.dim, where, head)
-        detector = replace(detector, w=w, b=b)
+        detector = replace(detector, w=w, b=b, head_file=head)
     return settled(detector, False, where)

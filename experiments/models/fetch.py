@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path
 
 from experiments.inputs.fingerprints import file_sha256
-from experiments.models.catalogue import ENCODERS, HEADS, PinnedFile, pinned
+from experiments.config.catalogue import ENCODERS, HEADS, PinnedFile, pinned
 from experiments.rundir.atomic import WriteFailed, atomic_write
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
@@ -152,6 +153,57 @@ class OnnxDetector(Detector):
 
     def parameter_count(self) -> int:
         return self.parameters
+
+    def randomised_copies(self, seed: int) -> tuple[Iterator[tuple[str, object]], str | None]:
+        """Copies of the graph with its weights randomised from the top layer down (see
+        `cascade`), made one at a time; none, and why, for a graph it cannot randomise."""
+        graph, reason = randomisable(self.source)
+        if reason:
+            return iter(()), reason
+        return ((layer, replace(self, session=graph_session(copy))) for layer, copy in cascade(graph, seed)), None
+
+
+QUANTISED = (
+    "its weights are quantised to integers (INT8): randomising them would change the graph's dtype rules, "
+    "and randomising only its float weights would leave most of the model as trained"
+)
+MAX_CASCADE = 8  # layers randomised one by one from the top; then every layer at once (a ResNet has ~50)
+
+
+def randomisable(path: str):
+    """(the graph, None), or (None, why its weights cannot be randomised: quantised integer
+    weights, or no float weight initializer)."""
+    from xai.onnx_randomise import INTEGER_WEIGHT_TYPES, load, why_not_randomisable
+
+    graph = load(path)
+    if any(t.data_type in INTEGER_WEIGHT_TYPES for t in graph.graph.initializer):
+        return None, QUANTISED
+
+    if reason := why_not_randomisable(graph):
+        return None, reason
+    return graph, None
+
+
+def cascade(graph, seed: int) -> Iterator[tuple[str, object]]:
+    """xai.sanity's cascading randomisation of an ONNX graph (xai.onnx_randomise.cascading_onnx):
+    the top MAX_CASCADE weighted layers one by one, then, when there are more, all of them."""
+    from xai.onnx_randomise import cascading_onnx, randomised_onnx, weight_layers
+
+    layers = weight_layers(graph)
+    for depth, found in enumerate(cascading_onnx(graph, seed), start=1):
+        if depth > MAX_CASCADE and depth < len(layers):
+            yield f"all {len(layers)} weighted layers", randomised_onnx(graph, seed, "all")
+            return
+        yield found
+
+
+def graph_session(graph):
+    """An onnxruntime session (CPU) on an in-memory graph: a randomised copy."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=list(DEFAULT_PROVIDERS))
 
 
 def check_outputs(detector: OnnxDetector, where: str) -> None:

@@ -37,13 +37,10 @@ from experiments.config.fields import ConfigError
 from experiments.config.model_blocks import TrainConfig
 from experiments.inputs.fingerprints import file_sha256
 from experiments.inputs.images import DecodePolicy
-from experiments.models.architecture import load_keras
 from experiments.models.detector import Detector
 from experiments.models.training_folder import card_path, training_dir
 from experiments.models.training_folder import folder_problem
 from experiments.rundir.atomic import writing
-from experiments.models.init_weights import check_init_from
-from experiments.models.training_fingerprint import differences, training_fingerprint
 
 READERS_WAIT_S = 60.0  # how long a run about to train waits for runs checking the file
 
@@ -167,6 +164,8 @@ def card_problem(model_path: Path, wanted: dict) -> str | None:
             f"is not the file its card describes (sha256 {actual[:12]}, card: {str(recorded)[:12]}): "
             "replaced after training, or a training was killed while saving"
         )
+    from experiments.models.training_fingerprint import differences
+
     if found := differences(fingerprint, wanted):
         return "was trained otherwise: " + _and(found)
     return None
@@ -176,6 +175,8 @@ def reusable_or_refused(
     name: str, cfg: TrainConfig, input_size: int, path: Path, seed: int, policy: DecodePolicy
 ) -> None:
     """ModelRefused, one line, unless the file at `path` is what `cfg` would train."""
+    from experiments.models.training_fingerprint import training_fingerprint
+
     try:
         wanted = training_fingerprint(cfg, input_size, seed, policy)
     except ConfigError as e:
@@ -199,7 +200,10 @@ def trained_detector(
 ) -> tuple[Detector, float | None]:
     """The model a train block describes, trained first when its file is missing or `retrain`,
     else checked against its card; with the seconds spent training (None when it was reused).
-    The file's digest is read before it is loaded, under the lock."""
+    The file's digest is read before it is loaded, under the lock. Imports TensorFlow (Keras)."""
+    from experiments.models.architecture import load_keras
+    from experiments.models.init_weights import check_init_from
+
     train_now = retrain or cfg.retrain or not path.is_file()
     seconds = None
     if train_now and (problem := folder_problem(training_dir(path))):

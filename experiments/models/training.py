@@ -34,36 +34,14 @@ from experiments.models.architecture import build_cnn, keras
 from experiments.models.training_folder import card_path, training_dir
 from experiments.models.init_weights import initialise
 from experiments.models.training_data import SkipLog, cache_writes, image_dataset
-from experiments.stats.statistics import wilson_ci
 from experiments.models.training_fingerprint import training_fingerprint
+from experiments.models.chance_guard import chance_guard
 from experiments.models.training_callbacks import Backup, BestCheckpoint, EpochProgress, HistoryLog, save_model
 from experiments.models.training_callbacks import recent_rate  # noqa: F401 (public here, as before)
 from experiments.models.training_folder import TRAINING_MARKER, claim, clear_earlier_training
 from experiments.rundir.runfolder import remove
 
 log = logging.getLogger("artxai")
-
-
-def chance_guard(best_val_accuracy: float, val_labels: pd.Series) -> dict:
-    """The validation accuracy's Wilson interval against always predicting the majority class:
-    `warning` is set when the interval reaches down to that rate (the model has not shown it
-    learnt anything usable on this many validation images), else it is an empty string."""
-    n = len(val_labels)
-    majority = float(val_labels.value_counts(normalize=True).max()) if n else float("nan")
-    low, high = wilson_ci(round(best_val_accuracy * n), n)
-    guard = {
-        "val_n": n,
-        "val_accuracy_ci": [round(low, 4), round(high, 4)],
-        "majority_class_val_accuracy": round(majority, 4),
-    }
-    if n and low > majority:
-        return guard | {"warning": ""}
-    warning = (
-        f"best validation accuracy {best_val_accuracy:.3f} [{low:.3f}, {high:.3f}] on {n} images does not exceed "
-        f"always predicting the majority class ({majority:.3f}): the model has not learnt the task; "
-        "check the data, labels and training settings"
-    )
-    return guard | {"warning": warning}
 
 
 def optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:

@@ -55,10 +55,10 @@ def files_digest(records: pd.DataFrame, root: Path) -> str:
     return hashlib.sha256(b"\n".join(sorted(lines))).hexdigest()
 
 
-def _compared(data: dict, leave_out: dict) -> dict:
+def compared_settings(data: dict, leave_out: dict) -> dict:
     """`data` without the keys `leave_out` marks True (nested dicts are walked)."""
     kept = {k: v for k, v in data.items() if leave_out.get(k) is not True}
-    return {k: _compared(v, leave_out.get(k, {})) if isinstance(v, dict) else v for k, v in kept.items()}
+    return {k: compared_settings(v, leave_out.get(k, {})) if isinstance(v, dict) else v for k, v in kept.items()}
 
 
 def training_fingerprint(
@@ -72,7 +72,7 @@ def training_fingerprint(
         splits = training_splits(cfg.dataset, seed)
     used = pd.concat([splits["train"], splits["val"]], ignore_index=True)
     decoding = {"max_pixels": policy.max_pixels, "min_side": policy.min_side, "exif_transpose": policy.exif_transpose}
-    settings = _compared(cfg.model_dump(mode="json"), UNCOMPARED_SETTINGS) | {"preprocess": decoding}
+    settings = compared_settings(cfg.model_dump(mode="json"), UNCOMPARED_SETTINGS) | {"preprocess": decoding}
     files = {"count": len(used), "train": len(splits["train"]), "val": len(splits["val"])}
     start = {} if cfg.init_from is None else {"init_from": file_sha256(cfg.init_from)}
     return {

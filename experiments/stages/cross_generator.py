@@ -113,12 +113,10 @@ def file_part(generator: str) -> str:
 
 
 def copy_file(m: ModelConfig, trained_on: str, held_out: str):
-    """Where a copy is saved: beside the model, `<stem>.cross_generator/<g>.keras` or `without_<g>.keras`."""
-    return (
-        m.path.parent
-        / f"{m.path.stem}.cross_generator"
-        / (f"without_{file_part(held_out)}.keras" if held_out else f"{file_part(trained_on)}.keras")
-    )
+    """Where a copy is saved: beside the model, `<stem>.cross_generator/<g>.keras` or `without_<g>.keras`
+    (`.npz` for a probe's copies: the model file's own suffix)."""
+    part = f"without_{file_part(held_out)}" if held_out else file_part(trained_on)
+    return m.path.parent / f"{m.path.stem}.cross_generator" / f"{part}{m.path.suffix}"
 
 
 def cell(
@@ -141,9 +139,26 @@ def cell(
     }  # fmt: skip
 
 
+def copies_of(m: ModelConfig, cfg: RunConfig, generators: list[str], make) -> dict:
+    """trained_on -> (held_out, Detector): `make(name, dataset, path)` gives each copy, its dataset
+    the model's with `generators:` set (balanced after the filter); copies with the same training
+    generators are one model."""
+    made: dict[tuple[str, ...], Detector] = {}
+    copies = {}
+    for trained_on, held_out, subset in training_sets(generators, cfg.cross_generator.designs):
+        key = tuple(subset)
+        if key not in made:
+            dataset = m.train.dataset.model_copy(update={"generators": subset, "balance": True})
+            log.info("cross_generator: %s on %s and the humans", m.name, ", ".join(subset))
+            name = f"{m.name}_{trained_on.replace('all but ', 'without_')}"
+            made[key] = make(name, dataset, copy_file(m, trained_on, held_out))
+        copies[trained_on] = (held_out, made[key])
+    return copies
+
+
 def model_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], policy: DecodePolicy, retrain: bool) -> dict:
-    """trained_on -> (held_out, Detector): each copy trained, or reused only when its card matches
-    (experiments.models.trained_models); copies with the same training generators are one model."""
+    """A CNN's copies (copies_of), each trained, or reused only when its card matches
+    (experiments.models.trained_models)."""
     from experiments.models.trained_models import trained_detector
 
     train_cfg = (
@@ -151,20 +166,54 @@ def model_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], policy: 
         if cfg.cross_generator.epochs is None
         else m.train.model_copy(update={"epochs": cfg.cross_generator.epochs})
     )
-    made: dict[tuple[str, ...], Detector] = {}
-    copies = {}
-    for trained_on, held_out, subset in training_sets(generators, cfg.cross_generator.designs):
-        key = tuple(subset)
-        if key not in made:
-            dataset = train_cfg.dataset.model_copy(update={"generators": subset, "balance": True})  # balanced after it
-            copy_cfg = train_cfg.model_copy(update={"dataset": dataset})
-            log.info("cross_generator: %s on %s and the humans", m.name, ", ".join(subset))
-            name = f"{m.name}_{trained_on.replace('all but ', 'without_')}"
-            made[key] = trained_detector(
-                name, copy_cfg, m.input_size, copy_file(m, trained_on, held_out), cfg.seed, policy, retrain
-            )[0]
-        copies[trained_on] = (held_out, made[key])
-    return copies
+
+    def make(name: str, dataset: DatasetConfig, path: Path) -> Detector:
+        copy_cfg = train_cfg.model_copy(update={"dataset": dataset})
+        return trained_detector(name, copy_cfg, m.input_size, path, cfg.seed, policy, retrain)[0]
+
+    return copies_of(m, cfg, generators, make)
+
+
+def probe_copies(m: ModelConfig, cfg: RunConfig, generators: list[str], embedder, policy, retrain: bool) -> dict:
+    """A probe's copies (copies_of), each fitted on the encoder's cached embeddings, or reused only
+    when its card matches (experiments.models.probe)."""
+    from experiments.models.backends import Opening
+    from experiments.models.probe import probe_detector, trained_probe
+
+    opening = Opening(None, cfg.seed, policy, retrain)
+
+    def make(name: str, dataset: DatasetConfig, path: Path) -> Detector:
+        copy = m.model_copy(
+            update={"name": name, "path": path, "train": m.train.model_copy(update={"dataset": dataset})}
+        )
+        trained_probe(copy, embedder, opening)
+        return probe_detector(embedder, name, path)
+
+    return copies_of(m, cfg, generators, make)
+
+
+def scorers(m: ModelConfig, cfg: RunConfig, generators: list[str], test: list, loaded: dict, policy, retrain: bool):
+    """(the model's copies, a function giving a copy's scores on `test`): a CNN's copies score the
+    files; a probe's copies score the test split's embeddings, encoded (or found in the cache) once."""
+    own = {"all": ("", loaded[m.name])} if m.name in loaded else {}
+    if m.kind != "embedding":
+
+        def score(detector: Detector) -> pd.DataFrame:
+            return score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)[0]
+
+        return own | model_copies(m, cfg, generators, policy, retrain), score
+    from experiments.models.embedding_files import open_embedder
+    from experiments.models.probe_fit import embed_files
+
+    embedder = loaded.get(m.name) or open_embedder(m)
+    found = embed_files(embedder, [s.path for s in test], policy, cfg.workers or None)
+    kept = [test[i] for i in found.kept]
+    frame = pd.DataFrame({"truth": [s.truth for s in kept], "generator": [s.generator for s in kept]})
+
+    def embedded(detector: Detector) -> pd.DataFrame:
+        return frame.assign(p_ai=detector.head(found.embeddings)[0][:, 0])
+
+    return own | probe_copies(m, cfg, generators, embedder, policy, retrain), embedded
 
 
 def cross_generator_matrix(
@@ -180,11 +229,9 @@ def cross_generator_matrix(
             for s in samples_from_dataset(m.train.dataset, m.train.dataset.test_split, cfg.seed)
             if s.generator not in UNNAMED
         ]
-        copies = ({"all": ("", loaded[m.name])} if m.name in loaded else {}) | model_copies(
-            m, cfg, generators, policy, retrain
-        )
+        copies, score = scorers(m, cfg, generators, test, loaded, policy, retrain)
         for trained_on, (held_out, detector) in copies.items():
-            scores, _ = score_files(test, [detector], policy, batch_size=cfg.batch_size, workers=cfg.workers or None)
+            scores = score(detector)
             humans, chance = scores[scores["truth"] == "human"], at_chance(detector)
             for tested_on in generators:
                 found = cell(
@@ -198,7 +245,7 @@ def at_chance(detector: Detector) -> bool:
     """Whether a model's training record (its model card) carries the chance guard's warning; False
     for a model without a card (not trained by artxai: nothing says it is at chance)."""
     try:
-        card = json.loads(card_path(Path(detector.source)).read_text(encoding="utf-8"))
+        card = json.loads(card_path(detector.trained_file()).read_text(encoding="utf-8"))
         return bool(card["training"]["warning"])
     except (OSError, ValueError, KeyError, TypeError):
         return False

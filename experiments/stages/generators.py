@@ -62,7 +62,7 @@ def trained_generators(model: ModelConfig, detector: Detector | None = None) -> 
         return sorted(model.trained_on)
     if model.seed_asset is not None and model.seed_asset.startswith(STUDY_MODELS):
         return STUDY_GENERATORS
-    path = Path(detector.source) if detector is not None else model.path
+    path = detector.trained_file() if detector is not None else model.path
     return card_generators(path) if path is not None else None
 
 

@@ -37,7 +37,7 @@ from experiments.inputs.samples import Sample
 from experiments.models.detector import Detector
 from experiments.stages.explanations.cache import CachedMapSet, MapCache
 from experiments.stages.explanations.maps import (
-    MapSet, PreparedSample, chosen_variants, explain_map_sets, prepare_sample,
+    MapSet, PreparedSample, chosen_variants, explain_map_sets, prepare_sample, refusals, usable_methods,
 )  # fmt: skip
 from experiments.stages.explanations.pictures import write_grid, write_overlays
 from experiments.stages.explanations.trust import explanations_vs_random, summarise_explanations
@@ -156,11 +156,12 @@ def read_cache(units: list[ExplainUnit], cache: MapCache, timings: Timings) -> d
     for index, unit in enumerate(units):
         cached[index] = {}
         for name, ids in unit.chosen.items():
-            for method in cache.cfg.methods:
+            methods = usable_methods(cache.detectors[name], cache.cfg.methods)
+            for method in methods:
                 found = cache.load(cache.key(unit.sample.id, name, method, unit.pick(ids)), len(ids))
                 if found is not None:
                     cached[index][(name, method)] = found
-            unit.methods[name] = [m for m in cache.cfg.methods if (name, m) not in cached[index]]
+            unit.methods[name] = [m for m in methods if (name, m) not in cached[index]]
     timings.phase("cache", t)
     return cached
 
@@ -180,6 +181,7 @@ def compute_units(
     per_unit: dict[int, tuple[list[pd.DataFrame], list[pd.DataFrame], list[explanation_checks.CheckUnit]]] = {}
     computed, total = 0, len(units) * len(detectors) * len(cfg.methods)
     specs = {d.name: d.input for d in detectors}
+    methods = {d.name: usable_methods(d, cfg.methods) for d in detectors}
     with (
         logging_redirect_tqdm(),
         tqdm(total=total, desc="explaining", unit="map set", file=sys.stderr, mininterval=progress_interval()) as bar,
@@ -193,11 +195,7 @@ def compute_units(
             else:
                 computed += sum(len(fresh) for fresh in result.fresh.values())
                 rows, sanity = collect_unit(unit, result, cached[index], cache, scores, timings)
-                per_unit[index] = (
-                    rows,
-                    sanity,
-                    explanation_checks.gather(unit, result, cached[index], cfg.methods, specs),
-                )
+                per_unit[index] = (rows, sanity, explanation_checks.gather(unit, result, cached[index], methods, specs))
             bar.update(len(detectors) * len(cfg.methods))
     from_cache = sum(len(c) for c in cached.values())
     log.info("explanations: %d map sets computed, %d from the cache", computed, from_cache)
@@ -219,7 +217,7 @@ def collect_unit(
         prep = result.prep
         view = PreparedSample(unit.sample, unit.pick(ids), prep.display, prep.inputs, {}, prep.records)
         grid_maps = {}
-        for method in cfg.methods:
+        for method in usable_methods(cache.detectors[name], cfg.methods):
             t = time.perf_counter()
             if (name, method) in cached and method not in result.fresh[name]:
                 maps, frame, frame_sanity = cached[(name, method)]
@@ -294,6 +292,8 @@ def run_explanations(
     function (default explain_sample; tests wrap it)."""
     started = time.perf_counter()
     cache = MapCache.of_run(run_dir, cfg, seed, detectors)
+    for line in refusals(detectors, cfg.methods):
+        log.warning("explain: %s", line)
     units = plan_units(cfg, samples, variants, detectors, scores)
     cached = read_cache(units, cache, timings)
     executor = executor or ExecutorConfig()

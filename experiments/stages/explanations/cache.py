@@ -38,6 +38,13 @@ def file_digest(path: Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def model_digest(detector: Detector) -> str:
+    """What the cache keys a model by: its file's digest, or for a detector of several files (an
+    encoder and a head) the digest of them all that it carries."""
+    source = Path(detector.source)
+    return file_digest(source) if source.is_file() else detector.digest[:16]
+
+
 def map_set_key(
     sample_id: str, detector_digest: str, detector: Detector, method: str, variants: list[Variant], cfg: ExplainConfig,
     seed: int,
@@ -71,7 +78,7 @@ class MapCache:
 
     @classmethod
     def of_run(cls, run_dir: Path, cfg: ExplainConfig, seed: int, detectors: list[Detector]) -> MapCache:
-        digests = {d.name: file_digest(Path(d.source)) for d in detectors}
+        digests = {d.name: model_digest(d) for d in detectors}
         return cls(run_dir, cfg, seed, {d.name: d for d in detectors}, digests)
 
     @property

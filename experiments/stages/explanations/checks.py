@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from augment import IDENTITY, EditRecord, region_mask, variant_seed
+from experiments.stages.explanations.maps import usable_methods
 from experiments.stages.explanations.robustness import noise_sensitivity, robustness_table
 from experiments.stats.sample_size import n_to_pass, wilson_n_to_pass
 from experiments.stats.statistics import METRICS, exploratory, mean_ci, paired_difference_ci, verdict, wilson_ci
@@ -70,13 +71,13 @@ class CheckUnit:
     records: dict[str, EditRecord]
 
 
-def gather(unit, result, cached: dict, methods: list[str], specs: dict) -> list[CheckUnit]:
+def gather(unit, result, cached: dict, methods: dict[str, list[str]], specs: dict) -> list[CheckUnit]:
     """The CheckUnits of one explained sample (an ExplainUnit and its ExplainResult), per model,
     each method's maps from the fresh results or the cache, as collect_unit reads them."""
     out = []
     for name, ids in result.explained.items():
         maps = {}
-        for method in methods:
+        for method in methods[name]:
             fresh = result.fresh.get(name, {})
             maps[method] = fresh[method][0] if method in fresh else cached[(name, method)][0]
         images = np.stack([result.prep.inputs[specs[name]][i] for i in ids]).astype(np.float32)
@@ -129,12 +130,12 @@ def road_table(units: list[CheckUnit], detectors: dict, target: str, seed: int) 
     for u in units:
         detector = detectors[u.model]
         image = u.images[:1]
-        targets = resolve_targets(detector.model, image, target, detector.class_names)
+        targets = resolve_targets(detector.explainable, image, target, detector.class_names)
         usable = {m: maps[:1] for m, maps in u.maps.items() if _ranks(maps[0])}
         flat += len(u.maps) - len(usable)
         seeds = {m: variant_seed(seed, u.sample, f"road/{u.model}/{m}") for m in usable}
         percentages = ROAD_PERCENTAGES if detector.input_size <= LARGE else ROAD_PERCENTAGES_LARGE
-        curves = road_for_methods(detector.model, image, usable, targets, seeds, percentages=percentages)
+        curves = road_for_methods(detector.explainable, image, usable, targets, seeds, percentages=percentages)
         for method, c in curves.items():
             for o, order in enumerate(ORDERS):
                 for p, percent in enumerate(c.percentages):
@@ -357,7 +358,7 @@ def run_checks(
     t = time.perf_counter()
     sensitivities = noise_sensitivity(units, detectors, cfg.methods, cfg.target, seed)
     timings.phase("sensitivity", t)
-    methods = [(d, m) for d in detectors for m in cfg.methods if m != "random"]
+    methods = [(d, m) for d in detectors for m in usable_methods(detectors[d], cfg.methods) if m != "random"]
     explanations = explanations if explanations is not None else pd.DataFrame()
     tables = {
         "explanation_road": road,

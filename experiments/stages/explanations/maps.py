@@ -98,6 +98,26 @@ def prepare_sample(
     return PreparedSample(sample, kept, display, inputs, segments, records)
 
 
+def usable_methods(detector: Detector, methods: list[str]) -> list[str]:
+    """The config's methods this detector can be explained by: every method for a Keras graph,
+    the black-box ones (and random) for a detector that gives only outputs (xai.methods.refusal)."""
+    from xai.methods import refusal
+
+    return [m for m in methods if refusal(m, detector.differentiable, detector.kind) is None]
+
+
+def refusals(detectors: list[Detector], methods: list[str]) -> list[str]:
+    """One line per detector that cannot take some of the methods, saying why."""
+    from xai.methods import refusal
+
+    lines = []
+    for d in detectors:
+        if refused := [m for m in methods if m not in usable_methods(d, methods)]:
+            why = refusal(refused[0], d.differentiable, d.kind).split("; ", 1)[-1]
+            lines.append(f"{d.name}: {', '.join(refused)} not computed: they need gradients and layers; {why}")
+    return lines
+
+
 # Phases of the stage, as the manifest and benchmarks/explain.py report them.
 METHOD_PHASE = {
     "lime": "LIME", "smoothgrad": "SmoothGrad", "scorecam": "Score-CAM", "faster_scorecam": "Score-CAM",
@@ -143,14 +163,16 @@ def compute_maps(
             segments = [prep.segments[spec][i] for i in ids]
             options = {"num_samples": cfg.lime_samples, "n_segments": cfg.lime_segments, "segments": segments}
         seeds[method] = variant_seed(seed, prep.sample.id, f"explain/{detector.name}/{method}")
+        model = detector.explainable
         if cfg.sanity:
+            copies, why = detector.randomised_copies(seeds[method])
             maps[method], randomised[method] = sanity_maps(
-                detector.model, images, method, targets, seed=seeds[method], rescale=False, **options
+                model, images, method, targets, seed=seeds[method], rescale=False, randomised=copies, **options
             )
+            if why:  # the layers it could not reach: a row that says why (no map)
+                randomised[method].append((f"(not randomised: {why})", None))
         else:
-            maps[method] = explain(
-                detector.model, images, method, targets, seed=seeds[method], rescale=False, **options
-            )
+            maps[method] = explain(model, images, method, targets, seed=seeds[method], rescale=False, **options)
         timings.phase(method_phase(method), t)
     return maps, randomised, seeds
 
@@ -181,14 +203,15 @@ def faithfulness_columns(found: ExplainedImages, timings: Timings) -> dict[str, 
 
     t = time.perf_counter()
     detector = found.detector
-    scorer = detector.log_odds or detector.model
+    log_odds = detector.log_odds_scorer()
+    scorer = log_odds or detector.explainable
     curves = curves_for_methods(
         scorer, found.images, found.maps, found.targets, found.seeds, steps=found.cfg.faithfulness_steps
     )
     timings.phase("faithfulness", t)
     out = {}
     for method in found.maps:
-        logit = curves[method] if detector.log_odds is not None else None
+        logit = curves[method] if log_odds is not None else None
         prob = (
             curves[method] if logit is None else Curves(logit.fractions, expit(logit.deletion), expit(logit.insertion))
         )
@@ -217,7 +240,8 @@ def sanity_rows(trained_map: np.ndarray, randomised: list, top_fraction: float) 
 
     rows = []
     for depth, (layer, random_map) in enumerate(randomised, start=1):
-        sim = similarity(trained_map, random_map, top_fraction)
+        no_map = {"spearman": np.nan, "top_iou": np.nan}  # a layer it could not randomise: the row says why
+        sim = no_map if random_map is None else similarity(trained_map, random_map, top_fraction)
         rows.append(
             {"randomised_layers": depth, "top_layer": layer, "spearman": sim["spearman"], "top_iou": sim["top_iou"]}
         )
@@ -233,7 +257,7 @@ def explain_map_sets(
 
     spec = detector.input
     images = np.stack([prep.inputs[spec][v.id] for v in prep.variants])
-    targets = resolve_targets(detector.model, images, cfg.target, detector.class_names)
+    targets = resolve_targets(detector.explainable, images, cfg.target, detector.class_names)
     maps, randomised, seeds = compute_maps(prep, detector, images, targets, methods, cfg, seed, timings)
     found = ExplainedImages(prep, detector, images, targets, maps, seeds, cfg)
     checks = [check(found, timings) for check in MAP_CHECKS]

@@ -44,15 +44,17 @@ def noise_sensitivity(units: list, detectors: dict, methods: list[str], target: 
     from xai.explain import explain, resolve_targets
     from xai.sensitivity import between_images, sensitivity
 
+    from experiments.stages.explanations.maps import usable_methods
+
     rows = []
     for model in dict.fromkeys(u.model for u in units):
         mine = [u for u in units if u.model == model]
         detector = detectors[model]
         images = np.stack([u.images[0] for u in mine])
-        targets = resolve_targets(detector.model, images, target, detector.class_names)
-        for method in (m for m in methods if m not in NOT_UNDER_NOISE):
+        targets = resolve_targets(detector.explainable, images, target, detector.class_names)
+        for method in (m for m in usable_methods(detector, methods) if m not in NOT_UNDER_NOISE):
             method_seed = variant_seed(seed, "sensitivity", f"{model}/{method}")
-            base = explain(detector.model, images, method, targets, seed=method_seed, rescale=False)
+            base = explain(detector.explainable, images, method, targets, seed=method_seed, rescale=False)
             keep = np.flatnonzero(np.abs(base.reshape(len(base), -1)).sum(axis=1) > 0)
             if len(keep) < len(images):
                 log.info("sensitivity: %s on %s: %d all-zero map(s) left out", method, model, len(images) - len(keep))
@@ -61,7 +63,7 @@ def noise_sensitivity(units: list, detectors: dict, methods: list[str], target: 
             kept_targets = [targets[i] for i in keep]
 
             def explain_fn(x, method=method, method_seed=method_seed, kept_targets=kept_targets):
-                return explain(detector.model, x, method, kept_targets, seed=method_seed, rescale=False)
+                return explain(detector.explainable, x, method, kept_targets, seed=method_seed, rescale=False)
 
             found = sensitivity(explain_fn, images[keep], radius=NOISE_RADIUS, samples=NOISE_SAMPLES, seed=method_seed,
                                 base=base[keep])  # fmt: skip
