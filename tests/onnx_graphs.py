@@ -62,3 +62,29 @@ def pooled_reference(x: np.ndarray, mean, std, weights: np.ndarray, bias: np.nda
     """What pooled_classifier computes from float32 NHWC [0, 1] pictures, in float64."""
     z = (np.asarray(x, np.float64) - np.asarray(mean)) / np.asarray(std)
     return z.mean(axis=(1, 2)) @ weights.astype(np.float64) + bias.astype(np.float64)
+
+
+def batch_dependent_classifier(path: Path, size: int = 16) -> Path:
+    """A graph whose outputs depend on its batch, as dynamic quantisation's are: it divides the
+    NCHW pixels by the batch's largest value, then pools each channel and gives two logits."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceMax", ["pixels"], ["top"], keepdims=1),
+        helper.make_node("Div", ["pixels", "top"], ["scaled"]),
+        helper.make_node("GlobalAveragePool", ["scaled"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "W", "B"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "batch_dependent",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, size, size])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.eye(3, 2, dtype=np.float32) * 5, "W"),
+                     numpy_helper.from_array(np.zeros(2, np.float32), "B")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+    return path

@@ -32,7 +32,8 @@ def test_report_pages_tables_and_claims(reported_run, cnn32):
     run_dir = reported_run
     index = run_dir / "report" / "index.html"
     html = index.read_text()
-    assert sections(html) == [  # findings first, run details last
+    assert sections(html) == [  # two models: the detectors side by side first, run details last
+        "detectors",
         "findings",
         "fooling",
         "shifts",
@@ -192,7 +193,7 @@ def test_report_in_a_real_browser(reported_run):
     alt text and stays under 1.5 MB, every figure opens its own file, every local link resolves,
     nothing comes from the network, nothing is wider than the screen, every table's last column is
     reachable (its scroll box scrolled to the end shows it; the check catches the verdict table cut
-    off without that box), the findings come first.
+    off without that box), the detectors side by side come first (two models).
     Sorting a table by a header works. Screenshots of the main page and one subject page, at
     both widths, are saved into the run's report folder."""
     run_dir = reported_run
@@ -217,7 +218,7 @@ def test_report_in_a_real_browser(reported_run):
                 assert found["page_width"] <= width, (page.name, width)  # wide tables scroll inside their box
                 assert found["cut_tables"] == [], (page.name, width, found["cut_tables"])
             main = browser.inspect_page(driver, pages[0], width)
-            assert main["first_section"] == "findings" and main["tables"] >= 10
+            assert main["first_section"] == "detectors" and main["tables"] >= 10  # two models: side by side first
             if width == 390:  # the check sees a cut-off table: without its scroll box the verdict table is cut
                 driver.execute_script(
                     "const s = document.createElement('style'); s.textContent = '.scroll { overflow-x: visible }';"

@@ -5,7 +5,8 @@ again at any time; the runner calls it at the end of a run (`report: html`). Jin
 from experiments/report/templates; static files only, no network: the CSS, figures and images lie in
 `<run>/report/` beside `index.html`, and one page per subject in `report/subjects/`.
 
-The page opens with what the run found, per model (experiments/report/findings.py), then the
+The page opens, with two models or more, with the detectors side by side
+(experiments/report/detectors.py), then what the run found, per model (experiments/report/findings.py), then the
 evidence: which edits fool the model and how much editing it takes (severity curves, tables),
 which way scores move (heatmap), the study's table, the model comparison, the explanations, the
 evaluation, the subjects; the run's details (models, versions, timings, config) come last,
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from experiments.report.corruption import corruption_section
 from experiments.report.comparison_section import comparison_section
+from experiments.report.detectors import detectors_section
 from experiments.report.edit_sections import edits_section
 from experiments.report.generator_section import generators_section
 from experiments.report.pages import write_page, write_style
@@ -46,6 +48,7 @@ log = logging.getLogger("artxai")
 # them). A new section (its own module, its own block in templates/index.html.j2) is one more entry.
 SECTIONS: tuple[Callable[[ReportRun], dict[str, object]], ...] = (
     subjects_section,
+    detectors_section,
     findings_section,
     corruption_section,
     edits_section,
