@@ -19,7 +19,7 @@ from experiments.inputs.assets import DEFAULT_BASE_URL, AssetError, AssetResolve
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample, load_samples
 from experiments.models.backends import Opening, open_model
-from experiments.models.detector import Detector, ModelLoadError
+from experiments.models.detector import Detector
 from experiments.models.trained_models import ModelRefused
 from experiments.rundir.atomic import FULL_DISK, atomic_write_json, atomic_write_text
 from experiments.rundir.runfolder import check_apart, clear, ensure_free, folder_action, remove_leftovers, write_marker
@@ -65,8 +65,6 @@ def load_detectors(
                 blob_ids[m.name] = resolver.resolve(m.seed_asset).blob_id
         except ModelRefused:
             raise
-        except ModelLoadError as e:  # a file that is there but wrong: never skipped quietly
-            raise AssetError(str(e) if str(e).startswith("models[") else f"model {m.name}: {e}") from None
         except (AssetError, ValueError, OSError) as e:
             if isinstance(e, OSError) and e.errno in FULL_DISK:
                 raise  # a full disk while training: the run's failed write (exit 1), not the model's

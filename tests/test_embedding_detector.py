@@ -176,5 +176,5 @@ def test_a_probe_train_block_reads_its_paths_as_the_config_does(tmp_path, monkey
     assert model.train.dataset.root == art6gen and model.path == tmp_path / "probe.npz"
     cfg["models"][0]["train"]["folds"] = 1
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ConfigError, match=r"models\.0: train\.folds: Input should be greater than or equal to 2"):
+    with pytest.raises(ConfigError, match=r"models\.0\.train\.folds: Input should be greater than or equal to 2"):
         load_config(tmp_path / "c.yaml")

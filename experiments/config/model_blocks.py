@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from experiments.config.fields import MAX_COUNT, NAME_PATTERN, RESERVED_NAMES, GeneratorName, SafeName, Strict
 from experiments.config.messages import cut
@@ -153,6 +153,18 @@ class ProbeTrainConfig(Strict):
     retrain: bool = False
 
 
+class ProbeBlock(dict):
+    """A train block as given, marked as an embedding detector's (ModelConfig._probe_training)."""
+
+
+def train_kind(value: object) -> str:
+    """Which train block `value` is: `probe` (an embedding detector's), else `cnn`. The tag is
+    left out of error messages (UNION_TAGS)."""
+    return "probe" if isinstance(value, (ProbeBlock, ProbeTrainConfig)) else "cnn"
+
+
+UNION_TAGS = ("cnn", "probe")  # discriminator tags in an error's location, not fields
+
 KIND_FIELDS = {  # the fields only some kinds of detector take
     "input_size": "keras",
     "seed_asset": "keras",
@@ -187,7 +199,13 @@ class ModelConfig(Strict):
     seed_asset: str | None = None  # a path in the study's repository
     path: ConfigPath | None = None  # a local model file; with `train`, where the trained model (or probe) goes
     required: bool = False  # when False, an unavailable model is a warning, not an error
-    train: TrainConfig | ProbeTrainConfig | None = None  # train the model into `path` when the file is not there
+    # train the model into `path` when the file is not there: a CNN's training, or an embedding detector's probe
+    train: (
+        Annotated[
+            Annotated[TrainConfig, Tag("cnn")] | Annotated[ProbeTrainConfig, Tag("probe")], Discriminator(train_kind)
+        ]
+        | None
+    ) = None
     # what the model's last layer gives (experiments.models.architecture.as_probabilities): softmax = (p_ai, p_human);
     # logits = two raw scores, artxai applies the softmax; sigmoid = one unit, the probability of `positive`.
     # Left out of dumps at their defaults, so configs without them keep their fingerprints.
@@ -213,16 +231,11 @@ class ModelConfig(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _probe_training(cls, data, info: ValidationInfo):
-        """An embedding detector's train block is a probe's (ProbeTrainConfig), its paths read as the
-        config's are (the validation context)."""
+    def _probe_training(cls, data):
+        """An embedding detector's train block is a probe's (ProbeTrainConfig): marked so for `train`'s
+        discriminator, which cannot see the model's kind."""
         if isinstance(data, dict) and data.get("kind") == "embedding" and isinstance(data.get("train"), dict):
-            try:
-                return data | {"train": ProbeTrainConfig.model_validate(data["train"], context=info.context)}
-            except ValidationError as e:  # named from the model: models.N: train.<field>: ...
-                err = e.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise ValueError(f"train.{where}: {err['msg'].removeprefix('Value error, ')}") from None
+            return data | {"train": ProbeBlock(data["train"])}
         return data
 
     @model_validator(mode="after")

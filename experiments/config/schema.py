@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, field_validator
 from augment import GridError, Variant, expand_grid
 from experiments.config.fields import MAX_COUNT, MAX_SEED, ConfigError, SafeName, Strict
 from experiments.config.messages import cut
-from experiments.config.model_blocks import ModelConfig
+from experiments.config.model_blocks import UNION_TAGS, ModelConfig
 from experiments.config.paths import OutputPath
 from experiments.config.sections import (
     AssetsConfig, AuditConfig, CorruptionConfig, CrossGeneratorConfig, EvalSetConfig, ExecutorConfig, ExplainConfig,
@@ -156,7 +156,7 @@ def load_config(name: str | Path) -> RunConfig:
         cfg.variants()  # validate the augmentation grid now, not half-way through a run
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        field = ".".join(str(p) for p in err["loc"] if p not in UNION_TAGS)
         value = f" (got {cut(repr(err['input']))})" if "input" in err and not isinstance(err["input"], dict) else ""
         raise ConfigError(f"{path}: {field}: {err['msg'].removeprefix('Value error, ')}{value}") from None
     except GridError as e:
