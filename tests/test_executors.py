@@ -216,3 +216,28 @@ def test_an_explanation_worker_killed_mid_unit_changes_no_table(
     assert (tmp_path / "died").exists()
     for name in EXPLAIN_TABLES:
         assert_frames_match(tables[name].reset_index(drop=True), local_tables[name], f"{name}.parquet")
+
+
+def test_the_ray_executor_scores_an_onnx_detector_as_the_local_one(tmp_path, seed_mirror, ray_cluster):
+    """Ray's workers reopen the detector from its recipe (experiments.models.backends.reopen): the
+    study's cnn32 exported to ONNX (tests.onnx_graphs), scored with one edit."""
+    import yaml
+
+    from experiments import run as cli
+    from tests.onnx_graphs import export_cnn32
+
+    cnn32_onnx = export_cnn32(seed_mirror, tmp_path / "cnn32.onnx")
+    nhwc = {"size": 32, "layout": "nhwc", "resize": "nearest"}
+    cfg = {
+        "name": "onnx", "seed": 3, "report": "none", "part_size": 16,
+        "assets": {"mirror": str(seed_mirror), "base_url": ""},
+        "models": [{"name": "cnn32_onnx", "kind": "onnx", "path": str(cnn32_onnx), "input": nhwc, "required": True}],
+        "samples": {"manifest": "study", "from_seed_assets": True}, "augment": {"jpeg": {"quality": [40, 20]}},
+    }  # fmt: skip
+    config = tmp_path / "onnx.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    assert cli.main([str(config), "--out", str(tmp_path / "local")]) == 0
+    assert cli.main([str(config), "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+    local, on_ray = (pd.read_parquet(tmp_path / where / "scores.parquet") for where in ("local", "ray"))
+    assert len(local) == 66 * 3
+    assert_frames_match(on_ray, local, "scores")
