@@ -150,7 +150,9 @@ def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: in
 
 class BatchedPredictions:
     """Images queued per model, predicted whenever `batch_size` of them are waiting, the rest at
-    the end: every call but the last sees a full batch, whatever the samples' sizes."""
+    the end: every call but the last sees a full batch, whatever the samples' sizes. A model that
+    runs one image per call (experiments.models.detector.batch_dependence) is given its images as
+    they come, so it encodes while the threads decode the next samples."""
 
     def __init__(self, detectors: list[Detector], batch_size: int, timings: Timings):
         self.detectors, self.batch_size, self.timings = detectors, batch_size, timings
@@ -162,14 +164,17 @@ class BatchedPredictions:
         for d in self.detectors:
             self.queued[d.name].append(inputs[d.input])
             self.count[d.name] += len(inputs[d.input])
-            if self.count[d.name] >= self.batch_size:
+            if self.count[d.name] >= self.batch_of(d):
                 self._run(d, flush=False)
+
+    def batch_of(self, d: Detector) -> int:
+        return 1 if d.one_per_call else self.batch_size
 
     def _run(self, d: Detector, flush: bool) -> None:
         if not self.queued[d.name]:
             return
         waiting = np.concatenate(self.queued[d.name])
-        cut = len(waiting) if flush else len(waiting) - len(waiting) % self.batch_size
+        cut = len(waiting) if flush else len(waiting) - len(waiting) % self.batch_of(d)
         t = time.perf_counter()
         self.done[d.name].append(d.predict_proba_and_margin(waiting[:cut].astype(np.float32) / 255.0, self.batch_size))
         self.timings.phase("predict", t)
