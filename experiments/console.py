@@ -6,6 +6,8 @@ Log lines only (logger "artxai"); nothing here writes a file."""
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Container
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,22 @@ from experiments.stages.scoring.tables import median_fooling_severity
 from experiments.context import Timings
 
 log = logging.getLogger("artxai")
+
+
+# what start-up may have imported, in the order the start-up line names them (module -> name)
+LIBRARIES = {
+    "numpy": "numpy", "pandas": "pandas", "scipy": "scipy", "sklearn": "scikit-learn", "cv2": "OpenCV",
+    "albumentations": "albumentations", "matplotlib": "matplotlib", "onnxruntime": "onnxruntime", "keras": "Keras",
+    "torch": "PyTorch", "ray": "Ray",
+}  # fmt: skip
+
+
+def start_up_line(seconds: float, modules: Container[str] = sys.modules) -> str:
+    """What a run's start-up cost and what it imported: the LIBRARIES found in `modules` (the
+    interpreter's sys.modules by default), and whether TensorFlow was imported."""
+    found = [name for module, name in LIBRARIES.items() if module in modules]
+    tensorflow = "TensorFlow imported" if "tensorflow" in modules else "TensorFlow not imported"
+    return f"start-up {seconds:.1f} s: {', '.join(found) or 'no large library'}; {tensorflow}"
 
 
 def print_timings(timings: Timings, total: float) -> None:

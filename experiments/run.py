@@ -92,4 +92,4 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
 if __name__ == "__main__":
     from experiments import STARTED
 
-    leave(main(started=STARTED))  # an early end without Python's finalisation (experiments.execution.interrupts)
+    leave(main(started=STARTED))  # ends without Python's finalisation (experiments.execution.interrupts)

@@ -58,6 +58,7 @@ def execute(
     timings = Timings()
     if started is not None:
         timings.seconds["start-up"] = time.perf_counter() - started
+        log.info("%s", console.start_up_line(timings.seconds["start-up"]))
     started = started if started is not None else time.perf_counter()
     paths = RunPaths(run_dir)
     with ExitStack() as executor:

@@ -20,10 +20,11 @@ from experiments.stages.evaluation import (
     bootstrapped_cis,
     evaluate,
     fast_metrics_with_ci,
+    jackknife_statistics,
     metrics_with_ci,
     robustness,
 )
-from experiments.stats.metrics import weighted_auc
+from experiments.stats.metrics import average_precision_stat, resampled_average_precision, weighted_auc
 from experiments.stats.statistics import BCA_MAX_N, bootstrap_ci, draw_counts
 from experiments.stats.statistics import BLOCK as BOOTSTRAP_BLOCK
 from experiments.stages.scoring.tables import finish_scores
@@ -223,3 +224,68 @@ def test_headline_intervals_above_the_bca_limit_equal_scipys_resampled_ones():
         assert low < high
     other_seed = bootstrapped_cis(y, score, resamples=300, seed=5)
     assert other_seed["roc_auc"] != fast["roc_auc"]
+
+
+def _jackknife_sets():
+    """Label and score sets that cross each case of the leave-one-out formulas: ties (rounded
+    scores, p_ai saturated at 0 and 1), a single positive or negative (left out: AUC and AP
+    undefined), one class only, two items, a first tie group of one, and larger sets."""
+    rng = np.random.default_rng(21)
+    for n, decimals in ((2, 2), (3, 0), (7, 1), (40, 1), (41, 6), (301, 2)):
+        y = rng.random(n) < 0.5
+        y[0], y[-1] = True, False  # both classes
+        yield y, np.round(np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.3, n), 0, 1), decimals)
+    yield np.array([True] + [False] * 9), np.linspace(0, 1, 10)  # one positive
+    yield np.array([False] + [True] * 9), np.r_[0.9, np.full(9, 0.5)]  # one negative, one big tie
+    yield np.ones(6, bool), np.array([0.1, 0.7, 0.7, 1.0, 0.2, 0.0])  # one class only
+
+
+def test_jackknife_values_equal_the_statistic_on_each_leave_one_out_subset():
+    """BCa's acceleration needs each statistic with every image left out in turn; the fast
+    values (O(n log n)) equal the statistic recomputed on each subset of n - 1 images, as scipy
+    computes them: F1 and AUC bit for bit, average precision and calibration error to rounding."""
+    for y, score in _jackknife_sets():
+        n = len(y)
+        keep = ~np.eye(n, dtype=bool)
+        ys, ss = (np.broadcast_to(v, (n, n))[keep].reshape(n, n - 1) for v in (y.astype(float), score))
+        fast = jackknife_statistics(y, score)
+        assert set(fast) == set(BOOTSTRAPPED)
+        for name, stat in BOOTSTRAPPED.items():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                naive = stat(ys, ss)
+            assert fast[name].shape == (n,), name
+            if name in ("average_precision", "expected_calibration_error"):
+                np.testing.assert_allclose(fast[name], naive, rtol=1e-12, atol=1e-15, err_msg=f"{name}, n={n}")
+            else:
+                np.testing.assert_array_equal(fast[name], naive, err_msg=f"{name}, n={n}")
+
+
+@pytest.mark.parametrize("n", [12, BCA_MAX_N])
+def test_headline_intervals_up_to_the_bca_limit_equal_scipys_bca(n):
+    """Up to BCA_MAX_N images (the limit included) the headline intervals are scipy's BCa, its
+    jackknife from jackknife_statistics instead of n evaluations on n - 1 images: the same
+    method, and the same interval to float rounding; where BCa is undefined (F1 of a class never
+    predicted: every draw 0), the percentile interval of the same draws, as bootstrap_ci gives."""
+    rng = np.random.default_rng(n)
+    y = rng.random(n) < 0.5
+    y[:2] = True, False
+    score = np.round(np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.25, n), 0, 1), 2)
+    cases = [(y, score, "bca")]
+    if n < 100:  # nothing predicted human: F1 human is 0 in every draw
+        cases.append((y, np.maximum(score, 0.5), "percentile"))
+    for y, score, f1_human_method in cases:
+        fast = bootstrapped_cis(y, score, resamples=200, seed=3)
+        for name, stat in BOOTSTRAPPED.items():
+            low, high, method = bootstrap_ci((y.astype(float), score), stat, resamples=200, seed=3)
+            assert fast[name][2] == method == (f1_human_method if name == "f1_human" else "bca"), name
+            assert fast[name][:2] == pytest.approx((low, high), abs=1e-12, rel=0), name
+
+
+def test_resampled_average_precision_equals_the_statistic_on_the_resampled_images():
+    """The headline's average precision on each resample (sorting the images' tie-group ranks
+    instead of their scores) is average_precision_stat on the resampled images, bit for bit."""
+    for y, score in _jackknife_sets():
+        indices = np.random.default_rng(len(y)).integers(0, len(y), (50, len(y)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            naive = average_precision_stat(y.astype(float)[indices], score[indices])
+        np.testing.assert_array_equal(resampled_average_precision(y, score, indices), naive)

@@ -208,6 +208,9 @@ def test_the_pins_hold_with_other_kernels(tmp_path, pinned_runs, cifake, seed_mi
         cwd=REPO, env=other_kernels(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    # a finished run ends without Python's finalisation (interrupts.leave), its log flushed first
+    assert done.stderr.strip().splitlines()[-1].startswith("artxai: time (s): "), done.stderr[-3000:]
+    assert (out / "manifest.json").is_file()
     here = pd.read_parquet(pinned_runs["cifake"] / "scores.parquet")["p_ai"].to_numpy()
     there = pd.read_parquet(out / "scores.parquet")["p_ai"].to_numpy()
     assert (here != there).any(), "the other instruction set gave the same bits: the kernels did not change"

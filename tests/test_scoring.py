@@ -1,6 +1,7 @@
 """Scoring a chunk of samples at once gives the rows of scoring them one by one, the old way."""
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +18,7 @@ from experiments.models.architecture import KerasDetector, build_cnn, keras
 from experiments.models.detector import InputSpec
 from experiments.inputs.samples import Sample
 from experiments.inputs.images import picture_bytes
+from experiments.console import start_up_line
 from experiments.context import Timings
 from experiments.stages.scoring.batches import score_chunk, variant_inputs
 from tests.conftest import SAMPLES_DIR
@@ -128,8 +130,10 @@ def test_a_chunk_scores_as_its_samples_one_by_one(seed_mirror, tmp_path, two_mod
     assert (table[["sample", "model", "variant"]].to_numpy() == old[["sample", "model", "variant"]].to_numpy()).all()
 
 
-def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
-    """300 real CIFAKE images (more than one batch of 256) in one part or in parts of 7."""
+def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path, caplog):
+    """300 real CIFAKE images (more than one batch of 256) in one part or in parts of 7; the
+    run's start-up is timed and its line says what was imported."""
+    caplog.set_level("INFO", logger="artxai")
     tables = {}
     for part_size in (300, 7):
         cfg = {
@@ -150,11 +154,25 @@ def test_cifake_scores_do_not_depend_on_the_chunking(cifake, tmp_path):
         timings = json.loads((tmp_path / f"parts{part_size}" / "manifest.json").read_text())["timings_s"]
         stages = {k: v for k, v in timings.items() if k != "total"}
         assert timings["start-up"] >= 2.0
+        line = re.search(r"start-up (\d+\.\d) s: ([^;]*); TensorFlow (not )?imported", caplog.text)
+        assert line and float(line[1]) >= 2.0 and "numpy, pandas" in line[2], caplog.text
+        caplog.clear()
         assert {"models", "samples", "scoring", "tables", "evaluation", "figures"} <= set(stages)
         assert sum(stages.values()) == pytest.approx(timings["total"], abs=0.01)  # the stages add up to the run
         assert stages["other"] < 0.05 * timings["total"]
     assert len(tables[300]) == 600 and tables[300]["truth"].value_counts().to_dict() == {"ai": 300, "human": 300}
     assert_same_scores(tables[300], tables[7])
+
+
+def test_the_start_up_line_names_what_was_imported():
+    """The console's start-up line: its seconds, the large libraries in sys.modules in a fixed
+    order, and whether TensorFlow was imported (a run that scores without it says so)."""
+    assert start_up_line(0.42, {"pandas", "numpy", "onnxruntime", "os"}) == (
+        "start-up 0.4 s: numpy, pandas, onnxruntime; TensorFlow not imported"
+    )
+    assert start_up_line(4.21, {"numpy", "keras", "tensorflow"}) == "start-up 4.2 s: numpy, Keras; TensorFlow imported"
+    assert start_up_line(0.0, set()) == "start-up 0.0 s: no large library; TensorFlow not imported"
+    assert "numpy" in start_up_line(1.0)  # sys.modules by default
 
 
 def test_compiled_outputs_do_not_depend_on_the_batch_around_an_image(two_models):

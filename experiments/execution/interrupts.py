@@ -4,15 +4,17 @@
   `Terminated`, a KeyboardInterrupt, so one path serves both: every `finally` runs (worker pools
   and Ray clusters are ended, the run folder's lock released), finished parts stay on disk, and
   the runner prints one line and exits 128 + the signal's number (130, 143).
-- The command line then leaves without Python's finalisation (`leave`: os._exit once stdout and
-  stderr are flushed), after an interrupt and after any other early end (exit 1 or 2: a full
-  disk inside model.fit leaves the same state). An interrupt raised inside model.fit leaves tf.data's iterators alive in
-  the exception's reference cycle, their threads part-way through Python functions (the
-  pipeline's decode and `train.augment` run as numpy_function); finalisation would end those
-  threads when they next take the GIL (pthread_exit) and then destroy the iterators, which wait
-  for them forever (a hang in `MapAndBatchDataset`'s destructor) or abort ("terminate called
-  without an active exception"). Nothing is lost: every file is written atomically, locks are
-  the kernel's, pools and clusters were ended by the `finally` blocks before main returned.
+- The command line then leaves without Python's finalisation (`leave`: os._exit once the log,
+  stdout and stderr are flushed), after an interrupt and after any other early end (exit 1 or 2:
+  a full disk inside model.fit leaves the same state), and after a finished run too, where
+  finalisation only tears TensorFlow down, for seconds. An interrupt raised inside model.fit
+  leaves tf.data's iterators alive in the exception's reference cycle, their threads part-way
+  through Python functions (the pipeline's decode and `train.augment` run as numpy_function);
+  finalisation would end those threads when they next take the GIL (pthread_exit) and then
+  destroy the iterators, which wait for them forever (a hang in `MapAndBatchDataset`'s
+  destructor) or abort ("terminate called without an active exception"). Nothing is lost: every
+  file is written atomically, locks are the kernel's, pools and clusters were ended by the
+  `finally` blocks before main returned.
 - Processes the driver starts get SIGINT blocked (`sigint_blocked`, the mask is inherited): a
   Ctrl-C to the terminal's process group reaches the driver only, which ends them, instead of
   printing a traceback from each.
@@ -23,6 +25,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -47,14 +50,15 @@ def exit_status(interrupt: KeyboardInterrupt) -> int:
 
 
 def leave(status: int) -> NoReturn:
-    """End the process with `status`: a run that stopped early (an interrupt, STATUSES, or an
-    error) at once, skipping Python's finalisation (the module's docstring says why); a finished
-    run as sys.exit does."""
-    if status != 0:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    """End the process with `status` at once, skipping Python's finalisation, once the log, stdout
+    and stderr are flushed: a run that stopped early (an interrupt, STATUSES, or an error; the
+    module's docstring says why) and a finished run alike, whose finalisation has nothing left to
+    do (files written whole, pools and clusters ended) and cost seconds (TensorFlow's teardown:
+    more than a 2,000-image run's evaluation, tables and report together)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _raise_terminated(signum, frame):

@@ -1,7 +1,8 @@
 """The report's subject pages: one page per sample (the most fragile ones when there are many),
 with its picture, every edit the run scored (re-made with the run's seeds), its scores, its
 attribution grids and the mildest edit of each family that fools each model; and the index
-page's list of them (`subjects_section`).
+page's list of them (`subjects_section`). The pages are written on a thread pool: they are
+independent, and their decoding, resizing, encoding and fsyncs release the GIL.
 """
 
 from __future__ import annotations
@@ -200,9 +201,11 @@ def subjects_section(run: ReportRun) -> dict[str, object]:
         "variants": expand_grid(run.snapshot.get("augment", {})), "policy": policy, "family_titles": {},
         "explanations": read_table(run.run_dir, "explanations"),
     }  # fmt: skip
+    samples = [s for s in run.scores["sample"].unique() if s in chosen]
+    with thread_pool() as pool:  # each page's decoding, resizing, encoding and fsync overlap the next's
+        pages = list(pool.map(lambda sample: subject_page(run, sample, context), samples))
     entries = []
-    for sample in [s for s in run.scores["sample"].unique() if s in chosen]:
-        entry = subject_page(run, sample, context)
+    for sample, entry in zip(samples, pages):
         run.pages[sample] = entry["href"]
         fragile = {"fooled": float(order.at[sample, "fooled"]), "margin": float(order.at[sample, "margin"])}
         entries.append(entry | fragile)

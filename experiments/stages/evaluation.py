@@ -11,8 +11,10 @@ distribution of delta p_ai.
 Intervals (95 %, seeded, from experiments.stats.statistics): Wilson for every proportion, at the n of
 its own denominator (precision: the images called AI; recall and FNR: the AI images; FPR: the
 human ones); BCa bootstrap over images for F1, macro F1, AUC, average precision and ECE in the
-headline table (above BCA_MAX_N images, the percentile interval of scipy's own draws, each
-resample's metric computed from how often each image was drawn: one sort for all resamples).
+headline table, all six from one set of scipy's draws (experiments.stats.draws): up to BCA_MAX_N
+images BCa, its jackknife from leave-one-out formulas in O(n log n) (jackknife_statistics) instead
+of n evaluations on n - 1 images; above, the percentile interval, each resample's metric computed
+from how often each image was drawn (one sort for all resamples).
 The per-variant robustness table uses a percentile bootstrap for macro F1 and AUC, vectorised
 over resamples (one sort serves every resample's AUC): BCa's jackknife costs n evaluations of
 each statistic per variant, which a grid of variants on a test set of thousands cannot afford.
@@ -30,13 +32,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
 from experiments.context import RunContext
+from experiments.stats.draws import draws_ci
 from experiments.stats.metrics import (
-    auc_stat, average_precision_stat, proportion_counts, weighted_auc, weighted_average_precision, weighted_macro_f1,
+    auc_stat, average_precision_stat, loo_auc, loo_average_precision, proportion_counts,
+    resampled_average_precision, weighted_auc, weighted_average_precision, weighted_macro_f1,
 )  # fmt: skip
 from experiments.stats.statistics import (
-    BCA_MAX_N, bootstrap_ci, count_blocks, exploratory, percentile_draws_ci, percentile_interval, proportion,
-    row_mean_cis,
-    wilson_ci,
+    BCA_MAX_N, count_blocks, exploratory, percentile_interval, proportion, row_mean_cis, wilson_ci,
 )  # fmt: skip
 from experiments.stages.scoring.tables import fooling_and_correction, per_image
 
@@ -130,17 +132,53 @@ def weighted_statistics(y: np.ndarray, score: np.ndarray) -> dict:
     }  # fmt: skip
 
 
+def jackknife_statistics(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+    """BOOTSTRAPPED's statistics with each image left out in turn (n values each: BCa's
+    acceleration) without n evaluations: F1 from the four confusion counts less the image's
+    cell, calibration error from its bin's gap less its own share, AUC and average precision from
+    tie-group sums (experiments.stats.metrics). F1 and AUC come out bit for bit as the statistics
+    on each subset; calibration error and average precision to float rounding."""
+    pred = score >= 0.5
+    cell = np.select([y & pred, ~y & pred, y & ~pred], [0, 1, 2], 3)  # tp fp fn tn
+    left_out = np.bincount(cell, minlength=4).astype(float) - np.eye(4)  # row c: an image of cell c left out
+    rates = _rates_of(*left_out.T, len(y) - 1)
+    which = np.clip((score * CALIBRATION_BINS).astype(int), 0, CALIBRATION_BINS - 1)
+    own = y.astype(float) - score
+    gap = np.bincount(which, weights=y.astype(float), minlength=CALIBRATION_BINS) - np.bincount(
+        which, weights=score, minlength=CALIBRATION_BINS
+    )
+    ece = (np.abs(gap).sum() - np.abs(gap[which]) + np.abs(gap[which] - own)) / (len(y) - 1)
+    return {
+        "f1_ai": rates["f1_ai"][cell], "f1_human": rates["f1_human"][cell], "macro_f1": rates["macro_f1"][cell],
+        "roc_auc": loo_auc(y, score), "average_precision": loo_average_precision(y, score),
+        "expected_calibration_error": ece,
+    }  # fmt: skip
+
+
 def bootstrapped_cis(
     y: np.ndarray, score: np.ndarray, resamples: int, seed: int, names: Sequence[str] = tuple(BOOTSTRAPPED)
 ) -> dict[str, tuple]:
-    """metric -> (ci_low, ci_high, method) for the BOOTSTRAPPED metrics in `names`: bootstrap_ci
-    (BCa) up to BCA_MAX_N images; above, its percentile interval from the same draws as weights."""
+    """metric -> (ci_low, ci_high, method) for the BOOTSTRAPPED metrics in `names`, from one set
+    of draws (draws_ci): bootstrap_ci's BCa up to BCA_MAX_N images, its acceleration from
+    jackknife_statistics; above, its percentile interval, every statistic from the draw counts
+    (one sort for all resamples). Up to BCA_MAX_N, average precision and calibration error are
+    computed on the resampled images, as scipy does: BCa's bias correction counts the draws
+    below the value on the data, and a rounding difference there would move the interval."""
     names = [k for k in BOOTSTRAPPED if k in names]
-    if len(y) > BCA_MAX_N:
-        weighted = weighted_statistics(y, score)
-        return percentile_draws_ci(len(y), {k: weighted[k] for k in names}, resamples=resamples, seed=seed)
-    data = (y.astype(float), score)
-    return {k: bootstrap_ci(data, BOOTSTRAPPED[k], resamples=resamples, seed=seed) for k in names}
+    weighted, data = weighted_statistics(y, score), (y.astype(float), score)
+
+    def statistic(k: str):
+        if len(y) > BCA_MAX_N or k not in ("average_precision", "expected_calibration_error"):
+            return lambda counts, idx: weighted[k](counts)
+        if k == "average_precision":
+            return lambda counts, idx: resampled_average_precision(y, score, idx)
+        return lambda counts, idx: calibration_error_stat(data[0][idx], data[1][idx])
+
+    exact = None
+    if len(y) <= BCA_MAX_N:
+        loo = jackknife_statistics(y, score)
+        exact = {k: (float(BOOTSTRAPPED[k](*data)), loo[k]) for k in names}
+    return draws_ci(len(y), {k: statistic(k) for k in names}, resamples=resamples, seed=seed, exact=exact)
 
 
 def metrics_with_ci(

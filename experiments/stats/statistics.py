@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
 from typing import Literal
 
 import numpy as np
@@ -156,43 +155,6 @@ def bootstrap_ci(
     if not batch_shape:
         return float(low), float(high), str(method)
     return low, high, method
-
-
-def percentile_draws_ci(
-    n: int,
-    statistics: dict[str, Callable[[np.ndarray], np.ndarray]],
-    *,
-    resamples: int,
-    seed: int,
-    confidence: float = CONFIDENCE,
-) -> dict[str, tuple[float, float, str]]:
-    """bootstrap_ci's percentile interval of paired data of n > BCA_MAX_N items, for several
-    statistics at once, each given as a function of a (draws, n) matrix of how often each item
-    was drawn (experiments.stats.metrics' weighted metrics): the same draws as scipy's (same
-    generator, same batches), and scipy's interval of them, without building and sorting a
-    resampled copy of the data per resample. name -> (ci_low, ci_high, "percentile")."""
-    if n <= BCA_MAX_N:
-        raise ValueError(f"{n} items: bootstrap_ci gives a BCa interval up to {BCA_MAX_N}")
-    rng, batch = np.random.default_rng(seed), max(1, min(resamples, _CELLS_PER_BATCH // n))
-    draws: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
-    for start in range(0, resamples, batch):
-        counts = _counts(rng.integers(0, n, (min(batch, resamples - start), n)), n).astype(float)
-        for name, statistic in statistics.items():
-            draws[name].append(statistic(counts))
-    out = {}
-    for name, found in draws.items():
-        distribution = SimpleNamespace(bootstrap_distribution=np.concatenate(found))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-            result = stats.bootstrap(
-                (np.arange(n, dtype=float),), _mean, n_resamples=0, bootstrap_result=distribution, vectorized=True,
-                confidence_level=confidence, method="percentile",
-            )  # fmt: skip
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-        if not (np.isfinite(low) and np.isfinite(high)):
-            low, high = map(float, _percentile(distribution.bootstrap_distribution, confidence))
-        out[name] = (low, high, "percentile")
-    return out
 
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
