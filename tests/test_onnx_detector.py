@@ -194,3 +194,39 @@ def test_a_missing_provider_is_one_line(tmp_path, cnn32_onnx):
 
     with pytest.raises(ModelLoadError, match=r"models\[d\].providers: NoSuchExecutionProvider is not available"):
         session(cnn32_onnx, ("NoSuchExecutionProvider",), "models[d]")
+
+
+def test_a_run_explains_the_onnx_cnn32_black_box_only_as_it_does_the_keras_one(
+    tmp_path, seed_mirror, cnn32_onnx, caplog
+):
+    """gradcam is skipped for the ONNX graph with one line; occlusion's maps of the two copies of
+    one network agree; the ONNX graph's randomisation runs on its initializers, top layer first."""
+    models = [
+        {"name": "cnn32", "input_size": 32, "seed_asset": MODEL_32, "required": True},
+        {"name": "cnn32_onnx", "kind": "onnx", "path": str(cnn32_onnx), "input": CNN32_INPUT, "required": True},
+    ]
+    explain = {"methods": ["gradcam", "occlusion", "random"], "max_samples": 2, "top_k": 1, "faithfulness_steps": 4}
+    config = onnx_config(tmp_path, seed_mirror, models, explain=explain, augment={"gaussian_blur": {"sigma": [2.0]}})
+    assert cli.main([str(config)]) == 0
+    assert "cnn32_onnx: gradcam not computed: they need gradients and layers; onnx detectors give only outputs" in (
+        caplog.text
+    )
+    run = tmp_path / "results" / "onnx"
+    maps = pd.read_parquet(run / "explanations.parquet")
+    assert set(maps[maps["model"] == "cnn32"]["method"]) == {"gradcam", "occlusion", "random"}
+    assert set(maps[maps["model"] == "cnn32_onnx"]["method"]) == {"occlusion", "random"}
+    pick = ["sample", "variant", "drift_spearman", "deletion_auc", "insertion_auc", "deletion_auc_logit"]
+    keras_rows, onnx_rows = (
+        maps[(maps["model"] == m) & (maps["method"] == "occlusion")][pick].reset_index(drop=True)
+        for m in ("cnn32", "cnn32_onnx")
+    )
+    assert len(keras_rows) == 4
+    pd.testing.assert_frame_equal(onnx_rows, keras_rows, atol=1e-3, check_exact=False)
+    sanity = pd.read_parquet(run / "explanation_sanity.parquet")
+    mine = sanity[(sanity["model"] == "cnn32_onnx") & (sanity["method"] == "occlusion")]
+    first = mine[mine["sample"] == mine["sample"].iloc[0]]
+    assert list(first["randomised_layers"]) == list(range(1, len(first) + 1)) and len(first) >= 4
+    assert first["top_layer"].iloc[0].endswith("BiasAdd") and first["spearman"].notna().all()
+    assert first["spearman"].iloc[-1] < 0.5  # randomised down to the first convolution: the map is not the trained one
+    checks = pd.read_parquet(run / "explanation_checks.parquet")
+    assert {"cnn32", "cnn32_onnx"} <= set(checks["model"])
