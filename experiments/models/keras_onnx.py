@@ -71,7 +71,11 @@ def made_copy(keras_path: Path, digest: str, name: str, input_size: int, output:
     folder.mkdir(parents=True, exist_ok=True)
     x = check_images(input_size)
     net(x[:1])  # built, as export needs
-    atomic_write(folder / "model.onnx", lambda tmp: net.export(str(tmp), format="onnx", verbose=False))
+    try:
+        atomic_write(folder / "model.onnx", lambda tmp: net.export(str(tmp), format="onnx", verbose=False))
+    except Exception as e:  # tf2onnx missing, or a layer it cannot convert: Keras scores it
+        log.warning("models[%s]: no ONNX copy (%s: %s): scoring with Keras", name, type(e).__name__, str(e)[:160])
+        return False
     sess = session(folder / "model.onnx", None, f"models[{name}]")
     p, z = sess.run(None, {sess.get_inputs()[0].name: x})
     p_keras, margin_keras = keras_detector.predict_proba_and_margin(x)
