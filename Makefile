@@ -27,7 +27,7 @@ study: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	bash tools/install_browser.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 mini: $(VENV)/.installed
 	$(PY) -m experiments.run real_mini.yaml --resume
