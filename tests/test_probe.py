@@ -68,15 +68,20 @@ def subset(art6gen, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def embedder(clip_cache, tmp_path_factory):
-    """The encoder, its embeddings cached in the session's cache (a module fixture runs before the
-    function-scoped _isolated_env sets ARTXAI_CACHE: set here too, never the user's cache)."""
+    """The encoder, its embeddings cached in a cache of this module's own (the CLIP files linked in
+    from the session's): what the fitting encodes is counted apart from the other tests' pictures.
+    Set here, as a module fixture runs before the function-scoped _isolated_env sets ARTXAI_CACHE."""
     from experiments.models.embedding_files import open_embedder
     from experiments.models.fetch import CACHE_ENV
+    from tests.conftest import link_or_copy
 
+    own = tmp_path_factory.mktemp("probe-cache")
+    for file in (f for f in (clip_cache / "detectors").rglob("*") if f.is_file()):
+        link_or_copy(file, own / file.relative_to(clip_cache))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(clip_cache))
+        patch.setenv(CACHE_ENV, str(own))
         found = open_embedder(probe_config(tmp_path_factory.mktemp("p") / "p.npz", Path("/nowhere")))
-    assert found.cache.folder.is_relative_to(clip_cache)
+    assert found.cache.folder.is_relative_to(own) and len(found.cache) == 0
     return found
 
 
