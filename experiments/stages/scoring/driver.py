@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import pandas as pd
@@ -23,7 +23,7 @@ from augment import expand_grid
 from experiments.config.schema import RunConfig
 from experiments.execution.executors import progress_interval, run_units
 from experiments.execution.threads import thread_pool, threads
-from experiments.inputs.fingerprints import input_digests
+from experiments.inputs.fingerprints import SMALL_FILE, input_digests_and_bytes
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample
 from experiments.models.backends import reopen
@@ -71,19 +71,25 @@ class ScoringWorker:
     pool: ThreadPoolExecutor
     threads: int
     pictures: frozenset[str] = frozenset()  # variant ids whose gallery JPEGs this run makes while scoring
+    contents: dict[str, bytes] = field(default_factory=dict)  # small files read with their digests, by sample id
 
 
 def scoring_worker(
-    cfg: RunConfig, models: list[tuple[tuple, str]], detectors: list[Detector] | None = None, gallery: bool = False
+    cfg: RunConfig,
+    models: list[tuple[tuple, str]],
+    detectors: list[Detector] | None = None,
+    gallery: bool = False,
+    contents: dict[str, bytes] | None = None,
 ) -> ScoringWorker:
     """A worker's state: the driver's models (recipe, digest: experiments.models.backends.reopen)
     opened from their files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
-    make the report's gallery pictures (experiments.rundir.names) of the grid's first edits."""
+    make the report's gallery pictures (experiments.rundir.names) of the grid's first edits. `contents`: the
+    driver's input files already read with their digests (a local worker decodes those bytes)."""
     if detectors is None:
         detectors = [reopen(recipe, digest) for recipe, digest in models]
     count = threads(cfg.workers)
     pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
-    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures)
+    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures, contents or {})
 
 
 def score_part(
@@ -104,8 +110,9 @@ def score_part(
         timings,
         worker.pictures,
         gallery if worker.pictures else None,
+        worker.contents,
     )
-    return pd.DataFrame(rows), failures, dict(timings.phases), gallery
+    return rows, failures, dict(timings.phases), gallery
 
 
 def finished_parts(
@@ -144,15 +151,19 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     Parts are written here, by the driver, as they come back, so workers never write the run
     folder; each records what it was made from, the input files' digests read before scoring."""
     started = time.perf_counter()
-    digests = input_digests(samples)
+    local = cfg.executor.kind == "local"
+    with thread_pool(threads(cfg.workers)) as pool:  # read before scoring; a local run decodes the small files' bytes
+        digests, contents = input_digests_and_bytes(samples, pool, threads(cfg.workers), SMALL_FILE if local else 0)
     made = {"config": cfg.fingerprint(), "models": {d.name: d.digest for d in detectors}}
     made_from = lambda chunk: made | {"inputs": [digests[s.id] for s in chunk]}  # noqa: E731
     skipped, resumed, todo = finished_parts(
         samples, paths, chosen_part_size(cfg, len(samples), len(variants)), made_from
     )
+    scored = {s.id for chunk in todo for s in chunk}
+    contents = {k: data for k, data in contents.items() if k in scored}
     gallery = gallery_made_while_scoring(len(samples), cfg.report)
-    if cfg.executor.kind == "local":  # this process's models, already loaded
-        setup = partial(scoring_worker, cfg, [], detectors, gallery)
+    if local:  # this process's models, already loaded
+        setup = partial(scoring_worker, cfg, [], detectors, gallery, contents)
     else:
         setup = partial(scoring_worker, cfg, [(d.recipe, d.digest) for d in detectors], None, gallery)
         log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
