@@ -18,7 +18,9 @@ from experiments.inputs.fingerprints import file_sha256, input_digests, input_di
 from experiments.inputs.images import DecodePolicy
 from experiments.inputs.samples import Sample
 from experiments.models.detector import InputSpec
-from experiments.stages.scoring.batches import sample_inputs, score_rows
+from experiments.context import Timings
+from experiments.stages.scoring.batches import sample_inputs, score_chunk, score_rows
+from experiments.stages.scoring.prepared import Ahead
 
 
 def rows_of_dicts(kept, detectors, probs) -> pd.DataFrame:
@@ -113,3 +115,25 @@ def test_a_sample_decoded_from_its_bytes_gives_its_pixels_and_its_bytes_are_let_
         from_bytes = sample_inputs(s, variants, specs, 0, DecodePolicy(), contents=contents)
         assert all(np.array_equal(from_file.inputs[spec], from_bytes.inputs[spec]) for spec in specs)
         assert s.id not in contents
+
+
+def test_chunks_prepared_ahead_score_as_each_chunk_alone(cifake, cnn32, tmp_path):
+    """A local worker queues the next chunk's groups before this one is predicted: the same
+    batches, so the same rows bit for bit, and each chunk's own skip records."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    ai, human = (sorted((cifake / "test" / label).iterdir()) for label in ("ai", "human"))
+    samples = [Sample(p.name, p, p.stem, "original", "ai") for p in [*ai[:70], broken, *human[:9]]]
+    chunks = [samples[:40], samples[40:79], samples[79:]]  # the last one fewer samples than threads
+    variants = expand_grid({"gamma": {"gamma": [0.5]}})
+    with ThreadPoolExecutor(2) as pool:
+        score = lambda chunk, ahead=None: score_chunk(  # noqa: E731
+            chunk, variants, [cnn32], 0, 16, DecodePolicy(), pool, 2, Timings(), ahead=ahead
+        )
+        alone = [score(c) for c in chunks]
+        queue = Ahead(pool)
+        together = [score(c, (queue, nxt)) for c, nxt in zip(chunks, [*chunks[1:], []])]
+    for (rows, skips), (rows_alone, skips_alone) in zip(together, alone):
+        pd.testing.assert_frame_equal(rows, rows_alone, check_exact=True)
+        assert skips == skips_alone
+    assert [s["sample"] for _, skips in together for s in skips] == ["broken.jpg"]

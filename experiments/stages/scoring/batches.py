@@ -4,9 +4,10 @@ Each image is decoded once; each variant is applied once at the image's own reso
 study edited full-size artworks), then resized once per distinct model input size. Pointwise
 edits (colour curves: Op.pointwise) give the same pixels when applied to only the rows the
 nearest-neighbour resize keeps, so they run on that strip instead of the whole image. `score_chunk` scores a whole chunk
-of samples: decoding and editing on threads (one sample per task, or one variant per task when the
-chunk has fewer samples than threads), and every model sees the chunk's inputs as compiled
-batches of `batch_size` images (xai.compiled), across samples. A (sample, variant) pair always
+of samples: decoding and editing on threads (groups of samples per task, ahead of the models:
+experiments.stages.scoring.prepared; one variant per task when the chunk has fewer samples than
+threads), and every model sees the chunk's inputs as compiled batches of `batch_size` images
+(xai.compiled), across samples; the rows are built a column at a time (`score_rows`). A (sample, variant) pair always
 gets the same seed and a model's output for an image does not depend on the other images in its
 batch (tested), so results do not depend on processing order, threads, chunking or resumes.
 """
@@ -17,8 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,6 +31,7 @@ from experiments.inputs.images import picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows
 from experiments.context import Timings
 from experiments.models.detector import Detector, InputSpec
+from experiments.stages.scoring.prepared import Ahead, PreparedGroup, groups_of, prepare_group, window
 
 log = logging.getLogger("artxai")
 
@@ -141,55 +142,31 @@ def sample_inputs(
     return SampleInputs(done, stacked, failures, jpegs)
 
 
-def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
-    """pool.map with at most `window` tasks in flight (bounded memory for big images)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-GROUP_IMAGES = 32  # edited images a decoding task makes at least (a sample's variants, or several samples)
-AHEAD_BATCHES = 2  # batches of inputs the threads may prepare ahead of the models
-
-
-@dataclass
-class PreparedGroup:
-    """Consecutive samples' inputs (sample_inputs), stacked per input spec in their order: what
-    one decoding task hands over, so the thread that runs the models does no per-image work."""
-
-    samples: list
-    done: list[list[Variant]]
-    inputs: dict[InputSpec, np.ndarray]
-    failures: list[dict]
-    pictures: dict[tuple[str, str], bytes]
-
-
-def prepare_group(samples: list, specs: list[InputSpec], make: Callable[[object], SampleInputs]) -> PreparedGroup:
-    """`make(sample)` for each sample, their inputs stacked."""
-    made = [make(s) for s in samples]
-    inputs = {spec: np.concatenate([m.inputs[spec] for m in made]) for spec in specs}
-    pictures = {(s.id, v): jpeg for s, m in zip(samples, made) for v, jpeg in m.pictures.items()}
-    return PreparedGroup(samples, [m.variants for m in made], inputs, [f for m in made for f in m.failures], pictures)
-
-
 def prepared_groups(
-    samples: list, variants: list[Variant], specs: list[InputSpec], make: Callable, pool, workers: int, batch_size: int
+    samples: list,
+    variants: list[Variant],
+    specs: list[InputSpec],
+    make: Callable,
+    pool: ThreadPoolExecutor,
+    workers: int,
+    batch_size: int,
+    ahead: tuple[Ahead, list] | None = None,
 ) -> Iterator[PreparedGroup]:
-    """The chunk's samples prepared on the threads, in order, in groups of about GROUP_IMAGES
-    edited images (at least 2 x workers groups), at most AHEAD_BATCHES batches of images ahead
-    (and at least 2 x workers groups) so decoding goes on while the models run. Few samples: one
-    at a time, their variants shared between the threads (`make(sample, pool.map)`)."""
+    """The chunk's samples prepared on the threads, in order, in groups (experiments.stages.scoring.prepared),
+    AHEAD_BATCHES batches of images ahead, so decoding goes on while the models run. With `ahead`
+    (the worker's Ahead, the chunk it scores next), the next chunk's first groups are prepared
+    while this one's last are predicted. Few samples: one at a time, their variants shared between
+    the threads (`make(sample, pool.map)`)."""
     if len(samples) < workers:
         yield from (prepare_group([s], specs, lambda s: make(s, pool.map)) for s in samples)
         return
-    per_group = max(1, min(-(-GROUP_IMAGES // max(1, len(variants))), len(samples) // (2 * workers)))
-    groups = [samples[i : i + per_group] for i in range(0, len(samples), per_group)]
-    window = max(2 * workers, -(-AHEAD_BATCHES * batch_size // (per_group * max(1, len(variants)))))
-    yield from in_order(pool, lambda group: prepare_group(group, specs, make), groups, window)
+    prepare = lambda group: prepare_group(group, specs, make)  # noqa: E731
+    queue, following = ahead if ahead is not None else (Ahead(pool), [])
+    for chunk in (samples, following):
+        if len(chunk) >= workers:
+            groups = groups_of(chunk, len(variants), workers)
+            queue.queue(chunk, groups, prepare, window(groups, len(variants), workers, batch_size))
+    yield from queue.take(samples)
 
 
 class BatchedPredictions:
@@ -249,11 +226,12 @@ def score_chunk(
     pictures: frozenset[str] = frozenset(),
     gallery: dict[tuple[str, str], bytes] | None = None,
     contents: dict[str, bytes] | None = None,
+    ahead: tuple[Ahead, list] | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Rows (sample x model x variant, in that order) of p_ai / p_human / margin for a chunk of
     samples, and the records of what could not be scored. With `gallery`, the report's gallery
     JPEG of every edit whose variant id is in `pictures` goes into it under (sample, variant).
-    `contents`: the bytes of files already read (sample_inputs)."""
+    `contents`: the bytes of files already read (sample_inputs); `ahead`: prepared_groups'."""
     specs = list(dict.fromkeys(d.input for d in detectors))
     t = time.perf_counter()
     if gallery is None:
@@ -261,7 +239,7 @@ def score_chunk(
     make = lambda s, mapper=map: sample_inputs(s, variants, specs, seed, policy, mapper, pictures, contents)  # noqa: E731
     predictions = BatchedPredictions(detectors, batch_size, timings)
     kept, failures, predicting = [], [], timings.phases["predict"]
-    for group in prepared_groups(samples, variants, specs, make, pool, workers, batch_size):
+    for group in prepared_groups(samples, variants, specs, make, pool, workers, batch_size, ahead):
         failures += group.failures
         kept += zip(group.samples, group.done)
         if gallery is not None:

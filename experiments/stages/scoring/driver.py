@@ -34,6 +34,7 @@ from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, fini
 from experiments.stages.scoring.tables import finish_scores
 from experiments.context import RunPaths, Timings
 from experiments.stages.scoring.batches import score_chunk
+from experiments.stages.scoring.prepared import Ahead
 
 log = logging.getLogger("artxai")
 
@@ -72,6 +73,10 @@ class ScoringWorker:
     threads: int
     pictures: frozenset[str] = frozenset()  # variant ids whose gallery JPEGs this run makes while scoring
     contents: dict[str, bytes] = field(default_factory=dict)  # small files read with their digests, by sample id
+    after: dict[int, list[Sample]] = field(default_factory=dict)  # id() of a chunk -> the chunk scored after it
+
+    def __post_init__(self) -> None:
+        self.ahead = Ahead(self.pool)  # the next chunk's first samples decoded while this one's are predicted
 
 
 def scoring_worker(
@@ -80,16 +85,19 @@ def scoring_worker(
     detectors: list[Detector] | None = None,
     gallery: bool = False,
     contents: dict[str, bytes] | None = None,
+    order: list[list[Sample]] | None = None,
 ) -> ScoringWorker:
     """A worker's state: the driver's models (recipe, digest: experiments.models.backends.reopen)
     opened from their files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
     make the report's gallery pictures (experiments.rundir.names) of the grid's first edits. `contents`: the
-    driver's input files already read with their digests (a local worker decodes those bytes)."""
+    driver's input files already read with their digests (a local worker decodes those bytes); `order`: the
+    chunks in the order this worker scores them (a local worker: it prepares the next one's first samples early)."""
     if detectors is None:
         detectors = [reopen(recipe, digest) for recipe, digest in models]
     count = threads(cfg.workers)
     pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
-    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures, contents or {})
+    after = {id(a): b for a, b in zip(order or [], (order or [])[1:])}
+    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures, contents or {}, after)
 
 
 def score_part(
@@ -111,6 +119,7 @@ def score_part(
         worker.pictures,
         gallery if worker.pictures else None,
         worker.contents,
+        (worker.ahead, worker.after.get(id(chunk), [])),
     )
     return rows, failures, dict(timings.phases), gallery
 
@@ -163,7 +172,7 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     contents = {k: data for k, data in contents.items() if k in scored}
     gallery = gallery_made_while_scoring(len(samples), cfg.report)
     if local:  # this process's models, already loaded
-        setup = partial(scoring_worker, cfg, [], detectors, gallery, contents)
+        setup = partial(scoring_worker, cfg, [], detectors, gallery, contents, todo)
     else:
         setup = partial(scoring_worker, cfg, [(d.recipe, d.digest) for d in detectors], None, gallery)
         log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
