@@ -31,7 +31,7 @@ from experiments.inputs.images import picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows
 from experiments.context import Timings
 from experiments.models.detector import Detector, InputSpec
-from experiments.stages.scoring.prepared import Ahead, PreparedGroup, groups_of, prepare_group, window
+from experiments.stages.scoring.prepared import GROUP_IMAGES, Ahead, PreparedGroup, groups_of, prepare_group, window
 
 log = logging.getLogger("artxai")
 
@@ -151,12 +151,13 @@ def prepared_groups(
     workers: int,
     batch_size: int,
     ahead: tuple[Ahead, list] | None = None,
+    images: int = GROUP_IMAGES,
 ) -> Iterator[PreparedGroup]:
     """The chunk's samples prepared on the threads, in order, in groups (experiments.stages.scoring.prepared),
     AHEAD_BATCHES batches of images ahead, so decoding goes on while the models run. With `ahead`
     (the worker's Ahead, the chunk it scores next), the next chunk's first groups are prepared
-    while this one's last are predicted. Few samples: one at a time, their variants shared between
-    the threads (`make(sample, pool.map)`)."""
+    while this one's last are predicted; `images`: edited images a group makes at least. Few
+    samples: one at a time, their variants shared between the threads (`make(sample, pool.map)`)."""
     if len(samples) < workers:
         yield from (prepare_group([s], specs, lambda s: make(s, pool.map)) for s in samples)
         return
@@ -164,7 +165,7 @@ def prepared_groups(
     queue, following = ahead if ahead is not None else (Ahead(pool), [])
     for chunk in (samples, following):
         if len(chunk) >= workers:
-            groups = groups_of(chunk, len(variants), workers)
+            groups = groups_of(chunk, len(variants), workers, images)
             queue.queue(chunk, groups, prepare, window(groups, len(variants), workers, batch_size))
     yield from queue.take(samples)
 
@@ -239,7 +240,8 @@ def score_chunk(
     make = lambda s, mapper=map: sample_inputs(s, variants, specs, seed, policy, mapper, pictures, contents)  # noqa: E731
     predictions = BatchedPredictions(detectors, batch_size, timings)
     kept, failures, predicting = [], [], timings.phases["predict"]
-    for group in prepared_groups(samples, variants, specs, make, pool, workers, batch_size, ahead):
+    images = 1 if any(d.one_per_call for d in detectors) else GROUP_IMAGES  # such a model takes them as they come
+    for group in prepared_groups(samples, variants, specs, make, pool, workers, batch_size, ahead, images):
         failures += group.failures
         kept += zip(group.samples, group.done)
         if gallery is not None:

@@ -37,9 +37,9 @@ def prepare_group(samples: list, specs: list, make: Callable) -> PreparedGroup:
     return PreparedGroup(samples, [m.variants for m in made], inputs, [f for m in made for f in m.failures], pictures)
 
 
-def groups_of(samples: list, variants: int, workers: int) -> list[list]:
-    """The chunk cut into groups of about GROUP_IMAGES edited images, and at least 2 x workers groups."""
-    size = max(1, min(-(-GROUP_IMAGES // max(1, variants)), len(samples) // (2 * workers)))
+def groups_of(samples: list, variants: int, workers: int, images: int = GROUP_IMAGES) -> list[list]:
+    """The chunk cut into groups of about `images` edited images, and at least 2 x workers groups."""
+    size = max(1, min(-(-images // max(1, variants)), len(samples) // (2 * workers)))
     return [samples[i : i + size] for i in range(0, len(samples), size)]
 
 
