@@ -117,7 +117,7 @@ def test_a_chunk_scores_as_its_samples_one_by_one(seed_mirror, tmp_path, two_mod
         )
         together, failures = score(samples, 16)  # 3 images x 12 variants: batches cross samples
         alone = [score([s], 256) for s in samples]
-    separately = pd.DataFrame([r for rows, _ in alone for r in rows])
+    separately = pd.concat([rows for rows, _ in alone], ignore_index=True)
     assert_same_scores(pd.DataFrame(together), separately)  # other batches: equal to float32 rounding
     assert failures == [f for _, fs in alone for f in fs] and [f["sample"] for f in failures] == ["broken.jpg"]
     table = pd.DataFrame(together)

@@ -4,9 +4,10 @@ Each image is decoded once; each variant is applied once at the image's own reso
 study edited full-size artworks), then resized once per distinct model input size. Pointwise
 edits (colour curves: Op.pointwise) give the same pixels when applied to only the rows the
 nearest-neighbour resize keeps, so they run on that strip instead of the whole image. `score_chunk` scores a whole chunk
-of samples: decoding and editing on threads (one sample per task, or one variant per task when the
-chunk has fewer samples than threads), and every model sees the chunk's inputs as compiled
-batches of `batch_size` images (xai.compiled), across samples. A (sample, variant) pair always
+of samples: decoding and editing on threads (groups of samples per task, ahead of the models:
+experiments.stages.scoring.prepared; one variant per task when the chunk has fewer samples than
+threads), and every model sees the chunk's inputs as compiled batches of `batch_size` images
+(xai.compiled), across samples; the rows are built a column at a time (`score_rows`). A (sample, variant) pair always
 gets the same seed and a model's output for an image does not depend on the other images in its
 batch (tested), so results do not depend on processing order, threads, chunking or resumes.
 """
@@ -17,19 +18,20 @@ import json
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import albumentations as A
 import numpy as np
+import pandas as pd
 
 from augment import EditRecord, Variant, apply_with_record, compile_variant, variant_seed
 from experiments.inputs.images import picture_bytes
 from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image, nearest_rows
 from experiments.context import Timings
 from experiments.models.detector import Detector, InputSpec
+from experiments.stages.scoring.prepared import GROUP_IMAGES, Ahead, PreparedGroup, groups_of, prepare_group, window
 
 log = logging.getLogger("artxai")
 
@@ -110,15 +112,18 @@ def sample_inputs(
     policy: DecodePolicy,
     mapper: Callable = map,
     pictures: frozenset[str] = frozenset(),
+    contents: dict[str, bytes] | None = None,
 ) -> SampleInputs:
     """Decode the sample and make every variant's inputs (`mapper` runs the variants: map, or a
     thread pool's map), and the gallery JPEGs of the variant ids in `pictures`; a sample that
-    cannot be decoded gives no inputs and one failure."""
+    cannot be decoded gives no inputs and one failure. `contents`: files' bytes already read, by
+    sample id (experiments.inputs.fingerprints.input_digests_and_bytes), taken out as decoded."""
     empty = {spec: np.zeros((0, spec.size, spec.size, 3), np.uint8) for spec in specs}
     if sample.problem:
         return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": sample.problem}])
     try:
-        pixels = decode_image(sample.path, policy).pixels
+        data = None if contents is None else contents.pop(sample.id, None)
+        pixels = decode_image(sample.path if data is None else data, policy).pixels
     except ImageRejected as e:
         log.warning("skipped %s: %s", sample.id, e)
         return SampleInputs([], empty, [{"sample": sample.id, "variant": "", "reason": str(e)}])
@@ -137,15 +142,32 @@ def sample_inputs(
     return SampleInputs(done, stacked, failures, jpegs)
 
 
-def in_order(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
-    """pool.map with at most `window` tasks in flight (bounded memory for big images)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+def prepared_groups(
+    samples: list,
+    variants: list[Variant],
+    specs: list[InputSpec],
+    make: Callable,
+    pool: ThreadPoolExecutor,
+    workers: int,
+    batch_size: int,
+    ahead: tuple[Ahead, list] | None = None,
+    images: int = GROUP_IMAGES,
+) -> Iterator[PreparedGroup]:
+    """The chunk's samples prepared on the threads, in order, in groups (experiments.stages.scoring.prepared),
+    AHEAD_BATCHES batches of images ahead, so decoding goes on while the models run. With `ahead`
+    (the worker's Ahead, the chunk it scores next), the next chunk's first groups are prepared
+    while this one's last are predicted; `images`: edited images a group makes at least. Few
+    samples: one at a time, their variants shared between the threads (`make(sample, pool.map)`)."""
+    if len(samples) < workers:
+        yield from (prepare_group([s], specs, lambda s: make(s, pool.map)) for s in samples)
+        return
+    prepare = lambda group: prepare_group(group, specs, make)  # noqa: E731
+    queue, following = ahead if ahead is not None else (Ahead(pool), [])
+    for chunk in (samples, following):
+        if len(chunk) >= workers:
+            groups = groups_of(chunk, len(variants), workers, images)
+            queue.queue(chunk, groups, prepare, window(groups, len(variants), workers, batch_size))
+    yield from queue.take(samples)
 
 
 class BatchedPredictions:
@@ -204,47 +226,74 @@ def score_chunk(
     timings: Timings,
     pictures: frozenset[str] = frozenset(),
     gallery: dict[tuple[str, str], bytes] | None = None,
-) -> tuple[list[dict[str, object]], list[dict]]:
+    contents: dict[str, bytes] | None = None,
+    ahead: tuple[Ahead, list] | None = None,
+) -> tuple[pd.DataFrame, list[dict]]:
     """Rows (sample x model x variant, in that order) of p_ai / p_human / margin for a chunk of
     samples, and the records of what could not be scored. With `gallery`, the report's gallery
-    JPEG of every edit whose variant id is in `pictures` goes into it under (sample, variant)."""
+    JPEG of every edit whose variant id is in `pictures` goes into it under (sample, variant).
+    `contents`: the bytes of files already read (sample_inputs); `ahead`: prepared_groups'."""
     specs = list(dict.fromkeys(d.input for d in detectors))
     t = time.perf_counter()
     if gallery is None:
         pictures = frozenset()
-    if len(samples) < workers:  # few samples: their variants share the threads
-        prepared = (sample_inputs(s, variants, specs, seed, policy, pool.map, pictures) for s in samples)
-    else:
-        prepared = in_order(
-            pool, lambda s: sample_inputs(s, variants, specs, seed, policy, pictures=pictures), samples, 4 * workers
-        )
+    make = lambda s, mapper=map: sample_inputs(s, variants, specs, seed, policy, mapper, pictures, contents)  # noqa: E731
     predictions = BatchedPredictions(detectors, batch_size, timings)
     kept, failures, predicting = [], [], timings.phases["predict"]
-    for sample, result in zip(samples, prepared):
-        failures += result.failures
-        kept.append((sample, result.variants))
+    images = 1 if any(d.one_per_call for d in detectors) else GROUP_IMAGES  # such a model takes them as they come
+    for group in prepared_groups(samples, variants, specs, make, pool, workers, batch_size, ahead, images):
+        failures += group.failures
+        kept += zip(group.samples, group.done)
         if gallery is not None:
-            gallery.update({(sample.id, v): jpeg for v, jpeg in result.pictures.items()})
-        predictions.add(result.inputs)
+            gallery.update(group.pictures)
+        predictions.add(group.inputs)
     timings.phase("decode+edit+resize", t + timings.phases["predict"] - predicting)  # the wait for inputs
     return score_rows(kept, detectors, predictions.results()), failures
 
 
-def score_rows(kept: list[tuple], detectors: list[Detector], probs: dict) -> list[dict[str, object]]:
+def score_rows(kept: list[tuple], detectors: list[Detector], probs: dict) -> pd.DataFrame:
     """One row per sample x model x variant (in that order) from the batched predictions: the
-    sample's labels, the variant's id, op, params and severity, p_ai, p_human and the margin."""
-    rows, offset = [], 0
-    for sample, done in kept:
-        meta = {"sample": sample.id, "subject": sample.subject, "edit": sample.edit, "truth": sample.truth}
-        meta |= sample.labels()
-        for d in detectors:
-            ai, human = d.class_names.index("ai"), d.class_names.index("human")
-            p_d, margin_d = (a[offset : offset + len(done)] for a in probs[d.name])
-            for variant, p, margin in zip(done, p_d, margin_d):
-                rows.append(meta | {
-                    "variant": variant.id, "op": variant.op, "params": json.dumps(variant.params, sort_keys=True),
-                    "severity": variant.severity, "model": d.name, "p_ai": float(p[ai]), "p_human": float(p[human]),
-                    "margin": float(margin), "replicate": variant.replicate,
-                })  # fmt: skip
-        offset += len(done)
-    return rows
+    sample's labels, the variant's id, op, params and severity, p_ai, p_human and the margin.
+    Built a column at a time: what varies per row is gathered by index, nothing made per row."""
+    flat = [v for _, done in kept for v in done]  # each scored image's variant, in prediction order
+    if not flat:
+        return pd.DataFrame()
+    table = list({id(v): v for v in flat}.values())
+    place = {id(v): i for i, v in enumerate(table)}
+    sample, model, image = row_index([len(done) for _, done in kept], len(detectors))
+    variant = np.array([place[id(v)] for v in flat], dtype=np.intp)[image]
+    p_ai, p_human, margin = (np.empty(len(image)) for _ in range(3))
+    for j, d in enumerate(detectors):
+        rows, (p, m) = model == j, probs[d.name]
+        p_ai[rows] = p[image[rows], d.class_names.index("ai")]
+        p_human[rows] = p[image[rows], d.class_names.index("human")]
+        margin[rows] = m[image[rows]]
+    metas = [{"sample": s.id, "subject": s.subject, "edit": s.edit, "truth": s.truth} | s.labels() for s, _ in kept]
+    keys = list(dict.fromkeys(k for meta in metas for k in meta))
+    per_variant = {
+        "variant": [v.id for v in table], "op": [v.op for v in table],
+        "params": [json.dumps(v.params, sort_keys=True) for v in table], "severity": [v.severity for v in table],
+    }  # fmt: skip
+    columns = {k: taken([meta.get(k, np.nan) for meta in metas], sample) for k in keys}
+    columns |= {k: taken(values, variant) for k, values in per_variant.items()}
+    columns |= {"model": taken([d.name for d in detectors], model), "p_ai": p_ai, "p_human": p_human}
+    columns |= {"margin": margin, "replicate": taken([v.replicate for v in table], variant)}
+    return pd.DataFrame(columns)
+
+
+def row_index(count: list[int], models: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the rows sample x model x variant, in that order (`count`: each sample's images): each
+    row's sample, model, and image (its place in the batched predictions)."""
+    count = np.asarray(count, dtype=np.intp)
+    rows = count * models
+    sample = np.repeat(np.arange(len(count)), rows)
+    within = np.arange(rows.sum()) - np.repeat(np.cumsum(rows) - rows, rows)
+    return sample, within // count[sample], (np.cumsum(count) - count)[sample] + within % count[sample]
+
+
+def taken(values: list, index: np.ndarray) -> list:
+    """values[i] for every i of `index`, as a list of the values themselves (pandas infers each
+    column's type from them as it did from rows of dicts)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array[index].tolist()

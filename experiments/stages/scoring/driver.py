@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import pandas as pd
@@ -23,7 +23,7 @@ from augment import expand_grid
 from experiments.config.schema import RunConfig
 from experiments.execution.executors import progress_interval, run_units
 from experiments.execution.threads import thread_pool, threads
-from experiments.inputs.fingerprints import input_digests
+from experiments.inputs.fingerprints import SMALL_FILE, input_digests_and_bytes
 from experiments.inputs.images import decode_policy
 from experiments.inputs.samples import Sample
 from experiments.models.backends import reopen
@@ -34,6 +34,7 @@ from experiments.rundir.parts import IncompleteRun, PartDamaged, PartStale, fini
 from experiments.stages.scoring.tables import finish_scores
 from experiments.context import RunPaths, Timings
 from experiments.stages.scoring.batches import score_chunk
+from experiments.stages.scoring.prepared import Ahead
 
 log = logging.getLogger("artxai")
 
@@ -71,19 +72,32 @@ class ScoringWorker:
     pool: ThreadPoolExecutor
     threads: int
     pictures: frozenset[str] = frozenset()  # variant ids whose gallery JPEGs this run makes while scoring
+    contents: dict[str, bytes] = field(default_factory=dict)  # small files read with their digests, by sample id
+    after: dict[int, list[Sample]] = field(default_factory=dict)  # id() of a chunk -> the chunk scored after it
+
+    def __post_init__(self) -> None:
+        self.ahead = Ahead(self.pool)  # the next chunk's first samples decoded while this one's are predicted
 
 
 def scoring_worker(
-    cfg: RunConfig, models: list[tuple[tuple, str]], detectors: list[Detector] | None = None, gallery: bool = False
+    cfg: RunConfig,
+    models: list[tuple[tuple, str]],
+    detectors: list[Detector] | None = None,
+    gallery: bool = False,
+    contents: dict[str, bytes] | None = None,
+    order: list[list[Sample]] | None = None,
 ) -> ScoringWorker:
     """A worker's state: the driver's models (recipe, digest: experiments.models.backends.reopen)
     opened from their files, never trained here, unless the driver hands over its own `detectors`. `gallery`: also
-    make the report's gallery pictures (experiments.rundir.names) of the grid's first edits."""
+    make the report's gallery pictures (experiments.rundir.names) of the grid's first edits. `contents`: the
+    driver's input files already read with their digests (a local worker decodes those bytes); `order`: the
+    chunks in the order this worker scores them (a local worker: it prepares the next one's first samples early)."""
     if detectors is None:
         detectors = [reopen(recipe, digest) for recipe, digest in models]
     count = threads(cfg.workers)
     pictures = frozenset(v.id for v in expand_grid(cfg.augment)[:MAX_GALLERY]) if gallery else frozenset()
-    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures)
+    after = {id(a): b for a, b in zip(order or [], (order or [])[1:])}
+    return ScoringWorker(cfg, cfg.variants(), detectors, thread_pool(count), count, pictures, contents or {}, after)
 
 
 def score_part(
@@ -104,8 +118,10 @@ def score_part(
         timings,
         worker.pictures,
         gallery if worker.pictures else None,
+        worker.contents,
+        (worker.ahead, worker.after.get(id(chunk), [])),
     )
-    return pd.DataFrame(rows), failures, dict(timings.phases), gallery
+    return rows, failures, dict(timings.phases), gallery
 
 
 def finished_parts(
@@ -144,15 +160,19 @@ def score_samples(cfg, samples, variants, detectors, paths, timings, work=None) 
     Parts are written here, by the driver, as they come back, so workers never write the run
     folder; each records what it was made from, the input files' digests read before scoring."""
     started = time.perf_counter()
-    digests = input_digests(samples)
+    local = cfg.executor.kind == "local"
+    with thread_pool(threads(cfg.workers)) as pool:  # read before scoring; a local run decodes the small files' bytes
+        digests, contents = input_digests_and_bytes(samples, pool, threads(cfg.workers), SMALL_FILE if local else 0)
     made = {"config": cfg.fingerprint(), "models": {d.name: d.digest for d in detectors}}
     made_from = lambda chunk: made | {"inputs": [digests[s.id] for s in chunk]}  # noqa: E731
     skipped, resumed, todo = finished_parts(
         samples, paths, chosen_part_size(cfg, len(samples), len(variants)), made_from
     )
+    scored = {s.id for chunk in todo for s in chunk}
+    contents = {k: data for k, data in contents.items() if k in scored}
     gallery = gallery_made_while_scoring(len(samples), cfg.report)
-    if cfg.executor.kind == "local":  # this process's models, already loaded
-        setup = partial(scoring_worker, cfg, [], detectors, gallery)
+    if local:  # this process's models, already loaded
+        setup = partial(scoring_worker, cfg, [], detectors, gallery, contents, todo)
     else:
         setup = partial(scoring_worker, cfg, [(d.recipe, d.digest) for d in detectors], None, gallery)
         log.info("scoring %d part(s) on executor %s", len(todo), cfg.executor.kind)
