@@ -51,6 +51,7 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.corruption_suite
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.executors
+	$(PY) -m benchmarks.detectors
 	$(PY) -m benchmarks.report
 
 clean:
