@@ -17,7 +17,7 @@ from experiments.inputs.images import decode_image
 from experiments.models.detector import InputSpec, ModelLoadError, batch_dependence
 from experiments.models.onnx_detector import Normalisation, load_onnx
 from tests.conftest import MODEL_32, SAMPLES_DIR
-from tests.onnx_graphs import export_cnn32, pooled_classifier, pooled_reference
+from tests.onnx_graphs import batch_dependent_classifier, export_cnn32, pooled_classifier, pooled_reference
 from tests.tolerance import assert_frames_match
 
 CNN32_INPUT = {"size": 32, "layout": "nhwc", "resize": "nearest", "crop": "none"}
@@ -163,25 +163,7 @@ def test_a_wrong_onnx_file_is_one_line_naming_the_model_and_field(tmp_path, seed
 
 def test_the_batch_check_catches_a_graph_whose_outputs_depend_on_the_batch(tmp_path):
     """A graph that divides by its batch's largest value (as dynamic quantisation scales by it)."""
-    from onnx import TensorProto, helper
-
-    nodes = [
-        helper.make_node("ReduceMax", ["pixels"], ["top"], keepdims=1),
-        helper.make_node("Div", ["pixels", "top"], ["scaled"]),
-        helper.make_node("GlobalAveragePool", ["scaled"], ["pooled"]),
-        helper.make_node("Flatten", ["pooled"], ["flat"]),
-        helper.make_node("Gemm", ["flat", "W", "B"], ["out"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "batch_dependent",
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, 16, 16])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 2])],
-        initializer=[numpy_helper.from_array(np.eye(3, 2, dtype=np.float32) * 5, "W"),
-                     numpy_helper.from_array(np.zeros(2, np.float32), "B")],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 9
-    onnx.save(model, str(tmp_path / "b.onnx"))
+    batch_dependent_classifier(tmp_path / "b.onnx", 16)
     detector = load_onnx(tmp_path / "b.onnx", "b", InputSpec(16), Normalisation(), "logits")
     assert detector.one_per_call and batch_dependence(detector) > 1e-3
     x = np.random.default_rng(5).random((6, 16, 16, 3), dtype=np.float32) * np.linspace(0.2, 1, 6)[:, None, None, None]
