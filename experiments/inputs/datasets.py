@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from experiments.config.fields import HUMAN, RESERVED_NAMES, UNNAMED, ConfigError
 from experiments.config.messages import cut
@@ -244,6 +243,8 @@ def training_splits(cfg: DatasetConfig, seed: int) -> dict[str, pd.DataFrame]:
         )
         if strata.value_counts().min() < 2:  # too few per style (generator, source) to stratify by it
             strata = train["label"]
+        from sklearn.model_selection import train_test_split  # here: a run that splits nothing need not load it
+
         train, val = train_test_split(train, test_size=cfg.val_fraction, random_state=seed, stratify=strata)
         train, val = train.sort_index().reset_index(drop=True), val.sort_index().reset_index(drop=True)
     for name, part in (("train", train), ("validation", val), ("test", test)):
