@@ -212,3 +212,35 @@ def test_a_run_explains_the_onnx_cnn32_black_box_only_as_it_does_the_keras_one(
     assert first["spearman"].iloc[-1] < 0.5  # randomised down to the first convolution: the map is not the trained one
     checks = pd.read_parquet(run / "explanation_checks.parquet")
     assert {"cnn32", "cnn32_onnx"} <= set(checks["model"])
+
+
+def test_randomisation_of_a_deep_graph_goes_layer_by_layer_to_the_cap_then_all_at_once(tmp_path):
+    """12 weighted layers: the top MAX_CASCADE one by one, then one copy with every layer randomised."""
+    from onnx import TensorProto, helper
+
+    from experiments.models.onnx_detector import MAX_CASCADE, cascade
+
+    rng = np.random.default_rng(0)
+    nodes, inits, x = [helper.make_node("Flatten", ["pixels"], ["h0"])], [], "h0"
+    widths = [8 * 8 * 3] + [6] * 11 + [2]
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        inits.append(numpy_helper.from_array((rng.normal(size=(a, b)) * 2 / np.sqrt(a)).astype(np.float32), f"W{i}"))
+        nodes.append(helper.make_node("MatMul", [x, f"W{i}"], ["out" if i == len(widths) - 2 else f"h{i + 1}"]))
+        x = f"h{i + 1}"
+    graph = helper.make_graph(
+        nodes, "deep", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 2])], initializer=inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, str(tmp_path / "deep.onnx"))
+    detector = load_onnx(tmp_path / "deep.onnx", "deep", InputSpec(8), Normalisation(), "logits")
+    copies, why = detector.randomised_copies(seed=1)
+    copies = list(copies)  # made one at a time, as the sanity check takes them
+    names = [name for name, _ in copies]
+    assert why is None and len(names) == MAX_CASCADE + 1 == 9 and names[-1] == "all 12 weighted layers"
+    assert len(list(cascade(onnx.load(str(tmp_path / "deep.onnx")), 1))) == MAX_CASCADE + 1
+    x = np.random.default_rng(2).random((3, 8, 8, 3), dtype=np.float32)
+    margins = [copy.passes(x)[1] for _, copy in copies]  # the logit difference: it does not saturate
+    assert all(np.abs(m - detector.passes(x)[1]).min() > 1e-6 for m in margins)
+    assert all(np.isfinite(m).all() for m in margins)
