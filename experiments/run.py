@@ -26,7 +26,7 @@ from experiments.config.fields import ConfigError
 from experiments.config.schema import load_config
 from experiments.execution.executors import WorkerDied
 from experiments.execution.interrupts import MESSAGE as INTERRUPTED
-from experiments.execution.interrupts import exit_status, leave, sigterm_raises
+from experiments.execution.interrupts import exit_status, interrupts_raise, leave, raise_if_interrupted
 from experiments.inputs.assets import AssetError
 from experiments.rundir.atomic import FULL_DISK, WriteFailed
 from experiments.rundir.parts import IncompleteRun
@@ -60,12 +60,14 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     # TensorFlow's warnings here are retracing notes from tf-keras-vis' predict calls: not ours to act on
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
-        with sigterm_raises():  # SIGTERM ends the run as Ctrl-C does (experiments.execution.interrupts)
+        with interrupts_raise():  # SIGTERM ends the run as Ctrl-C does (experiments.execution.interrupts)
             cfg = load_config(args.config)
             if args.executor:
                 cfg = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": args.executor})})
             run_dir = args.out or cfg.out_dir / cfg.name
-            return execute(cfg, run_dir, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
+            status = execute(cfg, run_dir, resume=args.resume, force=args.force, retrain=args.retrain, started=started)
+            raise_if_interrupted()  # one whose exception was dropped (never exit 0 after a SIGTERM)
+            return status
     except (ConfigError, AssetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

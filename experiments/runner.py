@@ -19,6 +19,7 @@ from pathlib import Path
 from experiments import console, manifest
 from experiments.config.schema import RunConfig
 from experiments.context import RunContext, RunPaths, Timings
+from experiments.execution.interrupts import raise_if_interrupted
 from experiments.preflight import preflight, prepare_run_dir, resolver_for
 from experiments.rundir.atomic import atomic_write_json
 from experiments.rundir.runfolder import run_lock
@@ -78,6 +79,7 @@ def run_stages(ctx: RunContext) -> int:
     the run found (`report`) and manifest.json, once."""
     for stage in STAGES:
         found = stage.run(ctx)
+        raise_if_interrupted()  # one whose exception was dropped: the run stops after this stage
         if isinstance(found, int):
             return found
         t = time.perf_counter()

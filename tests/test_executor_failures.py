@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -163,7 +164,7 @@ def test_processes_workers_and_resource_tracker_end_with_their_driver(tmp_path, 
     status = driver.kill(signum)
     assert driver.left() == []
     if signum == signal.SIGTERM:
-        assert status == 143
+        assert status == 143, driver.stderr.read_text()[-3000:]
         assert_one_line(driver, MESSAGE)
         assert any((tmp_path / "run" / "parts").glob("*.sha256.json"))  # kept for --resume
 
@@ -188,6 +189,54 @@ def test_a_worker_death_past_max_retries_is_one_line_exit_1(tmp_path, cifake, se
 
 
 # ---- local -------------------------------------------------------------------------------------
+
+
+class SignalsWhileNumpyConverts:
+    """`np.dtype(object) == this` makes numpy read `.dtype`, which sends `signum` to this process
+    and runs until the run's handler has raised: numpy clears that exception (as it cleared a
+    SIGTERM inside pandas' to_parquet, and the run went on to exit 0)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+
+    @property
+    def dtype(self):
+        from experiments.execution import interrupts
+
+        assert signal.getsignal(self.signum) is interrupts._raise_interrupt  # never the test runner's own
+        os.kill(os.getpid(), self.signum)
+        deadline = time.monotonic() + 5
+        while not interrupts._taken and time.monotonic() < deadline:
+            pass  # the handler runs between these bytecodes and raises here
+        raise AssertionError("the handler did not run")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupt_whose_exception_c_code_dropped_still_stops_the_run(
+    tmp_path, cifake, seed_mirror, monkeypatch, capsys, signum
+):
+    config = write_config(tmp_path, cifake, seed_mirror, per_class=10, part_size=2, kind="local")
+    written = []
+
+    def write_part(*args, **kwargs):
+        if not written:
+            assert not (np.dtype(object) == SignalsWhileNumpyConverts(signum))  # the exception is gone here
+        written.append(scoring_driver_write_part(*args, **kwargs))
+
+    scoring_driver_write_part = scoring_driver.write_part
+    monkeypatch.setattr(scoring_driver, "write_part", write_part)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts it
+    try:
+        status = cli.main([str(config), "--out", str(tmp_path / "run")])
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert status == 128 + signum
+    lines = [x for x in capsys.readouterr().err.replace("\r", "\n").splitlines() if x.strip()]
+    assert lines[-1] == MESSAGE and not [x for x in lines if "Traceback" in x], lines[-5:]
+    assert len(written) == 1  # stopped as the first part came back, not after all 10
+    assert len(list((tmp_path / "run" / "parts").glob("*.sha256.json"))) == 1
+    assert not (tmp_path / "run" / "scores.parquet").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the run's handlers are gone with it
 
 
 def test_ctrl_c_is_one_line_exit_130_and_resume_gives_the_straight_runs_tables(tmp_path, cifake, seed_mirror, drivers):
@@ -327,5 +376,5 @@ def test_a_private_ray_cluster_ends_with_its_driver(tmp_path, cifake, seed_mirro
     status = driver.kill(signum)
     assert driver.left() == []
     if signum == signal.SIGTERM:
-        assert status == 143
+        assert status == 143, driver.stderr.read_text()[-3000:]
         assert_one_line(driver, MESSAGE)

@@ -39,7 +39,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from experiments.config.sections import ExecutorConfig
-from experiments.execution.interrupts import die_with_parent, sigint_blocked
+from experiments.execution.interrupts import die_with_parent, raise_if_interrupted, sigint_blocked
 from experiments.execution.raycluster import first_line, ray_session
 
 log = logging.getLogger("artxai")
@@ -175,18 +175,30 @@ def run_units(
     settings: ExecutorConfig, setup: Callable[[], Any], work: Callable[[Any, Any], Any], units: Iterable
 ) -> Iterator[tuple[int, Any]]:
     """(index, work(state, unit)) for every unit, in the order they finish; `index` is the unit's
-    position in `units`. The caller writes results and assembles tables in index order."""
+    position in `units`. The caller writes results and assembles tables in index order. An
+    interrupt whose exception was dropped is raised again as each unit comes back."""
     units = list(units)
     if not units:
         return iter(())
     if settings.kind == "local":
         state = setup()
-        return ((i, work(state, u)) for i, u in enumerate(units))
+        return _checked((i, work(state, u)) for i, u in enumerate(units))
     if settings.kind == "processes":
-        return _processes(settings, setup, work, units)
+        return _checked(_processes(settings, setup, work, units))
     if settings.kind == "ray":
-        return _ray(settings, setup, work, units)
+        return _checked(_ray(settings, setup, work, units))
     raise ValueError(f"executor.kind: unknown kind {settings.kind!r}")
+
+
+def _checked(results: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """`results`, each after `raise_if_interrupted`; closed (its pool or cluster ended) however
+    this ends."""
+    try:
+        for result in results:
+            raise_if_interrupted()
+            yield result
+    finally:
+        results.close()
 
 
 def executor_session(settings: ExecutorConfig) -> AbstractContextManager:

@@ -1,9 +1,10 @@
 """How a run ends when it is interrupted, and how the processes it starts end with it.
 
 - Ctrl-C (SIGINT) raises KeyboardInterrupt in the driver, as Python always does; SIGTERM raises
-  `Terminated`, a KeyboardInterrupt, so one path serves both: every `finally` runs (worker pools
-  and Ray clusters are ended, the run folder's lock released), finished parts stay on disk, and
-  the runner prints one line and exits 128 + the signal's number (130, 143).
+  `Terminated`, a KeyboardInterrupt, so one path serves both (`interrupts_raise`; raised again
+  at the next unit or stage when C code dropped it: `raise_if_interrupted`): every `finally`
+  runs (worker pools and Ray clusters are ended, the run folder's lock released), finished parts
+  stay on disk, and the runner prints one line and exits 128 + the signal's number (130, 143).
 - The command line then leaves without Python's finalisation (`leave`: os._exit once the log,
   stdout and stderr are flushed), after an interrupt and after any other early end (exit 1 or 2:
   a full disk inside model.fit leaves the same state), and after a finished run too, where
@@ -61,21 +62,45 @@ def leave(status: int) -> NoReturn:
     os._exit(status)
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated()
+_taken: list[int] = []  # the interrupts taken while `interrupts_raise` is active, oldest first
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _raise_interrupt(signum, frame):
+    _taken.append(signum)
+    raise _interrupt(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interrupt again where the run may stop (a unit back, a stage done, the run done)
+    when one was taken. A handler's exception is raised at whatever bytecode the main thread runs
+    next, and C code there may clear it: numpy's dtype comparison (`np.dtype(object) == other`,
+    inside pandas' `to_parquet`) drops any error raised while it converts `other`; a SIGTERM
+    lost there let 1 run in 8 on a loaded machine finish and exit 0."""
+    if _taken:
+        raise _interrupt(_taken[-1])
 
 
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises Terminated in the main thread for the body (elsewhere: nothing changes)."""
+def interrupts_raise() -> Iterator[None]:
+    """For the body, in the main thread: SIGTERM raises Terminated, and Ctrl-C KeyboardInterrupt
+    as Python's own handler does (unless SIGINT is ignored: a job started in the background), each
+    recorded for `raise_if_interrupted`. Elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.signal(signal.SIGTERM, _raise_terminated)
+    _taken.clear()
+    before = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        before[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
