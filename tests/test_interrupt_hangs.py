@@ -35,7 +35,7 @@ from tests.test_executor_failures import MESSAGE, Driver, assert_one_line, write
 drivers = failures.drivers  # the fixture: drivers started as subprocesses, killed after the test
 EXIT_WITHIN_S = 15
 GONE_WITHIN_S = 10
-EPOCHS = 4
+EPOCHS = 3
 
 
 def training_config(folder: Path, cifake: Path) -> Path:

@@ -51,18 +51,20 @@ def test_each_epoch_sees_every_image_once_in_a_new_order(cifake_train):
 
 
 def test_cnn32_learns_cifake_with_a_buffer_smaller_than_the_set(cifake, tmp_path):
-    dataset = DatasetConfig(root=cifake, layout="generic")
-    cfg = TrainConfig(dataset=dataset, epochs=4, batch_size=BATCH, shuffle_buffer=1000, patience=4)
+    """2,000 images per class (3,600 to train, class-sorted): the buffer holds a quarter of one
+    class, as the full set's did of its 4,000; 4x less training than the whole set, same boundary."""
+    dataset = DatasetConfig(root=cifake, layout="generic", limit_per_class=2000)
+    cfg = TrainConfig(dataset=dataset, epochs=4, batch_size=BATCH, shuffle_buffer=BUFFER, patience=4)
     model_path = tmp_path / "cnn32.keras"
     card = train("cnn32", cfg, 32, model_path, seed=0)
-    assert card["data"]["train"]["images"] == 7200 and card["training"]["warning"] == ""
-    assert card["training"]["val_n"] == 800 and card["training"]["val_accuracy_ci"][0] > 0.5  # the guard's test
-    test = scan(dataset, ["test"])
+    assert card["data"]["train"]["images"] == 3600 > 4 * BUFFER and card["training"]["warning"] == ""
+    assert card["training"]["val_n"] == 400 and card["training"]["val_accuracy_ci"][0] > 0.5  # the guard's test
+    test = scan(DatasetConfig(root=cifake, layout="generic"), ["test"])
     model = keras.models.load_model(model_path, compile=False)
     batches = list(image_dataset(test, 32, batch_size=500, skips=SkipLog()))
     predicted = np.concatenate([model.predict_on_batch(x).argmax(axis=1) for x, _ in batches])
     truth = np.concatenate([y.numpy() for _, y in batches])
-    assert len(truth) == 2000 and (predicted == truth).mean() >= 0.80  # measured 0.50 before the permutation
+    assert len(truth) == 2000 and (predicted == truth).mean() >= 0.75  # 0.82 measured; 0.50 before the permutation
 
 
 def test_a_model_that_learnt_nothing_is_flagged_in_the_log_and_card(cifake, tmp_path, caplog):
