@@ -40,14 +40,6 @@ def resolver_for(cfg: RunConfig) -> AssetResolver:
     )
 
 
-def needs_tensorflow(cfg: RunConfig) -> bool:
-    """Whether a stage of the run needs TensorFlow: a training (a model's train block, the
-    cross-generator matrix) or explanations (gradients, and the Keras graphs they randomise).
-    Without one, Keras models score through their checked ONNX copies (experiments.models.keras_onnx)."""
-    trains = any(m.train is not None and m.kind == "keras" for m in cfg.models)
-    return trains or cfg.cross_generator is not None or cfg.explain is not None
-
-
 def load_detectors(
     cfg: RunConfig, resolver: AssetResolver, retrain: bool = False, timings: Timings | None = None
 ) -> tuple[list[Detector], dict[str, str]]:
@@ -57,7 +49,7 @@ def load_detectors(
     warning line; a trained model that does not match its block stops the run (ModelRefused)."""
     detectors, blob_ids, failures = [], {}, []
     snapshot = cfg.model_dump(mode="json")
-    opening = Opening(resolver, cfg.seed, decode_policy(cfg), retrain, snapshot, timings, not needs_tensorflow(cfg))
+    opening = Opening(resolver, cfg.seed, decode_policy(cfg), retrain, snapshot, timings, onnx_copies=True)
     for m in cfg.models:
         try:
             detectors.append(open_model(m, opening))

@@ -36,7 +36,7 @@ class Opening:
     retrain: bool = False
     snapshot: dict | None = None
     timings: object = None
-    forward_only: bool = False  # no stage needs TensorFlow: Keras models score through their ONNX copies
+    onnx_copies: bool = False  # Keras files without a train block score through their checked ONNX copies
 
 
 def pinned(path: Path, wanted: str | None, where: str) -> str:
@@ -81,7 +81,7 @@ def open_keras(m: ModelConfig, ctx: Opening) -> Detector:
         path = m.path
     digest = pinned(path, m.sha256, f"models[{m.name}]")  # before loading: a file replaced meanwhile is found
     args = (str(path), m.name, m.input_size, m.output, m.positive)
-    if ctx.forward_only:
+    if ctx.onnx_copies:
         from experiments.models.keras_onnx import onnx_copy
 
         if (copy := onnx_copy(Path(path), digest, *args[1:])) is not None:

@@ -157,6 +157,11 @@ class Detector:
         itself, a callable of images (outputs only: xai.methods.refusal names what it cannot take)."""
         return self
 
+    def with_gradients(self) -> "Detector":
+        """This detector as the explanation stage uses it: itself, or, for a Keras model scored
+        through its ONNX copy, the Keras model (gradients and layers; imports TensorFlow)."""
+        return self
+
     def log_odds_scorer(self):
         """A callable of images giving (margin, -margin) per image, the log-odds of (ai, human):
         the score deletion / insertion curves follow (it does not saturate)."""

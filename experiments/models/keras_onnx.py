@@ -1,5 +1,7 @@
-"""The ONNX copy of a Keras model: what a run that needs only forward passes scores the study's
-CNNs with, through onnxruntime, without importing TensorFlow (it takes 4-10 s to import).
+"""The ONNX copy of a Keras model: what a run scores the study's CNNs (any Keras file without a
+train block) with, through onnxruntime, faster than Keras and without importing TensorFlow (it
+takes 4-10 s to import, in the driver and in each worker of a stage); the explanation stage
+takes the Keras model back (`with_gradients`), and imports TensorFlow there only.
 
 The copy is made once per model file (Keras 3's `model.export(..., format="onnx")`, tf2onnx), of the
 network with two outputs, probabilities and pre-softmax logits, so the margin stays the logit
@@ -49,6 +51,15 @@ class KerasOnnxDetector(OnnxDetector):
 
     def metadata(self) -> dict[str, object]:
         return super().metadata() | {"kind": "keras", "runs_on": "onnxruntime (checked ONNX copy)"}
+
+    def with_gradients(self):
+        """The Keras model this copy was made from, for gradient explanations (imports TensorFlow)."""
+        from dataclasses import replace
+
+        from experiments.models.architecture import load_keras
+
+        keras_detector = load_keras(Path(self.source), self.name, self.input.size, self.output, self.positive)
+        return replace(keras_detector, digest=self.digest, recipe=self.recipe)
 
 
 def check_images(size: int) -> np.ndarray:

@@ -85,7 +85,7 @@ def explain_worker(
     from experiments.models.backends import reopen
 
     if detectors is None:
-        detectors = [reopen(recipe, digest) for recipe, digest in models]
+        detectors = [reopen(recipe, digest).with_gradients() for recipe, digest in models]
     return ExplainWorker(cfg, seed, {d.name: d for d in detectors}, policy)
 
 
@@ -291,6 +291,7 @@ def run_explanations(
     pictures as units come back, and returns the tables, in the samples' order. `work`: the unit's
     function (default explain_sample; tests wrap it)."""
     started = time.perf_counter()
+    detectors = [d.with_gradients() for d in detectors]  # the Keras models their ONNX copies scored for
     cache = MapCache.of_run(run_dir, cfg, seed, detectors)
     for line in refusals(detectors, cfg.methods):
         log.warning("explain: %s", line)
