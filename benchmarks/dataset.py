@@ -10,7 +10,7 @@ the first `--baseline` images: what scoring did per sample before it batched acr
 (decode, resize, one eager model call per image).
 
 First, `--rounds` alternated rounds of the forward floor and the scoring stage, on the detector
-the run itself loads (the checked ONNX copy: the run needs only forward passes): the floor is
+the run itself loads (the checked ONNX copy, as every run scores a Keras file): the floor is
 that detector's forward over all the images already decoded and resized, in batches of the run's
 batch_size (the /255 included); the scoring stage is experiments.stages.scoring.driver's
 `score_samples` on the same images into a fresh run folder (digests, decoding, batching, parts).
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(config)
         resolver = resolver_for(cfg)
         samples = load_samples(cfg.samples, resolver)
-        detectors, _ = load_detectors(cfg, resolver)  # as the run loads them: forward only
+        detectors, _ = load_detectors(cfg, resolver)  # as the run loads them: a Keras file's ONNX copy
         kind = type(detectors[0]).__name__
         print(f"{len(samples):,} images, {detectors[0].name} as {kind}, batch_size {cfg.batch_size}")
         if args.rounds:
