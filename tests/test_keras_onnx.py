@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from experiments import run as cli
@@ -95,3 +96,30 @@ def test_a_scoring_run_imports_no_tensorflow_once_the_copy_is_made(tmp_path, see
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again" / "fwd" / "scores.parquet"), scores)
     card = json.loads((tmp_path / "again" / "fwd" / "manifest.json").read_text())["models"][0]
     assert card["runs_on"].startswith("onnxruntime") and card["sha256"] == file_sha256(seed_mirror / MODEL_32)
+
+
+def test_a_keras_files_copy_runs_on_the_providers_asked_for_and_its_workers_reopen_it_so(
+    tmp_path, seed_mirror, cifake, capsys
+):
+    from experiments.config.model_blocks import ModelConfig
+    from experiments.models.backends import Opening, open_model, reopen
+
+    block = {"name": "cnn32", "input_size": 32, "path": str(seed_mirror / MODEL_32)}
+    opening = Opening(None, 0, None, onnx_copies=True)
+    cpu = open_model(ModelConfig(**block, providers=["CPUExecutionProvider"]), opening)
+    assert cpu.session.get_providers() == ["CPUExecutionProvider"]
+    again = reopen(cpu.recipe, cpu.digest)  # as a worker opens it
+    assert again.session.get_providers() == ["CPUExecutionProvider"] and again.recipe == cpu.recipe
+    cfg = {
+        "name": "p", "seed": 0, "out_dir": str(tmp_path / "results"), "report": "none",
+        "models": [block | {"providers": ["NoSuchExecutionProvider"]}],
+        "samples": {"dataset": {"root": str(cifake), "layout": "generic", "limit_per_class": 2}, "split": "test"},
+    }  # fmt: skip
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg))
+    assert cli.main([str(tmp_path / "p.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "models[cnn32].providers: NoSuchExecutionProvider is not available here" in err
+    assert not (tmp_path / "results" / "p").exists()
+    trained = block | {"providers": ["CPUExecutionProvider"], "train": {"dataset": {"root": str(cifake)}}}
+    with pytest.raises(ValueError, match=r"models\[cnn32\].providers: a Keras model with a train block scores with"):
+        ModelConfig(**trained)

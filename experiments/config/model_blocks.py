@@ -245,8 +245,11 @@ class ModelConfig(Strict):
             given = value is not None and not (name == "classes" and tuple(value) == ("ai", "human"))
             if given and self.kind not in kinds.split(" or "):
                 raise ValueError(f"models[{self.name}].{name}: only a {kinds} detector takes it (kind: {self.kind})")
-        if self.providers is not None and self.kind == "keras":
-            raise ValueError(f"models[{self.name}].providers: only onnx and embedding detectors run on onnxruntime")
+        if self.providers is not None and self.kind == "keras" and self.train is not None:
+            raise ValueError(
+                f"models[{self.name}].providers: a Keras model with a train block scores with TensorFlow; "
+                "providers apply to a Keras file's ONNX copy"
+            )
         return self
 
     @model_validator(mode="after")

@@ -50,14 +50,15 @@ def pinned(path: Path, wanted: str | None, where: str) -> str:
 
 
 def load_keras_file(
-    path: str, name: str, input_size: int, output: str, positive: str | None, onnx_copy_of: str | None = None
-) -> Detector:
+    path: str, name: str, input_size: int, output: str, positive: str | None, onnx_copy_of: str | None = None,
+    providers: tuple[str, ...] | None = None,
+) -> Detector:  # fmt: skip
     """A Keras file's detector; with `onnx_copy_of` (the file's sha256), its checked ONNX copy
-    (experiments.models.keras_onnx), without TensorFlow."""
+    (experiments.models.keras_onnx) on onnxruntime's `providers`, without TensorFlow."""
     if onnx_copy_of is not None:
         from experiments.models.keras_onnx import load_copy
 
-        return load_copy(onnx_copy_of, name, input_size, output, positive, path)
+        return load_copy(onnx_copy_of, name, input_size, output, positive, path, providers)
     from experiments.models.architecture import load_keras
 
     return load_keras(Path(path), name, input_size, output, positive)
@@ -84,8 +85,9 @@ def open_keras(m: ModelConfig, ctx: Opening) -> Detector:
     if ctx.onnx_copies:
         from experiments.models.keras_onnx import onnx_copy
 
-        if (copy := onnx_copy(Path(path), digest, *args[1:])) is not None:
-            return replace(copy, digest=digest, recipe=("keras", (*args, digest)))
+        providers = tuple(m.providers) if m.providers else None
+        if (copy := onnx_copy(Path(path), digest, *args[1:], providers)) is not None:
+            return replace(copy, digest=digest, recipe=("keras", (*args, digest, providers)))
     return replace(load_keras_file(*args), digest=digest, recipe=("keras", args))
 
 

@@ -114,11 +114,14 @@ def check_record(digest: str, output: str, positive: str | None) -> dict | None:
         return None
 
 
-def load_copy(digest: str, name: str, input_size: int, output: str, positive: str | None, source: str):
-    """The checked ONNX copy as a detector (no TensorFlow)."""
+def load_copy(
+    digest: str, name: str, input_size: int, output: str, positive: str | None, source: str,
+    providers: tuple[str, ...] | None = None,
+):  # fmt: skip
+    """The checked ONNX copy as a detector (no TensorFlow), on onnxruntime's `providers`."""
     record = check_record(digest, output, positive) or {}
     path = copy_folder(digest, output, positive) / "model.onnx"
-    sess = session(path, None, f"models[{name}]")
+    sess = session(path, providers, f"models[{name}]")
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
     if len(inputs) != 1 or len(outputs) != 2:
         raise ModelLoadError(f"models[{name}]: the cached ONNX copy {path} is not a (probabilities, logits) graph")
@@ -129,11 +132,14 @@ def load_copy(digest: str, name: str, input_size: int, output: str, positive: st
     )  # fmt: skip
 
 
-def onnx_copy(keras_path: Path, digest: str, name: str, input_size: int, output: str, positive: str | None):
+def onnx_copy(
+    keras_path: Path, digest: str, name: str, input_size: int, output: str, positive: str | None,
+    providers: tuple[str, ...] | None = None,
+):  # fmt: skip
     """The Keras model's checked ONNX copy, made first when this file has none; None when the
     copy does not agree with Keras (the run scores with Keras)."""
     record = check_record(digest, output, positive)
     verdict = record["agrees"] if record else made_copy(keras_path, digest, name, input_size, output, positive)
     if not verdict:
         return None
-    return load_copy(digest, name, input_size, output, positive, str(keras_path))
+    return load_copy(digest, name, input_size, output, positive, str(keras_path), providers)
