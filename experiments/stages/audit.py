@@ -29,12 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from experiments.config.sections import AuditConfig
 from experiments.execution.threads import thread_pool
@@ -168,7 +162,14 @@ def metadata_table(samples: list[Sample]) -> pd.DataFrame:
 
 def probe_model(numeric: list[str], categorical: list[str], seed: int):
     """Logistic regression on scaled numbers (missing ones, e.g. a PNG's JPEG quality, set to
-    the median and flagged) and one-hot categories."""
+    the median and flagged) and one-hot categories. scikit-learn is imported here, where an audit
+    runs (a run without one does not pay for its import)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     columns = ColumnTransformer(
         [
             (
@@ -186,6 +187,8 @@ def probe_model(numeric: list[str], categorical: list[str], seed: int):
 
 def probe_scores(meta: pd.DataFrame, numeric: list[str], categorical: list[str], folds: int, seed: int) -> np.ndarray:
     """Out-of-fold P(AI) for every row, from stratified, seeded cross-validation."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     x = meta[numeric + categorical].copy()
     x[numeric] = x[numeric].astype(float)
     x[categorical] = x[categorical].astype(str)

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from augment import IDENTITY, base_variant_id
 from experiments.context import RunContext
@@ -75,7 +74,8 @@ def _rates_of(tp, fp, fn, tn, n: int) -> dict[str, np.ndarray]:
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+    """ROC-AUC (Mann-Whitney with mid-ranks: scikit-learn's value, without importing it)."""
+    return float(auc_stat(y, score)) if 0 < y.sum() < len(y) else float("nan")
 
 
 # --- statistics vectorised over leading axes (scipy's bootstrap passes (resamples, n) arrays) --------
@@ -195,7 +195,7 @@ def metrics_with_ci(
     point = {k: float(v) for k, v in _rates(y, pred).items()}
     both = 0 < y.sum() < len(y)  # AUC and AP need both classes (as experiments.stats.statistics.metric)
     point["roc_auc"] = _auc(y, score)
-    point["average_precision"] = float(average_precision_score(y, score)) if both else np.nan
+    point["average_precision"] = float(average_precision_stat(y, score)) if both else np.nan
     point["expected_calibration_error"] = float(calibration_error_stat(y.astype(float), score))
     cis = bootstrapped_cis(y, score, resamples, seed, [k for k in metrics if np.isfinite(point.get(k, np.nan))])
     for k in BOOTSTRAPPED:
