@@ -24,15 +24,17 @@ import dataclasses
 import hashlib
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import numpy as np
 
 from augment import chains, presets
-from augment.op_base import StepSeededTransform
 from augment.ops import SINGLE_OPS
 from augment.record import EditRecord
 from augment.variants import COMBINED, IDENTITY, GridError, Variant, base_variant_id, build_steps, expand_op, step_id
+
+if TYPE_CHECKING:
+    import albumentations as A
 
 __all__ = ["IDENTITY", "GridError", "Variant", "base_variant_id", "count_grid", "expand_grid", "step_id"]
 
@@ -167,14 +169,13 @@ def variant_seed(seed: int, sample_id: str, variant_id: str) -> int:
 
 
 def compile_variant(variant: Variant) -> A.Compose | None:
-    """The compiled edit of a variant, an albumentations Compose (None for identity). Build once, reuse."""
+    """The compiled edit of a variant, an albumentations Compose (None for identity). Build once,
+    reuse. albumentations is imported here, with the first edit (augment.transforms)."""
     if not variant.steps:
         return None
-    transforms = [op.transform() for op in variant.steps]
-    for step, transform in enumerate(transforms):
-        if isinstance(transform, StepSeededTransform):  # its own draws, apart from the other steps'
-            transform.step = step
-    return A.Compose(transforms, strict=True, save_applied_params=True)
+    from augment.transforms import compose
+
+    return compose(variant.steps)
 
 
 def apply_with_record(image: np.ndarray, compiled: A.Compose | None, seed: int) -> tuple[np.ndarray, EditRecord]:

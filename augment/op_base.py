@@ -1,10 +1,11 @@
 """What every op shares: the `Op` base class, its metadata (`OpInfo`: family, severity parameter,
 neutral value, units, range, which way is harsher; its label, axis and sides in words), and
-`PixelTransform`, the albumentations transform the newer ops are built on (random draws in the
-params step, pixel work in `apply`).
+`PixelTransform`, the edit the newer ops are built on: a pure pixel function and the random draws
+it takes, made in albumentations' params step and recorded (augment.transforms runs it).
 
 The op classes themselves live in augment.ops (the study's 11) and augment.ops_* (the corruption
-suite's); augment.ops gathers them all in `SINGLE_OPS` and `OP_INFO`.
+suite's); augment.ops gathers them all in `SINGLE_OPS` and `OP_INFO`. Nothing here imports
+albumentations: an op's transform is built when its edit first runs (augment.transforms).
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-import albumentations as A
 import annotated_types as at
-import numpy as np
 from pydantic import ConfigDict
-
-from augment.record import MOVED
 
 STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN / inf: "should be a finite number"
 
@@ -59,7 +56,10 @@ class Op:
         rule = self.random_when
         return rule if isinstance(rule, bool) else getattr(self, rule[0]) == rule[1]
 
-    def transform(self) -> A.BasicTransform:
+    def transform(self):
+        """The edit with exactly these parameters: a PixelTransform, or (the study's 11 ops) the
+        albumentations transform that performs it. Called when a variant is compiled
+        (augment.transforms.compose), so albumentations is imported only then."""
         raise NotImplementedError
 
     def params(self) -> dict[str, object]:
@@ -120,35 +120,22 @@ def op_info(cls: type[Op]) -> OpInfo:
     return OpInfo(cls.name, cls.family, cls.severity, cls.neutral, cls.units, low, high, harsher, *words)
 
 
-class PixelTransform(A.ImageOnlyTransform):
-    """An image-only albumentations transform around a pure pixel function: `draw(shape, rng)`
-    (optional) makes the op's random choices in the params step from the transform's seeded numpy
-    generator and returns them as params named `keys` (recorded, augment.record); `apply` calls
-    `pixels(img, **drawn)`, deterministic given them. `moves`: the op moves or resizes pixels."""
+@dataclass(frozen=True)
+class PixelTransform:
+    """An edit as a pure pixel function: `draw(shape, rng)` (optional) makes the op's random
+    choices from the transform's seeded numpy generator, in albumentations' params step, and
+    returns them as params named `keys` (recorded, augment.record); `pixels(img, **drawn)` is
+    deterministic given them. `moves`: the op moves or resizes pixels. augment.transforms runs it
+    as an albumentations transform."""
 
-    def __init__(self, pixels: Callable, draw: Callable | None = None, keys: tuple[str, ...] = (), moves: bool = False):
-        super().__init__(p=1)
-        self.pixels, self.draw, self.keys, self.moves = pixels, draw, keys, moves
-
-    def get_params_dependent_on_data(self, params, data):
-        drawn = self.draw(params["shape"], self.random_generator) if self.draw else {}
-        return drawn | ({MOVED: True} if self.moves else {})
-
-    def apply(self, img, **params):
-        return self.pixels(img, **{k: params[k] for k in self.keys})
-
-    def get_transform_init_args_names(self):
-        return ("pixels", "draw", "keys", "moves")
+    pixels: Callable
+    draw: Callable | None = None
+    keys: tuple[str, ...] = ()
+    moves: bool = False
 
 
 class StepSeededTransform(PixelTransform):
     """A PixelTransform whose generator is seeded from the variant's seed and its place in the
-    variant (`step`, set by augment.grid.compile_variant): albumentations gives every transform of
-    a Compose the same seed, so two steps that draw (three JPEG steps with their own probability)
-    would otherwise draw the same numbers and happen together."""
-
-    step: int = 0
-
-    def set_random_seed(self, seed: int | None) -> None:
-        mixed = None if seed is None else int(np.random.SeedSequence([seed, self.step]).generate_state(1)[0])
-        super().set_random_seed(mixed)
+    variant (augment.transforms.compose): albumentations gives every transform of a Compose the
+    same seed, so two steps that draw (three JPEG steps with their own probability) would
+    otherwise draw the same numbers and happen together."""

@@ -6,7 +6,9 @@ exactly those parameters (every random *range* is pinned to a single value, so t
 randomness left is e.g. the noise pattern, which the caller seeds). The ops that draw at random
 draw in their transform's params step, not in `apply`, and put what they drew in the params (the
 painted boxes, the noise seed; augment.record): `apply` is deterministic given them, and the
-pixel work is in augment.functional.
+pixel work is in augment.functional. Each `transform()` imports albumentations (through
+augment.transforms, which also holds the four transforms of these ops that albumentations lacks)
+when it is called, not when this module is: a run that edits nothing never imports it.
 
 All ops take and return uint8 RGB arrays of shape (H, W, 3); the study's 11 below keep the
 image's size, the geometry and resampling ops of augment.ops_geometry may change it. The Op base
@@ -19,39 +21,16 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-import albumentations as A
 import cv2
-import numpy as np
 from pydantic import Field, field_validator
 from pydantic.dataclasses import dataclass
 
 from augment import ops_chance, ops_compression, ops_filters, ops_geometry
-from augment.functional import blend_white, block_boxes, gaussian_noise, known_colour, paint_boxes, rgb, text_coverage
+from augment.functional import known_colour, rgb
 from augment.op_base import STRICT as _STRICT
 from augment.op_base import Op, OpInfo, Position, op_info
-from augment.record import NOISE_SEED, PAINTED
 
 # --- noise and blur ---------------------------------------------------------------------
-
-
-class _GaussianNoiseTransform(A.ImageOnlyTransform):
-    """Per-pixel, per-channel gaussian noise. Like albumentations' GaussNoise it seeds OpenCV's
-    (thread-local) generator from the transform's seeded generator (the seed is drawn in
-    `get_params` and recorded), but draws and adds the noise entirely in OpenCV: about 4x faster
-    on the study's 4.6-megapixel images."""
-
-    def __init__(self, sigma: float):
-        super().__init__(p=1)
-        self.sigma = sigma
-
-    def get_params(self):
-        return {NOISE_SEED: int(self.random_generator.integers(0, 2**31 - 1))}
-
-    def apply(self, img, noise_seed, **params):
-        return gaussian_noise(img, self.sigma, noise_seed)
-
-    def get_transform_init_args_names(self):
-        return ("sigma",)
 
 
 @dataclass(config=_STRICT)
@@ -70,7 +49,9 @@ class GaussianNoise(Op):
     std: Annotated[float, Field(gt=0, le=1)]
 
     def transform(self):
-        return _GaussianNoiseTransform(sigma=self.std * 255)
+        from augment.transforms import GaussianNoiseTransform
+
+        return GaussianNoiseTransform(sigma=self.std * 255)
 
 
 @dataclass(config=_STRICT)
@@ -87,19 +68,9 @@ class GaussianBlur(Op):
     sigma: Annotated[float, Field(gt=0, le=100)]
 
     def transform(self):
+        from augment.transforms import A
+
         return A.GaussianBlur(blur_limit=0, sigma_limit=(self.sigma, self.sigma), p=1)
-
-
-class _MotionBlurTransform(A.MotionBlur):
-    """albumentations' MotionBlur with the all-zero border rows and columns of its square kernel
-    trimmed (symmetrically, so the anchor stays centred): a horizontal 41 px blur becomes a
-    1x41 filter instead of a 41x41 one that OpenCV would run through a DFT."""
-
-    def apply(self, img, kernel, **params):
-        rows, cols = np.flatnonzero(kernel.any(axis=1)), np.flatnonzero(kernel.any(axis=0))
-        r = min(rows[0], kernel.shape[0] - 1 - rows[-1])
-        c = min(cols[0], kernel.shape[1] - 1 - cols[-1])
-        return super().apply(img, kernel=kernel[r : kernel.shape[0] - r, c : kernel.shape[1] - c], **params)
 
 
 @dataclass(config=_STRICT)
@@ -124,7 +95,9 @@ class MotionBlur(Op):
         return v
 
     def transform(self):
-        return _MotionBlurTransform(
+        from augment.transforms import MotionBlurTransform
+
+        return MotionBlurTransform(
             blur_limit=(self.length, self.length),
             angle_range=(self.angle, self.angle),
             direction_range=(0, 0),
@@ -152,6 +125,8 @@ class HueShift(Op):
     degrees: Annotated[float, Field(ge=-180, le=180)]
 
     def transform(self):
+        from augment.transforms import A
+
         # OpenCV stores 8-bit hue in [0, 180): one unit is two degrees.
         h = self.degrees / 2
         return A.HueSaturationValue(hue_shift_limit=(h, h), sat_shift_limit=(0, 0), val_shift_limit=(0, 0), p=1)
@@ -173,6 +148,8 @@ class Saturation(Op):
     factor: Annotated[float, Field(ge=0, le=10)]
 
     def transform(self):
+        from augment.transforms import A
+
         f = self.factor
         return A.ColorJitter(brightness=(1, 1), contrast=(1, 1), saturation=(f, f), hue=(0, 0), p=1)
 
@@ -194,6 +171,8 @@ class BrightnessContrast(Op):
     contrast: Annotated[float, Field(ge=-1, le=1)] = 0.0
 
     def transform(self):
+        from augment.transforms import A
+
         b, c = self.brightness, self.contrast
         return A.RandomBrightnessContrast(brightness_limit=(b, b), contrast_limit=(c, c), p=1)
 
@@ -214,6 +193,8 @@ class Gamma(Op):
     gamma: Annotated[float, Field(gt=0, le=10)]
 
     def transform(self):
+        from augment.transforms import A
+
         g = self.gamma * 100  # albumentations takes gamma in percent
         return A.RandomGamma(gamma_limit=(g, g), p=1)
 
@@ -235,6 +216,8 @@ class Jpeg(Op):
     quality: Annotated[int, Field(ge=1, le=100)]
 
     def transform(self):
+        from augment.transforms import A
+
         return A.ImageCompression(quality_range=(self.quality, self.quality), compression_type="jpeg", p=1)
 
 
@@ -252,6 +235,8 @@ class Downscale(Op):
     scale: Annotated[float, Field(gt=0, lt=1)]
 
     def transform(self):
+        from augment.transforms import A
+
         return A.Downscale(
             scale_range=(self.scale, self.scale),
             interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
@@ -260,25 +245,6 @@ class Downscale(Op):
 
 
 # --- overlays: the study's "watermark elements" -----------------------------------------
-
-
-class _ColourBlocksTransform(A.ImageOnlyTransform):
-    """Paint `count` solid squares of one colour covering `area` of the image in total; where
-    they go is drawn (and recorded) in the params step."""
-
-    def __init__(self, colour, area, count, position):
-        super().__init__(p=1)
-        self.colour, self.area, self.count, self.position = colour, area, count, position
-
-    def get_params_dependent_on_data(self, params, data):
-        height, width = params["shape"][:2]
-        return {PAINTED: block_boxes(height, width, self.area, self.count, self.position, self.py_random)}
-
-    def apply(self, img, painted, **params):
-        return paint_boxes(img, painted, self.colour)
-
-    def get_transform_init_args_names(self):
-        return ("colour", "area", "count", "position")
 
 
 @dataclass(config=_STRICT)
@@ -306,28 +272,9 @@ class Occlusion(Op):
         return known_colour(v)
 
     def transform(self):
-        return _ColourBlocksTransform(rgb(self.colour), self.area, self.count, self.position)
+        from augment.transforms import ColourBlocksTransform
 
-
-class _TextTransform(A.ImageOnlyTransform):
-    """Alpha-blend white text over the image; its place is drawn, and the box its pixels cover
-    recorded, in the params step."""
-
-    def __init__(self, text, opacity, size, position):
-        super().__init__(p=1)
-        self.text, self.opacity, self.size, self.position = text, opacity, size, position
-
-    def get_params_dependent_on_data(self, params, data):
-        height, width = params["shape"][:2]
-        coverage = text_coverage(height, width, self.text, self.size, self.position, self.py_random)
-        box = coverage.getbbox() if self.position != "tiled" else None  # tiled: a pattern, not a region
-        return {"coverage": coverage, PAINTED: [box] if box else []}
-
-    def apply(self, img, coverage, **params):
-        return blend_white(img, coverage, self.opacity)
-
-    def get_transform_init_args_names(self):
-        return ("text", "opacity", "size", "position")
+        return ColourBlocksTransform(rgb(self.colour), self.area, self.count, self.position)
 
 
 @dataclass(config=_STRICT)
@@ -349,7 +296,9 @@ class TextWatermark(Op):
     position: Position | Literal["tiled"] = "center"
 
     def transform(self):
-        return _TextTransform(self.text, self.opacity, self.size, self.position)
+        from augment.transforms import TextTransform
+
+        return TextTransform(self.text, self.opacity, self.size, self.position)
 
 
 SINGLE_OPS: dict[str, type[Op]] = {

@@ -62,11 +62,14 @@ def test_a_copy_that_does_not_agree_is_not_used_and_the_run_says_so(tmp_path, se
     assert keras_onnx.onnx_copy(path, digest, "cnn32", 32, "softmax", None) is None  # the record decides: no new export
 
 
+HEAVY = ("tensorflow", "albumentations", "sklearn")  # what a scoring run without edits never needs
+
+
 def run_cli(config: Path, env: dict) -> subprocess.CompletedProcess:
-    """The run in a fresh interpreter, which then prints whether TensorFlow was imported at all."""
+    """The run in a fresh interpreter, which then prints which of HEAVY it imported at all."""
     code = (
         "import sys; from experiments.run import main; rc = main([sys.argv[1]]); "
-        "print('tensorflow' in sys.modules, flush=True); sys.exit(rc)"
+        f"print(*[m for m in {HEAVY!r} if m in sys.modules], flush=True); sys.exit(rc)"
     )
     return subprocess.run([sys.executable, "-c", code, str(config)], cwd=ROOT, env=env, capture_output=True, text=True)
 
@@ -92,8 +95,15 @@ def test_a_scoring_run_imports_no_tensorflow_once_the_copy_is_made(tmp_path, see
     (tmp_path / "fwd.yaml").write_text(yaml.safe_dump(cfg))
     second = run_cli(tmp_path / "fwd.yaml", env)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert second.stdout.split() == ["False"], second.stderr[-2000:]  # not at start-up, nor later
+    assert second.stdout.split() == ["albumentations"], second.stderr[-2000:]  # no TensorFlow, at start-up or later
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "again" / "fwd" / "scores.parquet"), scores)
+    del cfg["augment"]  # no edits: albumentations is not imported either (augment.transforms)
+    cfg["out_dir"] = str(tmp_path / "unedited")
+    (tmp_path / "fwd.yaml").write_text(yaml.safe_dump(cfg))
+    third = run_cli(tmp_path / "fwd.yaml", env)
+    assert third.returncode == 0 and third.stdout.split() == [], third.stderr[-2000:]
+    unedited = pd.read_parquet(tmp_path / "unedited" / "fwd" / "scores.parquet")
+    pd.testing.assert_frame_equal(unedited, scores[scores["variant"] == "identity"].reset_index(drop=True))
     card = json.loads((tmp_path / "again" / "fwd" / "manifest.json").read_text())["models"][0]
     assert card["runs_on"].startswith("onnxruntime") and card["sha256"] == file_sha256(seed_mirror / MODEL_32)
 

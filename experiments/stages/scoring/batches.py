@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import albumentations as A
 import numpy as np
 import pandas as pd
 
@@ -32,6 +32,9 @@ from experiments.inputs.images import DecodePolicy, ImageRejected, decode_image,
 from experiments.context import Timings
 from experiments.models.detector import Detector, InputSpec
 from experiments.stages.scoring.prepared import GROUP_IMAGES, Ahead, PreparedGroup, groups_of, prepare_group, window
+
+if TYPE_CHECKING:
+    import albumentations as A  # a compiled edit's type; imported with the first edit (augment.transforms)
 
 log = logging.getLogger("artxai")
 
