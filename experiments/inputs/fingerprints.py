@@ -40,13 +40,15 @@ def read_sha256(path: Path, keep: int) -> tuple[int, str, bytes | None]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return -1, "not a regular file", None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            if info.st_size <= keep:
-                data = fh.read()
-                return info.st_size, hashlib.sha256(data).hexdigest(), data if len(data) == info.st_size else None
-            digest = hashlib.sha256()
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        if info.st_size <= keep:  # read whole, without a file object: a dataset of tiny files pays it per file
+            chunks = [os.read(fd, info.st_size + 1)]
+            while chunks[-1]:  # to the end of the file, as it is now (not kept if it changed since fstat)
+                chunks.append(os.read(fd, 1 << 16))
+            data = b"".join(chunks)
+            return info.st_size, hashlib.sha256(data).hexdigest(), data if len(data) == info.st_size else None
+        digest = hashlib.sha256()
+        while block := os.read(fd, 1 << 20):
+            digest.update(block)
         return info.st_size, digest.hexdigest(), None
     except OSError as e:
         return -1, f"unreadable ({e.strerror})", None

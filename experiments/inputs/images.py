@@ -31,10 +31,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from experiments.inputs import jpeg
 from experiments.inputs.folders import NotRegularFile, open_regular
 
 # PIL's own limit warns or raises inside open(); we apply our own, configurable limit instead.
 Image.MAX_IMAGE_PIXELS = None
+JPEG_READ_WHOLE = 256 * 2**20  # a JPEG file up to this size is read whole, to see whether OpenCV may decode it
 
 
 class ImageRejected(ValueError):
@@ -63,11 +65,12 @@ class DecodedImage:
 
 def decode_image(path: Path | bytes, policy: DecodePolicy = DecodePolicy()) -> DecodedImage:
     """Decode a file, or a file's bytes (the same policy and the same pixels either way). Every
-    failure for this one image, whatever the decoder raised, is an ImageRejected with the reason."""
+    failure for this one image, whatever the decoder raised, is an ImageRejected with the reason.
+    A plain JPEG is decoded by OpenCV, the same pixels as Pillow's (experiments.inputs.jpeg)."""
     if isinstance(path, bytes):
         if not path:
             raise ImageRejected("empty file")
-        return _decode(io.BytesIO(path), policy)
+        return _plain_jpeg(path, policy) or _decode(io.BytesIO(path), policy)
     try:
         source = open_regular(Path(path))
     except FileNotFoundError:
@@ -77,22 +80,40 @@ def decode_image(path: Path | bytes, policy: DecodePolicy = DecodePolicy()) -> D
     except OSError as e:
         raise ImageRejected(f"cannot be opened ({e.strerror or e})") from None
     with source:
-        if os.fstat(source.fileno()).st_size == 0:
+        size = os.fstat(source.fileno()).st_size
+        if size == 0:
             raise ImageRejected("empty file")
+        if size <= JPEG_READ_WHOLE and source.read(2) == jpeg.SOI:
+            data = jpeg.SOI + source.read()
+            return _plain_jpeg(data, policy) or _decode(io.BytesIO(data), policy)
+        source.seek(0)
         return _decode(source, policy)
+
+
+def _check_size(width: int, height: int, policy: DecodePolicy) -> None:
+    if width * height > policy.max_pixels:
+        raise ImageRejected(
+            f"header claims {width}x{height} = {width * height:,} pixels, over max_pixels "
+            f"{policy.max_pixels:,} (possible decompression bomb); not decoded"
+        )
+    if min(width, height) < policy.min_side:
+        raise ImageRejected(f"{width}x{height} is smaller than min_side {policy.min_side}")
+
+
+def _plain_jpeg(data: bytes, policy: DecodePolicy) -> DecodedImage | None:
+    """A plain JPEG's pixels from OpenCV (experiments.inputs.jpeg), checked against the policy
+    from its header first; None for any other file, or one to leave to Pillow."""
+    if policy.exif_transpose or (size := jpeg.plain_jpeg_size(data)) is None:
+        return None
+    _check_size(*size, policy)
+    pixels = jpeg.decode_plain_jpeg(data, size)
+    return None if pixels is None else DecodedImage(pixels, "RGB", "JPEG")
 
 
 def _decode(source, policy: DecodePolicy) -> DecodedImage:
     try:
         with Image.open(source) as im:
-            width, height = im.size
-            if width * height > policy.max_pixels:
-                raise ImageRejected(
-                    f"header claims {width}x{height} = {width * height:,} pixels, over max_pixels "
-                    f"{policy.max_pixels:,} (possible decompression bomb); not decoded"
-                )
-            if min(width, height) < policy.min_side:
-                raise ImageRejected(f"{width}x{height} is smaller than min_side {policy.min_side}")
+            _check_size(*im.size, policy)
             fmt, mode = im.format or "?", im.mode
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # palette-transparency notes and the like
