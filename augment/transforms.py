@@ -5,7 +5,7 @@ An op says what its edit is (augment.op_base): a PixelTransform, a pure pixel fu
 recorded draws, which `PixelOp` runs; or, for the study's 11 ops (augment.ops), the albumentations
 transform itself, some of them the four below. This module is imported when the first edit is
 built and not before: importing albumentations takes about 0.3 s, which a run with no edits (a
-folder scored as it is) never pays (tests/test_startup.py holds it to that).
+folder scored as it is) never pays (tests/test_keras_onnx.py holds a run to that).
 """
 
 from __future__ import annotations
