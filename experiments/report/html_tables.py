@@ -12,6 +12,8 @@ lines of script sort by a header's column on click.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import matplotlib
@@ -160,6 +162,13 @@ def render(
     return _html(table_id, [header(c) for c in columns], df, styles, digits)
 
 
+@functools.cache
+def colour_map(name: str) -> matplotlib.colors.Colormap:
+    """matplotlib's colour map, made once (its registry hands out a fresh copy, lookup table and
+    all, on every call: a report of many tables paid that per table)."""
+    return matplotlib.colormaps[name]
+
+
 def tint_css(
     values: np.ndarray, cmap: str, low: float, high: float, vmin: float, vmax: float
 ) -> list[list[tuple[str, str]]]:
@@ -167,7 +176,7 @@ def tint_css(
     the colour map over [vmin, vmax] widened by `low` and `high` of its range; light text on a
     dark background (relative luminance under 0.408)."""
     span = vmax - vmin
-    rgba = matplotlib.colormaps[cmap](matplotlib.colors.Normalize(vmin - span * low, vmax + span * high)(values))
+    rgba = colour_map(cmap)(matplotlib.colors.Normalize(vmin - span * low, vmax + span * high)(values))
     linear = np.where(rgba[:, :3] <= 0.04045, rgba[:, :3] / 12.92, ((rgba[:, :3] + 0.055) / 1.055) ** 2.4)
     luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
     return [

@@ -41,10 +41,12 @@ def variant_gallery(
     """A small picture of every edit the run scored, made again with the run's own seeds (so it
     is the image that was scored), captioned with each model's p_ai. Edits at full resolution
     cost as much as in scoring: they run on threads (OpenCV releases the GIL)."""
-    p_ai = rows.pivot_table(index="variant", columns="model", values="p_ai", aggfunc="first")
-    shown = [
-        v for v in variants[:MAX_GALLERY] if v.id in p_ai.index
-    ]  # an edit that failed for this image is in skipped
+    p_ai: dict[str, dict[str, float]] = {}  # variant -> model -> its first p_ai (a pivot, without pandas')
+    for variant_id, model, p in zip(rows["variant"], rows["model"], rows["p_ai"]):
+        if p == p:  # not NaN
+            p_ai.setdefault(variant_id, {}).setdefault(model, float(p))
+    models = sorted({m for by_model in p_ai.values() for m in by_model})
+    shown = [v for v in variants[:MAX_GALLERY] if v.id in p_ai]  # an edit that failed for this image is in skipped
 
     def make(variant: Variant) -> bool:
         out = out_dir / f"{slug(variant.id)}.jpg"
@@ -61,7 +63,7 @@ def variant_gallery(
     for variant, ok in zip(shown, made):
         if not ok:
             continue
-        scores = ", ".join(f"{m} {v:.2f}" for m, v in p_ai.loc[variant.id].items())
+        scores = ", ".join(f"{m} {p_ai[variant.id].get(m, float('nan')):.2f}" for m in models)
         label = describe(variant.id) + (f" (draw {variant.replicate + 1})" if variant.replicate else "")
         src = f"../img/variants/{out_dir.name}/{slug(variant.id)}.jpg"
         alt = f"{printable(rows['subject'].iloc[0])}, {label}"
