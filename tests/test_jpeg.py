@@ -120,3 +120,16 @@ def test_a_bomb_header_is_refused_before_either_decoder_runs(monkeypatch):
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("Pillow decoded a refused image"))
     with pytest.raises(ImageRejected, match="20000x20000 = 400,000,000 pixels, over max_pixels"):
         decode_image(bytes(data))
+
+
+def test_a_jpeg_file_over_the_read_whole_cap_goes_through_pillow(cifake, monkeypatch):
+    from experiments.inputs import images
+
+    path = sorted((cifake / "test" / "ai").glob("*.jpg"))[0]
+    expected = decode_image(path)
+    monkeypatch.setattr(images, "JPEG_READ_WHOLE", path.stat().st_size - 1)  # the file is one byte over it
+    monkeypatch.setattr(jpeg, "decode_plain_jpeg", lambda *a: pytest.fail("OpenCV decoded a file over the cap"))
+    assert same(decode_image(path), expected)
+    monkeypatch.setattr(images, "JPEG_READ_WHOLE", path.stat().st_size)  # at the cap: read whole, OpenCV's
+    with pytest.raises(pytest.fail.Exception, match="OpenCV decoded"):
+        decode_image(path)
