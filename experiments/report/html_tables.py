@@ -13,7 +13,6 @@ lines of script sort by a header's column on click.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 import matplotlib
